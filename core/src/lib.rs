@@ -1,0 +1,1 @@
+//! ringworker-core: placeholder while the skeleton lands.

@@ -1,0 +1,1 @@
+//! ringworker-io: placeholder while the skeleton lands.

@@ -1,0 +1,1 @@
+//! ringworker: placeholder while the skeleton lands.
