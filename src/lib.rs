@@ -1,1 +1,171 @@
-//! ringworker: placeholder while the skeleton lands.
+//! # ringworker
+//!
+//! A JavaScript edge-runtime core in Rust: thread-per-core shards, each
+//! driving its own io_uring (glommio), serving HTTP/1.1 with streaming bodies.
+//! This crate is the embedding API; the `ringworker` binary is built on it.
+//!
+//! ## Embedding
+//!
+//! A [`Handler`] answers requests on one shard. It is built by a factory on
+//! each shard, so it need not be `Send` (it may hold `Rc`s, caches, an
+//! isolate). [`serve`] binds one `SO_REUSEPORT` listener per shard and starts
+//! the shards; the returned [`Server`] reads metrics, shuts down and joins.
+//!
+//! ```no_run
+//! use ringworker::{Config, Request, Response};
+//!
+//! let mut config = Config::new("127.0.0.1:8080".parse().unwrap());
+//! config.shards = 2;
+//! let server = ringworker::serve(config, |_shard| {
+//!     |req: Request| async move {
+//!         Response::text(200, format!("Hello from {}", req.path()))
+//!     }
+//! })
+//! .unwrap();
+//! println!("listening on {}", server.local_addr());
+//! server.run_until_signal().unwrap(); // SIGINT/SIGTERM -> graceful shutdown
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - Requests on one connection are answered in order (pipelining).
+//! - A request body is read from the socket only as fast as the handler reads
+//!   it; a response body is produced only as fast as the client takes it.
+//! - When a client closes or resets its connection while a request is in
+//!   flight, the request's [`CancelFlag`] is set as soon as the shard sees the
+//!   FIN/RST (a read is kept pending for this), not on the next write.
+//! - A panic in a handler answers 500 and leaves the shard serving.
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub use ringworker_core::{
+    CancelFlag, CancelReason, Config, HttpLimits, ShardController, ShardId, ShardStats, Timeouts,
+};
+pub use ringworker_io::http::response::ReceiverGone;
+pub use ringworker_io::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
+
+use ringworker_core::{ShardError, ShardSet};
+
+/// Why a server could not start or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A shard failed.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    /// Installing the signal handler failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// A running server: its shards, seen from outside.
+#[derive(Debug)]
+pub struct Server {
+    shards: ShardSet,
+    local_addr: SocketAddr,
+}
+
+/// Starts `config.shards` shards serving HTTP/1.1 on `config.listen`, each
+/// with a handler built by `factory(shard)` on that shard.
+///
+/// Returns once every shard accepts connections.
+pub fn serve<F, H>(config: Config, factory: F) -> Result<Server, Error>
+where
+    F: Fn(ShardId) -> H + Send + Sync + Clone + 'static,
+    H: Handler,
+{
+    let shards = config.shards.max(1);
+    let listeners = ringworker_io::listener::bind_reuseport(config.listen, shards, config.backlog)
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listeners[0].local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    // Handed out once per shard at start-up; never touched on a request path.
+    let listeners: Arc<Vec<Mutex<Option<std::net::TcpListener>>>> =
+        Arc::new(listeners.into_iter().map(|l| Mutex::new(Some(l))).collect());
+    let mut config = config;
+    config.shards = shards;
+    let shard_set = ShardSet::launch(Arc::new(config), move |ctx| {
+        let listener = listeners[ctx.id.0].lock().ok().and_then(|mut l| l.take());
+        let handler = factory(ctx.id);
+        async move {
+            let listener = listener.ok_or_else(|| ShardError::Start {
+                shard: ctx.id,
+                reason: "no listener for this shard".into(),
+            })?;
+            ringworker_io::serve_shard(&ctx, listener, handler).await
+        }
+    })?;
+    Ok(Server {
+        shards: shard_set,
+        local_addr,
+    })
+}
+
+impl Server {
+    /// The address the shards listen on (with port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// A metrics snapshot from every shard (one message each; no lock).
+    pub fn stats(&self) -> Vec<ShardStats> {
+        self.shards.stats()
+    }
+
+    /// A `Send + Clone` handle for stats and shutdown from other threads.
+    pub fn controller(&self) -> ShardController {
+        self.shards.controller()
+    }
+
+    /// Begins graceful shutdown: stop accepting, let in-flight requests finish
+    /// within `config.timeouts.drain`, then close. Returns at once.
+    pub fn shutdown(&self) {
+        self.shards.shutdown();
+    }
+
+    /// Waits for every shard to exit.
+    pub fn join(self) -> Result<(), Error> {
+        Ok(self.shards.join()?)
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully and waits.
+    pub fn run_until_signal(self) -> Result<(), Error> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(Error::Signals)?;
+        let controller = self.controller();
+        let handle = signals.handle();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    tracing::info!(signal = sig, "shutting down");
+                    controller.shutdown();
+                }
+            })
+            .map_err(Error::Signals)?;
+        let r = self.join();
+        handle.close();
+        r
+    }
+}

@@ -1,1 +1,23 @@
-//! ringworker-core: placeholder while the skeleton lands.
+//! ringworker-core: the shard engine underneath the runtime.
+//!
+//! It owns what every other layer builds on and knows neither sockets nor V8:
+//! the [`Config`], the thread-per-core [`shard`] launcher, the lock-free
+//! [`CancelFlag`] that records why a stream ended, per-shard [`metrics`], and
+//! the [`control`] plane that reaches shards from outside (stats, shutdown)
+//! by message, never by lock.
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cancel;
+pub mod config;
+pub mod control;
+pub mod drain;
+pub mod metrics;
+pub mod shard;
+
+pub use cancel::{CancelFlag, CancelReason, Cancelled};
+pub use config::{Config, HttpLimits, Timeouts};
+pub use control::{ControlError, ShardCommand};
+pub use drain::DrainSignal;
+pub use metrics::{ShardMetrics, ShardStats};
+pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};

@@ -1,1 +1,18 @@
-//! ringworker-io: placeholder while the skeleton lands.
+//! ringworker-io: sockets and protocols, no V8.
+//!
+//! - [`listener`]: one `SO_REUSEPORT` listener per shard on a shared port;
+//! - [`socket`]: the connection socket (vectored non-blocking writes, glommio
+//!   readiness for waiting);
+//! - [`http`]: the HTTP/1.1 codec, the streaming request/response types, the
+//!   per-shard [`Handler`](http::Handler) seam and the connection driver;
+//! - [`server`]: the accept loop that ties them together on one shard.
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod http;
+pub mod listener;
+pub mod server;
+pub mod socket;
+
+pub use http::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
+pub use server::serve_shard;

@@ -1,0 +1,132 @@
+//! [`Config`]: everything a server's shards are started with.
+//!
+//! Every timed behaviour is a field here so tests can run in milliseconds.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Size limits on what a client may send.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest request head (request line + headers), in bytes. Over it: 431.
+    pub max_head_bytes: usize,
+    /// Most header lines in one request. Over it: 431.
+    pub max_headers: usize,
+    /// Longest request target, in bytes. Over it: 414.
+    pub max_uri_bytes: usize,
+    /// Largest request body, in bytes; `None` for no limit. Over it: 413.
+    pub max_body_bytes: Option<u64>,
+    /// Most pipelined requests parsed ahead of the one being answered.
+    pub max_pipeline_depth: usize,
+    /// How many unread request-body bytes are drained after a response so the
+    /// connection can be reused; a larger remainder closes the connection.
+    pub max_drain_bytes: u64,
+    /// Most connections one shard holds open; further accepts wait.
+    pub max_connections_per_shard: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+            max_uri_bytes: 8 * 1024,
+            max_body_bytes: Some(100 * 1024 * 1024),
+            max_pipeline_depth: 16,
+            max_drain_bytes: 256 * 1024,
+            max_connections_per_shard: 100_000,
+        }
+    }
+}
+
+/// Every duration the server enforces.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    /// A request head must be complete within this long of its first byte
+    /// (and a new connection must send one within it). Over it: 408 (slowloris).
+    pub header_read: Duration,
+    /// An idle keep-alive connection is closed quietly after this long.
+    pub keepalive_idle: Duration,
+    /// A request body that stalls for this long fails with 408.
+    pub body_read: Duration,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_stall: Duration,
+    /// After a request's client goes away, its handler keeps running this
+    /// long (to notice the cancel flag and clean up) before it is dropped.
+    pub cancel_grace: Duration,
+    /// On shutdown, in-flight requests get this long to finish before their
+    /// connections are closed.
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            keepalive_idle: Duration::from_secs(75),
+            body_read: Duration::from_secs(30),
+            write_stall: Duration::from_secs(60),
+            cancel_grace: Duration::from_millis(100),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A server's configuration, shared read-only by all its shards.
+///
+/// ```
+/// use std::time::Duration;
+/// use ringworker_core::Config;
+/// let mut cfg = Config::new("127.0.0.1:0".parse().unwrap());
+/// cfg.shards = 2;
+/// cfg.timeouts.header_read = Duration::from_millis(50);
+/// assert_eq!(cfg.limits.max_headers, 100);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every shard's listener binds (with `SO_REUSEPORT`).
+    pub listen: SocketAddr,
+    /// Number of shards (threads); defaults to the available cores.
+    pub shards: usize,
+    /// Pin shard N to CPU N (modulo the CPU count).
+    pub pin_shards: bool,
+    /// Listen backlog per shard.
+    pub backlog: i32,
+    /// Pinned I/O memory per shard for glommio's rings, in bytes. The memlock
+    /// limit (`ulimit -l`) must cover `shards * io_memory`.
+    pub io_memory: usize,
+    /// io_uring submission depth per ring.
+    pub ring_depth: usize,
+    /// Whether a client's FIN while a request is in flight is treated as a
+    /// half-close (keep answering) rather than a disconnect (cancel it).
+    pub allow_half_close: bool,
+    /// Size limits.
+    pub limits: HttpLimits,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Config {
+    /// A configuration with defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            shards: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            pin_shards: true,
+            backlog: 4096,
+            io_memory: 512 * 1024,
+            ring_depth: 256,
+            allow_half_close: false,
+            limits: HttpLimits::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new(SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+}

@@ -1,0 +1,183 @@
+//! Per-shard metrics: counters in plain `Cell`s (a shard is one thread) and an
+//! hdrhistogram of request latency. Read from outside by asking each shard for a
+//! [`ShardStats`] snapshot over the [`control`](crate::control) plane.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Latency is recorded in microseconds from 1 us to 60 s, 3 significant digits.
+const HIST_MAX_US: u64 = 60_000_000;
+
+/// One shard's live counters. Not `Send`: it lives and is updated on its shard.
+#[derive(Debug)]
+pub struct ShardMetrics {
+    requests: Cell<u64>,
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
+    open_connections: Cell<u64>,
+    accepted: Cell<u64>,
+    client_errors: Cell<u64>,
+    server_errors: Cell<u64>,
+    disconnects: Cell<u64>,
+    latency_us: RefCell<Histogram<u64>>,
+}
+
+impl Default for ShardMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ShardMetrics {
+    /// Zeroed metrics.
+    pub fn new() -> Self {
+        Self {
+            requests: Cell::new(0),
+            bytes_in: Cell::new(0),
+            bytes_out: Cell::new(0),
+            open_connections: Cell::new(0),
+            accepted: Cell::new(0),
+            client_errors: Cell::new(0),
+            server_errors: Cell::new(0),
+            disconnects: Cell::new(0),
+            latency_us: RefCell::new(
+                Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds"),
+            ),
+        }
+    }
+
+    /// Counts one finished request with its status and latency.
+    #[inline]
+    pub fn request_done(&self, status: u16, latency: Duration) {
+        self.requests.set(self.requests.get() + 1);
+        if (400..500).contains(&status) {
+            self.client_errors.set(self.client_errors.get() + 1);
+        } else if status >= 500 {
+            self.server_errors.set(self.server_errors.get() + 1);
+        }
+        let us = (latency.as_micros() as u64).clamp(1, HIST_MAX_US);
+        let _ = self.latency_us.borrow_mut().record(us);
+    }
+
+    /// Adds bytes read from clients.
+    #[inline]
+    pub fn add_bytes_in(&self, n: usize) {
+        self.bytes_in.set(self.bytes_in.get() + n as u64);
+    }
+
+    /// Adds bytes written to clients.
+    #[inline]
+    pub fn add_bytes_out(&self, n: usize) {
+        self.bytes_out.set(self.bytes_out.get() + n as u64);
+    }
+
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        self.accepted.set(self.accepted.get() + 1);
+        self.open_connections.set(self.open_connections.get() + 1);
+    }
+
+    /// A connection was closed.
+    pub fn connection_closed(&self) {
+        self.open_connections
+            .set(self.open_connections.get().saturating_sub(1));
+    }
+
+    /// A client went away while a request was in flight.
+    pub fn disconnect_detected(&self) {
+        self.disconnects.set(self.disconnects.get() + 1);
+    }
+
+    /// Connections open right now.
+    pub fn open_connections(&self) -> u64 {
+        self.open_connections.get()
+    }
+
+    /// A `Send` copy of the figures, for readers outside the shard.
+    pub fn snapshot(&self, shard: usize) -> ShardStats {
+        ShardStats {
+            shard,
+            requests: self.requests.get(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+            open_connections: self.open_connections.get(),
+            accepted: self.accepted.get(),
+            client_errors: self.client_errors.get(),
+            server_errors: self.server_errors.get(),
+            disconnects: self.disconnects.get(),
+            latency_us: self.latency_us.borrow().clone(),
+        }
+    }
+}
+
+/// A snapshot of one shard's metrics.
+#[derive(Debug, Clone)]
+pub struct ShardStats {
+    /// Which shard.
+    pub shard: usize,
+    /// Requests answered.
+    pub requests: u64,
+    /// Bytes read from clients.
+    pub bytes_in: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Connections open at the time of the snapshot.
+    pub open_connections: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Responses with a 4xx status.
+    pub client_errors: u64,
+    /// Responses with a 5xx status.
+    pub server_errors: u64,
+    /// Requests whose client went away while they were in flight.
+    pub disconnects: u64,
+    /// Request latency (head parsed -> response written), microseconds.
+    pub latency_us: Histogram<u64>,
+}
+
+impl ShardStats {
+    /// Sums several shards' snapshots into one (shard = `usize::MAX`).
+    pub fn total(all: &[ShardStats]) -> ShardStats {
+        let mut t = ShardMetrics::new().snapshot(usize::MAX);
+        for s in all {
+            t.requests += s.requests;
+            t.bytes_in += s.bytes_in;
+            t.bytes_out += s.bytes_out;
+            t.open_connections += s.open_connections;
+            t.accepted += s.accepted;
+            t.client_errors += s.client_errors;
+            t.server_errors += s.server_errors;
+            t.disconnects += s.disconnects;
+            let _ = t.latency_us.add(&s.latency_us);
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_percentiles() {
+        let m = ShardMetrics::new();
+        for i in 1..=100u64 {
+            m.request_done(
+                if i % 10 == 0 { 500 } else { 200 },
+                Duration::from_micros(i),
+            );
+        }
+        m.connection_opened();
+        m.add_bytes_in(10);
+        let s = m.snapshot(3);
+        assert_eq!(s.requests, 100);
+        assert_eq!(s.server_errors, 10);
+        assert_eq!(s.open_connections, 1);
+        assert_eq!(s.latency_us.value_at_quantile(0.5), 50);
+        let t = ShardStats::total(&[s.clone(), s]);
+        assert_eq!(t.requests, 200);
+        assert_eq!(t.latency_us.len(), 200);
+    }
+}

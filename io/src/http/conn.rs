@@ -1,0 +1,1101 @@
+//! The HTTP/1.1 connection driver.
+//!
+//! One task per connection runs two halves joined in place:
+//! - the **reader** parses heads (up to `max_pipeline_depth` ahead), feeds body
+//!   chunks as the handler asks for them, and otherwise keeps a read pending so
+//!   a FIN or RST is seen at once and set on the in-flight request's
+//!   [`CancelFlag`] — the disconnect signal comes from the socket, not from a
+//!   failed write;
+//! - the **writer** takes requests in order, runs the handler, and writes the
+//!   response (head and body chunks gathered into one `sendmsg`), so responses
+//!   go out in request order and pipelined responses share a write.
+//!
+//! Invariants:
+//! 1. Only the writer appends to the write buffer; it is flushed before the
+//!    writer waits for a handler, so the reader may answer
+//!    `Expect: 100-continue` directly only while `awaiting_handler` is set.
+//! 2. The reader never parses head N+1 before body N is fully read or drained.
+//! 3. A request's cancel flag is set by the reader (disconnect, bad body,
+//!    timeout) or by shutdown; the writer stops writing once it is set.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{FutureExt, Stream};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+use ringworker_core::drain::DrainStage;
+use ringworker_core::{CancelFlag, CancelReason, Config, DrainSignal, ShardId, ShardMetrics};
+
+use super::Handler;
+use super::chunked::{self, ChunkedDecoder, Decoded};
+use super::head_writer::{self, BodyFraming};
+use super::parse::{self, BodyKind, Version};
+use super::request::{Body, BodyError, BodyShared, Head, Request};
+use super::response::{Response, ResponseBody};
+use crate::socket::{MAX_IOVECS, Socket};
+
+/// Body bytes queued for a handler before the reader stops reading.
+const BODY_WINDOW: usize = 64 * 1024;
+/// Unparsed bytes the reader buffers ahead (pipelined requests, body read-ahead).
+const READ_AHEAD: usize = 64 * 1024;
+/// Size of one read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Full bodies up to this size are copied next to the head (one small write
+/// beats an extra iovec); larger ones are written from their own buffer.
+const COPY_BODY_MAX: usize = 4 * 1024;
+/// Chunks gathered into one write.
+const GATHER_MAX_BYTES: usize = 256 * 1024;
+/// How long a connection we close keeps reading (and discarding) so unread
+/// input does not turn our close into a reset that destroys the response.
+const LINGER: Duration = Duration::from_millis(200);
+
+/// Everything a connection needs from its shard.
+pub(crate) struct ConnEnv<H> {
+    pub handler: Rc<H>,
+    pub config: Arc<Config>,
+    pub limits: parse::Limits,
+    pub metrics: Rc<ShardMetrics>,
+    pub drain: DrainSignal,
+    pub shard: ShardId,
+}
+
+struct Meta {
+    keep_alive: bool,
+    is_head: bool,
+    http10: bool,
+    started: Instant,
+    body: Option<Rc<BodyShared>>,
+    cancel: CancelFlag,
+}
+
+enum Item {
+    Request(Request, Meta),
+    /// A request that could not be parsed: answer `status` and close.
+    Reject {
+        status: u16,
+        reason: String,
+    },
+}
+
+/// State shared by a connection's two halves (one task, so `Cell`s).
+struct Shared {
+    sock: Socket,
+    queue: RefCell<VecDeque<Item>>,
+    /// Cancel flags of every request parsed and not yet answered.
+    in_flight: RefCell<VecDeque<CancelFlag>>,
+    reader_waker: RefCell<Option<Waker>>,
+    writer_waker: RefCell<Option<Waker>>,
+    reader_kicked: Cell<bool>,
+    reader_done: Cell<bool>,
+    writer_done: Cell<bool>,
+    writer_idle: Cell<bool>,
+    /// The writer flushed and is waiting for a handler (see invariant 1).
+    awaiting_handler: Cell<bool>,
+    /// The peer closed or reset its side.
+    peer_gone: Cell<bool>,
+    /// Something (bad input, an undrainable body) forbids reusing the connection.
+    no_reuse: Cell<bool>,
+    last_activity: Cell<Instant>,
+    served: Cell<u64>,
+}
+
+fn set_waker(slot: &RefCell<Option<Waker>>, w: &Waker) {
+    let mut s = slot.borrow_mut();
+    if !s.as_ref().is_some_and(|x| x.will_wake(w)) {
+        *s = Some(w.clone());
+    }
+}
+
+fn wake(slot: &RefCell<Option<Waker>>) {
+    if let Some(w) = slot.borrow().as_ref() {
+        w.wake_by_ref();
+    }
+}
+
+impl Shared {
+    fn kick_reader(&self) {
+        self.reader_kicked.set(true);
+        wake(&self.reader_waker);
+    }
+
+    fn kick_writer(&self) {
+        wake(&self.writer_waker);
+    }
+
+    /// Sets every in-flight request's flag; returns how many were newly set.
+    fn cancel_in_flight(&self, reason: CancelReason) -> usize {
+        self.in_flight
+            .borrow()
+            .iter()
+            .filter(|f| f.cancel(reason))
+            .count()
+    }
+}
+
+/// Serves one accepted connection to completion.
+pub(crate) async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    env: Rc<ConnEnv<H>>,
+) {
+    let sh = Shared {
+        sock: Socket::new(stream),
+        queue: RefCell::new(VecDeque::new()),
+        in_flight: RefCell::new(VecDeque::new()),
+        reader_waker: RefCell::new(None),
+        writer_waker: RefCell::new(None),
+        reader_kicked: Cell::new(false),
+        reader_done: Cell::new(false),
+        writer_done: Cell::new(false),
+        writer_idle: Cell::new(true),
+        awaiting_handler: Cell::new(false),
+        peer_gone: Cell::new(false),
+        no_reuse: Cell::new(false),
+        last_activity: Cell::new(Instant::now()),
+        served: Cell::new(0),
+    };
+    sh.sock.set_nodelay();
+    env.metrics.connection_opened();
+
+    let both = futures_lite::future::zip(read_side(&sh, &env, peer), write_side(&sh, &env));
+    let forced = async {
+        env.drain.reached(DrainStage::Forced).await;
+    };
+    let finished = async {
+        both.await;
+        true
+    }
+    .or(async {
+        forced.await;
+        false
+    })
+    .await;
+    if !finished {
+        // The drain deadline passed with this connection still busy.
+        sh.cancel_in_flight(CancelReason::Shutdown);
+    } else if !sh.peer_gone.get() {
+        linger_close(&sh).await;
+    }
+    env.metrics.connection_closed();
+}
+
+/// Sends FIN, then reads and discards briefly so the peer gets our last
+/// response before the socket is torn down.
+async fn linger_close(sh: &Shared) {
+    sh.sock.shutdown_write();
+    let mut buf = [0u8; 4096];
+    let read_to_eof = async {
+        let mut total = 0usize;
+        loop {
+            match poll_fn(|cx| sh.sock.poll_read(cx, &mut buf)).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    total += n;
+                    if total > 1 << 20 {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let _ = glommio::timer::timeout(LINGER, async {
+        read_to_eof.await;
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Reader
+// ---------------------------------------------------------------------------
+
+enum BodyDecoder {
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+}
+
+enum Reading {
+    /// Waiting for a head; `since` is when its first byte arrived.
+    Head {
+        since: Option<Instant>,
+    },
+    /// Feeding (or draining) a request body.
+    Body {
+        shared: Rc<BodyShared>,
+        decoder: BodyDecoder,
+        cancel: CancelFlag,
+        drained: u64,
+        progress: Instant,
+    },
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    Idle,
+    Header,
+    Body,
+}
+
+enum ReadEvent {
+    Data(usize),
+    Eof,
+    Error(io::Error),
+    Timer,
+    Kick,
+    Drain,
+}
+
+/// A re-armable deadline over one glommio timer: arming a later deadline
+/// keeps the timer and checks the real deadline when it fires, so the hot
+/// path does not touch the timer wheel per request.
+struct Alarm {
+    timer: Option<Timer>,
+    fires_at: Option<Instant>,
+}
+
+impl Alarm {
+    fn new() -> Self {
+        Self {
+            timer: None,
+            fires_at: None,
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
+        let Some(deadline) = deadline else {
+            return false;
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        if self.fires_at.is_none_or(|f| f > deadline) || self.timer.is_none() {
+            self.timer = Some(Timer::new(deadline - now));
+            self.fires_at = Some(deadline);
+        }
+        loop {
+            let t = self.timer.as_mut().expect("armed above");
+            match t.poll(cx) {
+                Poll::Pending => return false,
+                Poll::Ready(_) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.timer = None;
+                        self.fires_at = None;
+                        return true;
+                    }
+                    self.timer = Some(Timer::new(deadline - now));
+                    self.fires_at = Some(deadline);
+                }
+            }
+        }
+    }
+}
+
+async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) {
+    let cfg = &env.config;
+    let limits = &cfg.limits;
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut state = Reading::Head { since: None };
+    let mut alarm = Alarm::new();
+    let mut draining_seen = false;
+
+    'outer: loop {
+        // A. Process what is buffered.
+        loop {
+            match &mut state {
+                Reading::Stopped => break 'outer,
+                Reading::Head { since } => {
+                    if sh.writer_done.get() {
+                        break 'outer;
+                    }
+                    if rbuf.is_empty() || sh.queue.borrow().len() >= limits.max_pipeline_depth {
+                        break;
+                    }
+                    match parse::parse_request_head(&rbuf, &env.limits) {
+                        Ok(None) => {
+                            since.get_or_insert_with(Instant::now);
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(%peer, status = e.status(), "bad request: {e}");
+                            sh.queue.borrow_mut().push_back(Item::Reject {
+                                status: e.status(),
+                                reason: e.reason().to_string(),
+                            });
+                            sh.kick_writer();
+                            state = Reading::Stopped;
+                        }
+                        Ok(Some(ph)) => {
+                            state = accept_head(sh, env, peer, &mut rbuf, ph);
+                        }
+                    }
+                }
+                Reading::Body {
+                    shared,
+                    decoder,
+                    cancel,
+                    drained,
+                    progress,
+                } => {
+                    if rbuf.is_empty() {
+                        break;
+                    }
+                    let abandoned = shared.is_abandoned();
+                    if !abandoned && shared.queued_bytes() >= BODY_WINDOW {
+                        break;
+                    }
+                    let mut finished = false;
+                    match decoder {
+                        BodyDecoder::Length(rem) => {
+                            let n = (*rem).min(rbuf.len() as u64) as usize;
+                            let chunk = rbuf.split_to(n).freeze();
+                            *rem -= n as u64;
+                            if abandoned {
+                                *drained += n as u64;
+                            } else {
+                                shared.push(chunk);
+                            }
+                            finished = *rem == 0;
+                        }
+                        BodyDecoder::Chunked(dec) => match dec.decode(&rbuf) {
+                            Ok((used, Decoded::Data(range))) => {
+                                let part = rbuf.split_to(used).freeze();
+                                let len = range.len() as u64;
+                                if abandoned {
+                                    *drained += len;
+                                } else if limits
+                                    .max_body_bytes
+                                    .is_some_and(|m| shared.received.get() + len > m)
+                                {
+                                    let max = limits.max_body_bytes.unwrap_or(0);
+                                    shared.fail(BodyError::TooLarge(max));
+                                    cancel.cancel(CancelReason::BadInput);
+                                    sh.no_reuse.set(true);
+                                    state = Reading::Stopped;
+                                    continue;
+                                } else {
+                                    shared.push(part.slice(range));
+                                }
+                            }
+                            Ok((used, Decoded::NeedMore)) => {
+                                rbuf.advance(used);
+                                break;
+                            }
+                            Ok((used, Decoded::Done)) => {
+                                rbuf.advance(used);
+                                finished = true;
+                            }
+                            Err(e) => {
+                                shared.fail(BodyError::Malformed(e.to_string()));
+                                cancel.cancel(CancelReason::BadInput);
+                                sh.no_reuse.set(true);
+                                state = Reading::Stopped;
+                                continue;
+                            }
+                        },
+                    }
+                    *progress = Instant::now();
+                    if *drained > limits.max_drain_bytes {
+                        // Not worth reading to reuse the connection.
+                        sh.no_reuse.set(true);
+                        state = Reading::Stopped;
+                        continue;
+                    }
+                    if finished {
+                        shared.finish();
+                        state = Reading::Head { since: None };
+                    }
+                }
+            }
+        }
+
+        // B. Answer `Expect: 100-continue` once the handler asks for the body.
+        if let Reading::Body { shared, .. } = &state {
+            if shared.expect_continue.get() && shared.wants() && sh.awaiting_handler.get() {
+                shared.expect_continue.set(false);
+                let mut line = Vec::with_capacity(32);
+                head_writer::write_continue(&mut line);
+                if sh.sock.try_writev(&[IoSlice::new(&line)]).ok() != Some(line.len()) {
+                    sh.no_reuse.set(true);
+                    state = Reading::Stopped;
+                    continue;
+                }
+            }
+        }
+
+        // C. Shutdown: an idle connection closes now; a busy one after its response.
+        let idle = rbuf.is_empty()
+            && matches!(state, Reading::Head { .. })
+            && sh.queue.borrow().is_empty()
+            && sh.writer_idle.get();
+        if env.drain.is_draining() {
+            draining_seen = true;
+            if idle {
+                break;
+            }
+        }
+
+        // D. What may end the wait.
+        let deadline = match &state {
+            Reading::Head { since: Some(t) } => {
+                Some((*t + cfg.timeouts.header_read, Deadline::Header))
+            }
+            Reading::Head { since: None } if idle => {
+                let d = if sh.served.get() == 0 {
+                    cfg.timeouts.header_read
+                } else {
+                    cfg.timeouts.keepalive_idle
+                };
+                Some((sh.last_activity.get() + d, Deadline::Idle))
+            }
+            Reading::Body {
+                shared, progress, ..
+            } if shared.wants() || shared.is_abandoned() => {
+                Some((*progress + cfg.timeouts.body_read, Deadline::Body))
+            }
+            _ => None,
+        };
+        let room = match &state {
+            Reading::Head { .. } => limits.max_head_bytes + 1024,
+            _ => READ_AHEAD,
+        };
+        let can_read = rbuf.len() < room;
+        if can_read && rbuf.capacity() - rbuf.len() < 1024 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let ev = poll_fn(|cx| {
+            set_waker(&sh.reader_waker, cx.waker());
+            if sh.reader_kicked.replace(false) {
+                return Poll::Ready(ReadEvent::Kick);
+            }
+            if let Reading::Body { shared, .. } = &state {
+                // The body's consumer wakes this task when it wants data, frees
+                // room, or abandons the body.
+                shared.set_producer(cx.waker());
+                let room = shared.is_abandoned() || shared.queued_bytes() < BODY_WINDOW;
+                let continue_due =
+                    shared.expect_continue.get() && shared.wants() && sh.awaiting_handler.get();
+                if (room && !rbuf.is_empty()) || continue_due {
+                    return Poll::Ready(ReadEvent::Kick);
+                }
+            }
+            if !draining_seen && env.drain.is_draining() {
+                return Poll::Ready(ReadEvent::Drain);
+            }
+            if can_read {
+                let spare = rbuf.spare_capacity_mut();
+                // SAFETY: recv only writes into the buffer; the bytes it reports
+                // as written are initialized, and only those are exposed below.
+                let spare: &mut [u8] =
+                    unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
+                if let Poll::Ready(r) = sh.sock.poll_read(cx, spare) {
+                    return Poll::Ready(match r {
+                        Ok(0) => ReadEvent::Eof,
+                        Ok(n) => ReadEvent::Data(n),
+                        Err(e) => ReadEvent::Error(e),
+                    });
+                }
+            }
+            if alarm.poll(cx, deadline.map(|d| d.0)) {
+                return Poll::Ready(ReadEvent::Timer);
+            }
+            if !draining_seen {
+                let mut reached = pin!(env.drain.reached(DrainStage::Draining));
+                if reached.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(ReadEvent::Drain);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+
+        match ev {
+            ReadEvent::Data(n) => {
+                // SAFETY: the kernel initialized `n` bytes of the spare capacity.
+                unsafe { rbuf.set_len(rbuf.len() + n) };
+                env.metrics.add_bytes_in(n);
+                sh.last_activity.set(Instant::now());
+            }
+            ReadEvent::Kick | ReadEvent::Drain => {}
+            ReadEvent::Timer => {
+                let Some((_, kind)) = deadline else { continue };
+                match kind {
+                    Deadline::Idle => break,
+                    Deadline::Header => {
+                        sh.queue.borrow_mut().push_back(Item::Reject {
+                            status: 408,
+                            reason: "request head not received in time".into(),
+                        });
+                        sh.kick_writer();
+                        break;
+                    }
+                    Deadline::Body => {
+                        if let Reading::Body { shared, cancel, .. } = &state {
+                            shared.fail(BodyError::Timeout);
+                            cancel.cancel(CancelReason::Timeout);
+                        }
+                        sh.no_reuse.set(true);
+                        break;
+                    }
+                }
+            }
+            ReadEvent::Eof | ReadEvent::Error(_) => {
+                let reason = match &ev {
+                    ReadEvent::Error(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
+                        CancelReason::PeerReset
+                    }
+                    _ => CancelReason::PeerClosed,
+                };
+                let mid_body = matches!(state, Reading::Body { .. });
+                if let Reading::Body { shared, .. } = &state {
+                    shared.fail(BodyError::Incomplete);
+                }
+                let half_close =
+                    reason == CancelReason::PeerClosed && cfg.allow_half_close && !mid_body;
+                if !half_close {
+                    sh.peer_gone.set(true);
+                    let n = sh.cancel_in_flight(reason);
+                    for _ in 0..n {
+                        env.metrics.disconnect_detected();
+                    }
+                }
+                sh.no_reuse.set(true);
+                break;
+            }
+        }
+    }
+    sh.reader_done.set(true);
+    sh.kick_writer();
+}
+
+/// Turns a parsed head into a queued request; returns the next reader state.
+fn accept_head<H: Handler>(
+    sh: &Shared,
+    env: &ConnEnv<H>,
+    peer: SocketAddr,
+    rbuf: &mut BytesMut,
+    ph: parse::ParsedHead,
+) -> Reading {
+    let limits = &env.config.limits;
+    let head_buf = rbuf.split_to(ph.head_len).freeze();
+    let http10 = matches!(ph.version, Version::Http10);
+    if let (BodyKind::Length(n), Some(max)) = (&ph.body, limits.max_body_bytes) {
+        if *n > max {
+            // Refused before reading a byte of it (this is what
+            // `Expect: 100-continue` is for); the connection cannot be reused.
+            sh.queue.borrow_mut().push_back(Item::Reject {
+                status: 413,
+                reason: format!("request body of {n} bytes exceeds the limit of {max} bytes"),
+            });
+            sh.kick_writer();
+            return Reading::Stopped;
+        }
+    }
+    if ph.upgrade {
+        // Protocol upgrades (WebSocket) are answered by the handler like any
+        // request for now; the connection is not reused afterwards.
+        sh.no_reuse.set(true);
+    }
+    let cancel = CancelFlag::new();
+    let (body, shared, decoder) = match ph.body {
+        BodyKind::Empty | BodyKind::Length(0) => (Body::empty(), None, None),
+        BodyKind::Length(n) => {
+            let shared = BodyShared::new(ph.expect_continue);
+            (
+                Body::streaming(shared.clone(), Some(n)),
+                Some(shared),
+                Some(BodyDecoder::Length(n)),
+            )
+        }
+        BodyKind::Chunked => {
+            let shared = BodyShared::new(ph.expect_continue);
+            (
+                Body::streaming(shared.clone(), None),
+                Some(shared),
+                Some(BodyDecoder::Chunked(Box::new(ChunkedDecoder::new()))),
+            )
+        }
+    };
+    let meta = Meta {
+        keep_alive: ph.keep_alive,
+        is_head: ph.is_head,
+        http10,
+        started: Instant::now(),
+        body: shared.clone(),
+        cancel: cancel.clone(),
+    };
+    let req = Request {
+        head: Head {
+            buf: head_buf,
+            method: ph.method,
+            target: ph.target,
+            headers: ph.headers,
+            http10,
+        },
+        body,
+        cancel: cancel.clone(),
+        peer,
+        shard: env.shard,
+    };
+    sh.in_flight.borrow_mut().push_back(cancel.clone());
+    sh.queue.borrow_mut().push_back(Item::Request(req, meta));
+    sh.kick_writer();
+    match (shared, decoder) {
+        (Some(shared), Some(decoder)) => Reading::Body {
+            shared,
+            decoder,
+            cancel,
+            drained: 0,
+            progress: Instant::now(),
+        },
+        _ => Reading::Head { since: None },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Writer
+// ---------------------------------------------------------------------------
+
+/// Why the writer stops using the connection.
+#[derive(Debug)]
+enum WriteStop {
+    /// The socket failed or stalled.
+    Io,
+}
+
+async fn write_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>) {
+    let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        let item = sh.queue.borrow_mut().pop_front();
+        let Some(item) = item else {
+            if flush(sh, env, &mut wbuf, &[], false).await.is_err() {
+                break;
+            }
+            sh.writer_idle.set(true);
+            sh.kick_reader();
+            let done = poll_fn(|cx| {
+                set_waker(&sh.writer_waker, cx.waker());
+                if !sh.queue.borrow().is_empty() {
+                    Poll::Ready(false)
+                } else if sh.reader_done.get() {
+                    Poll::Ready(true)
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            if done {
+                break;
+            }
+            sh.writer_idle.set(false);
+            continue;
+        };
+        sh.writer_idle.set(false);
+        // Room in the pipeline queue: the reader may parse ahead again.
+        sh.kick_reader();
+        match item {
+            Item::Reject { status, reason } => {
+                head_writer::write_error_response(&mut wbuf, status, &reason);
+                env.metrics.request_done(status, Duration::ZERO);
+                let _ = flush(sh, env, &mut wbuf, &[], false).await;
+                break;
+            }
+            Item::Request(req, meta) => {
+                let keep = match serve_one(sh, env, req, &meta, &mut wbuf).await {
+                    Ok(keep) => keep,
+                    Err(WriteStop::Io) => false,
+                };
+                sh.in_flight.borrow_mut().pop_front();
+                sh.served.set(sh.served.get() + 1);
+                sh.last_activity.set(Instant::now());
+                if let Some(body) = &meta.body {
+                    if !body.is_finished() {
+                        // Unread body: the reader drains it (bounded) so the
+                        // connection can be reused, unless the client waits for
+                        // a 100-continue it will not get.
+                        body.abandon();
+                        if body.expect_continue.get() {
+                            sh.no_reuse.set(true);
+                        }
+                        sh.kick_reader();
+                    }
+                }
+                if !keep {
+                    let _ = flush(sh, env, &mut wbuf, &[], false).await;
+                    break;
+                }
+            }
+        }
+    }
+    sh.writer_done.set(true);
+    sh.kick_reader();
+}
+
+/// Runs the handler for one request and writes its response. Returns whether
+/// the connection may be reused.
+async fn serve_one<H: Handler>(
+    sh: &Shared,
+    env: &ConnEnv<H>,
+    req: Request,
+    meta: &Meta,
+    wbuf: &mut Vec<u8>,
+) -> Result<bool, WriteStop> {
+    let fut = AssertUnwindSafe(env.handler.call(req)).catch_unwind();
+    let mut fut = pin!(fut);
+    let first = futures_lite::future::poll_once(fut.as_mut()).await;
+    let outcome = match first {
+        Some(r) => Some(r),
+        None => {
+            // The handler waits: flush what pipelining batched, then wait for
+            // it — giving up a grace period after its client is gone.
+            flush(sh, env, wbuf, &[], false).await?;
+            sh.awaiting_handler.set(true);
+            sh.kick_reader();
+            let grace = env.config.timeouts.cancel_grace;
+            let r = async { Some(fut.as_mut().await) }
+                .or(async {
+                    meta.cancel.cancelled().await;
+                    glommio::timer::sleep(grace).await;
+                    None
+                })
+                .await;
+            sh.awaiting_handler.set(false);
+            r
+        }
+    };
+    let mut resp = match outcome {
+        None => {
+            env.metrics.request_done(499, meta.started.elapsed());
+            return Ok(false);
+        }
+        Some(Ok(resp)) => resp,
+        Some(Err(panic)) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(shard = env.shard.0, "handler panicked: {msg}");
+            Response::text(500, "internal server error")
+        }
+    };
+
+    let mut keep =
+        meta.keep_alive && !sh.no_reuse.get() && !sh.peer_gone.get() && !env.drain.is_draining();
+
+    // A body that failed (too large, malformed, timed out) overrides whatever
+    // the handler said, as long as no byte of the response was sent.
+    if let Some(err) = meta.body.as_ref().and_then(|b| b.error()) {
+        if err != BodyError::Incomplete {
+            resp = Response::text(err.status(), err.to_string());
+            keep = false;
+        }
+    }
+    if let Some((n, v)) = resp.headers.iter().find(|(n, v)| {
+        !head_writer::is_valid_header_name(n) || !head_writer::is_valid_header_value(v)
+    }) {
+        tracing::error!(
+            shard = env.shard.0,
+            "handler returned an invalid header {:?}: {:?}",
+            String::from_utf8_lossy(n),
+            String::from_utf8_lossy(v)
+        );
+        resp = Response::text(500, "internal server error: invalid response header");
+    }
+
+    let status = resp.status;
+    let bodiless = status < 200 || status == 204 || status == 304;
+    let headers = std::mem::take(&mut resp.headers);
+    let header_pairs = headers.iter().map(|(n, v)| (&n[..], &v[..]));
+    let result = match resp.body {
+        ResponseBody::Empty => {
+            let framing = if bodiless {
+                BodyFraming::None
+            } else {
+                BodyFraming::Length(0)
+            };
+            head_writer::write_response_head(
+                wbuf,
+                status,
+                header_pairs,
+                framing,
+                keep,
+                meta.http10,
+            );
+            Ok(keep)
+        }
+        ResponseBody::Full(body) => {
+            let framing = if bodiless {
+                BodyFraming::None
+            } else {
+                BodyFraming::Length(body.len() as u64)
+            };
+            head_writer::write_response_head(
+                wbuf,
+                status,
+                header_pairs,
+                framing,
+                keep,
+                meta.http10,
+            );
+            if bodiless || meta.is_head || body.is_empty() {
+                Ok(keep)
+            } else if body.len() <= COPY_BODY_MAX {
+                wbuf.extend_from_slice(&body);
+                Ok(keep)
+            } else {
+                flush(sh, env, wbuf, std::slice::from_ref(&body), false).await?;
+                Ok(keep)
+            }
+        }
+        ResponseBody::Stream { length, stream } => {
+            if let Some(b) = &meta.body {
+                if b.expect_continue.replace(false) && !b.is_finished() {
+                    // The producer will likely read the body: invite it first.
+                    head_writer::write_continue(wbuf);
+                }
+            }
+            let (framing, chunked) = match length {
+                _ if bodiless => (BodyFraming::None, false),
+                Some(n) => (BodyFraming::Length(n), false),
+                None if meta.http10 => {
+                    keep = false;
+                    (BodyFraming::CloseDelimited, false)
+                }
+                None => (BodyFraming::Chunked, true),
+            };
+            head_writer::write_response_head(
+                wbuf,
+                status,
+                header_pairs,
+                framing,
+                keep,
+                meta.http10,
+            );
+            if bodiless || meta.is_head {
+                Ok(keep)
+            } else {
+                write_stream(sh, env, meta, stream, length, chunked, wbuf)
+                    .await
+                    .map(|ok| ok && keep)
+            }
+        }
+    };
+    env.metrics.request_done(status, meta.started.elapsed());
+    result
+}
+
+/// Writes a streaming body, gathering whatever chunks are ready into one
+/// write. Returns `Ok(false)` if the body ended abnormally (the connection
+/// must close so the client sees a truncated response).
+async fn write_stream<H: Handler>(
+    sh: &Shared,
+    env: &ConnEnv<H>,
+    meta: &Meta,
+    mut stream: Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>>>>,
+    length: Option<u64>,
+    chunked: bool,
+    wbuf: &mut Vec<u8>,
+) -> Result<bool, WriteStop> {
+    let mut sent: u64 = 0;
+    let mut gathered: Vec<Bytes> = Vec::new();
+    loop {
+        if meta.cancel.is_cancelled() {
+            // The client is gone: stop producing (dropping the stream tells it).
+            return Ok(false);
+        }
+        let mut bytes = 0usize;
+        let mut end: Option<bool> = None;
+        // Gather what is ready without waiting.
+        while gathered.len() < MAX_IOVECS / 3 && bytes < GATHER_MAX_BYTES {
+            match futures_lite::future::poll_once(poll_fn(|cx| stream.as_mut().poll_next(cx))).await
+            {
+                None => break,
+                Some(Some(Ok(chunk))) => {
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    sent += chunk.len() as u64;
+                    if length.is_some_and(|n| sent > n) {
+                        tracing::error!(
+                            shard = env.shard.0,
+                            "response body longer than its content-length"
+                        );
+                        end = Some(false);
+                        break;
+                    }
+                    bytes += chunk.len();
+                    gathered.push(chunk);
+                }
+                Some(Some(Err(e))) => {
+                    tracing::warn!(shard = env.shard.0, "response body failed: {e}");
+                    end = Some(false);
+                    break;
+                }
+                Some(None) => {
+                    let complete = length.is_none_or(|n| n == sent);
+                    if !complete {
+                        tracing::error!(
+                            shard = env.shard.0,
+                            "response body shorter than its content-length"
+                        );
+                    }
+                    end = Some(complete);
+                    break;
+                }
+            }
+        }
+        if end == Some(true) && chunked {
+            flush(sh, env, wbuf, &gathered, true).await?;
+            wbuf.extend_from_slice(chunked::LAST_CHUNK);
+            return Ok(true);
+        }
+        if !gathered.is_empty() || !wbuf.is_empty() {
+            flush(sh, env, wbuf, &gathered, chunked).await?;
+            gathered.clear();
+        }
+        if let Some(ok) = end {
+            return Ok(ok);
+        }
+        // Nothing ready: wait for the producer or the client's departure.
+        let next = async { Some(poll_fn(|cx| stream.as_mut().poll_next(cx)).await) }
+            .or(async {
+                meta.cancel.cancelled().await;
+                None
+            })
+            .await;
+        match next {
+            None => return Ok(false),
+            Some(Some(Ok(chunk))) => {
+                sent += chunk.len() as u64;
+                if length.is_some_and(|n| sent > n) {
+                    return Ok(false);
+                }
+                if !chunk.is_empty() {
+                    gathered.push(chunk);
+                }
+            }
+            Some(Some(Err(e))) => {
+                tracing::warn!(shard = env.shard.0, "response body failed: {e}");
+                return Ok(false);
+            }
+            Some(None) => {
+                let complete = length.is_none_or(|n| n == sent);
+                if chunked && complete {
+                    flush(sh, env, wbuf, &[], false).await?;
+                    wbuf.extend_from_slice(chunked::LAST_CHUNK);
+                }
+                return Ok(complete);
+            }
+        }
+    }
+}
+
+/// Writes `wbuf` followed by `chunks` (with chunked framing if `chunked`) in
+/// as few `sendmsg` calls as the socket allows, then clears `wbuf`.
+async fn flush<H: Handler>(
+    sh: &Shared,
+    env: &ConnEnv<H>,
+    wbuf: &mut Vec<u8>,
+    chunks: &[Bytes],
+    chunked: bool,
+) -> Result<(), WriteStop> {
+    if wbuf.is_empty() && chunks.is_empty() {
+        return Ok(());
+    }
+    if sh.peer_gone.get() {
+        wbuf.clear();
+        return Err(WriteStop::Io);
+    }
+    let mut sizes: Vec<([u8; 18], usize)> = Vec::new();
+    if chunked {
+        sizes.reserve(chunks.len());
+        for c in chunks {
+            let mut h = [0u8; 18];
+            let n = chunked::write_chunk_header(c.len(), &mut h);
+            sizes.push((h, n));
+        }
+    }
+    let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(1 + chunks.len() * 3);
+    if !wbuf.is_empty() {
+        iov.push(IoSlice::new(wbuf));
+    }
+    for (i, c) in chunks.iter().enumerate() {
+        if chunked {
+            let (h, n) = &sizes[i];
+            iov.push(IoSlice::new(&h[..*n]));
+            iov.push(IoSlice::new(c));
+            iov.push(IoSlice::new(chunked::CHUNK_TRAILER));
+        } else {
+            iov.push(IoSlice::new(c));
+        }
+    }
+    let total: usize = iov.iter().map(|s| s.len()).sum();
+    let mut written = 0usize;
+    let mut bufs: &mut [IoSlice<'_>] = &mut iov;
+    let stall = env.config.timeouts.write_stall;
+    while !bufs.is_empty() {
+        let n = match sh.sock.try_writev(bufs) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // The slow path: wait for room, bounded by the stall timeout.
+                let cur: &[IoSlice<'_>] = bufs;
+                let r = glommio::timer::timeout(stall, async {
+                    poll_fn(|cx| sh.sock.poll_writev(cx, cur))
+                        .await
+                        .map_err(|e| glommio::GlommioError::IoError(e))
+                })
+                .await;
+                match r {
+                    Ok(n) => n,
+                    Err(_) => {
+                        fail_write(sh, env, CancelReason::Timeout);
+                        return Err(WriteStop::Io);
+                    }
+                }
+            }
+            Err(e) => {
+                let reason = if e.kind() == io::ErrorKind::BrokenPipe
+                    || e.kind() == io::ErrorKind::ConnectionReset
+                {
+                    CancelReason::PeerReset
+                } else {
+                    CancelReason::PeerClosed
+                };
+                fail_write(sh, env, reason);
+                return Err(WriteStop::Io);
+            }
+        };
+        written += n;
+        env.metrics.add_bytes_out(n);
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    debug_assert_eq!(written, total);
+    drop(iov);
+    wbuf.clear();
+    Ok(())
+}
+
+fn fail_write<H: Handler>(sh: &Shared, env: &ConnEnv<H>, reason: CancelReason) {
+    sh.peer_gone.set(true);
+    let n = sh.cancel_in_flight(reason);
+    if reason.is_disconnect() {
+        for _ in 0..n {
+            env.metrics.disconnect_detected();
+        }
+    }
+    sh.kick_reader();
+}

@@ -1,0 +1,94 @@
+//! The per-shard accept loop: accepts on this shard's `SO_REUSEPORT`
+//! listener, spawns one task per connection, and on shutdown stops accepting
+//! and waits for the connections to drain.
+
+use std::net::TcpListener as StdTcpListener;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::FutureExt;
+use glommio::net::TcpListener;
+use glommio::sync::Gate;
+use ringworker_core::drain::DrainStage;
+use ringworker_core::{ShardContext, ShardError};
+
+use crate::http::Handler;
+use crate::http::conn::{ConnEnv, serve_connection};
+use crate::http::parse;
+
+/// Serves HTTP/1.1 on `listener` with `handler` until the shard is told to
+/// shut down and its connections have drained (or the drain deadline passed).
+///
+/// Calls [`ShardContext::ready`] once it accepts.
+pub async fn serve_shard<H: Handler>(
+    ctx: &ShardContext,
+    listener: StdTcpListener,
+    handler: H,
+) -> Result<(), ShardError> {
+    // SAFETY: the descriptor comes from an owned, bound, listening socket whose
+    // ownership moves into the glommio listener.
+    let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    let limits = &ctx.config.limits;
+    let env = Rc::new(ConnEnv {
+        handler: Rc::new(handler),
+        config: ctx.config.clone(),
+        limits: parse::Limits {
+            max_head_bytes: limits.max_head_bytes,
+            max_headers: limits.max_headers,
+            max_uri_bytes: limits.max_uri_bytes,
+        },
+        metrics: ctx.metrics.clone(),
+        drain: ctx.drain.clone(),
+        shard: ctx.id,
+    });
+    let gate = Gate::new();
+    ctx.ready();
+    tracing::debug!(shard = ctx.id.0, "accepting");
+
+    loop {
+        if ctx.metrics.open_connections() >= limits.max_connections_per_shard as u64 {
+            // At the cap: leave new connections in the backlog for a moment.
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+            if ctx.drain.is_draining() {
+                break;
+            }
+            continue;
+        }
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                ctx.drain.reached(DrainStage::Draining).await;
+                None
+            })
+            .await;
+        match accepted {
+            None => break,
+            Some(Ok(stream)) => {
+                let peer = match stream.peer_addr() {
+                    Ok(p) => p,
+                    Err(_) => continue, // already gone
+                };
+                match gate.spawn(serve_connection(stream, peer, env.clone())) {
+                    // Detached: the gate still tracks it for draining.
+                    Ok(task) => drop(task.detach()),
+                    Err(_) => break,
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(shard = ctx.id.0, "accept failed: {e}");
+                // EMFILE and friends: back off instead of spinning.
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+    tracing::debug!(
+        shard = ctx.id.0,
+        open = ctx.metrics.open_connections(),
+        "draining connections"
+    );
+    // Connections end themselves: idle ones at once, busy ones after their
+    // response, and all of them when the drain deadline forces them.
+    let _ = gate.close().await;
+    Ok(())
+}
