@@ -1,0 +1,209 @@
+//! Shared helpers for the end-to-end tests: an in-process server on an
+//! ephemeral loopback port, and a small raw HTTP/1.1 client over std sockets.
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringworker::{Config, Handler, Server, ShardId};
+
+/// A test configuration: loopback, port 0, one unpinned shard.
+pub fn test_config() -> Config {
+    let mut c = Config::new("127.0.0.1:0".parse().unwrap());
+    c.shards = 1;
+    c.pin_shards = false;
+    c
+}
+
+/// Starts a server with `handler` built on each shard.
+pub fn start<F, H>(config: Config, factory: F) -> Server
+where
+    F: Fn(ShardId) -> H + Send + Sync + Clone + 'static,
+    H: Handler,
+{
+    ringworker::serve(config, factory).expect("server starts")
+}
+
+/// Connects with generous timeouts so a bug fails the test instead of hanging it.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads responses from a connection, keeping bytes that belong to the next one.
+pub struct Reader {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut tmp = [0u8; 65536];
+        let n = self.stream.read(&mut tmp)?;
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    /// Reads one response; `head_request` means no body follows the head.
+    pub fn response(&mut self, head_request: bool) -> io::Result<Resp> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut r = httparse::Response::new(&mut headers);
+            match r.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = r.code.unwrap();
+                    let hs: Vec<(String, String)> = r
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect();
+                    self.buf.drain(..len);
+                    let mut resp = Resp {
+                        status,
+                        headers: hs,
+                        body: Vec::new(),
+                    };
+                    if status < 200 {
+                        return Ok(resp); // 1xx: the caller reads again
+                    }
+                    if head_request || status == 204 || status == 304 {
+                        return Ok(resp);
+                    }
+                    if let Some(cl) = resp.header("content-length") {
+                        let cl: usize = cl.trim().parse().unwrap();
+                        while self.buf.len() < cl {
+                            if self.fill()? == 0 {
+                                return Err(io::ErrorKind::UnexpectedEof.into());
+                            }
+                        }
+                        resp.body = self.buf.drain(..cl).collect();
+                    } else if resp
+                        .header("transfer-encoding")
+                        .is_some_and(|v| v.contains("chunked"))
+                    {
+                        resp.body = self.chunked()?;
+                    } else {
+                        while self.fill()? > 0 {}
+                        resp.body = std::mem::take(&mut self.buf);
+                    }
+                    return Ok(resp);
+                }
+                Ok(httparse::Status::Partial) => {
+                    if self.fill()? == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        }
+    }
+
+    fn line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let l = String::from_utf8_lossy(&self.buf[..p]).into_owned();
+                self.buf.drain(..p + 2);
+                return Ok(l);
+            }
+            if self.fill()? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    fn chunked(&mut self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            let line = self.line()?;
+            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if size == 0 {
+                while !self.line()?.is_empty() {}
+                return Ok(out);
+            }
+            while self.buf.len() < size + 2 {
+                if self.fill()? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            out.extend_from_slice(&self.buf[..size]);
+            assert_eq!(
+                &self.buf[size..size + 2],
+                b"\r\n",
+                "chunk data must end in CRLF"
+            );
+            self.buf.drain(..size + 2);
+        }
+    }
+
+    /// Whether the server closed the connection (reads EOF, or a reset).
+    pub fn is_closed(&mut self) -> bool {
+        matches!(self.fill(), Ok(0) | Err(_))
+    }
+}
+
+/// Sends `raw` on a fresh connection and reads one response.
+pub fn roundtrip(addr: SocketAddr, raw: &[u8]) -> Resp {
+    let mut s = connect(addr);
+    s.write_all(raw).unwrap();
+    Reader::new(s).response(false).expect("a response")
+}
+
+/// The path of a built example binary (cargo builds examples for `cargo test`).
+pub fn example_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("examples").join(name)
+}
+
+/// Raises the open-file limit to its hard maximum (for many-connection tests).
+pub fn raise_nofile() {
+    // SAFETY: plain getrlimit/setrlimit on this process.
+    unsafe {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}
