@@ -186,11 +186,22 @@ pub fn roundtrip(addr: SocketAddr, raw: &[u8]) -> Resp {
     Reader::new(s).response(false).expect("a response")
 }
 
-/// The path of a built example binary (cargo builds examples for `cargo test`).
+/// The path of a built example binary. A plain `cargo test` builds the
+/// examples; a filtered run (`cargo test --test x`) does not, so build it then.
 pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples").join(name)
+    let bin = dir.join("examples").join(name);
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo to build the example");
+        assert!(status.success(), "building example {name} failed");
+    }
+    bin
 }
 
 /// Raises the open-file limit to its hard maximum (for many-connection tests).
