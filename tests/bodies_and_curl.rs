@@ -28,12 +28,20 @@ impl Drop for Example {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn run_example(name: &str) -> Example {
     let bin = example_bin(name);
-    assert!(bin.exists(), "{} is not built (cargo test builds examples)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is not built (cargo test builds examples)",
+        bin.display()
+    );
     for _ in 0..5 {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let child = Command::new(&bin)
@@ -79,7 +87,8 @@ fn echo_roundtrip(addr: SocketAddr, data: &[u8], chunked: bool) -> [u8; 32] {
     let data = data.to_vec();
     let writer = std::thread::spawn(move || {
         if chunked {
-            w.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+            w.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .unwrap();
             // Uneven chunk sizes exercise the decoder's split handling.
             let mut off = 0;
             let mut size = 1;
@@ -93,7 +102,12 @@ fn echo_roundtrip(addr: SocketAddr, data: &[u8], chunked: bool) -> [u8; 32] {
             }
             w.write_all(b"0\r\n\r\n").unwrap();
         } else {
-            write!(w, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", data.len()).unwrap();
+            write!(
+                w,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                data.len()
+            )
+            .unwrap();
             for part in data.chunks(1 << 20) {
                 w.write_all(part).unwrap();
             }
@@ -105,7 +119,11 @@ fn echo_roundtrip(addr: SocketAddr, data: &[u8], chunked: bool) -> [u8; 32] {
     if chunked {
         assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
     } else {
-        assert_eq!(resp.header("content-length").map(|v| v.parse::<usize>().unwrap()), Some(resp.body.len()));
+        assert_eq!(
+            resp.header("content-length")
+                .map(|v| v.parse::<usize>().unwrap()),
+            Some(resp.body.len())
+        );
     }
     Sha256::digest(&resp.body).into()
 }
@@ -115,7 +133,11 @@ fn echo_example_round_trips_64_mib_both_framings() {
     let ex = run_example("echo");
     let data = payload(64 << 20);
     let want: [u8; 32] = Sha256::digest(&data).into();
-    assert_eq!(echo_roundtrip(ex.addr, &data, false), want, "Content-Length body");
+    assert_eq!(
+        echo_roundtrip(ex.addr, &data, false),
+        want,
+        "Content-Length body"
+    );
     assert_eq!(echo_roundtrip(ex.addr, &data, true), want, "chunked body");
 }
 
@@ -125,7 +147,11 @@ fn curl(args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .expect("curl is installed (see README set-up)");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -135,14 +161,20 @@ fn curl_talks_to_hello_and_echo_examples() {
     let url = format!("http://{}/", hello.addr);
     assert_eq!(curl(&[&url]), b"Hello World");
     // Several requests on one curl connection (keep-alive).
-    assert_eq!(curl(&[&url, &url, &url]), b"Hello WorldHello WorldHello World");
+    assert_eq!(
+        curl(&[&url, &url, &url]),
+        b"Hello WorldHello WorldHello World"
+    );
     let head = String::from_utf8(curl(&["-i", &url])).unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.to_ascii_lowercase().contains("\r\ndate: "));
 
     let echo = run_example("echo");
     let url = format!("http://{}/", echo.addr);
-    assert_eq!(curl(&["--data-binary", "hello from curl", &url]), b"hello from curl");
+    assert_eq!(
+        curl(&["--data-binary", "hello from curl", &url]),
+        b"hello from curl"
+    );
     // A 3 MiB upload from a file: curl sends `Expect: 100-continue` for it.
     let data = payload(3 << 20);
     let path = std::env::temp_dir().join(format!("ringworker-curl-{}.bin", std::process::id()));
@@ -151,7 +183,13 @@ fn curl_talks_to_hello_and_echo_examples() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(Sha256::digest(&got), Sha256::digest(&data));
     // Chunked upload.
-    let got = curl(&["-H", "Transfer-Encoding: chunked", "--data-binary", "chunky", &url]);
+    let got = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "chunky",
+        &url,
+    ]);
     assert_eq!(got, b"chunky");
 }
 
@@ -169,7 +207,8 @@ fn a_handler_that_does_not_read_stops_the_socket_reads() {
     });
     let mut s = connect(srv.local_addr());
     s.set_nonblocking(true).unwrap();
-    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n").ok();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n")
+        .ok();
     let chunk = vec![0u8; 65536];
     let mut pushed = 0usize;
     let t0 = Instant::now();
@@ -194,7 +233,13 @@ fn a_handler_that_does_not_read_stops_the_socket_reads() {
     let read_by_server = srv.stats()[0].bytes_in;
     // The server buffers at most its read-ahead window plus one body window;
     // the rest sits in kernel socket buffers.
-    assert!(read_by_server < 512 * 1024, "server read {read_by_server} bytes of an unread body");
-    assert!(pushed < 200 << 20, "client pushed {pushed} bytes: nothing pushed back");
+    assert!(
+        read_by_server < 512 * 1024,
+        "server read {read_by_server} bytes of an unread body"
+    );
+    assert!(
+        pushed < 200 << 20,
+        "client pushed {pushed} bytes: nothing pushed back"
+    );
     drop(s);
 }

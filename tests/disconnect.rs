@@ -40,18 +40,31 @@ fn measure(reset: bool, rounds: usize) -> Vec<Duration> {
     let mut delays = Vec::new();
     for _ in 0..rounds {
         let mut s = connect(srv.local_addr());
-        s.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Event::Started));
+        s.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            Event::Started
+        ));
         // Let the server settle into waiting (no read or write in progress).
         std::thread::sleep(Duration::from_millis(2));
         if reset {
-            socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
         }
         let t0 = Instant::now();
         drop(s);
-        match rx.recv_timeout(Duration::from_secs(5)).expect("the cancel flag is set") {
+        match rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the cancel flag is set")
+        {
             Event::Cancelled(at, reason) => {
-                let want = if reset { CancelReason::PeerReset } else { CancelReason::PeerClosed };
+                let want = if reset {
+                    CancelReason::PeerReset
+                } else {
+                    CancelReason::PeerClosed
+                };
                 assert_eq!(reason, want);
                 delays.push(at.saturating_duration_since(t0));
             }
@@ -76,8 +89,14 @@ fn disconnect_sets_the_cancel_flag_within_a_millisecond() {
             if reset { "RST" } else { "FIN" },
             d.len()
         );
-        assert!(p50 < Duration::from_millis(1), "median detection delay {p50:?}");
-        assert!(p90 < Duration::from_millis(1), "p90 detection delay {p90:?}");
+        assert!(
+            p50 < Duration::from_millis(1),
+            "median detection delay {p50:?}"
+        );
+        assert!(
+            p90 < Duration::from_millis(1),
+            "p90 detection delay {p90:?}"
+        );
     }
 }
 
@@ -94,7 +113,11 @@ fn disconnect_mid_stream_stops_the_producer_and_spares_other_connections() {
                 glommio::spawn_local(async move {
                     let mut i = 0u64;
                     loop {
-                        if body_tx.send(bytes::Bytes::from(format!("tick {i}\n"))).await.is_err() {
+                        if body_tx
+                            .send(bytes::Bytes::from(format!("tick {i}\n")))
+                            .await
+                            .is_err()
+                        {
                             // The receiver is gone: the client left.
                             let _ = tx.send(true);
                             return;
@@ -103,7 +126,8 @@ fn disconnect_mid_stream_stops_the_producer_and_spares_other_connections() {
                         if !slow && i == 20 {
                             return;
                         }
-                        glommio::timer::sleep(Duration::from_millis(if slow { 20 } else { 5 })).await;
+                        glommio::timer::sleep(Duration::from_millis(if slow { 20 } else { 5 }))
+                            .await;
                     }
                 })
                 .detach();
@@ -113,12 +137,17 @@ fn disconnect_mid_stream_stops_the_producer_and_spares_other_connections() {
     });
     // A long stream whose client leaves after the first chunk.
     let mut leaver = Reader::new(connect(srv.local_addr()));
-    leaver.stream.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    leaver
+        .stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     // Meanwhile a neighbour streams to completion on another connection.
     let addr = srv.local_addr();
     let neighbour = std::thread::spawn(move || {
         let mut r = Reader::new(connect(addr));
-        r.stream.write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        r.stream
+            .write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let resp = r.response(false).unwrap();
         let want: String = (0..20).map(|i| format!("tick {i}\n")).collect();
         assert_eq!(resp.text(), want);
@@ -126,7 +155,10 @@ fn disconnect_mid_stream_stops_the_producer_and_spares_other_connections() {
     let mut first = [0u8; 64];
     let _ = std::io::Read::read(&mut leaver.stream, &mut first).unwrap();
     drop(leaver);
-    assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "producer saw the client leave");
+    assert!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "producer saw the client leave"
+    );
     neighbour.join().unwrap();
 }
 
@@ -145,9 +177,13 @@ fn disconnect_mid_body_fails_the_body_read() {
         }
     });
     let mut s = TcpStream::connect(srv.local_addr()).unwrap();
-    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial").unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(20));
     drop(s);
     let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert!(got.contains("Incomplete") && got.contains("PeerClosed"), "{got}");
+    assert!(
+        got.contains("Incomplete") && got.contains("PeerClosed"),
+        "{got}"
+    );
 }

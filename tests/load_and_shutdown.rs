@@ -20,7 +20,9 @@ fn serves_1000_concurrent_keepalive_connections() {
             Response::text(200, req.target().to_string())
         }
     });
-    let mut conns: Vec<Reader> = (0..1000).map(|_| Reader::new(connect(srv.local_addr()))).collect();
+    let mut conns: Vec<Reader> = (0..1000)
+        .map(|_| Reader::new(connect(srv.local_addr())))
+        .collect();
     for round in 0..3 {
         // Every connection has a request in flight at once.
         for (i, c) in conns.iter_mut().enumerate() {
@@ -51,7 +53,9 @@ fn graceful_shutdown_finishes_the_in_flight_request() {
     });
     let addr = srv.local_addr();
     let mut busy = Reader::new(connect(addr));
-    busy.stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    busy.stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let idle = connect(addr);
     std::thread::sleep(Duration::from_millis(50));
     let t0 = Instant::now();
@@ -81,12 +85,18 @@ fn drain_deadline_closes_what_does_not_finish() {
         }
     });
     let mut stuck = Reader::new(connect(srv.local_addr()));
-    stuck.stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stuck
+        .stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let t0 = Instant::now();
     srv.shutdown();
     srv.join().unwrap();
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(180) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(180) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     assert!(stuck.is_closed());
 }

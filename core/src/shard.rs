@@ -58,6 +58,9 @@ pub enum ShardError {
     Control(#[from] crate::control::ControlError),
 }
 
+/// The once-only "this shard is serving (or failed to start)" report.
+type ReadySlot = Rc<RefCell<Option<mpsc::Sender<Result<(), String>>>>>;
+
 /// What a shard's main future is handed: its identity and its local services.
 pub struct ShardContext {
     /// This shard.
@@ -68,7 +71,7 @@ pub struct ShardContext {
     pub metrics: Rc<ShardMetrics>,
     /// This shard's shutdown stages.
     pub drain: DrainSignal,
-    ready: Rc<RefCell<Option<mpsc::Sender<Result<(), String>>>>>,
+    ready: ReadySlot,
 }
 
 impl fmt::Debug for ShardContext {

@@ -625,7 +625,7 @@ fn accept_head<H: Handler>(
             (
                 Body::streaming(shared.clone(), None),
                 Some(shared),
-                Some(BodyDecoder::Chunked(Box::new(ChunkedDecoder::new()))),
+                Some(BodyDecoder::Chunked(Box::default())),
             )
         }
     };
@@ -714,10 +714,10 @@ async fn write_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>) {
                 break;
             }
             Item::Request(req, meta) => {
-                let keep = match serve_one(sh, env, req, &meta, &mut wbuf).await {
-                    Ok(keep) => keep,
-                    Err(WriteStop::Io) => false,
-                };
+                // A write failure (`WriteStop::Io`) means the connection is done.
+                let keep = serve_one(sh, env, req, &meta, &mut wbuf)
+                    .await
+                    .unwrap_or(false);
                 sh.in_flight.borrow_mut().pop_front();
                 sh.served.set(sh.served.get() + 1);
                 sh.last_activity.set(Instant::now());
@@ -1056,7 +1056,7 @@ async fn flush<H: Handler>(
                 let r = glommio::timer::timeout(stall, async {
                     poll_fn(|cx| sh.sock.poll_writev(cx, cur))
                         .await
-                        .map_err(|e| glommio::GlommioError::IoError(e))
+                        .map_err(glommio::GlommioError::IoError)
                 })
                 .await;
                 match r {
