@@ -24,6 +24,11 @@ pub enum DrainStage {
 struct Inner {
     stage: Cell<DrainStage>,
     waiters: RefCell<Vec<Waker>>,
+    /// Long-lived subscribers (one per connection), woken on every advance.
+    /// Slots are reused so a shard serving millions of connections keeps a
+    /// list as long as its peak of concurrent ones.
+    subscribers: RefCell<Vec<Option<Waker>>>,
+    free: RefCell<Vec<usize>>,
 }
 
 /// Shard-local shutdown broadcast; clones share the state. Not `Send`.
@@ -42,6 +47,8 @@ impl DrainSignal {
         Self(Rc::new(Inner {
             stage: Cell::new(DrainStage::Running),
             waiters: RefCell::new(Vec::new()),
+            subscribers: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
         }))
     }
 
@@ -65,6 +72,32 @@ impl DrainSignal {
             for w in waiters {
                 w.wake();
             }
+            let subs: Vec<Waker> = self.0.subscribers.borrow().iter().flatten().cloned().collect();
+            for w in subs {
+                w.wake();
+            }
+        }
+    }
+
+    /// Registers `waker` to be woken on every stage change until the returned
+    /// guard is dropped. For tasks that check [`stage`](Self::stage) on each
+    /// poll and whose waker does not change (a connection task): one
+    /// registration instead of one per poll.
+    pub fn subscribe(&self, waker: &Waker) -> DrainSubscription {
+        let slot = match self.0.free.borrow_mut().pop() {
+            Some(i) => {
+                self.0.subscribers.borrow_mut()[i] = Some(waker.clone());
+                i
+            }
+            None => {
+                let mut subs = self.0.subscribers.borrow_mut();
+                subs.push(Some(waker.clone()));
+                subs.len() - 1
+            }
+        };
+        DrainSubscription {
+            signal: self.clone(),
+            slot,
         }
     }
 
@@ -74,6 +107,20 @@ impl DrainSignal {
             signal: self.clone(),
             stage,
         }
+    }
+}
+
+/// Keeps a [`DrainSignal::subscribe`] registration alive.
+#[derive(Debug)]
+pub struct DrainSubscription {
+    signal: DrainSignal,
+    slot: usize,
+}
+
+impl Drop for DrainSubscription {
+    fn drop(&mut self) {
+        self.signal.0.subscribers.borrow_mut()[self.slot] = None;
+        self.signal.0.free.borrow_mut().push(self.slot);
     }
 }
 
@@ -95,5 +142,39 @@ impl Future for Reached {
             w.push(cx.waker().clone());
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn subscribers_are_woken_per_stage_and_slots_reused() {
+        let d = DrainSignal::new();
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        let w = Waker::from(c.clone());
+        let a = d.subscribe(&w);
+        let b = d.subscribe(&w);
+        drop(a);
+        let _c2 = d.subscribe(&w); // reuses a's slot
+        assert_eq!(d.0.subscribers.borrow().len(), 2);
+        d.advance(DrainStage::Draining);
+        assert_eq!(c.0.load(Ordering::SeqCst), 2);
+        d.advance(DrainStage::Draining); // no change, no wake
+        d.advance(DrainStage::Forced);
+        assert_eq!(c.0.load(Ordering::SeqCst), 4);
+        drop(b);
+        assert!(d.is_draining());
     }
 }

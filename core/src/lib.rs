@@ -18,6 +18,6 @@ pub mod shard;
 pub use cancel::{CancelFlag, CancelReason, Cancelled};
 pub use config::{Config, HttpLimits, Timeouts};
 pub use control::{ControlError, ShardCommand};
-pub use drain::DrainSignal;
+pub use drain::{DrainSignal, DrainStage, DrainSubscription};
 pub use metrics::{ShardMetrics, ShardStats};
 pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};

@@ -168,19 +168,24 @@ pub(crate) async fn serve_connection<H: Handler>(
     sh.sock.set_nodelay();
     env.metrics.connection_opened();
 
-    let both = futures_lite::future::zip(read_side(&sh, &env, peer), write_side(&sh, &env));
-    let forced = async {
-        env.drain.reached(DrainStage::Forced).await;
-    };
-    let finished = async {
-        both.await;
-        true
-    }
-    .or(async {
-        forced.await;
-        false
+    let mut both = pin!(futures_lite::future::zip(
+        read_side(&sh, &env, peer),
+        write_side(&sh, &env)
+    ));
+    // One drain registration for the connection's life (its task's waker does
+    // not change); each poll then only reads the stage.
+    let mut subscription = None;
+    let finished = poll_fn(|cx| {
+        if subscription.is_none() {
+            subscription = Some(env.drain.subscribe(cx.waker()));
+        }
+        if env.drain.stage() == DrainStage::Forced {
+            return Poll::Ready(false);
+        }
+        both.as_mut().poll(cx).map(|_| true)
     })
     .await;
+    drop(subscription);
     if !finished {
         // The drain deadline passed with this connection still busy.
         sh.cancel_in_flight(CancelReason::Shutdown);
@@ -279,26 +284,23 @@ impl Alarm {
         };
         let now = Instant::now();
         if now >= deadline {
+            self.timer = None;
+            self.fires_at = None;
             return true;
         }
-        if self.fires_at.is_none_or(|f| f > deadline) || self.timer.is_none() {
-            self.timer = Some(Timer::new(deadline - now));
-            self.fires_at = Some(deadline);
-        }
-        loop {
-            let t = self.timer.as_mut().expect("armed above");
-            match t.poll(cx) {
-                Poll::Pending => return false,
-                Poll::Ready(_) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        self.timer = None;
-                        self.fires_at = None;
-                        return true;
-                    }
-                    self.timer = Some(Timer::new(deadline - now));
-                    self.fires_at = Some(deadline);
-                }
+        match self.fires_at {
+            // A registered timer that fires at or before the deadline will wake
+            // this task then; polling it again would only re-insert it into
+            // the reactor's timer map.
+            Some(f) if f <= deadline && f > now && self.timer.is_some() => false,
+            _ => {
+                // Not armed, fired early (the deadline moved later), or the
+                // deadline moved earlier: arm for the deadline.
+                let mut t = Timer::new(deadline - now);
+                let fired = Pin::new(&mut t).poll(cx).is_ready();
+                self.timer = Some(t);
+                self.fires_at = Some(deadline);
+                fired
             }
         }
     }
@@ -511,12 +513,6 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
             }
             if alarm.poll(cx, deadline.map(|d| d.0)) {
                 return Poll::Ready(ReadEvent::Timer);
-            }
-            if !draining_seen {
-                let mut reached = pin!(env.drain.reached(DrainStage::Draining));
-                if reached.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(ReadEvent::Drain);
-                }
             }
             Poll::Pending
         })
