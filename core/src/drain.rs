@@ -72,7 +72,14 @@ impl DrainSignal {
             for w in waiters {
                 w.wake();
             }
-            let subs: Vec<Waker> = self.0.subscribers.borrow().iter().flatten().cloned().collect();
+            let subs: Vec<Waker> = self
+                .0
+                .subscribers
+                .borrow()
+                .iter()
+                .flatten()
+                .cloned()
+                .collect();
             for w in subs {
                 w.wake();
             }

@@ -1,8 +1,10 @@
 //! ringworker-io: sockets and protocols, no V8.
 //!
 //! - [`listener`]: one `SO_REUSEPORT` listener per shard on a shared port;
-//! - [`socket`]: the connection socket (vectored non-blocking writes, glommio
-//!   readiness for waiting);
+//! - [`uring`]: the shard's own io_uring for sockets (multishot accept and
+//!   receive into provided buffers), driven from glommio;
+//! - [`socket`]: the connection socket (receive via the ring, vectored
+//!   non-blocking writes);
 //! - [`http`]: the HTTP/1.1 codec, the streaming request/response types, the
 //!   per-shard [`Handler`](http::Handler) seam and the connection driver;
 //! - [`server`]: the accept loop that ties them together on one shard.
@@ -13,6 +15,7 @@ pub mod http;
 pub mod listener;
 pub mod server;
 pub mod socket;
+pub mod uring;
 
 pub use http::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
 pub use server::serve_shard;

@@ -3,12 +3,11 @@
 //! and waits for the connections to drain.
 
 use std::net::TcpListener as StdTcpListener;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::FutureExt;
-use glommio::net::TcpListener;
 use glommio::sync::Gate;
 use ringworker_core::drain::DrainStage;
 use ringworker_core::{ShardContext, ShardError};
@@ -16,6 +15,8 @@ use ringworker_core::{ShardContext, ShardError};
 use crate::http::Handler;
 use crate::http::conn::{ConnEnv, serve_connection};
 use crate::http::parse;
+use crate::socket::Socket;
+use crate::uring::{NetRing, NetRingConfig};
 
 /// Serves HTTP/1.1 on `listener` with `handler` until the shard is told to
 /// shut down and its connections have drained (or the drain deadline passed).
@@ -26,9 +27,11 @@ pub async fn serve_shard<H: Handler>(
     listener: StdTcpListener,
     handler: H,
 ) -> Result<(), ShardError> {
-    // SAFETY: the descriptor comes from an owned, bound, listening socket whose
-    // ownership moves into the glommio listener.
-    let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    let ring = NetRing::start(NetRingConfig::default()).map_err(|e| ShardError::Start {
+        shard: ctx.id,
+        reason: format!("cannot set up the network ring: {e}"),
+    })?;
+    let acceptor = ring.listen(listener.as_raw_fd());
     let limits = &ctx.config.limits;
     let env = Rc::new(ConnEnv {
         handler: Rc::new(handler),
@@ -55,7 +58,7 @@ pub async fn serve_shard<H: Handler>(
             }
             continue;
         }
-        let accepted = async { Some(listener.accept().await) }
+        let accepted = async { Some(acceptor.accept().await) }
             .or(async {
                 ctx.drain.reached(DrainStage::Draining).await;
                 None
@@ -63,12 +66,14 @@ pub async fn serve_shard<H: Handler>(
             .await;
         match accepted {
             None => break,
-            Some(Ok(stream)) => {
-                let peer = match stream.peer_addr() {
+            Some(Ok(fd)) => {
+                // SAFETY: a freshly accepted descriptor that nothing else owns.
+                let sock = unsafe { Socket::from_accepted(&ring, fd) };
+                let peer = match sock.peer_addr() {
                     Ok(p) => p,
                     Err(_) => continue, // already gone
                 };
-                match gate.spawn(serve_connection(stream, peer, env.clone())) {
+                match gate.spawn(serve_connection(sock, peer, env.clone())) {
                     // Detached: the gate still tracks it for draining.
                     Ok(task) => drop(task.detach()),
                     Err(_) => break,
@@ -81,6 +86,7 @@ pub async fn serve_shard<H: Handler>(
             }
         }
     }
+    drop(acceptor);
     drop(listener);
     tracing::debug!(
         shard = ctx.id.0,
@@ -90,5 +96,6 @@ pub async fn serve_shard<H: Handler>(
     // Connections end themselves: idle ones at once, busy ones after their
     // response, and all of them when the drain deadline forces them.
     let _ = gate.close().await;
+    ring.stop();
     Ok(())
 }

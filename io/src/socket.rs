@@ -1,112 +1,96 @@
-//! [`Socket`]: a connected TCP socket shared by a connection's reader and
+//! [`Socket`]: a connected TCP socket, shared by a connection's reader and
 //! writer halves inside one task.
 //!
-//! Reads go through glommio (a non-blocking `recv`, then an io_uring poll for
-//! readiness). Writes are our own `sendmsg` with several buffers at once
-//! (head + chunk framing + data in one syscall, `MSG_NOSIGNAL`); only when the
-//! socket is full do we fall back to glommio to wait for writability.
+//! Both directions go through the shard's [`NetRing`]: a multishot receive
+//! appends to the socket's buffer (no syscall per read), and sends are
+//! `sendmsg` operations with every buffer of a response (head, chunk framing,
+//! data), in order, submitted with all other sockets' in one `io_uring_enter`.
 
-use std::cell::RefCell;
-use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
+use std::cell::RefMut;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{FromRawFd, RawFd};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use futures_lite::{AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
+use bytes::{Bytes, BytesMut};
 
-/// Most buffers handed to one `sendmsg`.
+use crate::uring::{NetRing, RecvEnd, RecvShared};
+
+/// Most chunks gathered into one send.
 pub const MAX_IOVECS: usize = 64;
 
-/// A connected socket; both halves borrow it only for the length of a poll.
+/// A connected socket.
 #[derive(Debug)]
 pub struct Socket {
-    stream: RefCell<TcpStream>,
-    fd: RawFd,
+    ring: Rc<NetRing>,
+    recv: Rc<RecvShared>,
+    stream: TcpStream,
 }
 
 impl Socket {
-    /// Wraps an accepted stream.
-    pub fn new(stream: TcpStream) -> Self {
-        let fd = stream.as_raw_fd();
+    /// Takes ownership of an accepted, non-blocking descriptor and starts
+    /// receiving on it.
+    ///
+    /// # Safety
+    /// `fd` must be an open TCP socket that nothing else owns.
+    pub unsafe fn from_accepted(ring: &Rc<NetRing>, fd: RawFd) -> Self {
+        // SAFETY: the caller hands over ownership of `fd`.
+        let stream = unsafe { TcpStream::from_raw_fd(fd) };
+        let _ = stream.set_nodelay(true);
         Self {
-            stream: RefCell::new(stream),
-            fd,
+            recv: ring.socket(fd),
+            ring: ring.clone(),
+            stream,
         }
     }
 
-    /// The raw descriptor (for socket options).
-    pub fn fd(&self) -> RawFd {
-        self.fd
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
     }
 
-    /// Reads into `buf`; `Ok(0)` is the peer's FIN.
-    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.stream.borrow_mut()).poll_read(cx, buf)
+    /// The received bytes not yet consumed. Do not hold across an `.await`.
+    pub fn rbuf(&self) -> RefMut<'_, BytesMut> {
+        self.recv.buf.borrow_mut()
     }
 
-    /// Writes as much of `bufs` as the socket takes without blocking.
-    pub fn try_writev(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let n = bufs.len().min(MAX_IOVECS);
-        // SAFETY: msghdr is plain data; zeroed is a valid "no name, no control" header.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec; // IoSlice is ABI-compatible with iovec
-        msg.msg_iovlen = n as _;
-        loop {
-            // SAFETY: `msg` points at `n` valid iovecs borrowed for this call only.
-            let r =
-                unsafe { libc::sendmsg(self.fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-            if r >= 0 {
-                return Ok(r as usize);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
+    /// Waits for more received bytes or the end of the receive side; `want`
+    /// false pauses receiving (backpressure).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, want: bool) -> Poll<()> {
+        self.ring.poll_recv(&self.recv, cx, want)
     }
 
-    /// Writes some of `bufs`, waiting for writability if the socket is full.
-    pub fn poll_writev(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.try_writev(bufs) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // glommio's write retries the send and, still full, registers an
-                // io_uring poll for POLLOUT that wakes this task.
-                let first = bufs
-                    .iter()
-                    .find(|b| !b.is_empty())
-                    .map(|b| &b[..])
-                    .unwrap_or(&[]);
-                Pin::new(&mut *self.stream.borrow_mut()).poll_write(cx, first)
-            }
-            r => Poll::Ready(r),
-        }
+    /// How the receive side ended (FIN or an error), if it did.
+    pub fn recv_end(&self) -> Option<RecvEnd> {
+        self.recv.end()
+    }
+
+    /// Queues `head` then `chunks` (chunked framing if `chunked`) to be sent
+    /// in order after earlier sends; `head` is left empty for reuse. Returns
+    /// the bytes queued. See [`NetRing::send`].
+    pub fn send(&self, head: &mut Vec<u8>, chunks: Vec<Bytes>, chunked: bool) -> usize {
+        self.ring.send(&self.recv, head, chunks, chunked)
+    }
+
+    /// Ready once at most `max_queued` sends are queued, or with the error
+    /// that failed one.
+    pub fn poll_sent(&self, cx: &mut Context<'_>, max_queued: usize) -> Poll<io::Result<()>> {
+        self.ring
+            .poll_sent(&self.recv, cx, max_queued)
+            .map_err(io::Error::from_raw_os_error)
     }
 
     /// Shuts down the write side (sends FIN) so the peer sees a clean close.
     pub fn shutdown_write(&self) {
-        // SAFETY: plain syscall on our own descriptor.
-        unsafe {
-            libc::shutdown(self.fd, libc::SHUT_WR);
-        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
     }
+}
 
-    /// Sets `TCP_NODELAY`.
-    pub fn set_nodelay(&self) {
-        let one: libc::c_int = 1;
-        // SAFETY: valid pointer/len for an int option on our own descriptor.
-        unsafe {
-            libc::setsockopt(
-                self.fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                &one as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // The ring holds its own reference to the file until the cancelled
+        // receive completes; the descriptor itself closes with `stream`.
+        self.ring.release(&self.recv);
     }
 }

@@ -21,18 +21,17 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{FutureExt, Stream};
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use ringworker_core::drain::DrainStage;
 use ringworker_core::{CancelFlag, CancelReason, Config, DrainSignal, ShardId, ShardMetrics};
@@ -41,16 +40,15 @@ use super::Handler;
 use super::chunked::{self, ChunkedDecoder, Decoded};
 use super::head_writer::{self, BodyFraming};
 use super::parse::{self, BodyKind, Version};
-use super::request::{Body, BodyError, BodyShared, Head, Request};
+use super::request::{Body, BodyError, BodyShared, Head, Request, RequestParts};
 use super::response::{Response, ResponseBody};
 use crate::socket::{MAX_IOVECS, Socket};
+use crate::uring::RecvEnd;
 
 /// Body bytes queued for a handler before the reader stops reading.
 const BODY_WINDOW: usize = 64 * 1024;
 /// Unparsed bytes the reader buffers ahead (pipelined requests, body read-ahead).
 const READ_AHEAD: usize = 64 * 1024;
-/// Size of one read.
-const READ_CHUNK: usize = 16 * 1024;
 /// Full bodies up to this size are copied next to the head (one small write
 /// beats an extra iovec); larger ones are written from their own buffer.
 const COPY_BODY_MAX: usize = 4 * 1024;
@@ -94,9 +92,12 @@ struct Shared {
     queue: RefCell<VecDeque<Item>>,
     /// Cancel flags of every request parsed and not yet answered.
     in_flight: RefCell<VecDeque<CancelFlag>>,
-    reader_waker: RefCell<Option<Waker>>,
-    writer_waker: RefCell<Option<Waker>>,
+    /// The reader has something new to look at (set by the writer).
     reader_kicked: Cell<bool>,
+    /// One half changed state the other may be waiting on: poll both again
+    /// before returning to the executor (they share one task, so a waker
+    /// would only reschedule the task we are already in).
+    dirty: Cell<bool>,
     reader_done: Cell<bool>,
     writer_done: Cell<bool>,
     writer_idle: Cell<bool>,
@@ -107,30 +108,20 @@ struct Shared {
     /// Something (bad input, an undrainable body) forbids reusing the connection.
     no_reuse: Cell<bool>,
     last_activity: Cell<Instant>,
+    /// When the last bytes arrived: the start time of every request parsed
+    /// from them (one clock read per read batch, not per request).
+    arrived: Cell<Instant>,
     served: Cell<u64>,
-}
-
-fn set_waker(slot: &RefCell<Option<Waker>>, w: &Waker) {
-    let mut s = slot.borrow_mut();
-    if !s.as_ref().is_some_and(|x| x.will_wake(w)) {
-        *s = Some(w.clone());
-    }
-}
-
-fn wake(slot: &RefCell<Option<Waker>>) {
-    if let Some(w) = slot.borrow().as_ref() {
-        w.wake_by_ref();
-    }
 }
 
 impl Shared {
     fn kick_reader(&self) {
         self.reader_kicked.set(true);
-        wake(&self.reader_waker);
+        self.dirty.set(true);
     }
 
     fn kick_writer(&self) {
-        wake(&self.writer_waker);
+        self.dirty.set(true);
     }
 
     /// Sets every in-flight request's flag; returns how many were newly set.
@@ -145,17 +136,16 @@ impl Shared {
 
 /// Serves one accepted connection to completion.
 pub(crate) async fn serve_connection<H: Handler>(
-    stream: TcpStream,
+    sock: Socket,
     peer: SocketAddr,
     env: Rc<ConnEnv<H>>,
 ) {
     let sh = Shared {
-        sock: Socket::new(stream),
+        sock,
         queue: RefCell::new(VecDeque::new()),
         in_flight: RefCell::new(VecDeque::new()),
-        reader_waker: RefCell::new(None),
-        writer_waker: RefCell::new(None),
         reader_kicked: Cell::new(false),
+        dirty: Cell::new(false),
         reader_done: Cell::new(false),
         writer_done: Cell::new(false),
         writer_idle: Cell::new(true),
@@ -163,9 +153,9 @@ pub(crate) async fn serve_connection<H: Handler>(
         peer_gone: Cell::new(false),
         no_reuse: Cell::new(false),
         last_activity: Cell::new(Instant::now()),
+        arrived: Cell::new(Instant::now()),
         served: Cell::new(0),
     };
-    sh.sock.set_nodelay();
     env.metrics.connection_opened();
 
     let mut both = pin!(futures_lite::future::zip(
@@ -182,7 +172,18 @@ pub(crate) async fn serve_connection<H: Handler>(
         if env.drain.stage() == DrainStage::Forced {
             return Poll::Ready(false);
         }
-        both.as_mut().poll(cx).map(|_| true)
+        // Bounded, so one busy connection cannot starve the shard.
+        for _ in 0..32 {
+            sh.dirty.set(false);
+            if both.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+            if !sh.dirty.get() {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     })
     .await;
     drop(subscription);
@@ -199,21 +200,22 @@ pub(crate) async fn serve_connection<H: Handler>(
 /// response before the socket is torn down.
 async fn linger_close(sh: &Shared) {
     sh.sock.shutdown_write();
-    let mut buf = [0u8; 4096];
-    let read_to_eof = async {
-        let mut total = 0usize;
+    let mut discarded = 0usize;
+    let read_to_eof = poll_fn(|cx| {
         loop {
-            match poll_fn(|cx| sh.sock.poll_read(cx, &mut buf)).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    total += n;
-                    if total > 1 << 20 {
-                        break;
-                    }
-                }
+            {
+                let mut rbuf = sh.sock.rbuf();
+                discarded += rbuf.len();
+                rbuf.clear();
+            }
+            if sh.sock.recv_end().is_some() || discarded > 1 << 20 {
+                return Poll::Ready(());
+            }
+            if sh.sock.poll_recv(cx, true).is_pending() && sh.sock.rbuf().is_empty() {
+                return Poll::Pending;
             }
         }
-    };
+    });
     let _ = glommio::timer::timeout(LINGER, async {
         read_to_eof.await;
         Ok(())
@@ -309,179 +311,181 @@ impl Alarm {
 async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) {
     let cfg = &env.config;
     let limits = &cfg.limits;
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut state = Reading::Head { since: None };
     let mut alarm = Alarm::new();
     let mut draining_seen = false;
 
     'outer: loop {
-        // A. Process what is buffered.
-        loop {
-            match &mut state {
-                Reading::Stopped => break 'outer,
-                Reading::Head { since } => {
-                    if sh.writer_done.get() {
-                        break 'outer;
-                    }
-                    if rbuf.is_empty() || sh.queue.borrow().len() >= limits.max_pipeline_depth {
-                        break;
-                    }
-                    match parse::parse_request_head(&rbuf, &env.limits) {
-                        Ok(None) => {
-                            since.get_or_insert_with(Instant::now);
+        // The ring appends to this buffer between our polls, so the borrow
+        // lives in this block only, never across the await below.
+        let (deadline, can_read, seen) = {
+            let mut rbuf = sh.sock.rbuf();
+            // A. Process what is buffered.
+            loop {
+                match &mut state {
+                    Reading::Stopped => break 'outer,
+                    Reading::Head { since } => {
+                        if sh.writer_done.get() {
+                            break 'outer;
+                        }
+                        if rbuf.is_empty() || sh.queue.borrow().len() >= limits.max_pipeline_depth {
                             break;
                         }
-                        Err(e) => {
-                            tracing::debug!(%peer, status = e.status(), "bad request: {e}");
-                            sh.queue.borrow_mut().push_back(Item::Reject {
-                                status: e.status(),
-                                reason: e.reason().to_string(),
-                            });
-                            sh.kick_writer();
-                            state = Reading::Stopped;
-                        }
-                        Ok(Some(ph)) => {
-                            state = accept_head(sh, env, peer, &mut rbuf, ph);
-                        }
-                    }
-                }
-                Reading::Body {
-                    shared,
-                    decoder,
-                    cancel,
-                    drained,
-                    progress,
-                } => {
-                    if rbuf.is_empty() {
-                        break;
-                    }
-                    let abandoned = shared.is_abandoned();
-                    if !abandoned && shared.queued_bytes() >= BODY_WINDOW {
-                        break;
-                    }
-                    let mut finished = false;
-                    match decoder {
-                        BodyDecoder::Length(rem) => {
-                            let n = (*rem).min(rbuf.len() as u64) as usize;
-                            let chunk = rbuf.split_to(n).freeze();
-                            *rem -= n as u64;
-                            if abandoned {
-                                *drained += n as u64;
-                            } else {
-                                shared.push(chunk);
+                        match parse::parse_request_head(&rbuf, &env.limits) {
+                            Ok(None) => {
+                                since.get_or_insert_with(Instant::now);
+                                break;
                             }
-                            finished = *rem == 0;
+                            Err(e) => {
+                                tracing::debug!(%peer, status = e.status(), "bad request: {e}");
+                                sh.queue.borrow_mut().push_back(Item::Reject {
+                                    status: e.status(),
+                                    reason: e.reason().to_string(),
+                                });
+                                sh.kick_writer();
+                                state = Reading::Stopped;
+                            }
+                            Ok(Some(ph)) => {
+                                state = accept_head(sh, env, peer, &mut rbuf, ph);
+                            }
                         }
-                        BodyDecoder::Chunked(dec) => match dec.decode(&rbuf) {
-                            Ok((used, Decoded::Data(range))) => {
-                                let part = rbuf.split_to(used).freeze();
-                                let len = range.len() as u64;
+                    }
+                    Reading::Body {
+                        shared,
+                        decoder,
+                        cancel,
+                        drained,
+                        progress,
+                    } => {
+                        if rbuf.is_empty() {
+                            break;
+                        }
+                        let abandoned = shared.is_abandoned();
+                        if !abandoned && shared.queued_bytes() >= BODY_WINDOW {
+                            break;
+                        }
+                        let mut finished = false;
+                        match decoder {
+                            BodyDecoder::Length(rem) => {
+                                let n = (*rem).min(rbuf.len() as u64) as usize;
+                                let chunk = rbuf.split_to(n).freeze();
+                                *rem -= n as u64;
                                 if abandoned {
-                                    *drained += len;
-                                } else if limits
-                                    .max_body_bytes
-                                    .is_some_and(|m| shared.received.get() + len > m)
-                                {
-                                    let max = limits.max_body_bytes.unwrap_or(0);
-                                    shared.fail(BodyError::TooLarge(max));
+                                    *drained += n as u64;
+                                } else {
+                                    shared.push(chunk);
+                                }
+                                finished = *rem == 0;
+                            }
+                            BodyDecoder::Chunked(dec) => match dec.decode(&rbuf) {
+                                Ok((used, Decoded::Data(range))) => {
+                                    let part = rbuf.split_to(used).freeze();
+                                    let len = range.len() as u64;
+                                    if abandoned {
+                                        *drained += len;
+                                    } else if limits
+                                        .max_body_bytes
+                                        .is_some_and(|m| shared.received.get() + len > m)
+                                    {
+                                        let max = limits.max_body_bytes.unwrap_or(0);
+                                        shared.fail(BodyError::TooLarge(max));
+                                        cancel.cancel(CancelReason::BadInput);
+                                        sh.no_reuse.set(true);
+                                        state = Reading::Stopped;
+                                        continue;
+                                    } else {
+                                        shared.push(part.slice(range));
+                                    }
+                                }
+                                Ok((used, Decoded::NeedMore)) => {
+                                    rbuf.advance(used);
+                                    break;
+                                }
+                                Ok((used, Decoded::Done)) => {
+                                    rbuf.advance(used);
+                                    finished = true;
+                                }
+                                Err(e) => {
+                                    shared.fail(BodyError::Malformed(e.to_string()));
                                     cancel.cancel(CancelReason::BadInput);
                                     sh.no_reuse.set(true);
                                     state = Reading::Stopped;
                                     continue;
-                                } else {
-                                    shared.push(part.slice(range));
                                 }
-                            }
-                            Ok((used, Decoded::NeedMore)) => {
-                                rbuf.advance(used);
-                                break;
-                            }
-                            Ok((used, Decoded::Done)) => {
-                                rbuf.advance(used);
-                                finished = true;
-                            }
-                            Err(e) => {
-                                shared.fail(BodyError::Malformed(e.to_string()));
-                                cancel.cancel(CancelReason::BadInput);
-                                sh.no_reuse.set(true);
-                                state = Reading::Stopped;
-                                continue;
-                            }
-                        },
-                    }
-                    *progress = Instant::now();
-                    if *drained > limits.max_drain_bytes {
-                        // Not worth reading to reuse the connection.
-                        sh.no_reuse.set(true);
-                        state = Reading::Stopped;
-                        continue;
-                    }
-                    if finished {
-                        shared.finish();
-                        state = Reading::Head { since: None };
+                            },
+                        }
+                        *progress = sh.arrived.get();
+                        if *drained > limits.max_drain_bytes {
+                            // Not worth reading to reuse the connection.
+                            sh.no_reuse.set(true);
+                            state = Reading::Stopped;
+                            continue;
+                        }
+                        if finished {
+                            shared.finish();
+                            state = Reading::Head { since: None };
+                        }
                     }
                 }
             }
-        }
 
-        // B. Answer `Expect: 100-continue` once the handler asks for the body.
-        if let Reading::Body { shared, .. } = &state {
-            if shared.expect_continue.get() && shared.wants() && sh.awaiting_handler.get() {
-                shared.expect_continue.set(false);
-                let mut line = Vec::with_capacity(32);
-                head_writer::write_continue(&mut line);
-                if sh.sock.try_writev(&[IoSlice::new(&line)]).ok() != Some(line.len()) {
-                    sh.no_reuse.set(true);
-                    state = Reading::Stopped;
-                    continue;
+            // B. Answer `Expect: 100-continue` once the handler asks for the body.
+            if let Reading::Body { shared, .. } = &state {
+                if shared.expect_continue.get() && shared.wants() && sh.awaiting_handler.get() {
+                    shared.expect_continue.set(false);
+                    let mut line = Vec::with_capacity(32);
+                    head_writer::write_continue(&mut line);
+                    // Ordered after every response queued before it (invariant 1).
+                    sh.sock.send(&mut line, Vec::new(), false);
                 }
             }
-        }
 
-        // C. Shutdown: an idle connection closes now; a busy one after its response.
-        let idle = rbuf.is_empty()
-            && matches!(state, Reading::Head { .. })
-            && sh.queue.borrow().is_empty()
-            && sh.writer_idle.get();
-        if env.drain.is_draining() {
-            draining_seen = true;
-            if idle {
-                break;
+            // C. Shutdown: an idle connection closes now; a busy one after its response.
+            let idle = rbuf.is_empty()
+                && matches!(state, Reading::Head { .. })
+                && sh.queue.borrow().is_empty()
+                && sh.writer_idle.get();
+            if env.drain.is_draining() {
+                draining_seen = true;
+                if idle {
+                    break;
+                }
             }
-        }
 
-        // D. What may end the wait.
-        let deadline = match &state {
-            Reading::Head { since: Some(t) } => {
-                Some((*t + cfg.timeouts.header_read, Deadline::Header))
-            }
-            Reading::Head { since: None } if idle => {
-                let d = if sh.served.get() == 0 {
-                    cfg.timeouts.header_read
-                } else {
-                    cfg.timeouts.keepalive_idle
-                };
-                Some((sh.last_activity.get() + d, Deadline::Idle))
-            }
-            Reading::Body {
-                shared, progress, ..
-            } if shared.wants() || shared.is_abandoned() => {
-                Some((*progress + cfg.timeouts.body_read, Deadline::Body))
-            }
-            _ => None,
+            // D. What may end the wait.
+            let deadline = match &state {
+                Reading::Head { since: Some(t) } => {
+                    Some((*t + cfg.timeouts.header_read, Deadline::Header))
+                }
+                Reading::Head { since: None } if idle => {
+                    let d = if sh.served.get() == 0 {
+                        cfg.timeouts.header_read
+                    } else {
+                        cfg.timeouts.keepalive_idle
+                    };
+                    Some((sh.last_activity.get() + d, Deadline::Idle))
+                }
+                Reading::Body {
+                    shared, progress, ..
+                } if shared.wants() || shared.is_abandoned() => {
+                    Some((*progress + cfg.timeouts.body_read, Deadline::Body))
+                }
+                _ => None,
+            };
+            let room = match &state {
+                Reading::Head { .. } => limits.max_head_bytes + 1024,
+                _ => READ_AHEAD,
+            };
+            let can_read = rbuf.len() < room;
+            (deadline, can_read, rbuf.len())
         };
-        let room = match &state {
-            Reading::Head { .. } => limits.max_head_bytes + 1024,
-            _ => READ_AHEAD,
-        };
-        let can_read = rbuf.len() < room;
-        if can_read && rbuf.capacity() - rbuf.len() < 1024 {
-            rbuf.reserve(READ_CHUNK);
-        }
         let ev = poll_fn(|cx| {
-            set_waker(&sh.reader_waker, cx.waker());
             if sh.reader_kicked.replace(false) {
                 return Poll::Ready(ReadEvent::Kick);
+            }
+            let buffered = sh.sock.rbuf().len();
+            if buffered > seen {
+                return Poll::Ready(ReadEvent::Data(buffered - seen));
             }
             if let Reading::Body { shared, .. } = &state {
                 // The body's consumer wakes this task when it wants data, frees
@@ -490,26 +494,24 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
                 let room = shared.is_abandoned() || shared.queued_bytes() < BODY_WINDOW;
                 let continue_due =
                     shared.expect_continue.get() && shared.wants() && sh.awaiting_handler.get();
-                if (room && !rbuf.is_empty()) || continue_due {
+                if (room && buffered > 0) || continue_due {
                     return Poll::Ready(ReadEvent::Kick);
                 }
             }
             if !draining_seen && env.drain.is_draining() {
                 return Poll::Ready(ReadEvent::Drain);
             }
-            if can_read {
-                let spare = rbuf.spare_capacity_mut();
-                // SAFETY: recv only writes into the buffer; the bytes it reports
-                // as written are initialized, and only those are exposed below.
-                let spare: &mut [u8] =
-                    unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
-                if let Poll::Ready(r) = sh.sock.poll_read(cx, spare) {
-                    return Poll::Ready(match r {
-                        Ok(0) => ReadEvent::Eof,
-                        Ok(n) => ReadEvent::Data(n),
-                        Err(e) => ReadEvent::Error(e),
-                    });
+            match sh.sock.recv_end() {
+                Some(RecvEnd::Eof) => return Poll::Ready(ReadEvent::Eof),
+                Some(RecvEnd::Error(errno)) => {
+                    return Poll::Ready(ReadEvent::Error(io::Error::from_raw_os_error(errno)));
                 }
+                None => {}
+            }
+            // Registers for more data; without room, pauses receiving.
+            if sh.sock.poll_recv(cx, can_read).is_ready() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             if alarm.poll(cx, deadline.map(|d| d.0)) {
                 return Poll::Ready(ReadEvent::Timer);
@@ -520,10 +522,10 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
 
         match ev {
             ReadEvent::Data(n) => {
-                // SAFETY: the kernel initialized `n` bytes of the spare capacity.
-                unsafe { rbuf.set_len(rbuf.len() + n) };
                 env.metrics.add_bytes_in(n);
-                sh.last_activity.set(Instant::now());
+                let now = Instant::now();
+                sh.last_activity.set(now);
+                sh.arrived.set(now);
             }
             ReadEvent::Kick | ReadEvent::Drain => {}
             ReadEvent::Timer => {
@@ -629,11 +631,11 @@ fn accept_head<H: Handler>(
         keep_alive: ph.keep_alive,
         is_head: ph.is_head,
         http10,
-        started: Instant::now(),
+        started: sh.arrived.get(),
         body: shared.clone(),
         cancel: cancel.clone(),
     };
-    let req = Request {
+    let req = Request::new(RequestParts {
         head: Head {
             buf: head_buf,
             method: ph.method,
@@ -645,7 +647,7 @@ fn accept_head<H: Handler>(
         cancel: cancel.clone(),
         peer,
         shard: env.shard,
-    };
+    });
     sh.in_flight.borrow_mut().push_back(cancel.clone());
     sh.queue.borrow_mut().push_back(Item::Request(req, meta));
     sh.kick_writer();
@@ -655,7 +657,7 @@ fn accept_head<H: Handler>(
             decoder,
             cancel,
             drained: 0,
-            progress: Instant::now(),
+            progress: sh.arrived.get(),
         },
         _ => Reading::Head { since: None },
     }
@@ -680,10 +682,11 @@ async fn write_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>) {
             if flush(sh, env, &mut wbuf, &[], false).await.is_err() {
                 break;
             }
+            // Idle from now: the keep-alive timeout counts from here.
+            sh.last_activity.set(Instant::now());
             sh.writer_idle.set(true);
             sh.kick_reader();
-            let done = poll_fn(|cx| {
-                set_waker(&sh.writer_waker, cx.waker());
+            let done = poll_fn(|_cx| {
                 if !sh.queue.borrow().is_empty() {
                     Poll::Ready(false)
                 } else if sh.reader_done.get() {
@@ -716,7 +719,6 @@ async fn write_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>) {
                     .unwrap_or(false);
                 sh.in_flight.borrow_mut().pop_front();
                 sh.served.set(sh.served.get() + 1);
-                sh.last_activity.set(Instant::now());
                 if let Some(body) = &meta.body {
                     if !body.is_finished() {
                         // Unread body: the reader drains it (bounded) so the
@@ -736,6 +738,8 @@ async fn write_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>) {
             }
         }
     }
+    // Everything queued goes out before the connection is shut down.
+    let _ = wait_sent(sh, env, 0).await;
     sh.writer_done.set(true);
     sh.kick_reader();
 }
@@ -1000,8 +1004,9 @@ async fn write_stream<H: Handler>(
     }
 }
 
-/// Writes `wbuf` followed by `chunks` (with chunked framing if `chunked`) in
-/// as few `sendmsg` calls as the socket allows, then clears `wbuf`.
+/// Queues `wbuf` followed by `chunks` (with chunked framing if `chunked`) as
+/// one send and clears `wbuf`; waits only while an earlier send is still
+/// queued behind the one in flight, so a slow client bounds what is buffered.
 async fn flush<H: Handler>(
     sh: &Shared,
     env: &ConnEnv<H>,
@@ -1016,73 +1021,52 @@ async fn flush<H: Handler>(
         wbuf.clear();
         return Err(WriteStop::Io);
     }
-    let mut sizes: Vec<([u8; 18], usize)> = Vec::new();
-    if chunked {
-        sizes.reserve(chunks.len());
-        for c in chunks {
-            let mut h = [0u8; 18];
-            let n = chunked::write_chunk_header(c.len(), &mut h);
-            sizes.push((h, n));
-        }
-    }
-    let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(1 + chunks.len() * 3);
-    if !wbuf.is_empty() {
-        iov.push(IoSlice::new(wbuf));
-    }
-    for (i, c) in chunks.iter().enumerate() {
-        if chunked {
-            let (h, n) = &sizes[i];
-            iov.push(IoSlice::new(&h[..*n]));
-            iov.push(IoSlice::new(c));
-            iov.push(IoSlice::new(chunked::CHUNK_TRAILER));
-        } else {
-            iov.push(IoSlice::new(c));
-        }
-    }
-    let total: usize = iov.iter().map(|s| s.len()).sum();
-    let mut written = 0usize;
-    let mut bufs: &mut [IoSlice<'_>] = &mut iov;
-    let stall = env.config.timeouts.write_stall;
-    while !bufs.is_empty() {
-        let n = match sh.sock.try_writev(bufs) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // The slow path: wait for room, bounded by the stall timeout.
-                let cur: &[IoSlice<'_>] = bufs;
-                let r = glommio::timer::timeout(stall, async {
-                    poll_fn(|cx| sh.sock.poll_writev(cx, cur))
-                        .await
-                        .map_err(glommio::GlommioError::IoError)
-                })
-                .await;
-                match r {
-                    Ok(n) => n,
-                    Err(_) => {
-                        fail_write(sh, env, CancelReason::Timeout);
-                        return Err(WriteStop::Io);
-                    }
+    let n = sh.sock.send(wbuf, chunks.to_vec(), chunked);
+    env.metrics.add_bytes_out(n);
+    wait_sent(sh, env, 1).await
+}
+
+/// Waits until at most `max_queued` sends are queued on the socket, bounded
+/// by the write-stall timeout.
+async fn wait_sent<H: Handler>(
+    sh: &Shared,
+    env: &ConnEnv<H>,
+    max_queued: usize,
+) -> Result<(), WriteStop> {
+    let r = match futures_lite::future::poll_once(poll_fn(|cx| sh.sock.poll_sent(cx, max_queued)))
+        .await
+    {
+        Some(r) => r,
+        None => {
+            let stall = env.config.timeouts.write_stall;
+            let waited = glommio::timer::timeout(stall, async {
+                poll_fn(|cx| sh.sock.poll_sent(cx, max_queued))
+                    .await
+                    .map_err(glommio::GlommioError::IoError)
+            })
+            .await;
+            match waited {
+                Ok(()) => Ok(()),
+                Err(glommio::GlommioError::IoError(e)) => Err(e),
+                Err(_) => {
+                    fail_write(sh, env, CancelReason::Timeout);
+                    return Err(WriteStop::Io);
                 }
             }
-            Err(e) => {
-                let reason = if e.kind() == io::ErrorKind::BrokenPipe
-                    || e.kind() == io::ErrorKind::ConnectionReset
-                {
-                    CancelReason::PeerReset
-                } else {
-                    CancelReason::PeerClosed
-                };
-                fail_write(sh, env, reason);
-                return Err(WriteStop::Io);
-            }
+        }
+    };
+    r.map_err(|e| {
+        let reason = if matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
+            CancelReason::PeerReset
+        } else {
+            CancelReason::PeerClosed
         };
-        written += n;
-        env.metrics.add_bytes_out(n);
-        IoSlice::advance_slices(&mut bufs, n);
-    }
-    debug_assert_eq!(written, total);
-    drop(iov);
-    wbuf.clear();
-    Ok(())
+        fail_write(sh, env, reason);
+        WriteStop::Io
+    })
 }
 
 fn fail_write<H: Handler>(sh: &Shared, env: &ConnEnv<H>, reason: CancelReason) {

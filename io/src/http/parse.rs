@@ -104,6 +104,10 @@ impl Span {
     }
 }
 
+/// Header name/value spans; up to 16 live inline (no allocation for typical
+/// requests).
+pub type HeaderSpans = smallvec::SmallVec<[(Span, Span); 16]>;
+
 /// A complete, validated request head: spans into the parse buffer plus the
 /// facts the connection needs (framing, keep-alive, expectations).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +123,7 @@ pub struct ParsedHead {
     pub version: Version,
     /// Header `(name, value)` spans in arrival order; values exclude the
     /// whitespace around them.
-    pub headers: Vec<(Span, Span)>,
+    pub headers: HeaderSpans,
     /// How the body is framed.
     pub body: BodyKind,
     /// Whether the connection may be reused after this exchange: HTTP/1.1
@@ -301,7 +305,7 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
     };
 
     let mut facts = HeaderFacts::default();
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut headers = HeaderSpans::with_capacity(req.headers.len());
     for header in req.headers.iter() {
         let name = header.name.as_bytes();
         facts.observe(name, header.value)?;

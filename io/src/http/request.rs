@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use ringworker_core::{CancelFlag, ShardId};
 
-use super::parse::Span;
+use super::parse::{HeaderSpans, Span};
 
 /// Why a request body could not be read to its end.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -276,7 +276,7 @@ pub(crate) struct Head {
     pub(crate) buf: Bytes,
     pub(crate) method: Span,
     pub(crate) target: Span,
-    pub(crate) headers: Vec<(Span, Span)>,
+    pub(crate) headers: HeaderSpans,
     pub(crate) http10: bool,
 }
 
@@ -341,7 +341,14 @@ impl fmt::Debug for Headers<'_> {
 }
 
 /// An HTTP request as a handler sees it.
+///
+/// A handle to one heap block: it moves through the pipeline queue and into
+/// the handler's future as one pointer, not as a few hundred bytes.
 pub struct Request {
+    parts: Box<RequestParts>,
+}
+
+pub(crate) struct RequestParts {
     pub(crate) head: Head,
     pub(crate) body: Body,
     pub(crate) cancel: CancelFlag,
@@ -355,20 +362,26 @@ impl fmt::Debug for Request {
             .field("method", &self.method())
             .field("target", &self.target())
             .field("headers", &self.headers())
-            .field("peer", &self.peer)
+            .field("peer", &self.parts.peer)
             .finish()
     }
 }
 
 impl Request {
+    pub(crate) fn new(parts: RequestParts) -> Self {
+        Self {
+            parts: Box::new(parts),
+        }
+    }
+
     /// The method, e.g. `GET` (a validated token).
     pub fn method(&self) -> &str {
-        std::str::from_utf8(self.head.slice(&self.head.method)).unwrap_or("")
+        std::str::from_utf8(self.parts.head.slice(&self.parts.head.method)).unwrap_or("")
     }
 
     /// The request target as sent, e.g. `/path?q=1`.
     pub fn target(&self) -> &str {
-        std::str::from_utf8(self.head.slice(&self.head.target)).unwrap_or("")
+        std::str::from_utf8(self.parts.head.slice(&self.parts.head.target)).unwrap_or("")
     }
 
     /// The path part of the target (before `?`).
@@ -384,12 +397,14 @@ impl Request {
 
     /// Whether the client spoke HTTP/1.0.
     pub fn is_http10(&self) -> bool {
-        self.head.http10
+        self.parts.head.http10
     }
 
     /// The headers.
     pub fn headers(&self) -> Headers<'_> {
-        Headers { head: &self.head }
+        Headers {
+            head: &self.parts.head,
+        }
     }
 
     /// The first value of a header (case-insensitive), as bytes.
@@ -399,27 +414,27 @@ impl Request {
 
     /// The body, to read in place.
     pub fn body_mut(&mut self) -> &mut Body {
-        &mut self.body
+        &mut self.parts.body
     }
 
     /// Takes the body out (an empty body is left behind).
     pub fn take_body(&mut self) -> Body {
-        std::mem::replace(&mut self.body, Body::empty())
+        std::mem::replace(&mut self.parts.body, Body::empty())
     }
 
     /// The flag that is set when the client goes away (or the request times
     /// out, or the server shuts down) while this request is in flight.
     pub fn cancel_flag(&self) -> &CancelFlag {
-        &self.cancel
+        &self.parts.cancel
     }
 
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.parts.peer
     }
 
     /// The shard serving this request.
     pub fn shard(&self) -> ShardId {
-        self.shard
+        self.parts.shard
     }
 }

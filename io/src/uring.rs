@@ -1,0 +1,832 @@
+//! [`NetRing`]: the shard's own io_uring for sockets, woken from glommio.
+//!
+//! Why not glommio's sockets: glommio arms a one-shot io_uring poll after
+//! every read and then reads with a syscall, so each request costs a poll
+//! submission, its completion and a `recv`. Measured here on one core
+//! (`bench/RESULTS.md`), that made a hello server spend more CPU per request
+//! than tokio + hyper. This ring instead keeps, per connection, one
+//! **multishot receive** into a **provided buffer ring**: data arrives as
+//! completions with no syscall and no re-arm per request, and one
+//! `io_uring_enter` per executor round collects the completions of every
+//! connection at once (`DEFER_TASKRUN`: the kernel does the deferred work
+//! only then, on this thread, with no inter-processor interrupts).
+//!
+//! glommio stays the executor: a driver task submits and reaps once per
+//! round, and the ring's eventfd — read through glommio — wakes the shard
+//! when it is idle and a completion is due.
+//!
+//! Sends go through the ring too (`sendmsg` with every buffer of a response),
+//! in order per socket, owned by the ring until they complete, and submitted
+//! together with every other socket's in the same `io_uring_enter`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{FromRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use io_uring::types::BufRingEntry;
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+/// `io_uring_enter` flag: run and reap completions (linux/io_uring.h).
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
+/// Buffer group id of the provided buffer ring.
+const BGID: u16 = 0;
+
+/// Sizes of a shard's network ring.
+#[derive(Debug, Clone, Copy)]
+pub struct NetRingConfig {
+    /// Submission queue entries.
+    pub entries: u32,
+    /// Provided receive buffers (a power of two).
+    pub recv_buffers: u16,
+    /// Bytes per receive buffer.
+    pub recv_buffer_size: usize,
+}
+
+impl Default for NetRingConfig {
+    fn default() -> Self {
+        Self {
+            entries: 1024,
+            recv_buffers: 512,
+            recv_buffer_size: 8 * 1024,
+        }
+    }
+}
+
+/// Why a socket's receive side ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvEnd {
+    /// The peer sent FIN.
+    Eof,
+    /// The receive failed with this errno (e.g. `ECONNRESET`).
+    Error(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecvState {
+    /// A multishot receive is in flight under this slot.
+    Armed(u32),
+    /// Not receiving (backpressure), or its cancellation is in flight.
+    Paused,
+    /// The receive side ended.
+    Ended,
+}
+
+/// The receive side of one connection, shared with the ring.
+#[derive(Debug)]
+pub struct RecvShared {
+    fd: RawFd,
+    /// Bytes received and not yet consumed by the connection.
+    pub buf: RefCell<BytesMut>,
+    state: Cell<RecvState>,
+    end: Cell<Option<RecvEnd>>,
+    read_waker: RefCell<Option<Waker>>,
+    /// Sends in order: the front one is in flight, the rest wait for it.
+    tx_queue: RefCell<VecDeque<Box<SendMsg>>>,
+    tx_error: Cell<Option<i32>>,
+    tx_waker: RefCell<Option<Waker>>,
+    /// Emptied head buffers from completed sends, reused for the next ones.
+    tx_spare: RefCell<Vec<Vec<u8>>>,
+}
+
+/// One `sendmsg` in flight: owns every byte it points at until it completes.
+struct SendMsg {
+    head: Vec<u8>,
+    chunks: Vec<Bytes>,
+    /// Chunk-size lines for chunked framing, 18 bytes reserved per chunk.
+    framing: Vec<u8>,
+    iov: Vec<libc::iovec>,
+    hdr: libc::msghdr,
+    /// Index of the first iovec not fully sent.
+    first: usize,
+    remaining: usize,
+}
+
+impl std::fmt::Debug for SendMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendMsg")
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl SendMsg {
+    fn build(head: Vec<u8>, chunks: Vec<Bytes>, chunked: bool) -> Box<SendMsg> {
+        let mut m = Box::new(SendMsg {
+            head,
+            chunks,
+            framing: Vec::new(),
+            iov: Vec::new(),
+            // SAFETY: msghdr is plain data; zeroed means no name and no control data.
+            hdr: unsafe { std::mem::zeroed() },
+            first: 0,
+            remaining: 0,
+        });
+        if chunked {
+            m.framing.resize(m.chunks.len() * 18, 0);
+        }
+        let mut iov = Vec::with_capacity(1 + m.chunks.len() * 3);
+        let io = |p: *const u8, len: usize| libc::iovec {
+            iov_base: p as *mut libc::c_void,
+            iov_len: len,
+        };
+        if !m.head.is_empty() {
+            iov.push(io(m.head.as_ptr(), m.head.len()));
+        }
+        for i in 0..m.chunks.len() {
+            if chunked {
+                let line: &mut [u8; 18] = (&mut m.framing[i * 18..i * 18 + 18])
+                    .try_into()
+                    .expect("18 bytes");
+                let n = crate::http::chunked::write_chunk_header(m.chunks[i].len(), line);
+                iov.push(io(m.framing[i * 18..].as_ptr(), n));
+            }
+            iov.push(io(m.chunks[i].as_ptr(), m.chunks[i].len()));
+            if chunked {
+                iov.push(io(crate::http::chunked::CHUNK_TRAILER.as_ptr(), 2));
+            }
+        }
+        m.remaining = iov.iter().map(|v| v.iov_len).sum();
+        m.iov = iov;
+        m.aim();
+        m
+    }
+
+    /// Points the header at the unsent iovecs (the Box keeps addresses stable).
+    fn aim(&mut self) {
+        let rest = &mut self.iov[self.first..];
+        self.hdr.msg_iov = rest.as_mut_ptr();
+        self.hdr.msg_iovlen = rest.len().min(1024) as _;
+    }
+
+    /// Records `n` more bytes sent; returns whether everything was.
+    fn advance(&mut self, mut n: usize) -> bool {
+        self.remaining = self.remaining.saturating_sub(n);
+        while n > 0 && self.first < self.iov.len() {
+            let v = &mut self.iov[self.first];
+            if n >= v.iov_len {
+                n -= v.iov_len;
+                self.first += 1;
+            } else {
+                // SAFETY: still within the same buffer.
+                v.iov_base = unsafe { (v.iov_base as *mut u8).add(n) } as *mut libc::c_void;
+                v.iov_len -= n;
+                n = 0;
+            }
+        }
+        self.aim();
+        self.remaining == 0
+    }
+
+    fn sqe(&self, slot: u32, fd: RawFd) -> squeue::Entry {
+        opcode::SendMsg::new(types::Fd(fd), &self.hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+            .user_data(slot as u64)
+    }
+}
+
+/// A multishot accept on a listener.
+#[derive(Debug)]
+struct AcceptShared {
+    ready: RefCell<VecDeque<io::Result<RawFd>>>,
+    waker: RefCell<Option<Waker>>,
+    armed: Cell<bool>,
+}
+
+#[derive(Debug)]
+enum Op {
+    Recv(Rc<RecvShared>),
+    Accept(Rc<AcceptShared>),
+    Send(Rc<RecvShared>),
+    /// A cancellation request; its own completion carries nothing.
+    Cancel,
+}
+
+struct BufRing {
+    /// The ring of entries the kernel takes buffers from.
+    entries: *mut BufRingEntry,
+    entries_len: usize,
+    tail: Cell<u16>,
+    mask: u16,
+    size: usize,
+    memory: Box<[u8]>,
+}
+
+impl BufRing {
+    fn give(&self, bid: u16) {
+        let t = self.tail.get();
+        // SAFETY: `entries` points at `mask + 1` entries we own; the slot at
+        // `tail` is not visible to the kernel until the tail store below.
+        unsafe {
+            let e = &mut *self.entries.add((t & self.mask) as usize);
+            e.set_addr(self.memory.as_ptr().add(bid as usize * self.size) as u64);
+            e.set_len(self.size as u32);
+            e.set_bid(bid);
+        }
+        self.tail.set(t.wrapping_add(1));
+    }
+
+    fn publish(&self) {
+        // SAFETY: the tail field lives inside the first entry's reserved bytes.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries) as *mut u16;
+            AtomicU16::from_ptr(tail).store(self.tail.get(), Ordering::Release);
+        }
+    }
+
+    fn buffer(&self, bid: u16, len: usize) -> &[u8] {
+        let start = bid as usize * self.size;
+        &self.memory[start..start + len.min(self.size)]
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `NetRing::new` with this length.
+        unsafe {
+            libc::munmap(self.entries as *mut libc::c_void, self.entries_len);
+        }
+    }
+}
+
+/// A shard's network io_uring. Shard-local (`Rc`); not `Send`.
+pub struct NetRing {
+    ring: RefCell<IoUring<squeue::Entry, cqueue::Entry>>,
+    bufs: BufRing,
+    ops: RefCell<Vec<Option<Op>>>,
+    free_ops: RefCell<Vec<u32>>,
+    /// SQEs that did not fit the submission queue yet.
+    backlog: RefCell<VecDeque<squeue::Entry>>,
+    driver_waker: RefCell<Option<Waker>>,
+    kicked: Cell<bool>,
+    /// Completions taken from the queue in one batch (reused allocation).
+    scratch: RefCell<Vec<cqueue::Entry>>,
+    eventfd: RawFd,
+    stopped: Cell<bool>,
+}
+
+impl std::fmt::Debug for NetRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetRing")
+            .field("ops", &self.ops.borrow().len())
+            .finish()
+    }
+}
+
+fn last_err() -> io::Error {
+    io::Error::last_os_error()
+}
+
+impl NetRing {
+    /// Sets up the ring, its provided buffers and its eventfd, and spawns the
+    /// driver tasks on the current glommio executor.
+    pub fn start(cfg: NetRingConfig) -> io::Result<Rc<NetRing>> {
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_taskrun_flag()
+            .setup_submit_all()
+            .build(cfg.entries)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("io_uring setup (kernel 6.1+ needed): {e}"),
+                )
+            })?;
+        let nbuf = cfg.recv_buffers.next_power_of_two().max(8);
+        let entries_len = nbuf as usize * std::mem::size_of::<BufRingEntry>();
+        // SAFETY: an anonymous private mapping, page-aligned as the kernel requires.
+        let mem = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                entries_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_ANONYMOUS | libc::MAP_PRIVATE,
+                -1,
+                0,
+            )
+        };
+        if mem == libc::MAP_FAILED {
+            return Err(last_err());
+        }
+        let bufs = BufRing {
+            entries: mem as *mut BufRingEntry,
+            entries_len,
+            tail: Cell::new(0),
+            mask: nbuf - 1,
+            size: cfg.recv_buffer_size,
+            memory: vec![0u8; nbuf as usize * cfg.recv_buffer_size].into_boxed_slice(),
+        };
+        // SAFETY: the entries stay mapped (and the buffers allocated) for the
+        // ring's life; `BufRing` is dropped after the ring in `NetRing`.
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(mem as u64, nbuf, BGID, 0)?;
+        }
+        for bid in 0..nbuf {
+            bufs.give(bid);
+        }
+        bufs.publish();
+        // SAFETY: plain syscall.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(last_err());
+        }
+        ring.submitter().register_eventfd(efd)?;
+        let net = Rc::new(NetRing {
+            ring: RefCell::new(ring),
+            bufs,
+            ops: RefCell::new(Vec::new()),
+            free_ops: RefCell::new(Vec::new()),
+            backlog: RefCell::new(VecDeque::new()),
+            driver_waker: RefCell::new(None),
+            kicked: Cell::new(false),
+            scratch: RefCell::new(Vec::with_capacity(256)),
+            eventfd: efd,
+            stopped: Cell::new(false),
+        });
+        glommio::spawn_local(drive(net.clone())).detach();
+        glommio::spawn_local(doorbell(net.clone())).detach();
+        Ok(net)
+    }
+
+    /// Stops the driver tasks (at shard exit).
+    pub fn stop(&self) {
+        self.stopped.set(true);
+        self.kick();
+    }
+
+    fn kick(&self) {
+        if !self.kicked.replace(true) {
+            if let Some(w) = self.driver_waker.borrow().as_ref() {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    fn add_op(&self, op: Op) -> u32 {
+        let mut ops = self.ops.borrow_mut();
+        match self.free_ops.borrow_mut().pop() {
+            Some(i) => {
+                ops[i as usize] = Some(op);
+                i
+            }
+            None => {
+                ops.push(Some(op));
+                (ops.len() - 1) as u32
+            }
+        }
+    }
+
+    fn free_op(&self, slot: u32) -> Option<Op> {
+        let op = self.ops.borrow_mut()[slot as usize].take();
+        self.free_ops.borrow_mut().push(slot);
+        op
+    }
+
+    fn push(&self, sqe: squeue::Entry) {
+        let mut ring = self.ring.borrow_mut();
+        // SAFETY: every buffer an SQE points at is owned by the ring (provided
+        // buffers) or lives in an `Rc` held by its op slot until completion.
+        if unsafe { ring.submission().push(&sqe) }.is_err() {
+            self.backlog.borrow_mut().push_back(sqe);
+        }
+        drop(ring);
+        self.kick();
+    }
+
+    /// Registers a connection socket and starts receiving on it.
+    pub fn socket(self: &Rc<Self>, fd: RawFd) -> Rc<RecvShared> {
+        let s = Rc::new(RecvShared {
+            fd,
+            buf: RefCell::new(BytesMut::with_capacity(8 * 1024)),
+            state: Cell::new(RecvState::Paused),
+            end: Cell::new(None),
+            read_waker: RefCell::new(None),
+            tx_queue: RefCell::new(VecDeque::new()),
+            tx_error: Cell::new(None),
+            tx_waker: RefCell::new(None),
+            tx_spare: RefCell::new(Vec::new()),
+        });
+        self.arm_recv(&s);
+        s
+    }
+
+    fn arm_recv(&self, s: &Rc<RecvShared>) {
+        let slot = self.add_op(Op::Recv(s.clone()));
+        s.state.set(RecvState::Armed(slot));
+        self.push(
+            opcode::RecvMulti::new(types::Fd(s.fd), BGID)
+                .build()
+                .user_data(slot as u64),
+        );
+    }
+
+    fn cancel(&self, slot: u32) {
+        let c = self.add_op(Op::Cancel);
+        self.push(
+            opcode::AsyncCancel::new(slot as u64)
+                .build()
+                .user_data(c as u64),
+        );
+    }
+
+    /// Polls for received data or the end of the receive side. `want` says
+    /// whether the connection has room for more: without room the receive is
+    /// paused (backpressure reaches the client's TCP window).
+    ///
+    /// Ready when `buf` holds bytes or the receive side ended.
+    pub fn poll_recv(
+        self: &Rc<Self>,
+        s: &Rc<RecvShared>,
+        cx: &mut Context<'_>,
+        want: bool,
+    ) -> Poll<()> {
+        match (s.state.get(), want) {
+            (RecvState::Paused, true) if s.end.get().is_none() => self.arm_recv(s),
+            (RecvState::Armed(slot), false) => {
+                s.state.set(RecvState::Paused);
+                self.cancel(slot);
+            }
+            _ => {}
+        }
+        if s.end.get().is_some() {
+            return Poll::Ready(());
+        }
+        let mut w = s.read_waker.borrow_mut();
+        if !w.as_ref().is_some_and(|x| x.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Queues `head` followed by `chunks` (with chunked framing if `chunked`)
+    /// to be sent after everything queued before. The bytes are owned by the
+    /// send until it completes; `head` is left empty (a recycled buffer) for reuse.
+    /// Sends go out together with every other socket's at the driver's next round.
+    pub fn send(
+        &self,
+        s: &Rc<RecvShared>,
+        head: &mut Vec<u8>,
+        chunks: Vec<Bytes>,
+        chunked: bool,
+    ) -> usize {
+        // A recycled buffer, or a fresh one as large as this head, so the
+        // writer does not regrow from nothing while a send is in flight.
+        let spare = s
+            .tx_spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(head.capacity().max(1024)));
+        let msg = SendMsg::build(std::mem::replace(head, spare), chunks, chunked);
+        let len = msg.remaining;
+        if len == 0 {
+            return 0;
+        }
+        let mut q = s.tx_queue.borrow_mut();
+        q.push_back(msg);
+        if q.len() == 1 {
+            let slot = self.add_op(Op::Send(s.clone()));
+            let sqe = q[0].sqe(slot, s.fd);
+            drop(q);
+            self.push(sqe);
+        }
+        len
+    }
+
+    /// Ready once at most `max_queued` sends are queued (including the one in
+    /// flight), or with the errno that failed a send.
+    pub fn poll_sent(
+        &self,
+        s: &Rc<RecvShared>,
+        cx: &mut Context<'_>,
+        max_queued: usize,
+    ) -> Poll<Result<(), i32>> {
+        if let Some(e) = s.tx_error.get() {
+            return Poll::Ready(Err(e));
+        }
+        if s.tx_queue.borrow().len() <= max_queued {
+            return Poll::Ready(Ok(()));
+        }
+        *s.tx_waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Stops receiving on a socket that is being closed.
+    pub fn release(&self, s: &Rc<RecvShared>) {
+        if let RecvState::Armed(slot) = s.state.get() {
+            self.cancel(slot);
+        }
+        s.state.set(RecvState::Ended);
+    }
+
+    /// Starts a multishot accept on `listener`.
+    pub fn listen(self: &Rc<Self>, listener: RawFd) -> Acceptor {
+        let a = Rc::new(AcceptShared {
+            ready: RefCell::new(VecDeque::new()),
+            waker: RefCell::new(None),
+            armed: Cell::new(false),
+        });
+        let acc = Acceptor {
+            ring: self.clone(),
+            fd: listener,
+            shared: a,
+            slot: Cell::new(None),
+        };
+        acc.arm();
+        acc
+    }
+
+    /// Submits queued SQEs, runs deferred completions and dispatches them.
+    /// Returns how many completions were handled.
+    fn pump(&self) -> usize {
+        {
+            let mut ring = self.ring.borrow_mut();
+            let mut backlog = self.backlog.borrow_mut();
+            while let Some(sqe) = backlog.front() {
+                // SAFETY: as in `push`.
+                if unsafe { ring.submission().push(sqe) }.is_err() {
+                    break;
+                }
+                backlog.pop_front();
+            }
+            let (to_submit, work_due) = {
+                let mut sq = ring.submission();
+                sq.sync();
+                (sq.len() as u32, sq.taskrun() || sq.cq_overflow())
+            };
+            // With DEFER_TASKRUN the kernel runs completion work for all of
+            // this shard's sockets only inside an enter with GETEVENTS; the
+            // TASKRUN flag tells us when there is any, so an idle round costs
+            // no syscall.
+            let r = if to_submit > 0 || work_due {
+                // SAFETY: no extended argument.
+                unsafe {
+                    ring.submitter().enter::<libc::sigset_t>(
+                        to_submit,
+                        0,
+                        IORING_ENTER_GETEVENTS,
+                        None,
+                    )
+                }
+            } else {
+                Ok(0)
+            };
+            if let Err(e) = r {
+                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+                    tracing::error!("io_uring_enter failed: {e}");
+                }
+            }
+        }
+        let mut handled = 0;
+        let mut cqes = std::mem::take(&mut *self.scratch.borrow_mut());
+        loop {
+            {
+                let mut ring = self.ring.borrow_mut();
+                cqes.extend(ring.completion().take(256));
+            }
+            if cqes.is_empty() {
+                break;
+            }
+            handled += cqes.len();
+            for c in cqes.drain(..) {
+                self.complete(c);
+            }
+        }
+        *self.scratch.borrow_mut() = cqes;
+        if handled > 0 {
+            self.bufs.publish();
+        }
+        handled
+    }
+
+    fn complete(&self, c: cqueue::Entry) {
+        let slot = c.user_data() as u32;
+        let more = cqueue::more(c.flags());
+        let res = c.result();
+        let op = {
+            let ops = self.ops.borrow();
+            match ops.get(slot as usize) {
+                Some(Some(Op::Recv(s))) => Some(Op::Recv(s.clone())),
+                Some(Some(Op::Accept(a))) => Some(Op::Accept(a.clone())),
+                Some(Some(Op::Send(s))) => Some(Op::Send(s.clone())),
+                Some(Some(Op::Cancel)) => Some(Op::Cancel),
+                _ => None,
+            }
+        };
+        match op {
+            Some(Op::Recv(s)) => {
+                if let Some(bid) = cqueue::buffer_select(c.flags()) {
+                    if res > 0 {
+                        s.buf
+                            .borrow_mut()
+                            .extend_from_slice(self.bufs.buffer(bid, res as usize));
+                    }
+                    self.bufs.give(bid);
+                }
+                let current = s.state.get() == RecvState::Armed(slot);
+                if res == 0 {
+                    s.end.set(Some(RecvEnd::Eof));
+                } else if res < 0 && res != -libc::ENOBUFS && res != -libc::ECANCELED {
+                    s.end.set(Some(RecvEnd::Error(-res)));
+                }
+                if !more {
+                    self.free_op(slot);
+                    if current {
+                        if s.end.get().is_none() && res != -libc::ECANCELED {
+                            // Out of provided buffers, or the kernel ended the
+                            // multishot: receive again.
+                            let s2 = s.clone();
+                            let slot = self.add_op(Op::Recv(s2));
+                            s.state.set(RecvState::Armed(slot));
+                            self.push(
+                                opcode::RecvMulti::new(types::Fd(s.fd), BGID)
+                                    .build()
+                                    .user_data(slot as u64),
+                            );
+                        } else if s.end.get().is_some() {
+                            s.state.set(RecvState::Ended);
+                        } else {
+                            s.state.set(RecvState::Paused);
+                        }
+                    }
+                }
+                if let Some(w) = s.read_waker.borrow().as_ref() {
+                    w.wake_by_ref();
+                }
+            }
+            Some(Op::Send(s)) => {
+                self.free_op(slot);
+                let mut q = s.tx_queue.borrow_mut();
+                if res < 0 {
+                    s.tx_error.set(Some(-res));
+                    q.clear();
+                } else {
+                    let done = q.front_mut().is_none_or(|m| m.advance(res as usize));
+                    if done {
+                        if let Some(mut m) = q.pop_front() {
+                            m.head.clear();
+                            let mut spare = s.tx_spare.borrow_mut();
+                            if spare.len() < 2 {
+                                spare.push(std::mem::take(&mut m.head));
+                            }
+                        }
+                    }
+                    // The next send (or the rest of a partial one) goes out now.
+                    if let Some(front) = q.front() {
+                        let slot = self.add_op(Op::Send(s.clone()));
+                        let sqe = front.sqe(slot, s.fd);
+                        drop(q);
+                        self.push(sqe);
+                    }
+                }
+                if let Some(w) = s.tx_waker.borrow_mut().take() {
+                    w.wake();
+                }
+            }
+            Some(Op::Accept(a)) => {
+                a.ready.borrow_mut().push_back(if res >= 0 {
+                    Ok(res)
+                } else {
+                    Err(io::Error::from_raw_os_error(-res))
+                });
+                if !more {
+                    self.free_op(slot);
+                    a.armed.set(false);
+                }
+                if let Some(w) = a.waker.borrow().as_ref() {
+                    w.wake_by_ref();
+                }
+            }
+            Some(Op::Cancel) => {
+                self.free_op(slot);
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for NetRing {
+    fn drop(&mut self) {
+        // SAFETY: our eventfd.
+        unsafe {
+            libc::close(self.eventfd);
+        }
+    }
+}
+
+/// The driver task: one `io_uring_enter` per executor round while there is
+/// work; asleep (waiting for a kick or the eventfd) when there is none.
+async fn drive(net: Rc<NetRing>) {
+    loop {
+        if net.stopped.get() {
+            return;
+        }
+        net.kicked.set(false);
+        let handled = net.pump();
+        if handled > 0 || !net.backlog.borrow().is_empty() {
+            // Let the woken connections run, then collect again.
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        std::future::poll_fn(|cx| {
+            if net.kicked.get() || net.stopped.get() {
+                return Poll::Ready(());
+            }
+            *net.driver_waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// Reads the ring's eventfd through glommio: completes whenever the kernel
+/// queued completion work for this ring, waking the driver.
+async fn doorbell(net: Rc<NetRing>) {
+    // SAFETY: dup gives the glommio file its own descriptor to close.
+    let fd = unsafe { libc::dup(net.eventfd) };
+    if fd < 0 {
+        tracing::error!("cannot dup the ring eventfd: {}", last_err());
+        return;
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by the glommio file from here on.
+    let file = unsafe { glommio::io::BufferedFile::from_raw_fd(fd) };
+    while !net.stopped.get() {
+        if file.read_at(0, 8).await.is_err() {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        net.kick();
+    }
+}
+
+/// A listener's multishot accept.
+#[derive(Debug)]
+pub struct Acceptor {
+    ring: Rc<NetRing>,
+    fd: RawFd,
+    shared: Rc<AcceptShared>,
+    slot: Cell<Option<u32>>,
+}
+
+impl Acceptor {
+    fn arm(&self) {
+        if !self.shared.armed.replace(true) {
+            let slot = self.ring.add_op(Op::Accept(self.shared.clone()));
+            self.slot.set(Some(slot));
+            self.ring.push(
+                opcode::AcceptMulti::new(types::Fd(self.fd))
+                    .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+                    .build()
+                    .user_data(slot as u64),
+            );
+        }
+    }
+
+    /// The next accepted connection's descriptor.
+    pub async fn accept(&self) -> io::Result<RawFd> {
+        std::future::poll_fn(|cx| {
+            if let Some(r) = self.shared.ready.borrow_mut().pop_front() {
+                return Poll::Ready(r);
+            }
+            self.arm();
+            *self.shared.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        if self.shared.armed.get() {
+            if let Some(slot) = self.slot.get() {
+                self.ring.cancel(slot);
+            }
+        }
+        // Connections accepted but not taken are closed.
+        for fd in self.shared.ready.borrow_mut().drain(..).flatten() {
+            // SAFETY: an accepted descriptor nobody else owns.
+            unsafe {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+impl RecvShared {
+    /// The socket's descriptor.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// How the receive side ended, if it did.
+    pub fn end(&self) -> Option<RecvEnd> {
+        self.end.get()
+    }
+}
