@@ -1,1 +1,296 @@
-fn main() {}
+//! `ringworker-bench`: a closed-loop HTTP/1.1 load generator.
+//!
+//! ```text
+//! ringworker-bench http --url http://127.0.0.1:8080/ --connections 64 \
+//!     --duration 10s --warmup 2s [--pipeline 1] [--threads 1] [--json]
+//! ```
+
+mod cpu;
+mod http_load;
+mod parser;
+mod report;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ringworker-bench",
+    version,
+    about = "Load generators for ringworker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Closed-loop HTTP/1.1 keep-alive load (like wrk).
+    Http(HttpArgs),
+}
+
+#[derive(Args)]
+struct HttpArgs {
+    /// Target, http://host[:port]/path (no TLS).
+    #[arg(long)]
+    url: String,
+    /// Concurrent keep-alive connections (total over all threads).
+    #[arg(short = 'c', long, default_value_t = 64)]
+    connections: usize,
+    /// Length of the measured window (e.g. 10s, 500ms, 1m).
+    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load applied before measuring; its results are discarded.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Requests written back-to-back per connection before awaiting responses.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pipeline: u32,
+    /// Load threads; connections are split evenly between them.
+    #[arg(short = 't', long, default_value_t = 1)]
+    threads: usize,
+    /// Request method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    method: String,
+    /// Request body size in bytes (sent with Content-Length).
+    #[arg(long, default_value_t = 0)]
+    body_size: usize,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Status every response must have (default: any status < 400 is fine).
+    #[arg(long)]
+    expect_status: Option<u16>,
+    /// A request without a full response after this long is an error.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Report the CPU time of this server process per request.
+    #[arg(long)]
+    cpu_pid: Option<u32>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (use e.g. 10s, 500ms, 1m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        u => return Err(format!("bad duration unit {u:?} in {s:?}")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("bad duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+struct Target {
+    addr: SocketAddr,
+    /// Value for the Host header (authority as written in the URL).
+    authority: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> anyhow::Result<Target> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        bail!("only http:// URLs are supported: {url}");
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    if authority.is_empty() {
+        bail!("missing host in {url}");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']').context("unterminated [ in host")?;
+        let port = v6[end + 1..].strip_prefix(':');
+        (&v6[..end], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port: u16 = match port {
+        Some(p) => p.parse().with_context(|| format!("bad port in {url}"))?,
+        None => 80,
+    };
+    let addr = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {host}"))?
+        .next()
+        .with_context(|| format!("{host} resolved to no address"))?;
+    Ok(Target {
+        addr,
+        authority: authority.to_string(),
+        path,
+    })
+}
+
+fn build_request(
+    method: &str,
+    t: &Target,
+    headers: &[String],
+    body_size: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let mut r = format!("{method} {} HTTP/1.1\r\n", t.path);
+    let mut has_host = false;
+    for h in headers {
+        let (name, value) = h
+            .split_once(':')
+            .with_context(|| format!("header {h:?} is not 'Name: value'"))?;
+        let name = name.trim();
+        if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace()) {
+            bail!("bad header name in {h:?}");
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            bail!("Content-Length is set from --body-size");
+        }
+        has_host |= name.eq_ignore_ascii_case("host");
+        r.push_str(&format!("{name}: {}\r\n", value.trim()));
+    }
+    if !has_host {
+        r.insert_str(
+            r.find("\r\n").unwrap() + 2,
+            &format!("Host: {}\r\n", t.authority),
+        );
+    }
+    let needs_length = body_size > 0 || matches!(method, "POST" | "PUT" | "PATCH");
+    if needs_length {
+        r.push_str(&format!("Content-Length: {body_size}\r\n"));
+    }
+    r.push_str("\r\n");
+    let mut bytes = r.into_bytes();
+    bytes.resize(bytes.len() + body_size, b'x');
+    Ok(bytes)
+}
+
+fn run_http(a: HttpArgs) -> anyhow::Result<()> {
+    if a.connections == 0 {
+        bail!("--connections must be > 0");
+    }
+    if a.duration.is_zero() {
+        bail!("--duration must be > 0");
+    }
+    if a.timeout.is_zero() {
+        bail!("--timeout must be > 0");
+    }
+    if a.method.is_empty() || !a.method.bytes().all(|b| b.is_ascii_uppercase()) {
+        bail!("--method must be an upper-case token, e.g. GET");
+    }
+    let target = parse_url(&a.url)?;
+    let request = build_request(&a.method, &target, &a.headers, a.body_size)?;
+    let threads = a.threads.clamp(1, a.connections);
+    let cfg = http_load::Config {
+        addr: target.addr,
+        request,
+        pipeline: a.pipeline,
+        connections: a.connections,
+        threads,
+        timeout: a.timeout,
+        expect_status: a.expect_status,
+        head_method: a.method == "HEAD",
+    };
+    if let Some(pid) = a.cpu_pid {
+        cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
+    }
+
+    let start = Instant::now();
+    let tl = http_load::Timeline {
+        measure_start: start + a.warmup,
+        end: start + a.warmup + a.duration,
+    };
+    let mut samples_start = None;
+    let mut samples_end = None;
+    let sample = || (cpu::self_cpu(), a.cpu_pid.map(cpu::process_cpu).transpose());
+    let stats = http_load::run(
+        &cfg,
+        tl,
+        || samples_start = Some(sample()),
+        || samples_end = Some(sample()),
+    )?;
+    let (self0, srv0) = samples_start.expect("window start sampled");
+    let (self1, srv1) = samples_end.expect("window end sampled");
+    let server = match (a.cpu_pid, srv0, srv1) {
+        (Some(pid), Ok(Some(s0)), Ok(Some(s1))) => Some((pid, s1.since(&s0))),
+        (Some(pid), Err(e), _) | (Some(pid), _, Err(e)) => {
+            eprintln!("warning: CPU of pid {pid} unavailable: {e}");
+            None
+        }
+        _ => None,
+    };
+    let rep = report::build(
+        report::Meta {
+            url: a.url.clone(),
+            duration_s: a.duration.as_secs_f64(),
+            warmup_s: a.warmup.as_secs_f64(),
+            connections: a.connections,
+            threads,
+            pipeline: a.pipeline,
+        },
+        &stats,
+        self1.since(&self0),
+        server,
+    );
+    if a.json {
+        println!("{}", serde_json::to_string(&rep)?);
+    } else {
+        print!("{}", report::human(&rep));
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Http(a) => run_http(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("5q").is_err());
+    }
+
+    #[test]
+    fn request_bytes() {
+        let t = parse_url("http://127.0.0.1:8080/a?b=1").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        let r = build_request("GET", &t, &["X-A: 1".into()], 0).unwrap();
+        assert_eq!(
+            r,
+            b"GET /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-A: 1\r\n\r\n"
+        );
+        let r = build_request("POST", &t, &[], 3).unwrap();
+        assert!(r.ends_with(b"Content-Length: 3\r\n\r\nxxx"));
+        let t = parse_url("http://[::1]:9/").unwrap();
+        assert_eq!(t.addr.port(), 9);
+        assert!(parse_url("https://x/").is_err());
+    }
+}
