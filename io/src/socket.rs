@@ -9,7 +9,7 @@
 use std::cell::RefMut;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -25,7 +25,7 @@ pub const MAX_IOVECS: usize = 64;
 pub struct Socket {
     ring: Rc<NetRing>,
     recv: Rc<RecvShared>,
-    stream: TcpStream,
+    peer: io::Result<SocketAddr>,
 }
 
 impl Socket {
@@ -38,16 +38,20 @@ impl Socket {
         // SAFETY: the caller hands over ownership of `fd`.
         let stream = unsafe { TcpStream::from_raw_fd(fd) };
         let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr();
         Self {
-            recv: ring.socket(fd),
+            recv: ring.socket(OwnedFd::from(stream)),
             ring: ring.clone(),
-            stream,
+            peer,
         }
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.peer_addr()
+        match &self.peer {
+            Ok(a) => Ok(*a),
+            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+        }
     }
 
     /// The received bytes not yet consumed. Do not hold across an `.await`.
@@ -83,14 +87,16 @@ impl Socket {
 
     /// Shuts down the write side (sends FIN) so the peer sees a clean close.
     pub fn shutdown_write(&self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        // SAFETY: plain syscall on a descriptor the ring state keeps open.
+        unsafe {
+            libc::shutdown(self.recv.fd(), libc::SHUT_WR);
+        }
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        // The ring holds its own reference to the file until the cancelled
-        // receive completes; the descriptor itself closes with `stream`.
+        // The descriptor closes when the ring's last operation on it completes.
         self.ring.release(&self.recv);
     }
 }

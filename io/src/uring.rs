@@ -77,10 +77,14 @@ enum RecvState {
     Ended,
 }
 
-/// The receive side of one connection, shared with the ring.
+/// One connection's state shared with the ring. It owns the descriptor:
+/// every in-flight operation holds an `Rc` of it, so the descriptor closes only
+/// after the last operation naming its number has completed — a closed number
+/// reused by a new connection can never receive another connection's bytes.
 #[derive(Debug)]
 pub struct RecvShared {
     fd: RawFd,
+    _owned: std::os::fd::OwnedFd,
     /// Bytes received and not yet consumed by the connection.
     pub buf: RefCell<BytesMut>,
     state: Cell<RecvState>,
@@ -401,10 +405,12 @@ impl NetRing {
         self.kick();
     }
 
-    /// Registers a connection socket and starts receiving on it.
-    pub fn socket(self: &Rc<Self>, fd: RawFd) -> Rc<RecvShared> {
+    /// Takes ownership of a connection socket and starts receiving on it.
+    pub fn socket(self: &Rc<Self>, owned: std::os::fd::OwnedFd) -> Rc<RecvShared> {
+        use std::os::fd::AsRawFd;
         let s = Rc::new(RecvShared {
-            fd,
+            fd: owned.as_raw_fd(),
+            _owned: owned,
             buf: RefCell::new(BytesMut::with_capacity(8 * 1024)),
             state: Cell::new(RecvState::Paused),
             end: Cell::new(None),
@@ -518,12 +524,16 @@ impl NetRing {
         Poll::Pending
     }
 
-    /// Stops receiving on a socket that is being closed.
+    /// Stops receiving on a socket that is being closed and drops the sends
+    /// not yet handed to the kernel. The descriptor closes once the last
+    /// in-flight operation completes.
     pub fn release(&self, s: &Rc<RecvShared>) {
         if let RecvState::Armed(slot) = s.state.get() {
             self.cancel(slot);
         }
         s.state.set(RecvState::Ended);
+        let mut q = s.tx_queue.borrow_mut();
+        q.truncate(1); // the front one is in flight; the rest never will be
     }
 
     /// Starts a multishot accept on `listener`.
