@@ -84,6 +84,19 @@ where
     F: Fn(ShardId) -> H + Send + Sync + Clone + 'static,
     H: Handler,
 {
+    try_serve(config, move |shard| {
+        Ok::<H, std::convert::Infallible>(factory(shard))
+    })
+}
+
+/// Like [`serve`], with a factory that may fail on a shard (a script that does
+/// not load, say): then no shard serves and the error is returned.
+pub fn try_serve<F, H, E>(config: Config, factory: F) -> Result<Server, Error>
+where
+    F: Fn(ShardId) -> Result<H, E> + Send + Sync + Clone + 'static,
+    H: Handler,
+    E: std::fmt::Display,
+{
     let shards = config.shards.max(1);
     let listeners = ringworker_io::listener::bind_reuseport(config.listen, shards, config.backlog)
         .map_err(|source| Error::Bind {
@@ -101,11 +114,15 @@ where
     config.shards = shards;
     let shard_set = ShardSet::launch(Arc::new(config), move |ctx| {
         let listener = listeners[ctx.id.0].lock().ok().and_then(|mut l| l.take());
-        let handler = factory(ctx.id);
+        let handler = factory(ctx.id).map_err(|e| e.to_string());
         async move {
             let listener = listener.ok_or_else(|| ShardError::Start {
                 shard: ctx.id,
                 reason: "no listener for this shard".into(),
+            })?;
+            let handler = handler.map_err(|reason| ShardError::Start {
+                shard: ctx.id,
+                reason,
             })?;
             ringworker_io::serve_shard(&ctx, listener, handler).await
         }

@@ -1,0 +1,404 @@
+// The Workers API surface that lives in JS, evaluated once per context.
+//
+// This file is a function expression: the runtime calls it with its native
+// ops and keeps what it returns (the hooks it calls per request) out of
+// reach of user code. Builtins are captured up front so a script that
+// monkey-patches them cannot break the runtime's own paths.
+(function bootstrap(ops) {
+  "use strict";
+
+  const ObjectFreeze = Object.freeze;
+  const ArrayIsArray = Array.isArray;
+  const StringToLowerCase = Function.prototype.call.bind(String.prototype.toLowerCase);
+  const RegExpTest = Function.prototype.call.bind(RegExp.prototype.test);
+  const JSONStringify = JSON.stringify;
+  const JSONParse = JSON.parse;
+  const SymbolIterator = Symbol.iterator;
+  const TypeErr = TypeError;
+
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const BAD_VALUE = /[\0\r\n]/;
+
+  function normalizeName(name) {
+    name = `${name}`;
+    if (!RegExpTest(TOKEN, name)) {
+      throw new TypeErr(`Headers: invalid header name "${name}"`);
+    }
+    return StringToLowerCase(name);
+  }
+
+  function normalizeValue(value) {
+    value = `${value}`.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+    if (RegExpTest(BAD_VALUE, value)) {
+      throw new TypeErr(`Headers: invalid header value "${value}"`);
+    }
+    return value;
+  }
+
+  // ---------------------------------------------------------------- Headers
+  const kList = Symbol("headerList");
+  const kGuard = Symbol("guard");
+
+  class Headers {
+    constructor(init = undefined) {
+      this[kList] = [];
+      this[kGuard] = "none";
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) {
+        for (const [n, v] of init[kList]) this[kList].push([n, v]);
+      } else if (typeof init === "object" && typeof init[SymbolIterator] === "function") {
+        for (const pair of init) {
+          if (!pair || typeof pair[SymbolIterator] !== "function") {
+            throw new TypeErr("Headers: each init entry must be a [name, value] pair");
+          }
+          const arr = [...pair];
+          if (arr.length !== 2) {
+            throw new TypeErr("Headers: each init entry must have exactly two items");
+          }
+          this.append(arr[0], arr[1]);
+        }
+      } else if (typeof init === "object") {
+        for (const key of Object.keys(init)) this.append(key, init[key]);
+      } else {
+        throw new TypeErr("Headers: init must be an object, an iterable of pairs, or Headers");
+      }
+    }
+    append(name, value) {
+      checkGuard(this);
+      this[kList].push([normalizeName(name), normalizeValue(value)]);
+    }
+    set(name, value) {
+      checkGuard(this);
+      const n = normalizeName(name);
+      const v = normalizeValue(value);
+      const list = this[kList];
+      let found = false;
+      for (let i = 0; i < list.length; i++) {
+        if (list[i][0] === n) {
+          if (!found) {
+            list[i][1] = v;
+            found = true;
+          } else {
+            list.splice(i--, 1);
+          }
+        }
+      }
+      if (!found) list.push([n, v]);
+    }
+    delete(name) {
+      checkGuard(this);
+      const n = normalizeName(name);
+      this[kList] = this[kList].filter((e) => e[0] !== n);
+    }
+    get(name) {
+      const n = normalizeName(name);
+      let out = null;
+      for (const [k, v] of this[kList]) {
+        if (k === n) out = out === null ? v : `${out}, ${v}`;
+      }
+      return out;
+    }
+    getSetCookie() {
+      const out = [];
+      for (const [k, v] of this[kList]) if (k === "set-cookie") out.push(v);
+      return out;
+    }
+    has(name) {
+      const n = normalizeName(name);
+      return this[kList].some((e) => e[0] === n);
+    }
+    forEach(callback, thisArg = undefined) {
+      for (const [k, v] of this.entries()) callback.call(thisArg, v, k, this);
+    }
+    *entries() {
+      // Sorted and combined, as the spec's iteration requires; set-cookie stays apart.
+      const names = [...new Set(this[kList].map((e) => e[0]))].sort();
+      for (const n of names) {
+        if (n === "set-cookie") {
+          for (const v of this.getSetCookie()) yield [n, v];
+        } else {
+          yield [n, this.get(n)];
+        }
+      }
+    }
+    *keys() {
+      for (const [k] of this.entries()) yield k;
+    }
+    *values() {
+      for (const [, v] of this.entries()) yield v;
+    }
+    [SymbolIterator]() {
+      return this.entries();
+    }
+    get [Symbol.toStringTag]() {
+      return "Headers";
+    }
+  }
+
+  function checkGuard(h) {
+    if (h[kGuard] === "immutable") throw new TypeErr("Headers: these headers are immutable");
+  }
+
+  function toHeaders(init) {
+    return init instanceof Headers ? init : new Headers(init);
+  }
+
+  // ------------------------------------------------------------------ Bodies
+  const encoder = { encode: (s) => ops.utf8Encode(`${s}`) };
+
+  // Returns a body the runtime can send without copying when possible:
+  // a string, an ArrayBuffer, or a typed-array view.
+  function extractBody(body) {
+    if (body === undefined || body === null) return { body: null, type: null };
+    if (typeof body === "string") return { body, type: "text/plain;charset=UTF-8" };
+    if (body instanceof ArrayBuffer) return { body, type: null };
+    if (ArrayBuffer.isView(body)) return { body, type: null };
+    return { body: `${body}`, type: "text/plain;charset=UTF-8" };
+  }
+
+  function bodyToText(body) {
+    if (body === null) return "";
+    if (typeof body === "string") return body;
+    return ops.utf8Decode(body);
+  }
+
+  function bodyToArrayBuffer(body) {
+    if (body === null) return new ArrayBuffer(0);
+    if (typeof body === "string") return encoder.encode(body).buffer;
+    if (body instanceof ArrayBuffer) return body.slice(0);
+    return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength);
+  }
+
+  const kBody = Symbol("body");
+  const kUsed = Symbol("bodyUsed");
+
+  function consume(obj) {
+    if (obj[kUsed]) return Promise.reject(new TypeErr("Body has already been used"));
+    obj[kUsed] = true;
+    return Promise.resolve(obj[kBody]);
+  }
+
+  const BodyMixin = {
+    text() {
+      return consume(this).then(bodyToText);
+    },
+    json() {
+      return consume(this).then((b) => JSONParse(bodyToText(b)));
+    },
+    arrayBuffer() {
+      return consume(this).then(bodyToArrayBuffer);
+    },
+    bytes() {
+      return consume(this).then((b) => new Uint8Array(bodyToArrayBuffer(b)));
+    },
+  };
+
+  function mixBody(cls) {
+    for (const k of Object.keys(BodyMixin)) {
+      Object.defineProperty(cls.prototype, k, {
+        value: BodyMixin[k],
+        writable: true,
+        configurable: true,
+      });
+    }
+    Object.defineProperty(cls.prototype, "bodyUsed", {
+      get() {
+        return this[kUsed];
+      },
+      configurable: true,
+    });
+  }
+
+  // ----------------------------------------------------------------- Request
+  const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+
+  class Request {
+    constructor(input, init = {}) {
+      let url;
+      let method = "GET";
+      let headers;
+      let body = null;
+      if (input instanceof Request) {
+        url = input.url;
+        method = input.method;
+        headers = new Headers(input.headers);
+        body = input[kBody];
+      } else {
+        url = `${input}`;
+      }
+      if (init.method !== undefined) {
+        const m = `${init.method}`;
+        if (!RegExpTest(TOKEN, m)) throw new TypeErr(`Request: invalid method "${m}"`);
+        const upper = m.toUpperCase();
+        method = METHODS.includes(upper) ? upper : m;
+      }
+      if (init.headers !== undefined) headers = new Headers(init.headers);
+      if (init.body !== undefined && init.body !== null) {
+        if (method === "GET" || method === "HEAD") {
+          throw new TypeErr("Request with GET/HEAD method cannot have body");
+        }
+        body = extractBody(init.body).body;
+      }
+      this.url = url;
+      this.method = method;
+      this.headers = headers || new Headers();
+      this.redirect = init.redirect || "follow";
+      this[kBody] = body;
+      this[kUsed] = false;
+    }
+    get body() {
+      return this[kBody];
+    }
+    clone() {
+      if (this[kUsed]) throw new TypeErr("Request.clone: body has already been used");
+      return new Request(this);
+    }
+    get [Symbol.toStringTag]() {
+      return "Request";
+    }
+  }
+  mixBody(Request);
+
+  // ---------------------------------------------------------------- Response
+  const kStatus = Symbol("status");
+  const kStatusText = Symbol("statusText");
+  const kHeaders = Symbol("headers");
+
+  class Response {
+    constructor(body = null, init = {}) {
+      const status = init.status === undefined ? 200 : init.status | 0;
+      if (status < 200 || status > 599) {
+        if (!(status === 101 && init.webSocket)) {
+          throw new RangeError(`Response: status ${status} is outside 200-599`);
+        }
+      }
+      const headers = toHeaders(init.headers === undefined ? undefined : init.headers);
+      const extracted = extractBody(body);
+      if (extracted.body !== null && (status === 204 || status === 304)) {
+        throw new TypeErr(`Response: status ${status} cannot have a body`);
+      }
+      if (extracted.type !== null && !headers.has("content-type")) {
+        headers.set("content-type", extracted.type);
+      }
+      this[kStatus] = status;
+      this[kStatusText] = init.statusText === undefined ? "" : `${init.statusText}`;
+      this[kHeaders] = headers;
+      this[kBody] = extracted.body;
+      this[kUsed] = false;
+    }
+    get status() {
+      return this[kStatus];
+    }
+    get statusText() {
+      return this[kStatusText];
+    }
+    get ok() {
+      return this[kStatus] >= 200 && this[kStatus] < 300;
+    }
+    get headers() {
+      return this[kHeaders];
+    }
+    get body() {
+      return this[kBody];
+    }
+    get redirected() {
+      return false;
+    }
+    clone() {
+      if (this[kUsed]) throw new TypeErr("Response.clone: body has already been used");
+      return new Response(this[kBody], {
+        status: this[kStatus],
+        statusText: this[kStatusText],
+        headers: new Headers(this[kHeaders]),
+      });
+    }
+    static json(data, init = {}) {
+      const text = JSONStringify(data);
+      if (text === undefined) throw new TypeErr("Response.json: value is not JSON-serializable");
+      const headers = toHeaders(init.headers);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      return new Response(text, { ...init, headers });
+    }
+    static redirect(url, status = 302) {
+      if (![301, 302, 303, 307, 308].includes(status)) {
+        throw new RangeError(`Response.redirect: invalid redirect status ${status}`);
+      }
+      return new Response(null, { status, headers: { location: `${url}` } });
+    }
+    static error() {
+      const r = new Response(null, { status: 200 });
+      r[kStatus] = 0;
+      return r;
+    }
+    get [Symbol.toStringTag]() {
+      return "Response";
+    }
+  }
+  mixBody(Response);
+
+  // ----------------------------------------------------------------- console
+  function format(args) {
+    let out = "";
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (i > 0) out += " ";
+      if (typeof a === "string") out += a;
+      else if (a instanceof Error) out += a.stack || `${a}`;
+      else {
+        try {
+          out += typeof a === "object" && a !== null ? JSONStringify(a) : `${a}`;
+        } catch {
+          out += `${a}`;
+        }
+      }
+    }
+    return out;
+  }
+  const console = {
+    log: (...a) => ops.log(1, format(a)),
+    info: (...a) => ops.log(1, format(a)),
+    debug: (...a) => ops.log(0, format(a)),
+    warn: (...a) => ops.log(2, format(a)),
+    error: (...a) => ops.log(3, format(a)),
+  };
+
+  // --------------------------------------------------------- install globals
+  const define = (name, value) =>
+    Object.defineProperty(globalThis, name, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  define("Headers", Headers);
+  define("Request", Request);
+  define("Response", Response);
+  define("console", console);
+
+  // ------------------------------------------------ hooks the runtime calls
+  function makeRequest(method, url, flatHeaders) {
+    const req = new Request(url, { method });
+    const list = req.headers[kList];
+    for (let i = 0; i < flatHeaders.length; i += 2) {
+      list.push([StringToLowerCase(flatHeaders[i]), flatHeaders[i + 1]]);
+    }
+    req.headers[kGuard] = "immutable";
+    return req;
+  }
+
+  // -> [status, [name, value, ...], body (string | ArrayBuffer | view | null)]
+  function responseParts(resp) {
+    if (!(resp instanceof Response)) {
+      throw new TypeErr(
+        `fetch handler must return a Response (or a Promise of one), got ${
+          resp === null ? "null" : typeof resp
+        }`,
+      );
+    }
+    const flat = [];
+    for (const [n, v] of resp[kHeaders][kList]) flat.push(n, v);
+    return [resp[kStatus], flat, resp[kBody]];
+  }
+
+  return ObjectFreeze({ makeRequest, responseParts });
+});

@@ -1,0 +1,22 @@
+//! ringworker-isolate: Workers-style scripts on V8, one isolate per shard.
+//!
+//! - [`platform`]: V8's process-wide initialization;
+//! - [`module`]: ES modules from disk (relative imports), with errors that
+//!   name file, line and column;
+//! - [`runtime`]: a shard's isolate, its context and the Workers API surface
+//!   (`js/*.js`, evaluated in order at start-up);
+//! - [`handler`]: the [`ringworker_io::Handler`] that turns each HTTP request
+//!   into a call of the script's `fetch(request, env, ctx)`.
+//!
+//! Isolates are not `Send`: each is created on its shard and never leaves it.
+#![warn(missing_debug_implementations)]
+
+pub mod error;
+pub mod handler;
+mod module;
+pub mod platform;
+pub mod runtime;
+
+pub use error::ScriptError;
+pub use handler::JsHandler;
+pub use runtime::{JsRuntime, WorkerOptions};

@@ -1,0 +1,709 @@
+//! [`JsRuntime`]: one shard's isolate and context, running a Workers script.
+//!
+//! The shard's executor drives the event loop: a request calls the script's
+//! `fetch`, microtasks run right after, and a returned promise that is still
+//! pending is awaited as a Rust future (V8 calls back into a slot the future
+//! watches). Timers are glommio timers that call back into the isolate.
+//! Nothing here blocks the shard.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ringworker_io::{Request, Response, ResponseBody};
+
+use v8::MapFnTo;
+
+use crate::error::ScriptError;
+use crate::module;
+use crate::platform::init_v8;
+
+/// The JS files of the API surface, evaluated in order.
+const BOOTSTRAP: &[(&str, &str)] = &[("ringworker:bootstrap", include_str!("js/00_bootstrap.js"))];
+
+/// What a shard's runtime runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The main module (an ES module with `export default { fetch }`).
+    pub main: PathBuf,
+    /// `env` bindings: plain-text variables (`--var`, `[vars]`).
+    pub vars: Vec<(String, String)>,
+    /// The shard this runtime lives on (for logs).
+    pub shard: usize,
+}
+
+/// A promise the runtime is waiting on, settled by V8 callbacks.
+#[derive(Default)]
+struct Pending {
+    outcome: Option<Result<v8::Global<v8::Value>, v8::Global<v8::Value>>>,
+    waker: Option<Waker>,
+}
+
+/// Work queued by JS for the runtime to do after the current entry returns.
+enum TimerOp {
+    Schedule {
+        id: u32,
+        delay: Duration,
+        repeat: bool,
+        callback: v8::Global<v8::Function>,
+    },
+    Clear(u32),
+}
+
+/// Per-isolate state reachable from V8 callbacks (an isolate slot).
+#[derive(Default)]
+struct Host {
+    pending: HashMap<u64, Pending>,
+    next_pending: u64,
+    timer_ops: Vec<TimerOp>,
+    next_timer: u32,
+    shard: usize,
+}
+
+type HostRef = Rc<RefCell<Host>>;
+
+struct Inner {
+    // Field order matters: handles drop before the isolate.
+    context: v8::Global<v8::Context>,
+    make_request: v8::Global<v8::Function>,
+    response_parts: v8::Global<v8::Function>,
+    handler: v8::Global<v8::Value>,
+    fetch: v8::Global<v8::Function>,
+    env: v8::Global<v8::Value>,
+    ctx: v8::Global<v8::Value>,
+    timers: HashMap<u32, (v8::Global<v8::Function>, Option<Duration>)>,
+    isolate: v8::OwnedIsolate,
+}
+
+/// A shard's JS runtime. Shard-local: not `Send`, used through an `Rc`.
+pub struct JsRuntime {
+    inner: RefCell<Inner>,
+    host: HostRef,
+    options: WorkerOptions,
+}
+
+impl std::fmt::Debug for JsRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsRuntime")
+            .field("main", &self.options.main)
+            .finish()
+    }
+}
+
+fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> v8::Local<'s, v8::String> {
+    v8::String::new(scope, s).unwrap_or_else(|| v8::String::empty(scope))
+}
+
+fn throw_type_error(scope: &mut v8::PinScope, msg: &str) {
+    let m = new_string(scope, msg);
+    let e = v8::Exception::type_error(scope, m);
+    scope.throw_exception(e);
+}
+
+fn host(scope: &v8::PinScope) -> HostRef {
+    scope
+        .get_slot::<HostRef>()
+        .expect("host slot is set at start-up")
+        .clone()
+}
+
+// ------------------------------------------------------------------ native ops
+
+fn op_log(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let level = args.get(0).int32_value(scope).unwrap_or(1);
+    let msg = args.get(1).to_rust_string_lossy(scope);
+    let shard = host(scope).borrow().shard;
+    match level {
+        0 => tracing::debug!(target: "js", shard, "{msg}"),
+        1 => tracing::info!(target: "js", shard, "{msg}"),
+        2 => tracing::warn!(target: "js", shard, "{msg}"),
+        _ => tracing::error!(target: "js", shard, "{msg}"),
+    }
+}
+
+fn op_utf8_encode(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let s = args.get(0).to_rust_string_lossy(scope);
+    let len = s.len();
+    let store = v8::ArrayBuffer::new_backing_store_from_vec(s.into_bytes()).make_shared();
+    let ab = v8::ArrayBuffer::with_backing_store(scope, &store);
+    if let Some(u8a) = v8::Uint8Array::new(scope, ab, 0, len) {
+        rv.set(u8a.into());
+    }
+}
+
+fn op_utf8_decode(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let v = args.get(0);
+    let text = with_bytes(scope, v, |b| String::from_utf8_lossy(b).into_owned());
+    match text {
+        Some(t) => rv.set(new_string(scope, &t).into()),
+        None => throw_type_error(scope, "expected an ArrayBuffer or a view"),
+    }
+}
+
+fn timer_op(
+    scope: &mut v8::PinScope,
+    args: &v8::FunctionCallbackArguments,
+    repeat: bool,
+) -> Option<u32> {
+    let Ok(callback) = v8::Local::<v8::Function>::try_from(args.get(0)) else {
+        throw_type_error(scope, "setTimeout/setInterval: callback must be a function");
+        return None;
+    };
+    let ms = args.get(1).number_value(scope).unwrap_or(0.0);
+    let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
+    let h = host(scope);
+    let mut h = h.borrow_mut();
+    h.next_timer = h.next_timer.wrapping_add(1).max(1);
+    let id = h.next_timer;
+    h.timer_ops.push(TimerOp::Schedule {
+        id,
+        delay: Duration::from_secs_f64(ms / 1000.0),
+        repeat,
+        callback: v8::Global::new(scope, callback),
+    });
+    Some(id)
+}
+
+fn op_set_timeout(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    if let Some(id) = timer_op(scope, &args, false) {
+        rv.set(v8::Integer::new_from_unsigned(scope, id).into());
+    }
+}
+
+fn op_set_interval(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    if let Some(id) = timer_op(scope, &args, true) {
+        rv.set(v8::Integer::new_from_unsigned(scope, id).into());
+    }
+}
+
+fn op_clear_timer(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    if let Some(id) = args.get(0).uint32_value(scope) {
+        host(scope).borrow_mut().timer_ops.push(TimerOp::Clear(id));
+    }
+}
+
+fn settle(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, fulfilled: bool) {
+    let Some(id) = args.data().integer_value(scope) else {
+        return;
+    };
+    let value = v8::Global::new(scope, args.get(0));
+    let h = host(scope);
+    let mut h = h.borrow_mut();
+    if let Some(p) = h.pending.get_mut(&(id as u64)) {
+        p.outcome = Some(if fulfilled { Ok(value) } else { Err(value) });
+        if let Some(w) = p.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+fn op_on_fulfilled(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    settle(scope, args, true);
+}
+
+fn op_on_rejected(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    settle(scope, args, false);
+}
+
+/// Runs `f` over the bytes of an ArrayBuffer or view, without copying.
+fn with_bytes<R>(
+    scope: &mut v8::PinScope,
+    v: v8::Local<v8::Value>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Option<R> {
+    let (ab, offset, len) = if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(v) {
+        (view.buffer(scope)?, view.byte_offset(), view.byte_length())
+    } else if let Ok(ab) = v8::Local::<v8::ArrayBuffer>::try_from(v) {
+        let len = ab.byte_length();
+        (ab, 0, len)
+    } else {
+        return None;
+    };
+    if len == 0 {
+        return Some(f(&[]));
+    }
+    let data = ab.data()?;
+    // SAFETY: the buffer holds at least `offset + len` bytes (V8 keeps views
+    // in bounds) and stays alive and unmoved while `f`, which runs no JS, reads.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((data.as_ptr() as *const u8).add(offset), len) };
+    Some(f(bytes))
+}
+
+// --------------------------------------------------------------------- runtime
+
+/// Turns the value the bootstrap returned for a body into bytes.
+fn body_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Bytes {
+    if v.is_null_or_undefined() {
+        return Bytes::new();
+    }
+    if let Ok(s) = v8::Local::<v8::String>::try_from(v) {
+        return Bytes::from(s.to_rust_string_lossy(scope));
+    }
+    with_bytes(scope, v, Bytes::copy_from_slice).unwrap_or_default()
+}
+
+impl JsRuntime {
+    /// Creates the isolate and context, evaluates the API surface and the
+    /// script, and finds its handler. Call on the shard that will own it.
+    pub fn new(options: WorkerOptions) -> Result<Rc<JsRuntime>, ScriptError> {
+        init_v8();
+        let mut isolate = v8::Isolate::new(v8::CreateParams::default());
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        let host: HostRef = Rc::new(RefCell::new(Host {
+            shard: options.shard,
+            ..Host::default()
+        }));
+        isolate.set_slot(host.clone());
+        let main_name = options.main.display().to_string();
+        let built = {
+            v8::scope!(let scope, &mut isolate);
+            let context = v8::Context::new(scope, Default::default());
+            let scope = &mut v8::ContextScope::new(scope, context);
+            let global = context.global(scope);
+
+            // Timers are globals implemented natively.
+            let natives: [(&str, v8::FunctionCallback); 4] = [
+                ("setTimeout", op_set_timeout.map_fn_to()),
+                ("setInterval", op_set_interval.map_fn_to()),
+                ("clearTimeout", op_clear_timer.map_fn_to()),
+                ("clearInterval", op_clear_timer.map_fn_to()),
+            ];
+            for (name, f) in natives {
+                let f = v8::Function::new_raw(scope, f).unwrap();
+                let k = new_string(scope, name);
+                global.set(scope, k.into(), f.into());
+            }
+
+            // The ops object handed to the bootstrap.
+            let ops = v8::Object::new(scope);
+            let op_list: [(&str, v8::FunctionCallback); 3] = [
+                ("log", op_log.map_fn_to()),
+                ("utf8Encode", op_utf8_encode.map_fn_to()),
+                ("utf8Decode", op_utf8_decode.map_fn_to()),
+            ];
+            for (name, f) in op_list {
+                let f = v8::Function::new_raw(scope, f).unwrap();
+                let k = new_string(scope, name);
+                ops.set(scope, k.into(), f.into());
+            }
+
+            let mut hooks = None;
+            for (name, src) in BOOTSTRAP {
+                v8::tc_scope!(let tc, scope);
+                let code = new_string(tc, src);
+                let resource = new_string(tc, name);
+                let origin = v8::ScriptOrigin::new(
+                    tc,
+                    resource.into(),
+                    0,
+                    0,
+                    false,
+                    0,
+                    None,
+                    false,
+                    false,
+                    false,
+                    None,
+                );
+                let script = v8::Script::compile(tc, code, Some(&origin));
+                let f = script.and_then(|s| s.run(tc));
+                let result = f
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                    .and_then(|f| {
+                        let recv = v8::undefined(tc).into();
+                        f.call(tc, recv, &[ops.into()])
+                    });
+                match result {
+                    Some(h) => hooks = Some(v8::Global::new(tc, h)),
+                    None => {
+                        let (file, line, column, message) = module::describe_exception(tc, name);
+                        return Err(ScriptError::Compile {
+                            file,
+                            line,
+                            column,
+                            message,
+                        });
+                    }
+                }
+            }
+            let hooks = v8::Local::new(scope, hooks.expect("bootstrap ran"));
+            let hooks =
+                v8::Local::<v8::Object>::try_from(hooks).expect("bootstrap returns an object");
+            let get_fn = |scope: &mut v8::PinScope, name: &str| {
+                let k = new_string(scope, name);
+                let f = hooks.get(scope, k.into()).unwrap();
+                v8::Global::new(scope, v8::Local::<v8::Function>::try_from(f).unwrap())
+            };
+            let make_request = get_fn(scope, "makeRequest");
+            let response_parts = get_fn(scope, "responseParts");
+
+            let ns = module::load_main(scope, &options.main)?;
+            let default_key = new_string(scope, "default");
+            let handler = ns.get(scope, default_key.into()).filter(|v| v.is_object());
+            let Some(handler) = handler else {
+                return Err(ScriptError::NoHandler {
+                    file: main_name,
+                    message: "no default export: expected `export default { fetch(request, env, ctx) { ... } }`".into(),
+                });
+            };
+            let handler_obj = v8::Local::<v8::Object>::try_from(handler).unwrap();
+            let fetch_key = new_string(scope, "fetch");
+            let fetch = handler_obj
+                .get(scope, fetch_key.into())
+                .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok());
+            let Some(fetch) = fetch else {
+                return Err(ScriptError::NoHandler {
+                    file: main_name,
+                    message: "the default export has no fetch(request, env, ctx) method".into(),
+                });
+            };
+
+            let env = v8::Object::new(scope);
+            for (k, v) in &options.vars {
+                let k = new_string(scope, k);
+                let v = new_string(scope, v);
+                env.set(scope, k.into(), v.into());
+            }
+            let ctx = v8::Object::new(scope);
+            // ctx.waitUntil(p): the promise keeps running in the isolate after
+            // the response; ctx.passThroughOnException(): accepted, no-op.
+            let ctx_src = new_string(
+                scope,
+                "(ctx) => { ctx.waitUntil = (p) => { Promise.resolve(p).catch((e) => console.error('waitUntil:', e)); }; ctx.passThroughOnException = () => {}; return ctx; }",
+            );
+            let ctx_fn = v8::Script::compile(scope, ctx_src, None)
+                .and_then(|s| s.run(scope))
+                .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                .expect("static ctx builder compiles");
+            let recv = v8::undefined(scope).into();
+            ctx_fn.call(scope, recv, &[ctx.into()]);
+
+            (
+                v8::Global::new(scope, context),
+                make_request,
+                response_parts,
+                v8::Global::new(scope, handler),
+                v8::Global::new(scope, fetch),
+                v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
+                v8::Global::new(scope, v8::Local::<v8::Value>::from(ctx)),
+            )
+        };
+        let (context, make_request, response_parts, handler, fetch, env, ctx) = built;
+        let rt = Rc::new(JsRuntime {
+            inner: RefCell::new(Inner {
+                context,
+                make_request,
+                response_parts,
+                handler,
+                fetch,
+                env,
+                ctx,
+                timers: HashMap::new(),
+                isolate,
+            }),
+            host,
+            options,
+        });
+        Ok(rt)
+    }
+
+    /// Starts the timers the script's top level scheduled. Call once, on the
+    /// shard's executor, after [`JsRuntime::new`].
+    pub fn start(self: &Rc<Self>) {
+        self.after_entry();
+    }
+
+    /// Answers one HTTP request with the script's `fetch`.
+    pub async fn fetch(self: &Rc<Self>, req: Request) -> Response {
+        let started = self.call_fetch(&req);
+        // Timers the handler scheduled start now: the promise may wait on them.
+        self.after_entry();
+        let outcome = match started {
+            Ok(Call::Done(r)) => Ok(r),
+            Ok(Call::Wait(id)) => self.wait(id).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(global) => self.to_response(global),
+            Err(message) => {
+                tracing::error!(target: "js", shard = self.options.shard, "fetch handler failed: {message}");
+                Response::text(500, "Internal Server Error")
+            }
+        }
+    }
+
+    fn call_fetch(&self, req: &Request) -> Result<Call, String> {
+        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
+        v8::scope!(let scope, &mut inner.isolate);
+        let context = v8::Local::new(scope, &inner.context);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        v8::tc_scope!(let tc, scope);
+
+        let host = req
+            .header("host")
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .unwrap_or("localhost");
+        let url = format!("http://{host}{}", req.target());
+        let method = new_string(tc, req.method());
+        let url = new_string(tc, &url);
+        let flat: Vec<v8::Local<v8::Value>> = req
+            .headers()
+            .iter()
+            .flat_map(|(n, v)| {
+                let n = v8::String::new_from_one_byte(tc, n, v8::NewStringType::Normal).unwrap();
+                let v = v8::String::new_from_utf8(tc, v, v8::NewStringType::Normal)
+                    .unwrap_or_else(|| v8::String::empty(tc));
+                [n.into(), v.into()]
+            })
+            .collect();
+        let flat = v8::Array::new_with_elements(tc, &flat);
+        let make = v8::Local::new(tc, &inner.make_request);
+        let recv = v8::undefined(tc).into();
+        let Some(js_req) = make.call(tc, recv, &[method.into(), url.into(), flat.into()]) else {
+            return Err(exception_text(tc));
+        };
+        let fetch = v8::Local::new(tc, &inner.fetch);
+        let this = v8::Local::new(tc, &inner.handler);
+        let env = v8::Local::new(tc, &inner.env);
+        let ctx = v8::Local::new(tc, &inner.ctx);
+        let result = fetch.call(tc, this, &[js_req, env, ctx]);
+        let Some(result) = result else {
+            return Err(exception_text(tc));
+        };
+        tc.perform_microtask_checkpoint();
+        let Ok(promise) = v8::Local::<v8::Promise>::try_from(result) else {
+            return Ok(Call::Done(v8::Global::new(tc, result)));
+        };
+        match promise.state() {
+            v8::PromiseState::Fulfilled => Ok(Call::Done(v8::Global::new(tc, promise.result(tc)))),
+            v8::PromiseState::Rejected => {
+                promise.mark_as_handled();
+                let r = promise.result(tc);
+                Err(value_text(tc, r))
+            }
+            v8::PromiseState::Pending => {
+                let id = {
+                    let mut h = self.host.borrow_mut();
+                    h.next_pending += 1;
+                    let id = h.next_pending;
+                    h.pending.insert(id, Pending::default());
+                    id
+                };
+                let data: v8::Local<v8::Value> = v8::Number::new(tc, id as f64).into();
+                let on_ok = v8::Function::builder_raw(op_on_fulfilled.map_fn_to())
+                    .data(data)
+                    .build(tc)
+                    .unwrap();
+                let on_err = v8::Function::builder_raw(op_on_rejected.map_fn_to())
+                    .data(data)
+                    .build(tc)
+                    .unwrap();
+                promise.then2(tc, on_ok, on_err);
+                Ok(Call::Wait(id))
+            }
+        }
+    }
+
+    async fn wait(&self, id: u64) -> Result<v8::Global<v8::Value>, String> {
+        let outcome = std::future::poll_fn(|cx| {
+            let mut h = self.host.borrow_mut();
+            let p = h.pending.get_mut(&id).expect("pending entry");
+            match p.outcome.take() {
+                Some(o) => Poll::Ready(o),
+                None => {
+                    p.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        self.host.borrow_mut().pending.remove(&id);
+        match outcome {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let mut inner = self.inner.borrow_mut();
+                let inner = &mut *inner;
+                v8::scope!(let scope, &mut inner.isolate);
+                let context = v8::Local::new(scope, &inner.context);
+                let scope = &mut v8::ContextScope::new(scope, context);
+                let e = v8::Local::new(scope, e);
+                Err(value_text(scope, e))
+            }
+        }
+    }
+
+    fn to_response(&self, value: v8::Global<v8::Value>) -> Response {
+        let mut inner = self.inner.borrow_mut();
+        let inner = &mut *inner;
+        v8::scope!(let scope, &mut inner.isolate);
+        let context = v8::Local::new(scope, &inner.context);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        v8::tc_scope!(let tc, scope);
+        let parts_fn = v8::Local::new(tc, &inner.response_parts);
+        let value = v8::Local::new(tc, value);
+        let recv = v8::undefined(tc).into();
+        let Some(parts) = parts_fn.call(tc, recv, &[value]) else {
+            let msg = exception_text(tc);
+            tracing::error!(target: "js", shard = self.options.shard, "{msg}");
+            return Response::text(500, "Internal Server Error");
+        };
+        let parts =
+            v8::Local::<v8::Array>::try_from(parts).expect("responseParts returns an array");
+        let status = parts
+            .get_index(tc, 0)
+            .and_then(|v| v.uint32_value(tc))
+            .unwrap_or(500) as u16;
+        let mut resp = Response::new(status);
+        if let Some(flat) = parts
+            .get_index(tc, 1)
+            .and_then(|v| v8::Local::<v8::Array>::try_from(v).ok())
+        {
+            let n = flat.length();
+            let mut i = 0;
+            while i + 1 < n {
+                let k = flat.get_index(tc, i).unwrap().to_rust_string_lossy(tc);
+                let v = flat.get_index(tc, i + 1).unwrap().to_rust_string_lossy(tc);
+                resp.headers.push((Bytes::from(k), Bytes::from(v)));
+                i += 2;
+            }
+        }
+        let body = parts
+            .get_index(tc, 2)
+            .map(|b| body_bytes(tc, b))
+            .unwrap_or_default();
+        resp.body = ResponseBody::Full(body);
+        resp
+    }
+
+    /// Applies the timer operations JS queued during the last entry.
+    fn after_entry(self: &Rc<Self>) {
+        let ops = std::mem::take(&mut self.host.borrow_mut().timer_ops);
+        for op in ops {
+            match op {
+                TimerOp::Schedule {
+                    id,
+                    delay,
+                    repeat,
+                    callback,
+                } => {
+                    self.inner
+                        .borrow_mut()
+                        .timers
+                        .insert(id, (callback, repeat.then_some(delay)));
+                    let rt = Rc::downgrade(self);
+                    glommio::spawn_local(async move {
+                        let mut delay = delay;
+                        loop {
+                            glommio::timer::sleep(delay).await;
+                            let Some(rt) = rt.upgrade() else { return };
+                            match rt.fire_timer(id) {
+                                Some(next) => delay = next,
+                                None => return,
+                            }
+                        }
+                    })
+                    .detach();
+                }
+                TimerOp::Clear(id) => {
+                    self.inner.borrow_mut().timers.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Calls timer `id`'s callback; returns the next delay for an interval.
+    fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
+        let next = {
+            let mut inner = self.inner.borrow_mut();
+            let inner = &mut *inner;
+            let (callback, repeat) = match inner.timers.get(&id) {
+                Some((cb, r)) => (cb.clone(), *r),
+                None => return None,
+            };
+            if repeat.is_none() {
+                inner.timers.remove(&id);
+            }
+            v8::scope!(let scope, &mut inner.isolate);
+            let context = v8::Local::new(scope, &inner.context);
+            let scope = &mut v8::ContextScope::new(scope, context);
+            v8::tc_scope!(let tc, scope);
+            let f = v8::Local::new(tc, callback);
+            let recv = v8::undefined(tc).into();
+            if f.call(tc, recv, &[]).is_none() {
+                let msg = exception_text(tc);
+                tracing::error!(target: "js", shard = self.options.shard, "uncaught exception in timer: {msg}");
+            }
+            tc.perform_microtask_checkpoint();
+            repeat
+        };
+        self.after_entry();
+        next
+    }
+}
+
+enum Call {
+    Done(v8::Global<v8::Value>),
+    Wait(u64),
+}
+
+fn value_text(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {
+    if let Ok(obj) = v8::Local::<v8::Object>::try_from(v) {
+        let k = new_string(scope, "stack");
+        if let Some(stack) = obj.get(scope, k.into()).filter(|s| s.is_string()) {
+            return stack.to_rust_string_lossy(scope);
+        }
+    }
+    v.to_rust_string_lossy(scope)
+}
+
+fn exception_text(tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>) -> String {
+    match tc.exception() {
+        Some(e) => {
+            let s = tc.stack_trace().filter(|s| s.is_string());
+            match s {
+                Some(s) => s.to_rust_string_lossy(tc),
+                None => e.to_rust_string_lossy(tc),
+            }
+        }
+        None if tc.has_terminated() => "terminated".to_string(),
+        None => "unknown error".to_string(),
+    }
+}

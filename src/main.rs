@@ -1,0 +1,169 @@
+//! The `ringworker` command line.
+//!
+//! ```text
+//! ringworker serve worker.js --listen 127.0.0.1:8080 --shards 2 --var GREETING=hi
+//! ringworker serve --config wrangler.toml
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use ringworker::Config;
+use ringworker_isolate::{JsHandler, JsRuntime, WorkerOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringworker",
+    version,
+    about = "A JavaScript edge runtime on io_uring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a Workers-style script (`export default { fetch(request, env, ctx) }`).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The main module. Optional with --config (its `main`).
+    script: Option<PathBuf>,
+    /// A Workers project's wrangler.toml: `main`, `[vars]` and
+    /// `compatibility_date` are used; other keys are reported once and ignored.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Number of shards (default: one per available core).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Do not pin shards to cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// An `env` variable, NAME=VALUE (repeatable; overrides `[vars]`).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+}
+
+/// What a wrangler.toml contributes.
+#[derive(Debug, Default)]
+struct Project {
+    main: Option<PathBuf>,
+    vars: Vec<(String, String)>,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "name",
+    "main",
+    "vars",
+    "compatibility_date",
+    "compatibility_flags",
+];
+
+fn read_project(path: &Path) -> anyhow::Result<Project> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut project = Project::default();
+    for (key, value) in &table {
+        match key.as_str() {
+            "main" => {
+                let main = value
+                    .as_str()
+                    .with_context(|| format!("{}: `main` must be a string", path.display()))?;
+                project.main = Some(dir.join(main));
+            }
+            "vars" => {
+                let vars = value
+                    .as_table()
+                    .with_context(|| format!("{}: `[vars]` must be a table", path.display()))?;
+                for (k, v) in vars {
+                    // Workers passes non-string vars as JSON values; as text here.
+                    let v = match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    project.vars.push((k.clone(), v));
+                }
+            }
+            k if KNOWN_KEYS.contains(&k) => {}
+            other => tracing::warn!(
+                "{}: `{other}` is not supported and is ignored",
+                path.display()
+            ),
+        }
+    }
+    Ok(project)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let project = match &args.config {
+        Some(p) => read_project(p)?,
+        None => Project::default(),
+    };
+    let Some(main) = args.script.clone().or(project.main) else {
+        bail!("no script: pass a path, or --config with a wrangler.toml that sets `main`");
+    };
+    let mut vars = project.vars;
+    for v in &args.vars {
+        let Some((k, val)) = v.split_once('=') else {
+            bail!("--var {v}: expected NAME=VALUE");
+        };
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.to_string(), val.to_string()));
+    }
+    let options = WorkerOptions {
+        main,
+        vars,
+        shard: 0,
+    };
+    // Load once here so a broken script fails fast with its position.
+    JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let mut config = Config::new(args.listen);
+    if let Some(n) = args.shards {
+        config.shards = n;
+    }
+    config.pin_shards = !args.no_pin;
+    let server = ringworker::try_serve(config, move |shard| {
+        let mut opts = options.clone();
+        opts.shard = shard.0;
+        JsRuntime::new(opts).map(|rt| {
+            rt.start();
+            JsHandler::new(rt)
+        })
+    })?;
+    eprintln!(
+        "ringworker: serving on http://{} with {} shards",
+        server.local_addr(),
+        server.shards()
+    );
+    server.run_until_signal()?;
+    Ok(())
+}
+
+fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
