@@ -1,0 +1,235 @@
+//! Workers-style scripts end to end: the real CLI binary and in-process
+//! servers running real V8 isolates, talked to over real sockets (and curl).
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ringworker_isolate::{JsHandler, JsRuntime, WorkerOptions};
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+fn js_server(main: PathBuf, vars: &[(&str, &str)], shards: usize) -> ringworker::Server {
+    let mut cfg = test_config();
+    cfg.shards = shards;
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let options = WorkerOptions {
+        main,
+        vars,
+        shard: 0,
+    };
+    ringworker::try_serve(cfg, move |shard| {
+        let mut o = options.clone();
+        o.shard = shard.0;
+        JsRuntime::new(o).map(|rt| {
+            rt.start();
+            JsHandler::new(rt)
+        })
+    })
+    .expect("script loads")
+}
+
+fn get(addr: SocketAddr, path: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test.local\r\nX-Test: abc\r\n\r\n").as_bytes(),
+    )
+}
+
+#[test]
+fn hello_js_answers_over_keepalive_on_every_shard() {
+    let srv = js_server(examples().join("hello.js"), &[], 2);
+    let mut r = Reader::new(connect(srv.local_addr()));
+    for _ in 0..100 {
+        r.stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let resp = r.response(false).unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.text(), "Hello World");
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/plain;charset=UTF-8")
+        );
+    }
+}
+
+#[test]
+fn json_api_routes_env_timers_and_imports() {
+    let srv = js_server(
+        examples().join("json-api/worker.js"),
+        &[("GREETING", "hi from env")],
+        1,
+    );
+    let a = srv.local_addr();
+    let resp = get(a, "/hello");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.text(), r#"{"greeting":"hi from env","method":"GET"}"#);
+
+    let t0 = Instant::now();
+    let resp = get(a, "/later");
+    assert_eq!(resp.text(), "waited");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(19),
+        "the timer was honoured"
+    );
+
+    let resp = get(a, "/headers");
+    assert!(resp.text().contains(r#""x-test":"abc""#), "{}", resp.text());
+    assert_eq!(get(a, "/missing").status, 404);
+}
+
+#[test]
+fn concurrent_requests_waiting_on_timers_share_one_isolate() {
+    let srv = js_server(examples().join("json-api/worker.js"), &[], 1);
+    let a = srv.local_addr();
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..20)
+        .map(|_| std::thread::spawn(move || get(a, "/later").text()))
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), "waited");
+    }
+    // Twenty 20 ms waits overlap on one shard instead of queueing.
+    assert!(
+        t0.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn uncaught_exception_is_a_500_and_the_isolate_keeps_serving() {
+    let srv = js_server(examples().join("json-api/worker.js"), &[], 1);
+    let a = srv.local_addr();
+    assert_eq!(get(a, "/throw").status, 500);
+    assert_eq!(get(a, "/hello").status, 200);
+}
+
+fn write_script(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringworker-js-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn rejected_promises_and_bad_return_values_are_500s() {
+    let p = write_script(
+        "reject.js",
+        r#"export default {
+            async fetch(req) {
+                if (req.url.endsWith("/reject")) throw new TypeError("nope");
+                if (req.url.endsWith("/string")) return "not a response";
+                return new Response(new Uint8Array([104, 105]));
+            },
+        };"#,
+    );
+    let srv = js_server(p, &[], 1);
+    let a = srv.local_addr();
+    assert_eq!(get(a, "/reject").status, 500);
+    assert_eq!(get(a, "/string").status, 500);
+    assert_eq!(get(a, "/bytes").text(), "hi");
+}
+
+fn ringworker_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ringworker"))
+}
+
+#[test]
+fn startup_errors_name_file_line_and_column_and_exit_nonzero() {
+    let bad = write_script(
+        "syntax.js",
+        "export default {\n  fetch() { return new Response(\"x\" }\n};\n",
+    );
+    let out = Command::new(ringworker_bin())
+        .args(["serve"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("syntax.js:2:"), "{err}");
+    assert!(err.contains("SyntaxError"), "{err}");
+
+    let nofetch = write_script("nofetch.js", "export default { hello() {} };\n");
+    let out = Command::new(ringworker_bin())
+        .args(["serve"])
+        .arg(&nofetch)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no fetch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let missing_import = write_script(
+        "imports.js",
+        "import { x } from './nowhere.js';\nexport default { fetch() {} };\n",
+    );
+    let out = Command::new(ringworker_bin())
+        .args(["serve"])
+        .arg(&missing_import)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("./nowhere.js"));
+}
+
+#[test]
+fn cli_serves_a_wrangler_project_to_curl() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(ringworker_bin())
+        .args(["serve", "--config"])
+        .arg(examples().join("json-api/wrangler.toml"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "1",
+            "--no-pin",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/hello");
+    let t0 = Instant::now();
+    let body = loop {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "5", &url])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "server did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        body,
+        r#"{"greeting":"hi from wrangler.toml","method":"GET"}"#
+    );
+}
