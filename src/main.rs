@@ -49,6 +49,10 @@ struct ServeArgs {
     /// An `env` variable, NAME=VALUE (repeatable; overrides `[vars]`).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
+    /// Longest one entry into the script may run before it is terminated
+    /// (the request then gets 503), in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    cpu_limit_ms: u64,
 }
 
 /// What a wrangler.toml contributes.
@@ -121,11 +125,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         vars.retain(|(name, _)| name != k);
         vars.push((k.to_string(), val.to_string()));
     }
-    let options = WorkerOptions {
-        main,
-        vars,
-        shard: 0,
-    };
+    let mut options = WorkerOptions::new(main);
+    options.vars = vars;
+    options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
     // Load once here so a broken script fails fast with its position.
     JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
 

@@ -23,11 +23,8 @@ fn js_server(main: PathBuf, vars: &[(&str, &str)], shards: usize) -> ringworker:
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let options = WorkerOptions {
-        main,
-        vars,
-        shard: 0,
-    };
+    let mut options = WorkerOptions::new(main);
+    options.vars = vars;
     ringworker::try_serve(cfg, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;
@@ -232,4 +229,46 @@ fn cli_serves_a_wrangler_project_to_curl() {
         body,
         r#"{"greeting":"hi from wrangler.toml","method":"GET"}"#
     );
+}
+
+#[test]
+fn runaway_script_is_terminated_with_503_and_the_shard_keeps_serving() {
+    let p = write_script(
+        "spin.js",
+        r#"export default {
+            fetch(req) {
+                if (req.url.endsWith("/spin")) { for (;;) {} }
+                if (req.url.endsWith("/spin-later")) {
+                    return new Promise((resolve) => setTimeout(() => { for (;;) {} }, 1));
+                }
+                return new Response("still here");
+            },
+        };"#,
+    );
+    let srv = js_server(p, &[], 1);
+    let a = srv.local_addr();
+    let t0 = Instant::now();
+    let resp = get(a, "/spin");
+    assert_eq!(resp.status, 503);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // The isolate is usable again right away, and timers that spin are stopped too.
+    assert_eq!(get(a, "/ok").text(), "still here");
+    let mut s = connect(a);
+    s.write_all(b"GET /spin-later HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(a, "/ok").text(), "still here");
+    drop(s);
+}
+
+#[test]
+fn runaway_top_level_code_fails_startup_instead_of_hanging() {
+    let p = write_script(
+        "spin-top.js",
+        "for (;;) {}\nexport default { fetch() {} };\n",
+    );
+    let mut o = WorkerOptions::new(p);
+    o.startup_limit = Duration::from_millis(100);
+    let err = JsRuntime::new(o).unwrap_err().to_string();
+    assert!(err.contains("terminated"), "{err}");
 }

@@ -16,6 +16,7 @@ pub mod handler;
 mod module;
 pub mod platform;
 pub mod runtime;
+mod watchdog;
 
 pub use error::ScriptError;
 pub use handler::JsHandler;

@@ -21,6 +21,8 @@ use v8::MapFnTo;
 use crate::error::ScriptError;
 use crate::module;
 use crate::platform::init_v8;
+use crate::watchdog::Watch;
+use std::sync::Arc;
 
 /// The JS files of the API surface, evaluated in order.
 const BOOTSTRAP: &[(&str, &str)] = &[("ringworker:bootstrap", include_str!("js/00_bootstrap.js"))];
@@ -34,6 +36,25 @@ pub struct WorkerOptions {
     pub vars: Vec<(String, String)>,
     /// The shard this runtime lives on (for logs).
     pub shard: usize,
+    /// Longest a single entry into JS (a `fetch` call, a timer callback, with
+    /// the microtasks it queues) may run before it is terminated; `fetch`
+    /// then answers 503. Default 50 ms.
+    pub cpu_limit: Duration,
+    /// The same limit for evaluating the script at start-up. Default 2 s.
+    pub startup_limit: Duration,
+}
+
+impl WorkerOptions {
+    /// Options for `main` with default limits and no variables.
+    pub fn new(main: impl Into<PathBuf>) -> Self {
+        Self {
+            main: main.into(),
+            vars: Vec::new(),
+            shard: 0,
+            cpu_limit: Duration::from_millis(50),
+            startup_limit: Duration::from_secs(2),
+        }
+    }
 }
 
 /// A promise the runtime is waiting on, settled by V8 callbacks.
@@ -76,6 +97,7 @@ struct Inner {
     env: v8::Global<v8::Value>,
     ctx: v8::Global<v8::Value>,
     timers: HashMap<u32, (v8::Global<v8::Function>, Option<Duration>)>,
+    watch: Arc<Watch>,
     isolate: v8::OwnedIsolate,
 }
 
@@ -291,6 +313,7 @@ impl JsRuntime {
             ..Host::default()
         }));
         isolate.set_slot(host.clone());
+        let watch = Watch::new(&isolate);
         let main_name = options.main.display().to_string();
         let built = {
             v8::scope!(let scope, &mut isolate);
@@ -374,7 +397,16 @@ impl JsRuntime {
             let make_request = get_fn(scope, "makeRequest");
             let response_parts = get_fn(scope, "responseParts");
 
-            let ns = module::load_main(scope, &options.main)?;
+            watch.enter(options.startup_limit);
+            let loaded = module::load_main(scope, &options.main);
+            if watch.exit() {
+                scope.cancel_terminate_execution();
+                return Err(ScriptError::Evaluate(format!(
+                    "{main_name}: start-up ran longer than {:?} and was terminated",
+                    options.startup_limit
+                )));
+            }
+            let ns = loaded?;
             let default_key = new_string(scope, "default");
             let handler = ns.get(scope, default_key.into()).filter(|v| v.is_object());
             let Some(handler) = handler else {
@@ -436,6 +468,7 @@ impl JsRuntime {
                 env,
                 ctx,
                 timers: HashMap::new(),
+                watch,
                 isolate,
             }),
             host,
@@ -460,16 +493,40 @@ impl JsRuntime {
             Ok(Call::Wait(id)) => self.wait(id).await,
             Err(e) => Err(e),
         };
+        let outcome: Result<_, JsFailure> = outcome;
         match outcome {
             Ok(global) => self.to_response(global),
-            Err(message) => {
+            Err(JsFailure::Terminated) => {
+                tracing::error!(
+                    target: "js",
+                    shard = self.options.shard,
+                    "fetch handler ran longer than {:?} and was terminated",
+                    self.options.cpu_limit
+                );
+                Response::text(
+                    503,
+                    "Service Unavailable: script exceeded its CPU time limit",
+                )
+            }
+            Err(JsFailure::Exception(message)) => {
                 tracing::error!(target: "js", shard = self.options.shard, "fetch handler failed: {message}");
                 Response::text(500, "Internal Server Error")
             }
         }
     }
 
-    fn call_fetch(&self, req: &Request) -> Result<Call, String> {
+    fn call_fetch(&self, req: &Request) -> Result<Call, JsFailure> {
+        let watch = self.inner.borrow().watch.clone();
+        watch.enter(self.options.cpu_limit);
+        let r = self.call_fetch_inner(req);
+        if watch.exit() {
+            self.inner.borrow_mut().isolate.cancel_terminate_execution();
+            return Err(JsFailure::Terminated);
+        }
+        r.map_err(JsFailure::Exception)
+    }
+
+    fn call_fetch_inner(&self, req: &Request) -> Result<Call, String> {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
         v8::scope!(let scope, &mut inner.isolate);
@@ -542,7 +599,7 @@ impl JsRuntime {
         }
     }
 
-    async fn wait(&self, id: u64) -> Result<v8::Global<v8::Value>, String> {
+    async fn wait(&self, id: u64) -> Result<v8::Global<v8::Value>, JsFailure> {
         let outcome = std::future::poll_fn(|cx| {
             let mut h = self.host.borrow_mut();
             let p = h.pending.get_mut(&id).expect("pending entry");
@@ -565,7 +622,7 @@ impl JsRuntime {
                 let context = v8::Local::new(scope, &inner.context);
                 let scope = &mut v8::ContextScope::new(scope, context);
                 let e = v8::Local::new(scope, e);
-                Err(value_text(scope, e))
+                Err(JsFailure::Exception(value_text(scope, e)))
             }
         }
     }
@@ -664,14 +721,26 @@ impl JsRuntime {
             v8::scope!(let scope, &mut inner.isolate);
             let context = v8::Local::new(scope, &inner.context);
             let scope = &mut v8::ContextScope::new(scope, context);
+            inner.watch.enter(self.options.cpu_limit);
             v8::tc_scope!(let tc, scope);
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
-            if f.call(tc, recv, &[]).is_none() {
+            if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
                 let msg = exception_text(tc);
                 tracing::error!(target: "js", shard = self.options.shard, "uncaught exception in timer: {msg}");
             }
             tc.perform_microtask_checkpoint();
+            if inner.watch.exit() {
+                tc.cancel_terminate_execution();
+                tracing::error!(
+                    target: "js",
+                    shard = self.options.shard,
+                    "timer callback ran longer than {:?} and was terminated",
+                    self.options.cpu_limit
+                );
+                inner.timers.remove(&id);
+                return None;
+            }
             repeat
         };
         self.after_entry();
@@ -682,6 +751,14 @@ impl JsRuntime {
 enum Call {
     Done(v8::Global<v8::Value>),
     Wait(u64),
+}
+
+/// Why a script did not produce a response.
+enum JsFailure {
+    /// It threw (or its promise rejected); the text has the stack.
+    Exception(String),
+    /// It ran past its CPU limit and was terminated.
+    Terminated,
 }
 
 fn value_text(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {

@@ -1,0 +1,124 @@
+//! The CPU-time guard: a script stuck in a loop is terminated, not waited for.
+//!
+//! Every entry into JS (a `fetch` call, a timer, a promise continuation) runs
+//! synchronously on its shard, so its wall time is its CPU time. Entering
+//! stores a deadline in the isolate's [`Watch`] (one atomic store); one
+//! process-wide watchdog thread checks the deadlines every few milliseconds
+//! while any isolate is inside JS and calls V8's `terminate_execution` on
+//! those past theirs. When no isolate is in JS the watchdog parks, and the
+//! next entry wakes it — so an idle server has no periodic wake-ups.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How often the watchdog looks while some isolate is in JS.
+const TICK: Duration = Duration::from_millis(2);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_nanos() -> u64 {
+    epoch().elapsed().as_nanos() as u64 + 1
+}
+
+/// One isolate's deadline, shared with the watchdog.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    handle: v8::IsolateHandle,
+    /// Nanoseconds since the epoch by which the current entry must end; 0 when
+    /// the isolate is not running JS.
+    deadline: AtomicU64,
+    terminated: AtomicBool,
+}
+
+struct Registry {
+    watches: Mutex<Vec<std::sync::Weak<Watch>>>,
+    parked: AtomicBool,
+    wake: Condvar,
+    lock: Mutex<()>,
+}
+
+fn registry() -> &'static Registry {
+    static REG: OnceLock<&'static Registry> = OnceLock::new();
+    REG.get_or_init(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry {
+            watches: Mutex::new(Vec::new()),
+            parked: AtomicBool::new(false),
+            wake: Condvar::new(),
+            lock: Mutex::new(()),
+        }));
+        std::thread::Builder::new()
+            .name("js-watchdog".into())
+            .spawn(move || watchdog(reg))
+            .expect("spawn the JS watchdog thread");
+        reg
+    })
+}
+
+fn watchdog(reg: &'static Registry) {
+    loop {
+        let now = now_nanos();
+        let mut busy = false;
+        if let Ok(mut watches) = reg.watches.lock() {
+            watches.retain(|w| w.strong_count() > 0);
+            for w in watches.iter().filter_map(|w| w.upgrade()) {
+                let d = w.deadline.load(Ordering::Acquire);
+                if d == 0 {
+                    continue;
+                }
+                busy = true;
+                if now > d && !w.terminated.swap(true, Ordering::AcqRel) {
+                    w.handle.terminate_execution();
+                }
+            }
+        }
+        if busy {
+            std::thread::sleep(TICK);
+        } else {
+            // Park until an entry announces itself.
+            let guard = reg.lock.lock().unwrap_or_else(|e| e.into_inner());
+            reg.parked.store(true, Ordering::Release);
+            let _ = reg
+                .wake
+                .wait_timeout(guard, Duration::from_secs(1))
+                .map(|(g, _)| drop(g));
+            reg.parked.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Watch {
+    /// Registers `isolate` with the watchdog.
+    pub(crate) fn new(isolate: &v8::Isolate) -> Arc<Watch> {
+        let w = Arc::new(Watch {
+            handle: isolate.thread_safe_handle(),
+            deadline: AtomicU64::new(0),
+            terminated: AtomicBool::new(false),
+        });
+        if let Ok(mut all) = registry().watches.lock() {
+            all.push(Arc::downgrade(&w));
+        }
+        w
+    }
+
+    /// JS is entered and may run for `limit`.
+    pub(crate) fn enter(&self, limit: Duration) {
+        self.deadline
+            .store(now_nanos() + limit.as_nanos() as u64, Ordering::Release);
+        let reg = registry();
+        if reg.parked.load(Ordering::Acquire) {
+            let _g = reg.lock.lock();
+            reg.wake.notify_one();
+        }
+    }
+
+    /// JS returned. Whether the watchdog terminated it (the caller must then
+    /// cancel the termination before using the isolate again).
+    pub(crate) fn exit(&self) -> bool {
+        self.deadline.store(0, Ordering::Release);
+        self.terminated.swap(false, Ordering::AcqRel)
+    }
+}
