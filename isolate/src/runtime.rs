@@ -24,8 +24,13 @@ use crate::platform::init_v8;
 use crate::watchdog::Watch;
 use std::sync::Arc;
 
-/// The JS files of the API surface, evaluated in order.
-const BOOTSTRAP: &[(&str, &str)] = &[("ringworker:bootstrap", include_str!("js/00_bootstrap.js"))];
+/// The JS files of the API surface, evaluated in order (see `js/00_bootstrap.js`).
+const BOOTSTRAP: &[(&str, &str)] = &[
+    ("ringworker:00_bootstrap.js", include_str!("js/00_bootstrap.js")),
+    ("ringworker:05_web.js", include_str!("js/05_web.js")),
+    ("ringworker:10_events.js", include_str!("js/10_events.js")),
+    ("ringworker:20_streams.js", include_str!("js/20_streams.js")),
+];
 
 /// What a shard's runtime runs.
 #[derive(Debug, Clone)]
@@ -347,7 +352,7 @@ impl JsRuntime {
                 ops.set(scope, k.into(), f.into());
             }
 
-            let mut hooks = None;
+            let rw = v8::Object::new(scope);
             for (name, src) in BOOTSTRAP {
                 v8::tc_scope!(let tc, scope);
                 let code = new_string(tc, src);
@@ -371,10 +376,10 @@ impl JsRuntime {
                     .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
                     .and_then(|f| {
                         let recv = v8::undefined(tc).into();
-                        f.call(tc, recv, &[ops.into()])
+                        f.call(tc, recv, &[ops.into(), rw.into()])
                     });
                 match result {
-                    Some(h) => hooks = Some(v8::Global::new(tc, h)),
+                    Some(_) => {}
                     None => {
                         let (file, line, column, message) = module::describe_exception(tc, name);
                         return Err(ScriptError::Compile {
@@ -386,9 +391,9 @@ impl JsRuntime {
                     }
                 }
             }
-            let hooks = v8::Local::new(scope, hooks.expect("bootstrap ran"));
-            let hooks =
-                v8::Local::<v8::Object>::try_from(hooks).expect("bootstrap returns an object");
+            let hooks_key = new_string(scope, "hooks");
+            let hooks = rw.get(scope, hooks_key.into()).expect("bootstrap sets rw.hooks");
+            let hooks = v8::Local::<v8::Object>::try_from(hooks).expect("rw.hooks is an object");
             let get_fn = |scope: &mut v8::PinScope, name: &str| {
                 let k = new_string(scope, name);
                 let f = hooks.get(scope, k.into()).unwrap();

@@ -1,10 +1,12 @@
 // The Workers API surface that lives in JS, evaluated once per context.
 //
-// This file is a function expression: the runtime calls it with its native
-// ops and keeps what it returns (the hooks it calls per request) out of
-// reach of user code. Builtins are captured up front so a script that
-// monkey-patches them cannot break the runtime's own paths.
-(function bootstrap(ops) {
+// Every file in js/ is a function expression `(function (ops, rw) { ... })`
+// called in file-name order with the native ops and `rw`, an internal object
+// shared by the files (never visible to user code). This file must run first:
+// it fills `rw.define` and `rw.hooks` (what the runtime calls per request).
+// Builtins are captured up front so a script that monkey-patches them cannot
+// break the runtime's own paths.
+(function bootstrap(ops, rw) {
   "use strict";
 
   const ObjectFreeze = Object.freeze;
@@ -363,6 +365,7 @@
   };
 
   // --------------------------------------------------------- install globals
+  // Globals are non-enumerable, writable and configurable, as in browsers.
   const define = (name, value) =>
     Object.defineProperty(globalThis, name, {
       value,
@@ -370,6 +373,10 @@
       configurable: true,
       enumerable: false,
     });
+  rw.define = define;
+  rw.kBody = kBody;
+  rw.kUsed = kUsed;
+  rw.extractBody = extractBody;
   define("Headers", Headers);
   define("Request", Request);
   define("Response", Response);
@@ -400,5 +407,5 @@
     return [resp[kStatus], flat, resp[kBody]];
   }
 
-  return ObjectFreeze({ makeRequest, responseParts });
+  rw.hooks = ObjectFreeze({ makeRequest, responseParts });
 });

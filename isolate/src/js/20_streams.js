@@ -1,0 +1,4 @@
+// 20_streams: see the header of 00_bootstrap.js for the file convention.
+(function (ops, rw) {
+  "use strict";
+})
