@@ -17,6 +17,7 @@ mod module;
 pub mod platform;
 pub mod runtime;
 mod watchdog;
+mod web;
 
 pub use error::ScriptError;
 pub use handler::JsHandler;

@@ -26,7 +26,10 @@ use std::sync::Arc;
 
 /// The JS files of the API surface, evaluated in order (see `js/00_bootstrap.js`).
 const BOOTSTRAP: &[(&str, &str)] = &[
-    ("ringworker:00_bootstrap.js", include_str!("js/00_bootstrap.js")),
+    (
+        "ringworker:00_bootstrap.js",
+        include_str!("js/00_bootstrap.js"),
+    ),
     ("ringworker:05_web.js", include_str!("js/05_web.js")),
     ("ringworker:10_events.js", include_str!("js/10_events.js")),
     ("ringworker:20_streams.js", include_str!("js/20_streams.js")),
@@ -269,7 +272,7 @@ fn op_on_rejected(
 }
 
 /// Runs `f` over the bytes of an ArrayBuffer or view, without copying.
-fn with_bytes<R>(
+pub(crate) fn with_bytes<R>(
     scope: &mut v8::PinScope,
     v: v8::Local<v8::Value>,
     f: impl FnOnce(&[u8]) -> R,
@@ -318,6 +321,7 @@ impl JsRuntime {
             ..Host::default()
         }));
         isolate.set_slot(host.clone());
+        isolate.set_slot(crate::web::WebState::new());
         let watch = Watch::new(&isolate);
         let main_name = options.main.display().to_string();
         let built = {
@@ -351,6 +355,7 @@ impl JsRuntime {
                 let k = new_string(scope, name);
                 ops.set(scope, k.into(), f.into());
             }
+            crate::web::install(scope, ops);
 
             let rw = v8::Object::new(scope);
             for (name, src) in BOOTSTRAP {
@@ -392,7 +397,9 @@ impl JsRuntime {
                 }
             }
             let hooks_key = new_string(scope, "hooks");
-            let hooks = rw.get(scope, hooks_key.into()).expect("bootstrap sets rw.hooks");
+            let hooks = rw
+                .get(scope, hooks_key.into())
+                .expect("bootstrap sets rw.hooks");
             let hooks = v8::Local::<v8::Object>::try_from(hooks).expect("rw.hooks is an object");
             let get_fn = |scope: &mut v8::PinScope, name: &str| {
                 let k = new_string(scope, name);

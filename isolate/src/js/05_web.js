@@ -1,5 +1,267 @@
-// 05_web.js: natively backed web APIs (URL, TextEncoder/TextDecoder, crypto,
-// structuredClone, performance). See 00_bootstrap.js for the file convention.
+// 05_web.js: natively backed web APIs — URL (the `url` crate's WHATWG
+// parser), TextEncoder/TextDecoder (every WHATWG label, via encoding_rs),
+// crypto.getRandomValues/randomUUID, performance — and structuredClone.
+// See 00_bootstrap.js for the file convention.
 (function (ops, rw) {
   "use strict";
-})
+
+  const TypeErr = TypeError;
+  const ObjectPrototypeToString = Function.prototype.call.bind(Object.prototype.toString);
+  const domException = (message, name) =>
+    typeof globalThis.DOMException === "function"
+      ? new globalThis.DOMException(message, name)
+      : new TypeErr(`${name}: ${message}`);
+
+  // --------------------------------------------------------------------- URL
+  const kParts = Symbol("urlParts");
+  const kSearch = Symbol("searchParams");
+  const PARTS = ["href", "origin", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"];
+  const IDX = Object.fromEntries(PARTS.map((p, i) => [p, i]));
+
+  function parseOrThrow(input, base) {
+    const parts = base === undefined ? ops.urlParse(`${input}`) : ops.urlParse(`${input}`, `${base}`);
+    if (parts === undefined) {
+      throw new TypeErr(`Invalid URL: ${JSON.stringify(`${input}`)}${base === undefined ? "" : ` (base ${JSON.stringify(`${base}`)})`}`);
+    }
+    return parts;
+  }
+
+  class URL {
+    constructor(url, base = undefined) {
+      if (arguments.length === 0) throw new TypeErr("URL: 1 argument required");
+      this[kParts] = parseOrThrow(url, base);
+      this[kSearch] = null;
+    }
+    static canParse(url, base = undefined) {
+      return (base === undefined ? ops.urlParse(`${url}`) : ops.urlParse(`${url}`, `${base}`)) !== undefined;
+    }
+    static parse(url, base = undefined) {
+      try {
+        return new URL(url, base);
+      } catch {
+        return null;
+      }
+    }
+    get searchParams() {
+      if (this[kSearch] === null) {
+        const make = rw.makeSearchParams;
+        if (typeof make !== "function") throw new TypeErr("URLSearchParams is not available");
+        this[kSearch] = make(this[kParts][IDX.search], (serialized) => {
+          // Mutations of searchParams write the query back (an empty one clears it).
+          this[kParts] = ops.urlSet(this[kParts][0], "search", serialized);
+        });
+      }
+      return this[kSearch];
+    }
+    toString() {
+      return this[kParts][0];
+    }
+    toJSON() {
+      return this[kParts][0];
+    }
+    get [Symbol.toStringTag]() {
+      return "URL";
+    }
+  }
+  for (const name of PARTS) {
+    const i = IDX[name];
+    const desc = {
+      get() {
+        return this[kParts][i];
+      },
+      configurable: true,
+      enumerable: true,
+    };
+    if (name !== "origin") {
+      desc.set = function (value) {
+        this[kParts] = ops.urlSet(this[kParts][0], name, `${value}`);
+        if ((name === "search" || name === "href") && this[kSearch] !== null && typeof rw.resetSearchParams === "function") {
+          rw.resetSearchParams(this[kSearch], this[kParts][IDX.search]);
+        }
+      };
+    }
+    Object.defineProperty(URL.prototype, name, desc);
+  }
+  rw.define("URL", URL);
+
+  // ------------------------------------------------------- TextEncoder/Decoder
+  class TextEncoder {
+    get encoding() {
+      return "utf-8";
+    }
+    encode(input = "") {
+      return ops.utf8Encode(`${input}`);
+    }
+    encodeInto(source, destination) {
+      if (!(destination instanceof Uint8Array)) {
+        throw new TypeErr("TextEncoder.encodeInto: destination must be a Uint8Array");
+      }
+      const [read, written] = ops.utf8EncodeInto(`${source}`, destination);
+      return { read, written };
+    }
+    get [Symbol.toStringTag]() {
+      return "TextEncoder";
+    }
+  }
+  rw.define("TextEncoder", TextEncoder);
+
+  const kDec = Symbol("decoder");
+  class TextDecoder {
+    constructor(label = "utf-8", options = {}) {
+      const fatal = !!(options && options.fatal);
+      const ignoreBOM = !!(options && options.ignoreBOM);
+      const opened = ops.decoderOpen(`${label}`, ignoreBOM);
+      if (opened === undefined) {
+        throw new RangeError(`TextDecoder: the encoding label "${label}" is not supported`);
+      }
+      this[kDec] = { id: opened[0], encoding: opened[1], fatal, ignoreBOM };
+    }
+    get encoding() {
+      return this[kDec].encoding;
+    }
+    get fatal() {
+      return this[kDec].fatal;
+    }
+    get ignoreBOM() {
+      return this[kDec].ignoreBOM;
+    }
+    decode(input = undefined, options = {}) {
+      const d = this[kDec];
+      if (input !== undefined && !(input instanceof ArrayBuffer) && !ArrayBuffer.isView(input)) {
+        if (typeof SharedArrayBuffer === "undefined" || !(input instanceof SharedArrayBuffer)) {
+          throw new TypeErr("TextDecoder.decode: input must be an ArrayBuffer or an ArrayBufferView");
+        }
+      }
+      const stream = !!(options && options.stream);
+      const out = ops.decode(d.id, input, stream, d.fatal, d.ignoreBOM);
+      if (out === null) throw new TypeErr("TextDecoder.decode: the encoded data was not valid");
+      return out;
+    }
+    get [Symbol.toStringTag]() {
+      return "TextDecoder";
+    }
+  }
+  rw.define("TextDecoder", TextDecoder);
+
+  // ------------------------------------------------------------------ crypto
+  const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
+  const crypto = {
+    getRandomValues(array) {
+      if (!INTEGER_ARRAYS.some((C) => array instanceof C)) {
+        throw new TypeErr("crypto.getRandomValues: argument must be an integer TypedArray");
+      }
+      if (array.byteLength > 65536) {
+        throw domException(`crypto.getRandomValues: ${array.byteLength} bytes requested, at most 65536 allowed`, "QuotaExceededError");
+      }
+      ops.randomFill(array);
+      return array;
+    },
+    randomUUID() {
+      const b = new Uint8Array(16);
+      ops.randomFill(b);
+      b[6] = (b[6] & 0x0f) | 0x40;
+      b[8] = (b[8] & 0x3f) | 0x80;
+      const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    },
+  };
+  rw.define("crypto", crypto);
+
+  // ------------------------------------------------------------- performance
+  const timeOrigin = ops.timeOrigin();
+  const performance = {
+    now: () => ops.now(),
+    get timeOrigin() {
+      return timeOrigin;
+    },
+    toJSON() {
+      return { timeOrigin };
+    },
+  };
+  rw.define("performance", performance);
+
+  // --------------------------------------------------------- structuredClone
+  // The HTML structured clone algorithm for the types Workers scripts pass
+  // around: primitives, wrappers, Date, RegExp, ArrayBuffer and views, Map,
+  // Set, Array, plain objects, Error types; cycles and shared references kept.
+  const ERRORS = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+  function clone(value, memory) {
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+      if (typeof value === "symbol") throw domException("structuredClone: a Symbol cannot be cloned", "DataCloneError");
+      return value;
+    }
+    if (typeof value === "function") throw domException("structuredClone: a function cannot be cloned", "DataCloneError");
+    if (memory.has(value)) return memory.get(value);
+    const tag = ObjectPrototypeToString(value);
+    let out;
+    switch (tag) {
+      case "[object Boolean]":
+      case "[object Number]":
+      case "[object String]":
+      case "[object BigInt]":
+        out = Object(value.valueOf());
+        break;
+      case "[object Date]":
+        out = new Date(value.getTime());
+        break;
+      case "[object RegExp]":
+        out = new RegExp(value.source, value.flags);
+        break;
+      case "[object ArrayBuffer]":
+        out = value.slice(0);
+        break;
+      case "[object Map]":
+        out = new Map();
+        memory.set(value, out);
+        for (const [k, v] of value) out.set(clone(k, memory), clone(v, memory));
+        return out;
+      case "[object Set]":
+        out = new Set();
+        memory.set(value, out);
+        for (const v of value) out.add(clone(v, memory));
+        return out;
+      case "[object Error]": {
+        const C = ERRORS[value.name] || Error;
+        out = new C(value.message);
+        if ("stack" in value) out.stack = value.stack;
+        if ("cause" in value) out.cause = clone(value.cause, memory);
+        break;
+      }
+      case "[object Array]":
+        out = new Array(value.length);
+        memory.set(value, out);
+        for (const k of Object.keys(value)) out[k] = clone(value[k], memory);
+        return out;
+      case "[object Object]":
+        if (typeof rw.isBlob === "function" && rw.isBlob(value)) {
+          out = value.slice(0, value.size, value.type);
+          break;
+        }
+        out = {};
+        memory.set(value, out);
+        for (const k of Object.keys(value)) out[k] = clone(value[k], memory);
+        return out;
+      default:
+        if (ArrayBuffer.isView(value)) {
+          const buf = clone(value.buffer, memory);
+          const C = value.constructor;
+          out = C === DataView ? new DataView(buf, value.byteOffset, value.byteLength) : new C(buf, value.byteOffset, value.length);
+          break;
+        }
+        if (typeof rw.isBlob === "function" && rw.isBlob(value)) {
+          out = value.slice(0, value.size, value.type);
+          break;
+        }
+        throw domException(`structuredClone: ${tag.slice(8, -1)} objects cannot be cloned`, "DataCloneError");
+    }
+    memory.set(value, out);
+    return out;
+  }
+  rw.define("structuredClone", function structuredClone(value, options = undefined) {
+    if (arguments.length === 0) throw new TypeErr("structuredClone: 1 argument required");
+    if (options && options.transfer && options.transfer.length) {
+      throw domException("structuredClone: transfer is not supported", "DataCloneError");
+    }
+    return clone(value, new Map());
+  });
+});
