@@ -33,23 +33,44 @@ fn js_api_tests_pass_inside_a_real_isolate() {
             })
         })
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let resp = roundtrip(srv.local_addr(), b"GET /run HTTP/1.1\r\nHost: js-tests\r\n\r\n");
+        let resp = roundtrip(
+            srv.local_addr(),
+            b"GET /run HTTP/1.1\r\nHost: js-tests\r\n\r\n",
+        );
         let report = resp.text();
-        eprintln!("{}: {}", file.file_name().unwrap().to_string_lossy(), report.lines().next().unwrap_or(""));
+        eprintln!(
+            "{}: {}",
+            file.file_name().unwrap().to_string_lossy(),
+            report.lines().next().unwrap_or("")
+        );
         let first = report.lines().next().unwrap_or("").to_string();
         let mut words = first.split_whitespace();
         let passed: usize = match (words.next(), words.next()) {
             (Some("passed"), Some(n)) => n.parse().unwrap_or(0),
             _ => {
-                failures.push(format!("{}: no report (status {}): {report}", file.display(), resp.status));
+                failures.push(format!(
+                    "{}: no report (status {}): {report}",
+                    file.display(),
+                    resp.status
+                ));
                 continue;
             }
         };
         total += passed;
-        failures.extend(report.lines().skip(1).map(|l| format!("{}: {l}", file.display())));
+        failures.extend(
+            report
+                .lines()
+                .skip(1)
+                .map(|l| format!("{}: {l}", file.display())),
+        );
         srv.shutdown();
         srv.join().unwrap();
     }
-    assert!(failures.is_empty(), "{} JS test failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} JS test failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(total > 0);
 }
