@@ -272,3 +272,150 @@ fn runaway_top_level_code_fails_startup_instead_of_hanging() {
     let err = JsRuntime::new(o).unwrap_err().to_string();
     assert!(err.contains("terminated"), "{err}");
 }
+
+/// Deterministic bytes, so a dropped or reordered chunk changes the checksum.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x12345678;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn echo_js_streams_request_bodies_back_byte_exact() {
+    let srv = js_server(examples().join("echo.js"), &[], 1);
+    let data = payload(8 << 20);
+    for chunked in [false, true] {
+        let s = connect(srv.local_addr());
+        let mut w = s.try_clone().unwrap();
+        let d = data.clone();
+        let writer = std::thread::spawn(move || {
+            if chunked {
+                w.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .unwrap();
+                for part in d.chunks(100_000) {
+                    write!(w, "{:x}\r\n", part.len()).unwrap();
+                    w.write_all(part).unwrap();
+                    w.write_all(b"\r\n").unwrap();
+                }
+                w.write_all(b"0\r\n\r\n").unwrap();
+            } else {
+                write!(
+                    w,
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    d.len()
+                )
+                .unwrap();
+                w.write_all(&d).unwrap();
+            }
+        });
+        let resp = Reader::new(s).response(false).unwrap();
+        writer.join().unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.body.len(), data.len(), "chunked={chunked}");
+        assert!(resp.body == data, "echoed bytes differ (chunked={chunked})");
+    }
+}
+
+#[test]
+fn request_body_methods_read_the_streamed_body() {
+    let p = write_script(
+        "read-body.js",
+        r#"export default {
+            async fetch(req) {
+                if (req.url.endsWith("/json")) {
+                    const v = await req.json();
+                    return Response.json({ got: v, used: req.bodyUsed });
+                }
+                if (req.url.endsWith("/twice")) {
+                    await req.text();
+                    try { await req.text(); } catch (e) { return new Response(`${e.name}: ${e.message}`); }
+                }
+                const b = await req.arrayBuffer();
+                return new Response(`${b.byteLength}`);
+            },
+        };"#,
+    );
+    let srv = js_server(p, &[], 1);
+    let a = srv.local_addr();
+    let body = r#"{"a":[1,2,3]}"#;
+    let raw = format!(
+        "POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(
+        roundtrip(a, raw.as_bytes()).text(),
+        r#"{"got":{"a":[1,2,3]},"used":true}"#
+    );
+    let raw = "POST /twice HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+    assert!(roundtrip(a, raw.as_bytes()).text().starts_with("TypeError"));
+    let big = vec![b'z'; 300_000];
+    let mut raw = format!(
+        "POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&big);
+    assert_eq!(roundtrip(a, &raw).text(), "300000");
+}
+
+#[test]
+fn stream_js_sends_chunks_as_they_are_produced() {
+    let srv = js_server(examples().join("stream.js"), &[], 1);
+    let resp = get(srv.local_addr(), "/?chunks=64&size=1024");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(resp.body.len(), 64 * 1024);
+    assert!(resp.body.iter().all(|&b| b == b'x'));
+    // With a pause between chunks, the first bytes arrive long before the last.
+    let mut s = connect(srv.local_addr());
+    s.write_all(b"GET /?chunks=5&size=10&interval=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let mut seen = Vec::new();
+    let mut first_at = None;
+    while !seen.ends_with(b"0\r\n\r\n") {
+        let mut buf = [0u8; 4096];
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert!(n > 0, "connection closed mid-stream");
+        first_at.get_or_insert_with(|| t0.elapsed());
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let first_at = first_at.unwrap();
+    let total = t0.elapsed();
+    assert!(
+        first_at < Duration::from_millis(150),
+        "head and first chunk came after {first_at:?}"
+    );
+    assert!(
+        total >= Duration::from_millis(240),
+        "the whole stream took only {total:?}"
+    );
+}
+
+#[test]
+fn service_worker_syntax_is_served_too() {
+    let p = write_script(
+        "sw.js",
+        r#"addEventListener("fetch", (event) => {
+            event.respondWith(handle(event.request));
+        });
+        async function handle(request) {
+            return new Response(`sw: ${request.method} ${GREETING}`);
+        }"#,
+    );
+    let srv = js_server(p, &[("GREETING", "hello")], 1);
+    assert_eq!(get(srv.local_addr(), "/").text(), "sw: GET hello");
+
+    let p = write_script(
+        "sw-none.js",
+        r#"addEventListener("fetch", (event) => { /* never responds */ });"#,
+    );
+    let srv = js_server(p, &[], 1);
+    assert_eq!(get(srv.local_addr(), "/").status, 500);
+}

@@ -11,6 +11,7 @@
 //! Isolates are not `Send`: each is created on its shard and never leaves it.
 #![warn(missing_debug_implementations)]
 
+mod body;
 pub mod error;
 pub mod handler;
 mod module;

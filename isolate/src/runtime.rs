@@ -86,6 +86,10 @@ enum TimerOp {
 /// Per-isolate state reachable from V8 callbacks (an isolate slot).
 #[derive(Default)]
 struct Host {
+    /// Request bodies JS may read, by id (see `op_body_read`).
+    bodies: HashMap<u32, ringworker_io::Body>,
+    next_body: u32,
+    body_reads: Vec<(u32, v8::Global<v8::PromiseResolver>)>,
     pending: HashMap<u64, Pending>,
     next_pending: u64,
     timer_ops: Vec<TimerOp>,
@@ -95,17 +99,22 @@ struct Host {
 
 type HostRef = Rc<RefCell<Host>>;
 
-struct Inner {
-    // Field order matters: handles drop before the isolate.
-    context: v8::Global<v8::Context>,
+/// The handles a runtime keeps into its context.
+pub(crate) struct Handles {
+    pub(crate) context: v8::Global<v8::Context>,
     make_request: v8::Global<v8::Function>,
     response_parts: v8::Global<v8::Function>,
     handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
     env: v8::Global<v8::Value>,
     ctx: v8::Global<v8::Value>,
-    timers: HashMap<u32, (v8::Global<v8::Function>, Option<Duration>)>,
+    timers: RefCell<HashMap<u32, (v8::Global<v8::Function>, Option<Duration>)>>,
     watch: Arc<Watch>,
+}
+
+struct Inner {
+    // Field order matters: the handles drop before the isolate.
+    h: Handles,
     isolate: v8::OwnedIsolate,
 }
 
@@ -240,6 +249,74 @@ fn op_clear_timer(
     }
 }
 
+/// `bodyRead(id)` -> a promise of the next request-body chunk (a Uint8Array
+/// over the socket's bytes, no copy) or null at the end. The read itself
+/// starts when the current JS entry returns (see `after_entry`).
+fn op_body_read(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+        return;
+    };
+    let promise = resolver.get_promise(scope);
+    host(scope)
+        .borrow_mut()
+        .body_reads
+        .push((id, v8::Global::new(scope, resolver)));
+    rv.set(promise.into());
+}
+
+/// `bodyCancel(id)`: the script no longer wants the body; drop it (the
+/// connection drains or closes).
+fn op_body_cancel(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    host(scope).borrow_mut().bodies.remove(&id);
+}
+
+/// A Uint8Array over `bytes` without copying: V8 owns a boxed `Bytes` and
+/// drops it when the buffer is collected.
+pub(crate) fn bytes_to_uint8array<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    bytes: Bytes,
+) -> v8::Local<'s, v8::Uint8Array> {
+    let len = bytes.len();
+    if len == 0 {
+        let ab = v8::ArrayBuffer::new(scope, 0);
+        return v8::Uint8Array::new(scope, ab, 0, 0).expect("empty view");
+    }
+    unsafe extern "C" fn drop_bytes(
+        _data: *mut std::ffi::c_void,
+        _len: usize,
+        owner: *mut std::ffi::c_void,
+    ) {
+        // SAFETY: `owner` is the Box<Bytes> leaked below, dropped exactly once by V8.
+        drop(unsafe { Box::from_raw(owner as *mut Bytes) });
+    }
+    let owner = Box::new(bytes);
+    let data = owner.as_ptr() as *mut std::ffi::c_void;
+    // SAFETY: `data` stays valid until V8 calls `drop_bytes` (the Box keeps the
+    // Bytes alive). The connection split these bytes off its read buffer and
+    // never reads them again, so JS writing into the view harms nothing.
+    let store = unsafe {
+        v8::ArrayBuffer::new_backing_store_from_ptr(
+            data,
+            len,
+            drop_bytes,
+            Box::into_raw(owner) as *mut std::ffi::c_void,
+        )
+    }
+    .make_shared();
+    let ab = v8::ArrayBuffer::with_backing_store(scope, &store);
+    v8::Uint8Array::new(scope, ab, 0, len).expect("view within its buffer")
+}
+
 fn settle(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, fulfilled: bool) {
     let Some(id) = args.data().integer_value(scope) else {
         return;
@@ -345,7 +422,9 @@ impl JsRuntime {
 
             // The ops object handed to the bootstrap.
             let ops = v8::Object::new(scope);
-            let op_list: [(&str, v8::FunctionCallback); 3] = [
+            let op_list: [(&str, v8::FunctionCallback); 5] = [
+                ("bodyRead", op_body_read.map_fn_to()),
+                ("bodyCancel", op_body_cancel.map_fn_to()),
                 ("log", op_log.map_fn_to()),
                 ("utf8Encode", op_utf8_encode.map_fn_to()),
                 ("utf8Decode", op_utf8_decode.map_fn_to()),
@@ -420,24 +499,53 @@ impl JsRuntime {
             }
             let ns = loaded?;
             let default_key = new_string(scope, "default");
-            let handler = ns.get(scope, default_key.into()).filter(|v| v.is_object());
-            let Some(handler) = handler else {
-                return Err(ScriptError::NoHandler {
-                    file: main_name,
-                    message: "no default export: expected `export default { fetch(request, env, ctx) { ... } }`".into(),
+            let default_fetch = ns
+                .get(scope, default_key.into())
+                .filter(|v| v.is_object())
+                .and_then(|h| {
+                    let obj = v8::Local::<v8::Object>::try_from(h).ok()?;
+                    let k = new_string(scope, "fetch");
+                    let f = obj.get(scope, k.into())?;
+                    let f = v8::Local::<v8::Function>::try_from(f).ok()?;
+                    Some((h, f))
                 });
+            let has_listeners = {
+                let f = get_fn(scope, "hasFetchListeners");
+                let f = v8::Local::new(scope, f);
+                let recv = v8::undefined(scope).into();
+                f.call(scope, recv, &[]).is_some_and(|v| v.is_true())
             };
-            let handler_obj = v8::Local::<v8::Object>::try_from(handler).unwrap();
-            let fetch_key = new_string(scope, "fetch");
-            let fetch = handler_obj
-                .get(scope, fetch_key.into())
-                .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok());
-            let Some(fetch) = fetch else {
-                return Err(ScriptError::NoHandler {
-                    file: main_name,
-                    message: "the default export has no fetch(request, env, ctx) method".into(),
-                });
+            let service_worker = default_fetch.is_none() && has_listeners;
+            let (handler, fetch) = match default_fetch {
+                Some(hf) => hf,
+                None if service_worker => {
+                    // Service-worker syntax: the runtime dispatches a FetchEvent.
+                    let f = get_fn(scope, "dispatchFetch");
+                    (v8::undefined(scope).into(), v8::Local::new(scope, f))
+                }
+                None => {
+                    let has_default = ns
+                        .get(scope, default_key.into())
+                        .is_some_and(|v| v.is_object());
+                    return Err(ScriptError::NoHandler {
+                        file: main_name,
+                        message: if has_default {
+                            "the default export has no fetch(request, env, ctx) method".into()
+                        } else {
+                            "no default export: expected `export default { fetch(request, env, ctx) { ... } }` (or addEventListener(\"fetch\", ...))".into()
+                        },
+                    });
+                }
             };
+            if service_worker {
+                // Service-worker scripts see their bindings as globals, as in Workers.
+                let global = context.global(scope);
+                for (k, v) in &options.vars {
+                    let k = new_string(scope, k);
+                    let v = new_string(scope, v);
+                    global.set(scope, k.into(), v.into());
+                }
+            }
 
             let env = v8::Object::new(scope);
             for (k, v) in &options.vars {
@@ -472,15 +580,17 @@ impl JsRuntime {
         let (context, make_request, response_parts, handler, fetch, env, ctx) = built;
         let rt = Rc::new(JsRuntime {
             inner: RefCell::new(Inner {
-                context,
-                make_request,
-                response_parts,
-                handler,
-                fetch,
-                env,
-                ctx,
-                timers: HashMap::new(),
-                watch,
+                h: Handles {
+                    context,
+                    make_request,
+                    response_parts,
+                    handler,
+                    fetch,
+                    env,
+                    ctx,
+                    timers: RefCell::new(HashMap::new()),
+                    watch,
+                },
                 isolate,
             }),
             host,
@@ -496,8 +606,30 @@ impl JsRuntime {
     }
 
     /// Answers one HTTP request with the script's `fetch`.
-    pub async fn fetch(self: &Rc<Self>, req: Request) -> Response {
-        let started = self.call_fetch(&req);
+    pub async fn fetch(self: &Rc<Self>, mut req: Request) -> Response {
+        let body = req.take_body();
+        let body_id = if body.is_empty() {
+            None
+        } else {
+            let mut h = self.host.borrow_mut();
+            h.next_body = h.next_body.wrapping_add(1).max(1);
+            let id = h.next_body;
+            h.bodies.insert(id, body);
+            Some(id)
+        };
+        let response = self.fetch_inner(&req, body_id).await;
+        // A body nobody streams any more is released now; a streaming response
+        // may still read it (echo) and releases it when it ends.
+        if !matches!(response.body, ResponseBody::Stream { .. }) {
+            if let Some(id) = body_id {
+                self.host.borrow_mut().bodies.remove(&id);
+            }
+        }
+        response
+    }
+
+    async fn fetch_inner(self: &Rc<Self>, req: &Request, body_id: Option<u32>) -> Response {
+        let started = self.call_fetch(req, body_id);
         // Timers the handler scheduled start now: the promise may wait on them.
         self.after_entry();
         let outcome = match started {
@@ -507,7 +639,7 @@ impl JsRuntime {
         };
         let outcome: Result<_, JsFailure> = outcome;
         match outcome {
-            Ok(global) => self.to_response(global),
+            Ok(global) => self.to_response(global, body_id),
             Err(JsFailure::Terminated) => {
                 tracing::error!(
                     target: "js",
@@ -527,10 +659,10 @@ impl JsRuntime {
         }
     }
 
-    fn call_fetch(&self, req: &Request) -> Result<Call, JsFailure> {
-        let watch = self.inner.borrow().watch.clone();
+    fn call_fetch(&self, req: &Request, body_id: Option<u32>) -> Result<Call, JsFailure> {
+        let watch = self.inner.borrow().h.watch.clone();
         watch.enter(self.options.cpu_limit);
-        let r = self.call_fetch_inner(req);
+        let r = self.call_fetch_inner(req, body_id);
         if watch.exit() {
             self.inner.borrow_mut().isolate.cancel_terminate_execution();
             return Err(JsFailure::Terminated);
@@ -538,11 +670,11 @@ impl JsRuntime {
         r.map_err(JsFailure::Exception)
     }
 
-    fn call_fetch_inner(&self, req: &Request) -> Result<Call, String> {
+    fn call_fetch_inner(&self, req: &Request, body_id: Option<u32>) -> Result<Call, String> {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
         v8::scope!(let scope, &mut inner.isolate);
-        let context = v8::Local::new(scope, &inner.context);
+        let context = v8::Local::new(scope, &inner.h.context);
         let scope = &mut v8::ContextScope::new(scope, context);
         v8::tc_scope!(let tc, scope);
 
@@ -564,15 +696,23 @@ impl JsRuntime {
             })
             .collect();
         let flat = v8::Array::new_with_elements(tc, &flat);
-        let make = v8::Local::new(tc, &inner.make_request);
+        let make = v8::Local::new(tc, &inner.h.make_request);
         let recv = v8::undefined(tc).into();
-        let Some(js_req) = make.call(tc, recv, &[method.into(), url.into(), flat.into()]) else {
+        let body_arg: v8::Local<v8::Value> = match body_id {
+            Some(id) => v8::Integer::new_from_unsigned(tc, id).into(),
+            None => v8::null(tc).into(),
+        };
+        let Some(js_req) = make.call(
+            tc,
+            recv,
+            &[method.into(), url.into(), flat.into(), body_arg],
+        ) else {
             return Err(exception_text(tc));
         };
-        let fetch = v8::Local::new(tc, &inner.fetch);
-        let this = v8::Local::new(tc, &inner.handler);
-        let env = v8::Local::new(tc, &inner.env);
-        let ctx = v8::Local::new(tc, &inner.ctx);
+        let fetch = v8::Local::new(tc, &inner.h.fetch);
+        let this = v8::Local::new(tc, &inner.h.handler);
+        let env = v8::Local::new(tc, &inner.h.env);
+        let ctx = v8::Local::new(tc, &inner.h.ctx);
         let result = fetch.call(tc, this, &[js_req, env, ctx]);
         let Some(result) = result else {
             return Err(exception_text(tc));
@@ -631,7 +771,7 @@ impl JsRuntime {
                 let mut inner = self.inner.borrow_mut();
                 let inner = &mut *inner;
                 v8::scope!(let scope, &mut inner.isolate);
-                let context = v8::Local::new(scope, &inner.context);
+                let context = v8::Local::new(scope, &inner.h.context);
                 let scope = &mut v8::ContextScope::new(scope, context);
                 let e = v8::Local::new(scope, e);
                 Err(JsFailure::Exception(value_text(scope, e)))
@@ -639,14 +779,18 @@ impl JsRuntime {
         }
     }
 
-    fn to_response(&self, value: v8::Global<v8::Value>) -> Response {
+    fn to_response(
+        self: &Rc<Self>,
+        value: v8::Global<v8::Value>,
+        body_id: Option<u32>,
+    ) -> Response {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
         v8::scope!(let scope, &mut inner.isolate);
-        let context = v8::Local::new(scope, &inner.context);
+        let context = v8::Local::new(scope, &inner.h.context);
         let scope = &mut v8::ContextScope::new(scope, context);
         v8::tc_scope!(let tc, scope);
-        let parts_fn = v8::Local::new(tc, &inner.response_parts);
+        let parts_fn = v8::Local::new(tc, &inner.h.response_parts);
         let value = v8::Local::new(tc, value);
         let recv = v8::undefined(tc).into();
         let Some(parts) = parts_fn.call(tc, recv, &[value]) else {
@@ -674,6 +818,18 @@ impl JsRuntime {
                 i += 2;
             }
         }
+        if let Some(reader) = parts
+            .get_index(tc, 3)
+            .and_then(|r| v8::Local::<v8::Object>::try_from(r).ok())
+        {
+            // A ReadableStream body: pulled chunk by chunk as the socket takes it.
+            let reader = v8::Global::new(tc, reader);
+            resp.body = ResponseBody::stream(
+                None,
+                crate::body::JsBodyStream::new(self.clone(), reader, body_id),
+            );
+            return resp;
+        }
         let body = parts
             .get_index(tc, 2)
             .map(|b| body_bytes(tc, b))
@@ -682,8 +838,27 @@ impl JsRuntime {
         resp
     }
 
-    /// Applies the timer operations JS queued during the last entry.
-    fn after_entry(self: &Rc<Self>) {
+    /// Starts the asynchronous work JS queued during the last entry: body
+    /// reads and timers.
+    pub(crate) fn after_entry(self: &Rc<Self>) {
+        let reads = std::mem::take(&mut self.host.borrow_mut().body_reads);
+        for (id, resolver) in reads {
+            let body = self.host.borrow_mut().bodies.remove(&id);
+            let rt = Rc::downgrade(self);
+            glommio::spawn_local(async move {
+                let (body, chunk) = match body {
+                    Some(mut b) => {
+                        let c = b.chunk().await;
+                        (Some(b), c)
+                    }
+                    None => (None, None),
+                };
+                if let Some(rt) = rt.upgrade() {
+                    rt.finish_body_read(id, body, resolver, chunk);
+                }
+            })
+            .detach();
+        }
         let ops = std::mem::take(&mut self.host.borrow_mut().timer_ops);
         for op in ops {
             match op {
@@ -694,8 +869,10 @@ impl JsRuntime {
                     callback,
                 } => {
                     self.inner
-                        .borrow_mut()
+                        .borrow()
+                        .h
                         .timers
+                        .borrow_mut()
                         .insert(id, (callback, repeat.then_some(delay)));
                     let rt = Rc::downgrade(self);
                     glommio::spawn_local(async move {
@@ -712,10 +889,139 @@ impl JsRuntime {
                     .detach();
                 }
                 TimerOp::Clear(id) => {
-                    self.inner.borrow_mut().timers.remove(&id);
+                    self.inner.borrow().h.timers.borrow_mut().remove(&id);
                 }
             }
         }
+    }
+
+    /// Settles a `bodyRead` promise with the chunk that arrived.
+    fn finish_body_read(
+        self: &Rc<Self>,
+        id: u32,
+        body: Option<ringworker_io::Body>,
+        resolver: v8::Global<v8::PromiseResolver>,
+        chunk: Option<Result<Bytes, ringworker_io::BodyError>>,
+    ) {
+        if let (Some(b), Some(Ok(_))) = (body, &chunk) {
+            self.host.borrow_mut().bodies.insert(id, b);
+        }
+        let _ = self.enter(|tc, _| {
+            let resolver = v8::Local::new(tc, resolver);
+            match chunk {
+                Some(Ok(bytes)) => {
+                    let v = bytes_to_uint8array(tc, bytes);
+                    resolver.resolve(tc, v.into());
+                }
+                None => {
+                    let n = v8::null(tc).into();
+                    resolver.resolve(tc, n);
+                }
+                Some(Err(e)) => {
+                    let m = new_string(tc, &format!("request body: {e}"));
+                    let err = v8::Exception::type_error(tc, m);
+                    resolver.reject(tc, err);
+                }
+            }
+        });
+    }
+
+    /// Runs `f` inside the runtime's context with a try-catch, under the CPU
+    /// limit, then runs microtasks and starts the work JS queued.
+    pub(crate) fn enter<R>(
+        self: &Rc<Self>,
+        f: impl FnOnce(&mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>, &Handles) -> R,
+    ) -> Result<R, JsFailure> {
+        let (r, terminated) = {
+            let mut inner = self.inner.borrow_mut();
+            let Inner { h, isolate } = &mut *inner;
+            h.watch.enter(self.options.cpu_limit);
+            v8::scope!(let scope, isolate);
+            let context = v8::Local::new(scope, &h.context);
+            let scope = &mut v8::ContextScope::new(scope, context);
+            v8::tc_scope!(let tc, scope);
+            let r = f(tc, h);
+            tc.perform_microtask_checkpoint();
+            let terminated = h.watch.exit();
+            if terminated {
+                tc.cancel_terminate_execution();
+            }
+            (r, terminated)
+        };
+        self.after_entry();
+        if terminated {
+            tracing::error!(
+                target: "js",
+                shard = self.options.shard,
+                "script ran longer than {:?} and was terminated",
+                self.options.cpu_limit
+            );
+            return Err(JsFailure::Terminated);
+        }
+        Ok(r)
+    }
+
+    /// Registers `promise` to settle pending entry `id` (see [`Self::take_settled`]).
+    pub(crate) fn watch_promise(
+        &self,
+        tc: &mut v8::PinScope,
+        promise: v8::Local<v8::Promise>,
+    ) -> u64 {
+        let id = {
+            let mut h = self.host.borrow_mut();
+            h.next_pending += 1;
+            let id = h.next_pending;
+            h.pending.insert(id, Pending::default());
+            id
+        };
+        let data: v8::Local<v8::Value> = v8::Number::new(tc, id as f64).into();
+        let on_ok = v8::Function::builder_raw(op_on_fulfilled.map_fn_to())
+            .data(data)
+            .build(tc)
+            .unwrap();
+        let on_err = v8::Function::builder_raw(op_on_rejected.map_fn_to())
+            .data(data)
+            .build(tc)
+            .unwrap();
+        promise.then2(tc, on_ok, on_err);
+        id
+    }
+
+    /// The outcome of pending entry `id` once settled (then forgotten);
+    /// otherwise registers `waker`.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn take_settled(
+        &self,
+        id: u64,
+        waker: &Waker,
+    ) -> Option<Result<v8::Global<v8::Value>, v8::Global<v8::Value>>> {
+        let mut h = self.host.borrow_mut();
+        let p = h.pending.get_mut(&id)?;
+        match p.outcome.take() {
+            Some(o) => {
+                h.pending.remove(&id);
+                Some(o)
+            }
+            None => {
+                p.waker = Some(waker.clone());
+                None
+            }
+        }
+    }
+
+    /// Forgets pending entry `id` (its waiter is gone).
+    pub(crate) fn forget_pending(&self, id: u64) {
+        self.host.borrow_mut().pending.remove(&id);
+    }
+
+    /// Drops request body `id` (its stream ended).
+    pub(crate) fn release_body(&self, id: u32) {
+        self.host.borrow_mut().bodies.remove(&id);
+    }
+
+    /// The shard this runtime serves (for logs).
+    pub(crate) fn shard(&self) -> usize {
+        self.options.shard
     }
 
     /// Calls timer `id`'s callback; returns the next delay for an interval.
@@ -723,17 +1029,17 @@ impl JsRuntime {
         let next = {
             let mut inner = self.inner.borrow_mut();
             let inner = &mut *inner;
-            let (callback, repeat) = match inner.timers.get(&id) {
+            let (callback, repeat) = match inner.h.timers.borrow_mut().get(&id) {
                 Some((cb, r)) => (cb.clone(), *r),
                 None => return None,
             };
             if repeat.is_none() {
-                inner.timers.remove(&id);
+                inner.h.timers.borrow_mut().remove(&id);
             }
             v8::scope!(let scope, &mut inner.isolate);
-            let context = v8::Local::new(scope, &inner.context);
+            let context = v8::Local::new(scope, &inner.h.context);
             let scope = &mut v8::ContextScope::new(scope, context);
-            inner.watch.enter(self.options.cpu_limit);
+            inner.h.watch.enter(self.options.cpu_limit);
             v8::tc_scope!(let tc, scope);
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
@@ -742,7 +1048,7 @@ impl JsRuntime {
                 tracing::error!(target: "js", shard = self.options.shard, "uncaught exception in timer: {msg}");
             }
             tc.perform_microtask_checkpoint();
-            if inner.watch.exit() {
+            if inner.h.watch.exit() {
                 tc.cancel_terminate_execution();
                 tracing::error!(
                     target: "js",
@@ -750,7 +1056,7 @@ impl JsRuntime {
                     "timer callback ran longer than {:?} and was terminated",
                     self.options.cpu_limit
                 );
-                inner.timers.remove(&id);
+                inner.h.timers.borrow_mut().remove(&id);
                 return None;
             }
             repeat
@@ -766,7 +1072,7 @@ enum Call {
 }
 
 /// Why a script did not produce a response.
-enum JsFailure {
+pub(crate) enum JsFailure {
     /// It threw (or its promise rejected); the text has the stack.
     Exception(String),
     /// It ran past its CPU limit and was terminated.

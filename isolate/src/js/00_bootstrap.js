@@ -155,7 +155,21 @@
     if (typeof body === "string") return { body, type: "text/plain;charset=UTF-8" };
     if (body instanceof ArrayBuffer) return { body, type: null };
     if (ArrayBuffer.isView(body)) return { body, type: null };
+    // Later files add these kinds; they are looked up when a body is made.
+    if (typeof rw.isReadableStream === "function" && rw.isReadableStream(body)) {
+      return { body, type: null };
+    }
+    if (typeof rw.isBlob === "function" && rw.isBlob(body)) {
+      return { body: rw.blobBytes(body), type: body.type || null };
+    }
+    if (rw.URLSearchParams && body instanceof rw.URLSearchParams) {
+      return { body: `${body}`, type: "application/x-www-form-urlencoded;charset=UTF-8" };
+    }
     return { body: `${body}`, type: "text/plain;charset=UTF-8" };
+  }
+
+  function isStream(body) {
+    return body !== null && typeof body === "object" && typeof rw.isReadableStream === "function" && rw.isReadableStream(body);
   }
 
   function bodyToText(body) {
@@ -174,10 +188,19 @@
   const kBody = Symbol("body");
   const kUsed = Symbol("bodyUsed");
 
+  // Resolves with the whole body: a string, bytes, or null. A stream body is
+  // read to its end (the request body streams in from the socket this way).
   function consume(obj) {
     if (obj[kUsed]) return Promise.reject(new TypeErr("Body has already been used"));
     obj[kUsed] = true;
-    return Promise.resolve(obj[kBody]);
+    const body = obj[kBody];
+    if (isStream(body)) {
+      if (rw.isLocked(body) || rw.isDisturbed(body)) {
+        return Promise.reject(new TypeErr("Body has already been used (its stream is locked or read)"));
+      }
+      return rw.readAll(body);
+    }
+    return Promise.resolve(body);
   }
 
   const BodyMixin = {
@@ -205,7 +228,8 @@
     }
     Object.defineProperty(cls.prototype, "bodyUsed", {
       get() {
-        return this[kUsed];
+        const b = this[kBody];
+        return this[kUsed] || (isStream(b) && rw.isDisturbed(b));
       },
       configurable: true,
     });
@@ -382,18 +406,93 @@
   define("Response", Response);
   define("console", console);
 
+  // ------------------------------------------- service-worker syntax (fetch)
+  // `addEventListener("fetch", (event) => event.respondWith(...))`, the older
+  // Workers form; used when the main module has no default export.
+  const fetchListeners = [];
+  class FetchEvent {
+    #responded = false;
+    #response = undefined;
+    constructor(type, init) {
+      this.type = `${type}`;
+      this.request = init.request;
+      this.waitUntil = init.waitUntil;
+      this.passThroughOnException = () => {};
+    }
+    respondWith(response) {
+      if (this.#responded) {
+        throw new TypeErr("FetchEvent.respondWith: already called for this request");
+      }
+      this.#responded = true;
+      this.#response = response;
+    }
+    get responded() {
+      return this.#responded;
+    }
+    get response() {
+      return this.#response;
+    }
+  }
+  define("FetchEvent", FetchEvent);
+  define("addEventListener", function addEventListener(type, listener) {
+    if (`${type}` !== "fetch") return; // other events: no such events here
+    if (typeof listener !== "function" && !(listener && typeof listener.handleEvent === "function")) {
+      throw new TypeErr("addEventListener: the listener must be a function or have handleEvent");
+    }
+    if (!fetchListeners.includes(listener)) fetchListeners.push(listener);
+  });
+  define("removeEventListener", function removeEventListener(type, listener) {
+    const i = fetchListeners.indexOf(listener);
+    if (`${type}` === "fetch" && i >= 0) fetchListeners.splice(i, 1);
+  });
+  function dispatchFetch(request, env, ctx) {
+    const event = new FetchEvent("fetch", { request, waitUntil: ctx.waitUntil });
+    for (const l of fetchListeners) {
+      if (typeof l === "function") l.call(globalThis, event);
+      else l.handleEvent(event);
+      if (event.responded) break;
+    }
+    if (!event.responded) {
+      throw new TypeErr("no fetch event listener called event.respondWith()");
+    }
+    return event.response;
+  }
+
   // ------------------------------------------------ hooks the runtime calls
-  function makeRequest(method, url, flatHeaders) {
+  // A request body read from the socket chunk by chunk as the stream is
+  // pulled (highWaterMark 0: nothing is read before the script asks).
+  function socketBody(id) {
+    let handle;
+    handle = rw.newNativeReadable(
+      {
+        pull() {
+          return ops.bodyRead(id).then((chunk) => {
+            if (chunk === null) handle.close();
+            else handle.enqueue(chunk);
+          });
+        },
+        cancel() {
+          ops.bodyCancel(id);
+        },
+      },
+      0,
+    );
+    return handle.stream;
+  }
+
+  function makeRequest(method, url, flatHeaders, bodyId) {
     const req = new Request(url, { method });
     const list = req.headers[kList];
     for (let i = 0; i < flatHeaders.length; i += 2) {
       list.push([StringToLowerCase(flatHeaders[i]), flatHeaders[i + 1]]);
     }
     req.headers[kGuard] = "immutable";
+    if (bodyId !== null) req[kBody] = socketBody(bodyId);
     return req;
   }
 
-  // -> [status, [name, value, ...], body (string | ArrayBuffer | view | null)]
+  // -> [status, [name, value, ...], body (string | ArrayBuffer | view | null), reader?]
+  // A stream body comes back as a reader the runtime pulls chunk by chunk.
   function responseParts(resp) {
     if (!(resp instanceof Response)) {
       throw new TypeErr(
@@ -404,8 +503,21 @@
     }
     const flat = [];
     for (const [n, v] of resp[kHeaders][kList]) flat.push(n, v);
-    return [resp[kStatus], flat, resp[kBody]];
+    const body = resp[kBody];
+    if (isStream(body)) {
+      if (rw.isLocked(body) || rw.isDisturbed(body)) {
+        throw new TypeErr("Response body stream is locked or has been read");
+      }
+      resp[kUsed] = true;
+      return [resp[kStatus], flat, null, rw.streamReader(body)];
+    }
+    return [resp[kStatus], flat, body];
   }
 
-  rw.hooks = ObjectFreeze({ makeRequest, responseParts });
+  rw.hooks = ObjectFreeze({
+    makeRequest,
+    responseParts,
+    dispatchFetch,
+    hasFetchListeners: () => fetchListeners.length > 0,
+  });
 });

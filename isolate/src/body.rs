@@ -1,0 +1,222 @@
+//! [`JsBodyStream`]: a JS `ReadableStream` response body, pulled chunk by chunk
+//! as the socket takes it.
+//!
+//! Each poll that needs a chunk calls the reader's `read()` once; the next read
+//! starts only after the connection has taken the previous chunk, so a slow
+//! client leaves the stream's queue full and its `pull` uncalled
+//! (backpressure reaches the producer). Chunks are written from their
+//! ArrayBuffer's backing store without a copy. Dropping the stream early (the
+//! client left) cancels it, so the source's `cancel` runs.
+
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_lite::Stream;
+use ringworker_io::BodyError;
+
+use crate::runtime::{JsFailure, JsRuntime};
+
+/// A chunk's bytes, kept alive by their V8 backing store.
+struct JsChunk {
+    store: v8::SharedRef<v8::BackingStore>,
+    offset: usize,
+    len: usize,
+}
+
+// SAFETY: a backing store is reference-counted with atomics and its memory
+// does not move; `Bytes` needs `Send`, but the chunk is only read — by the
+// socket write on this shard — and released from wherever the last `Bytes`
+// clone drops, which V8's shared_ptr allows.
+unsafe impl Send for JsChunk {}
+
+impl AsRef<[u8]> for JsChunk {
+    fn as_ref(&self) -> &[u8] {
+        match self.store.data() {
+            // SAFETY: offset + len lie within the store (a view's bounds).
+            Some(p) => unsafe {
+                std::slice::from_raw_parts((p.as_ptr() as *const u8).add(self.offset), self.len)
+            },
+            None => &[],
+        }
+    }
+}
+
+/// Turns a chunk value from JS into bytes without copying them.
+fn chunk_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Result<Bytes, String> {
+    let (ab, offset, len) = if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(v) {
+        match view.buffer(scope) {
+            Some(ab) => (ab, view.byte_offset(), view.byte_length()),
+            None => return Err("response body chunk has no buffer".into()),
+        }
+    } else if let Ok(ab) = v8::Local::<v8::ArrayBuffer>::try_from(v) {
+        let len = ab.byte_length();
+        (ab, 0, len)
+    } else {
+        return Err(format!(
+            "response body chunks must be ArrayBuffer or ArrayBufferView (e.g. Uint8Array), got {}",
+            v.type_repr()
+        ));
+    };
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    Ok(Bytes::from_owner(JsChunk {
+        store: ab.get_backing_store(),
+        offset,
+        len,
+    }))
+}
+
+/// A JS stream body seen from the connection.
+pub(crate) struct JsBodyStream {
+    rt: Rc<JsRuntime>,
+    /// `{ read(), cancel(reason) }` from `rw.streamReader`; None once finished.
+    reader: Option<v8::Global<v8::Object>>,
+    pending: Option<u64>,
+    /// The request body this response may still be reading (echo).
+    request_body: Option<u32>,
+}
+
+impl JsBodyStream {
+    pub(crate) fn new(
+        rt: Rc<JsRuntime>,
+        reader: v8::Global<v8::Object>,
+        request_body: Option<u32>,
+    ) -> Self {
+        Self {
+            rt,
+            reader: Some(reader),
+            pending: None,
+            request_body,
+        }
+    }
+
+    fn finish(&mut self) {
+        self.reader = None;
+        if let Some(id) = self.request_body.take() {
+            self.rt.release_body(id);
+        }
+    }
+
+    fn outcome(
+        &mut self,
+        o: Result<v8::Global<v8::Value>, v8::Global<v8::Value>>,
+    ) -> Option<Result<Bytes, BodyError>> {
+        let r = self.rt.enter(|tc, _| match o {
+            Ok(result) => {
+                let result = v8::Local::new(tc, result);
+                let Ok(obj) = v8::Local::<v8::Object>::try_from(result) else {
+                    return Err("reader.read() resolved to a non-object".to_string());
+                };
+                let k = v8::String::new(tc, "done").unwrap();
+                let done = obj.get(tc, k.into()).is_some_and(|d| d.is_true());
+                if done {
+                    return Ok(None);
+                }
+                let k = v8::String::new(tc, "value").unwrap();
+                let value = obj
+                    .get(tc, k.into())
+                    .unwrap_or_else(|| v8::undefined(tc).into());
+                chunk_bytes(tc, value).map(Some)
+            }
+            Err(e) => {
+                let e = v8::Local::new(tc, e);
+                Err(format!(
+                    "response body stream errored: {}",
+                    e.to_rust_string_lossy(tc)
+                ))
+            }
+        });
+        match r {
+            Ok(Ok(Some(b))) => Some(Ok(b)),
+            Ok(Ok(None)) => {
+                self.finish();
+                None
+            }
+            Ok(Err(msg)) => {
+                tracing::error!(target: "js", shard = self.rt.shard(), "{msg}");
+                self.finish();
+                Some(Err(BodyError::Stream(msg)))
+            }
+            Err(JsFailure::Terminated) | Err(JsFailure::Exception(_)) => {
+                self.finish();
+                Some(Err(BodyError::Stream("script terminated".into())))
+            }
+        }
+    }
+}
+
+impl Stream for JsBodyStream {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let Some(reader) = this.reader.clone() else {
+                return Poll::Ready(None);
+            };
+            if let Some(id) = this.pending {
+                return match this.rt.take_settled(id, cx.waker()) {
+                    None => Poll::Pending,
+                    Some(o) => {
+                        this.pending = None;
+                        let out = this.outcome(o);
+                        // Empty chunks are legal in JS and meaningless on the wire.
+                        if matches!(&out, Some(Ok(b)) if b.is_empty()) {
+                            continue;
+                        }
+                        Poll::Ready(out)
+                    }
+                };
+            }
+            let rt = this.rt.clone();
+            let started = rt.enter(|tc, _| {
+                let reader = v8::Local::new(tc, reader);
+                let k = v8::String::new(tc, "read").unwrap();
+                let read = reader
+                    .get(tc, k.into())
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())?;
+                let p = read.call(tc, reader.into(), &[])?;
+                let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
+                Some(rt.watch_promise(tc, p))
+            });
+            match started {
+                Ok(Some(id)) => this.pending = Some(id),
+                _ => {
+                    this.finish();
+                    return Poll::Ready(Some(Err(BodyError::Stream(
+                        "reader.read() failed".into(),
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for JsBodyStream {
+    fn drop(&mut self) {
+        if let Some(id) = self.pending.take() {
+            self.rt.forget_pending(id);
+        }
+        if let Some(reader) = self.reader.take() {
+            // Ended early (the client left, or the connection failed): tell the source.
+            let _ = self.rt.enter(|tc, _| {
+                let reader = v8::Local::new(tc, reader);
+                let k = v8::String::new(tc, "cancel").unwrap();
+                if let Some(cancel) = reader
+                    .get(tc, k.into())
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                {
+                    let m = v8::String::new(tc, "client disconnected").unwrap();
+                    let reason = v8::Exception::type_error(tc, m);
+                    cancel.call(tc, reader.into(), &[reason]);
+                }
+            });
+        }
+        if let Some(id) = self.request_body.take() {
+            self.rt.release_body(id);
+        }
+    }
+}
