@@ -99,6 +99,9 @@ struct Host {
 
 type HostRef = Rc<RefCell<Host>>;
 
+/// A scheduled callback and, for an interval, its period.
+type Timer = (v8::Global<v8::Function>, Option<Duration>);
+
 /// The handles a runtime keeps into its context.
 pub(crate) struct Handles {
     pub(crate) context: v8::Global<v8::Context>,
@@ -108,7 +111,7 @@ pub(crate) struct Handles {
     fetch: v8::Global<v8::Function>,
     env: v8::Global<v8::Value>,
     ctx: v8::Global<v8::Value>,
-    timers: RefCell<HashMap<u32, (v8::Global<v8::Function>, Option<Duration>)>>,
+    timers: RefCell<HashMap<u32, Timer>>,
     watch: Arc<Watch>,
 }
 

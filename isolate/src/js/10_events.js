@@ -77,7 +77,6 @@
   const ErrorCaptureStackTrace = Error.captureStackTrace;
   const ErrorPrototype = Error.prototype;
   const TypeErr = TypeError;
-  const RangeErr = RangeError;
   const U8 = Uint8Array;
   const ArrayBufferIsView = ArrayBuffer.isView;
   const ArrayBufferByteLength = uncurryThis(
