@@ -69,6 +69,22 @@ fn chunk_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Result<Byte
     }))
 }
 
+/// `{ done, value }` from `reader.read()` -> the chunk's bytes, or None at the end.
+fn extract(tc: &mut v8::PinScope, result: v8::Local<v8::Value>) -> Result<Option<Bytes>, String> {
+    let Ok(obj) = v8::Local::<v8::Object>::try_from(result) else {
+        return Err("reader.read() resolved to a non-object".to_string());
+    };
+    let k = v8::String::new(tc, "done").unwrap();
+    if obj.get(tc, k.into()).is_some_and(|d| d.is_true()) {
+        return Ok(None);
+    }
+    let k = v8::String::new(tc, "value").unwrap();
+    let value = obj
+        .get(tc, k.into())
+        .unwrap_or_else(|| v8::undefined(tc).into());
+    chunk_bytes(tc, value).map(Some)
+}
+
 /// A JS stream body seen from the connection.
 pub(crate) struct JsBodyStream {
     rt: Rc<JsRuntime>,
@@ -107,19 +123,7 @@ impl JsBodyStream {
         let r = self.rt.enter(|tc, _| match o {
             Ok(result) => {
                 let result = v8::Local::new(tc, result);
-                let Ok(obj) = v8::Local::<v8::Object>::try_from(result) else {
-                    return Err("reader.read() resolved to a non-object".to_string());
-                };
-                let k = v8::String::new(tc, "done").unwrap();
-                let done = obj.get(tc, k.into()).is_some_and(|d| d.is_true());
-                if done {
-                    return Ok(None);
-                }
-                let k = v8::String::new(tc, "value").unwrap();
-                let value = obj
-                    .get(tc, k.into())
-                    .unwrap_or_else(|| v8::undefined(tc).into());
-                chunk_bytes(tc, value).map(Some)
+                extract(tc, result)
             }
             Err(e) => {
                 let e = v8::Local::new(tc, e);
@@ -129,6 +133,13 @@ impl JsBodyStream {
                 ))
             }
         });
+        self.deliver(r)
+    }
+
+    fn deliver(
+        &mut self,
+        r: Result<Result<Option<Bytes>, String>, JsFailure>,
+    ) -> Option<Result<Bytes, BodyError>> {
         match r {
             Ok(Ok(Some(b))) => Some(Ok(b)),
             Ok(Ok(None)) => {
@@ -172,6 +183,9 @@ impl Stream for JsBodyStream {
                 };
             }
             let rt = this.rt.clone();
+            // Usually the source enqueued synchronously, so the read settles
+            // within this entry's microtasks: take the chunk right here rather
+            // than registering callbacks and entering JS again.
             let started = rt.enter(|tc, _| {
                 let reader = v8::Local::new(tc, reader);
                 let k = v8::String::new(tc, "read").unwrap();
@@ -180,10 +194,31 @@ impl Stream for JsBodyStream {
                     .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())?;
                 let p = read.call(tc, reader.into(), &[])?;
                 let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
-                Some(rt.watch_promise(tc, p))
+                tc.perform_microtask_checkpoint();
+                Some(match p.state() {
+                    v8::PromiseState::Pending => Read::Pending(rt.watch_promise(tc, p)),
+                    v8::PromiseState::Fulfilled => {
+                        let r = p.result(tc);
+                        Read::Chunk(extract(tc, r))
+                    }
+                    v8::PromiseState::Rejected => {
+                        let e = p.result(tc);
+                        Read::Chunk(Err(format!(
+                            "response body stream errored: {}",
+                            e.to_rust_string_lossy(tc)
+                        )))
+                    }
+                })
             });
             match started {
-                Ok(Some(id)) => this.pending = Some(id),
+                Ok(Some(Read::Pending(id))) => this.pending = Some(id),
+                Ok(Some(Read::Chunk(r))) => {
+                    let out = this.deliver(Ok(r));
+                    if matches!(&out, Some(Ok(b)) if b.is_empty()) {
+                        continue;
+                    }
+                    return Poll::Ready(out);
+                }
                 _ => {
                     this.finish();
                     return Poll::Ready(Some(Err(BodyError::Stream(
@@ -193,6 +228,11 @@ impl Stream for JsBodyStream {
             }
         }
     }
+}
+
+enum Read {
+    Pending(u64),
+    Chunk(Result<Option<Bytes>, String>),
 }
 
 impl Drop for JsBodyStream {

@@ -46,7 +46,7 @@
       if (this[kSearch] === null) {
         const make = rw.makeSearchParams;
         if (typeof make !== "function") throw new TypeErr("URLSearchParams is not available");
-        this[kSearch] = make(this[kParts][IDX.search], (serialized) => {
+        this[kSearch] = make(this[kParts][IDX.search].slice(1), (serialized) => {
           // Mutations of searchParams write the query back (an empty one clears it).
           this[kParts] = ops.urlSet(this[kParts][0], "search", serialized);
         });
@@ -76,7 +76,7 @@
       desc.set = function (value) {
         this[kParts] = ops.urlSet(this[kParts][0], name, `${value}`);
         if ((name === "search" || name === "href") && this[kSearch] !== null && typeof rw.resetSearchParams === "function") {
-          rw.resetSearchParams(this[kSearch], this[kParts][IDX.search]);
+          rw.resetSearchParams(this[kSearch], this[kParts][IDX.search].slice(1));
         }
       };
     }

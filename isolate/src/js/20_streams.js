@@ -61,7 +61,6 @@
   // ------------------------------------------------------ captured builtins
   const TypeErr = TypeError;
   const RangeErr = RangeError;
-  const ObjectCtor = Object;
   const ObjectCreate = Object.create;
   const ObjectDefineProperty = Object.defineProperty;
   const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
@@ -75,7 +74,6 @@
   const MathTrunc = Math.trunc;
   const StringCtor = String;
   const NumberCtor = Number;
-  const ArrayIsArray = Array.isArray;
   const SymbolIterator = Symbol.iterator;
   const SymbolAsyncIterator = Symbol.asyncIterator;
   const SymbolToStringTag = Symbol.toStringTag;
@@ -117,6 +115,14 @@
   const AbortSignalAtLoad = globalThis.AbortSignal;
   const EventTargetAtLoad = globalThis.EventTarget;
   const TextDecoderAtLoad = globalThis.TextDecoder;
+  // AbortSignal internals from 10_events.js, when present: brand check, abort
+  // algorithms that run before "abort" listeners, and internal signals.
+  const rwIsAbortSignal = typeof rw.isAbortSignal === "function" ? rw.isAbortSignal : undefined;
+  const rwIsAborted = typeof rw.isAborted === "function" ? rw.isAborted : undefined;
+  const rwAbortReason = typeof rw.abortReason === "function" ? rw.abortReason : undefined;
+  const rwAddAbortAlgorithm = typeof rw.addAbortAlgorithm === "function" ? rw.addAbortAlgorithm : undefined;
+  const rwNewAbortSignal = typeof rw.newAbortSignal === "function" ? rw.newAbortSignal : undefined;
+  const rwAbortSignal = typeof rw.abortSignal === "function" ? rw.abortSignal : undefined;
 
   // [[TypedArrayName]] -> element size and constructor.
   const TYPED_ARRAYS = ObjectCreate(null);
@@ -244,10 +250,6 @@
   }
 
   // ---------------------------------------------------------------- errors
-  const DOMExceptionOrTypeError = (message, name) => {
-    const D = globalThis.DOMException;
-    return typeof D === "function" ? new D(message, name) : new TypeErr(message);
-  };
   const illegal = (what) => new TypeErr(`Illegal invocation: this is not a ${what}`);
 
   // ------------------------------------------------------- buffers and views
@@ -324,9 +326,6 @@
     const sc = structuredCloneAtLoad || globalThis.structuredClone;
     if (typeof sc === "function") return sc(buffer, { transfer: [buffer] });
     return cloneArrayBuffer(buffer, 0, call(ArrayBufferPrototypeGetByteLength, buffer));
-  }
-  function canTransferArrayBuffer(buffer) {
-    return !isSharedArrayBuffer(buffer) && !isDetached(buffer);
   }
   function cloneArrayBuffer(buffer, offset, length) {
     const out = new ArrayBufferCtor(length);
@@ -657,20 +656,31 @@
 
   function isAbortSignal(v) {
     if (!isObject(v)) return false;
+    if (rwIsAbortSignal !== undefined) return rwIsAbortSignal(v);
     const AS = AbortSignalAtLoad || globalThis.AbortSignal;
-    if (typeof AS === "function") return v instanceof AS;
-    return "aborted" in v && typeof v.addEventListener === "function";
+    if (typeof AS !== "function") return "aborted" in v && typeof v.addEventListener === "function";
+    if (!(v instanceof AS)) return false;
+    // A brand check where the `aborted` getter does one.
+    const abortedGetter = getter(AS.prototype, "aborted");
+    if (abortedGetter === undefined) return true;
+    try {
+      call(abortedGetter, v);
+      return true;
+    } catch {
+      return false;
+    }
   }
-  function addAbortListener(signal, fn) {
+  // "Add an abort algorithm to signal"; returns a function that removes it.
+  function addAbortAlgorithm(signal, fn) {
+    if (rwAddAbortAlgorithm !== undefined) return rwAddAbortAlgorithm(signal, fn);
     const ET = EventTargetAtLoad || globalThis.EventTarget;
     const add = (ET && ET.prototype.addEventListener) || signal.addEventListener;
-    call(add, signal, "abort", fn);
-  }
-  function removeAbortListener(signal, fn) {
-    const ET = EventTargetAtLoad || globalThis.EventTarget;
     const remove = (ET && ET.prototype.removeEventListener) || signal.removeEventListener;
-    call(remove, signal, "abort", fn);
+    call(add, signal, "abort", fn);
+    return () => call(remove, signal, "abort", fn);
   }
+  const signalAborted = (signal) => (rwIsAborted !== undefined ? rwIsAborted(signal) : signal.aborted);
+  const signalReason = (signal) => (rwAbortReason !== undefined ? rwAbortReason(signal) : signal.reason);
 
   // ------------------------------------------- ReadableStream abstract ops
   function createReadableStream(startAlgorithm, pullAlgorithm, cancelAlgorithm, highWaterMark = 1, sizeAlgorithm) {
@@ -2162,11 +2172,12 @@
     let currentWrite = resolvedUndefined();
     const result = new Deferred();
     let abortAlgorithm;
+    let removeAbortAlgorithm;
 
     function finalize(isError, error) {
       writableStreamDefaultWriterRelease(writer);
       readableStreamDefaultReaderRelease(reader);
-      if (signal !== undefined) removeAbortListener(signal, abortAlgorithm);
+      if (removeAbortAlgorithm !== undefined) removeAbortAlgorithm();
       if (isError) result.reject(error);
       else result.resolve(undefined);
     }
@@ -2208,7 +2219,7 @@
 
     if (signal !== undefined) {
       abortAlgorithm = () => {
-        const error = signal.reason;
+        const error = signalReason(signal);
         const actions = [];
         if (!preventAbort) {
           actions[actions.length] = () =>
@@ -2228,11 +2239,11 @@
           error,
         );
       };
-      if (signal.aborted) {
+      if (signalAborted(signal)) {
         abortAlgorithm();
         return result.promise;
       }
-      addAbortListener(signal, abortAlgorithm);
+      removeAbortAlgorithm = addAbortAlgorithm(signal, abortAlgorithm);
     }
 
     function pipeStep() {
@@ -2241,8 +2252,15 @@
         return new PromiseCtor((resolveRead, rejectRead) => {
           readableStreamDefaultReaderRead(reader, {
             chunkSteps(chunk) {
-              currentWrite = then(writableStreamDefaultWriterWrite(writer, chunk), undefined, noop);
-              resolveRead(false);
+              // The write happens a microtask later, so that a source's
+              // enqueue() never runs the sink's write() synchronously
+              // (whatwg/streams#1243; checked by WPT).
+              queueMicrotaskInternal(() => {
+                if (writer.stream !== undefined) {
+                  currentWrite = then(writableStreamDefaultWriterWrite(writer, chunk), undefined, noop);
+                }
+                resolveRead(false);
+              });
             },
             closeSteps: () => resolveRead(true),
             errorSteps: rejectRead,
@@ -2984,9 +3002,17 @@
   }
   webidlClass(WritableStreamDefaultController, "WritableStreamDefaultController");
 
+  // The controller's [[abortController]]: { signal, abort(reason) }.
   function newAbortController() {
+    if (rwNewAbortSignal !== undefined && rwAbortSignal !== undefined) {
+      const signal = rwNewAbortSignal();
+      return { signal, abort: (reason) => rwAbortSignal(signal, reason) };
+    }
     const AC = AbortControllerAtLoad || globalThis.AbortController;
-    return typeof AC === "function" ? new AC() : undefined;
+    if (typeof AC !== "function") return undefined;
+    const ac = new AC();
+    const abort = AC.prototype.abort;
+    return { signal: ac.signal, abort: (reason) => call(abort, ac, reason) };
   }
 
   function signalAbort(c, reason) {

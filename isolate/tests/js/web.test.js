@@ -47,6 +47,20 @@ test("URL: setters follow the spec, including ignored ones", () => {
   assertThrows(() => (u.href = "::bad"), TypeError);
 });
 
+test("URL: searchParams reads and writes the query", () => {
+  const u = new URL("http://h/p?a=1&b=x+y");
+  assertEquals(u.searchParams.get("a"), "1");
+  assertEquals(u.searchParams.get("b"), "x y");
+  u.searchParams.append("c", "ä&");
+  assertEquals(u.search, "?a=1&b=x+y&c=%C3%A4%26");
+  u.searchParams.delete("a");
+  u.searchParams.delete("b");
+  u.searchParams.delete("c");
+  assertEquals(u.href, "http://h/p");
+  u.search = "?z=9";
+  assertEquals(u.searchParams.get("z"), "9");
+});
+
 test("TextEncoder: encode and encodeInto", () => {
   const e = new TextEncoder();
   assertEquals(e.encoding, "utf-8");
