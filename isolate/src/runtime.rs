@@ -632,9 +632,9 @@ impl JsRuntime {
     }
 
     async fn fetch_inner(self: &Rc<Self>, req: &Request, body_id: Option<u32>) -> Response {
+        // (`enter` starts the timers and reads the handler queued, which the
+        // promise may wait on.)
         let started = self.call_fetch(req, body_id);
-        // Timers the handler scheduled start now: the promise may wait on them.
-        self.after_entry();
         let outcome = match started {
             Ok(Call::Done(r)) => Ok(r),
             Ok(Call::Wait(id)) => self.wait(id).await,
@@ -662,25 +662,18 @@ impl JsRuntime {
         }
     }
 
-    fn call_fetch(&self, req: &Request, body_id: Option<u32>) -> Result<Call, JsFailure> {
-        let watch = self.inner.borrow().h.watch.clone();
-        watch.enter(self.options.cpu_limit);
-        let r = self.call_fetch_inner(req, body_id);
-        if watch.exit() {
-            self.inner.borrow_mut().isolate.cancel_terminate_execution();
-            return Err(JsFailure::Terminated);
-        }
-        r.map_err(JsFailure::Exception)
+    fn call_fetch(self: &Rc<Self>, req: &Request, body_id: Option<u32>) -> Result<Call, JsFailure> {
+        self.enter(|tc, h| self.call_fetch_in(tc, h, req, body_id))?
+            .map_err(JsFailure::Exception)
     }
 
-    fn call_fetch_inner(&self, req: &Request, body_id: Option<u32>) -> Result<Call, String> {
-        let mut inner = self.inner.borrow_mut();
-        let inner = &mut *inner;
-        v8::scope!(let scope, &mut inner.isolate);
-        let context = v8::Local::new(scope, &inner.h.context);
-        let scope = &mut v8::ContextScope::new(scope, context);
-        v8::tc_scope!(let tc, scope);
-
+    fn call_fetch_in(
+        &self,
+        tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
+        h: &Handles,
+        req: &Request,
+        body_id: Option<u32>,
+    ) -> Result<Call, String> {
         let host = req
             .header("host")
             .and_then(|h| std::str::from_utf8(h).ok())
@@ -699,7 +692,7 @@ impl JsRuntime {
             })
             .collect();
         let flat = v8::Array::new_with_elements(tc, &flat);
-        let make = v8::Local::new(tc, &inner.h.make_request);
+        let make = v8::Local::new(tc, &h.make_request);
         let recv = v8::undefined(tc).into();
         let body_arg: v8::Local<v8::Value> = match body_id {
             Some(id) => v8::Integer::new_from_unsigned(tc, id).into(),
@@ -712,10 +705,10 @@ impl JsRuntime {
         ) else {
             return Err(exception_text(tc));
         };
-        let fetch = v8::Local::new(tc, &inner.h.fetch);
-        let this = v8::Local::new(tc, &inner.h.handler);
-        let env = v8::Local::new(tc, &inner.h.env);
-        let ctx = v8::Local::new(tc, &inner.h.ctx);
+        let fetch = v8::Local::new(tc, &h.fetch);
+        let this = v8::Local::new(tc, &h.handler);
+        let env = v8::Local::new(tc, &h.env);
+        let ctx = v8::Local::new(tc, &h.ctx);
         let result = fetch.call(tc, this, &[js_req, env, ctx]);
         let Some(result) = result else {
             return Err(exception_text(tc));
@@ -731,53 +724,24 @@ impl JsRuntime {
                 let r = promise.result(tc);
                 Err(value_text(tc, r))
             }
-            v8::PromiseState::Pending => {
-                let id = {
-                    let mut h = self.host.borrow_mut();
-                    h.next_pending += 1;
-                    let id = h.next_pending;
-                    h.pending.insert(id, Pending::default());
-                    id
-                };
-                let data: v8::Local<v8::Value> = v8::Number::new(tc, id as f64).into();
-                let on_ok = v8::Function::builder_raw(op_on_fulfilled.map_fn_to())
-                    .data(data)
-                    .build(tc)
-                    .unwrap();
-                let on_err = v8::Function::builder_raw(op_on_rejected.map_fn_to())
-                    .data(data)
-                    .build(tc)
-                    .unwrap();
-                promise.then2(tc, on_ok, on_err);
-                Ok(Call::Wait(id))
-            }
+            v8::PromiseState::Pending => Ok(Call::Wait(self.watch_promise(tc, promise))),
         }
     }
 
-    async fn wait(&self, id: u64) -> Result<v8::Global<v8::Value>, JsFailure> {
-        let outcome = std::future::poll_fn(|cx| {
-            let mut h = self.host.borrow_mut();
-            let p = h.pending.get_mut(&id).expect("pending entry");
-            match p.outcome.take() {
-                Some(o) => Poll::Ready(o),
-                None => {
-                    p.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
+    async fn wait(self: &Rc<Self>, id: u64) -> Result<v8::Global<v8::Value>, JsFailure> {
+        let outcome = std::future::poll_fn(|cx| match self.take_settled(id, cx.waker()) {
+            Some(o) => Poll::Ready(o),
+            None => Poll::Pending,
         })
         .await;
-        self.host.borrow_mut().pending.remove(&id);
         match outcome {
             Ok(v) => Ok(v),
             Err(e) => {
-                let mut inner = self.inner.borrow_mut();
-                let inner = &mut *inner;
-                v8::scope!(let scope, &mut inner.isolate);
-                let context = v8::Local::new(scope, &inner.h.context);
-                let scope = &mut v8::ContextScope::new(scope, context);
-                let e = v8::Local::new(scope, e);
-                Err(JsFailure::Exception(value_text(scope, e)))
+                let text = self.enter(|tc, _| {
+                    let e = v8::Local::new(tc, e);
+                    value_text(tc, e)
+                })?;
+                Err(JsFailure::Exception(text))
             }
         }
     }
@@ -787,13 +751,24 @@ impl JsRuntime {
         value: v8::Global<v8::Value>,
         body_id: Option<u32>,
     ) -> Response {
-        let mut inner = self.inner.borrow_mut();
-        let inner = &mut *inner;
-        v8::scope!(let scope, &mut inner.isolate);
-        let context = v8::Local::new(scope, &inner.h.context);
-        let scope = &mut v8::ContextScope::new(scope, context);
-        v8::tc_scope!(let tc, scope);
-        let parts_fn = v8::Local::new(tc, &inner.h.response_parts);
+        let rt = self.clone();
+        self.enter(|tc, h| rt.response_in(tc, h, value, body_id))
+            .unwrap_or_else(|_| {
+                Response::text(
+                    503,
+                    "Service Unavailable: script exceeded its CPU time limit",
+                )
+            })
+    }
+
+    fn response_in(
+        self: &Rc<Self>,
+        tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
+        h: &Handles,
+        value: v8::Global<v8::Value>,
+        body_id: Option<u32>,
+    ) -> Response {
+        let parts_fn = v8::Local::new(tc, &h.response_parts);
         let value = v8::Local::new(tc, value);
         let recv = v8::undefined(tc).into();
         let Some(parts) = parts_fn.call(tc, recv, &[value]) else {
@@ -1029,43 +1004,31 @@ impl JsRuntime {
 
     /// Calls timer `id`'s callback; returns the next delay for an interval.
     fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
-        let next = {
-            let mut inner = self.inner.borrow_mut();
-            let inner = &mut *inner;
-            let (callback, repeat) = match inner.h.timers.borrow_mut().get(&id) {
-                Some((cb, r)) => (cb.clone(), *r),
-                None => return None,
-            };
-            if repeat.is_none() {
-                inner.h.timers.borrow_mut().remove(&id);
+        let (callback, repeat) = {
+            let inner = self.inner.borrow();
+            let mut timers = inner.h.timers.borrow_mut();
+            let (cb, r) = timers.get(&id)?;
+            let entry = (cb.clone(), *r);
+            if entry.1.is_none() {
+                timers.remove(&id);
             }
-            v8::scope!(let scope, &mut inner.isolate);
-            let context = v8::Local::new(scope, &inner.h.context);
-            let scope = &mut v8::ContextScope::new(scope, context);
-            inner.h.watch.enter(self.options.cpu_limit);
-            v8::tc_scope!(let tc, scope);
+            entry
+        };
+        let shard = self.options.shard;
+        let ran = self.enter(|tc, _| {
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
             if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
                 let msg = exception_text(tc);
-                tracing::error!(target: "js", shard = self.options.shard, "uncaught exception in timer: {msg}");
+                tracing::error!(target: "js", shard, "uncaught exception in timer: {msg}");
             }
-            tc.perform_microtask_checkpoint();
-            if inner.h.watch.exit() {
-                tc.cancel_terminate_execution();
-                tracing::error!(
-                    target: "js",
-                    shard = self.options.shard,
-                    "timer callback ran longer than {:?} and was terminated",
-                    self.options.cpu_limit
-                );
-                inner.h.timers.borrow_mut().remove(&id);
-                return None;
-            }
-            repeat
-        };
-        self.after_entry();
-        next
+        });
+        if ran.is_err() {
+            // Terminated: an interval that spins is not run again.
+            self.inner.borrow().h.timers.borrow_mut().remove(&id);
+            return None;
+        }
+        repeat
     }
 }
 
