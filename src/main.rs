@@ -53,6 +53,10 @@ struct ServeArgs {
     /// (the request then gets 503), in milliseconds.
     #[arg(long, default_value_t = 50)]
     cpu_limit_ms: u64,
+    /// Largest JS heap per isolate, in MiB; near it the running script is
+    /// stopped (503) and the isolate replaced.
+    #[arg(long, default_value_t = 256)]
+    heap_limit_mb: usize,
 }
 
 /// What a wrangler.toml contributes.
@@ -128,6 +132,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut options = WorkerOptions::new(main);
     options.vars = vars;
     options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
+    options.heap_limit = args.heap_limit_mb << 20;
     // Load once here so a broken script fails fast with its position.
     JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -139,10 +144,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = ringworker::try_serve(config, move |shard| {
         let mut opts = options.clone();
         opts.shard = shard.0;
-        JsRuntime::new(opts).map(|rt| {
-            rt.start();
-            JsHandler::new(rt)
-        })
+        JsHandler::start(opts)
     })?;
     eprintln!(
         "ringworker: serving on http://{} with {} shards",

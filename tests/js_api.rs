@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use ringworker_isolate::{JsHandler, JsRuntime, WorkerOptions};
+use ringworker_isolate::{JsHandler, WorkerOptions};
 
 #[test]
 fn js_api_tests_pass_inside_a_real_isolate() {
@@ -27,10 +27,7 @@ fn js_api_tests_pass_inside_a_real_isolate() {
         let srv = ringworker::try_serve(test_config(), move |_| {
             let mut o = options.clone();
             o.cpu_limit = std::time::Duration::from_secs(5);
-            JsRuntime::new(o).map(|rt| {
-                rt.start();
-                JsHandler::new(rt)
-            })
+            JsHandler::start(o)
         })
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let resp = roundtrip(

@@ -28,10 +28,7 @@ fn js_server(main: PathBuf, vars: &[(&str, &str)], shards: usize) -> ringworker:
     ringworker::try_serve(cfg, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;
-        JsRuntime::new(o).map(|rt| {
-            rt.start();
-            JsHandler::new(rt)
-        })
+        JsHandler::start(o)
     })
     .expect("script loads")
 }
@@ -418,4 +415,42 @@ fn service_worker_syntax_is_served_too() {
     );
     let srv = js_server(p, &[], 1);
     assert_eq!(get(srv.local_addr(), "/").status, 500);
+}
+
+#[test]
+fn an_isolate_out_of_heap_is_replaced_and_the_shard_keeps_serving() {
+    let p = write_script(
+        "hog.js",
+        r#"let served = 0;
+        const hoard = [];
+        export default {
+            fetch(req) {
+                served++;
+                if (req.url.endsWith("/hog")) {
+                    for (;;) hoard.push(new Array(100000).fill(served));
+                }
+                if (req.url.endsWith("/wait")) {
+                    return new Promise(() => {}); // never settles on its own
+                }
+                return new Response(`served ${served}`);
+            },
+        };"#,
+    );
+    let mut o = WorkerOptions::new(p);
+    o.heap_limit = 48 << 20;
+    o.cpu_limit = Duration::from_secs(10); // the heap limit must be what stops it
+    let srv = ringworker::try_serve(test_config(), move |_| JsHandler::start(o.clone())).unwrap();
+    let a = srv.local_addr();
+    assert_eq!(get(a, "/a").text(), "served 1");
+    assert_eq!(get(a, "/b").text(), "served 2");
+    // A request left waiting on the old isolate fails cleanly when it goes.
+    let waiting = std::thread::spawn(move || get(a, "/wait").status);
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    assert_eq!(get(a, "/hog").status, 503);
+    assert_eq!(waiting.join().unwrap(), 503);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // A fresh isolate: the module state starts over.
+    assert_eq!(get(a, "/c").text(), "served 1");
+    assert_eq!(get(a, "/d").text(), "served 2");
 }

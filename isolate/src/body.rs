@@ -168,6 +168,12 @@ impl Stream for JsBodyStream {
             let Some(reader) = this.reader.clone() else {
                 return Poll::Ready(None);
             };
+            if this.rt.is_disposed() {
+                this.finish();
+                return Poll::Ready(Some(Err(BodyError::Stream(
+                    "the isolate was replaced".into(),
+                ))));
+            }
             if let Some(id) = this.pending {
                 return match this.rt.take_settled(id, cx.waker()) {
                     None => Poll::Pending,

@@ -50,6 +50,11 @@ pub struct WorkerOptions {
     pub cpu_limit: Duration,
     /// The same limit for evaluating the script at start-up. Default 2 s.
     pub startup_limit: Duration,
+    /// Largest JS heap of the isolate. Near it, the running entry is
+    /// terminated (its request answers 503), the runtime is marked exhausted
+    /// and [`JsHandler`](crate::JsHandler) replaces it for new requests.
+    /// Default 256 MiB.
+    pub heap_limit: usize,
 }
 
 impl WorkerOptions {
@@ -61,6 +66,7 @@ impl WorkerOptions {
             shard: 0,
             cpu_limit: Duration::from_millis(50),
             startup_limit: Duration::from_secs(2),
+            heap_limit: 256 << 20,
         }
     }
 }
@@ -111,7 +117,6 @@ pub(crate) struct Handles {
     fetch: v8::Global<v8::Function>,
     env: v8::Global<v8::Value>,
     ctx: v8::Global<v8::Value>,
-    timers: RefCell<HashMap<u32, Timer>>,
     watch: Arc<Watch>,
 }
 
@@ -123,9 +128,37 @@ struct Inner {
 
 /// A shard's JS runtime. Shard-local: not `Send`, used through an `Rc`.
 pub struct JsRuntime {
-    inner: RefCell<Inner>,
+    /// None once the isolate was disposed (it ran out of heap).
+    inner: RefCell<Option<Inner>>,
+    timers: RefCell<HashMap<u32, Timer>>,
+    /// Set by V8's near-heap-limit callback; shared with it through a raw pointer.
+    heap: Box<HeapGuard>,
     host: HostRef,
     options: WorkerOptions,
+}
+
+/// What the near-heap-limit callback needs, at a stable address.
+struct HeapGuard {
+    handle: v8::IsolateHandle,
+    exhausted: std::sync::atomic::AtomicBool,
+}
+
+/// V8 calls this when the heap nears its limit: stop the running script and
+/// give V8 room to unwind it instead of aborting the process.
+unsafe extern "C" fn near_heap_limit(
+    data: *mut std::ffi::c_void,
+    current: usize,
+    _initial: usize,
+) -> usize {
+    // SAFETY: `data` is the runtime's boxed HeapGuard, alive as long as the isolate.
+    let guard = unsafe { &*(data as *const HeapGuard) };
+    if !guard
+        .exhausted
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        guard.handle.terminate_execution();
+    }
+    current + (32 << 20)
 }
 
 impl std::fmt::Debug for JsRuntime {
@@ -394,8 +427,17 @@ impl JsRuntime {
     /// script, and finds its handler. Call on the shard that will own it.
     pub fn new(options: WorkerOptions) -> Result<Rc<JsRuntime>, ScriptError> {
         init_v8();
-        let mut isolate = v8::Isolate::new(v8::CreateParams::default());
+        let mut isolate =
+            v8::Isolate::new(v8::CreateParams::default().heap_limits(0, options.heap_limit));
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        let heap = Box::new(HeapGuard {
+            handle: isolate.thread_safe_handle(),
+            exhausted: std::sync::atomic::AtomicBool::new(false),
+        });
+        isolate.add_near_heap_limit_callback(
+            near_heap_limit,
+            &*heap as *const HeapGuard as *mut std::ffi::c_void,
+        );
         let host: HostRef = Rc::new(RefCell::new(Host {
             shard: options.shard,
             ..Host::default()
@@ -582,7 +624,8 @@ impl JsRuntime {
         };
         let (context, make_request, response_parts, handler, fetch, env, ctx) = built;
         let rt = Rc::new(JsRuntime {
-            inner: RefCell::new(Inner {
+            timers: RefCell::new(HashMap::new()),
+            inner: RefCell::new(Some(Inner {
                 h: Handles {
                     context,
                     make_request,
@@ -591,15 +634,27 @@ impl JsRuntime {
                     fetch,
                     env,
                     ctx,
-                    timers: RefCell::new(HashMap::new()),
                     watch,
                 },
                 isolate,
-            }),
+            })),
+            heap,
             host,
             options,
         });
         Ok(rt)
+    }
+
+    /// Whether the isolate was disposed (after running out of heap).
+    pub(crate) fn is_disposed(&self) -> bool {
+        self.inner.borrow().is_none()
+    }
+
+    /// Whether the isolate ran out of heap: it must not take new requests.
+    pub fn is_exhausted(&self) -> bool {
+        self.heap
+            .exhausted
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Starts the timers the script's top level scheduled. Call once, on the
@@ -729,11 +784,20 @@ impl JsRuntime {
     }
 
     async fn wait(self: &Rc<Self>, id: u64) -> Result<v8::Global<v8::Value>, JsFailure> {
-        let outcome = std::future::poll_fn(|cx| match self.take_settled(id, cx.waker()) {
-            Some(o) => Poll::Ready(o),
-            None => Poll::Pending,
+        let outcome = std::future::poll_fn(|cx| {
+            if self.is_disposed() {
+                return Poll::Ready(None);
+            }
+            match self.take_settled(id, cx.waker()) {
+                Some(o) => Poll::Ready(Some(o)),
+                None => Poll::Pending,
+            }
         })
         .await;
+        let Some(outcome) = outcome else {
+            self.forget_pending(id);
+            return Err(JsFailure::Terminated);
+        };
         match outcome {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -846,10 +910,7 @@ impl JsRuntime {
                     repeat,
                     callback,
                 } => {
-                    self.inner
-                        .borrow()
-                        .h
-                        .timers
+                    self.timers
                         .borrow_mut()
                         .insert(id, (callback, repeat.then_some(delay)));
                     let rt = Rc::downgrade(self);
@@ -867,7 +928,7 @@ impl JsRuntime {
                     .detach();
                 }
                 TimerOp::Clear(id) => {
-                    self.inner.borrow().h.timers.borrow_mut().remove(&id);
+                    self.timers.borrow_mut().remove(&id);
                 }
             }
         }
@@ -910,9 +971,15 @@ impl JsRuntime {
         self: &Rc<Self>,
         f: impl FnOnce(&mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>, &Handles) -> R,
     ) -> Result<R, JsFailure> {
+        if self.is_exhausted() {
+            // In-flight requests of a recycled isolate fail cleanly.
+            return Err(JsFailure::Terminated);
+        }
         let (r, terminated) = {
             let mut inner = self.inner.borrow_mut();
-            let Inner { h, isolate } = &mut *inner;
+            let Some(Inner { h, isolate }) = inner.as_mut() else {
+                return Err(JsFailure::Terminated);
+            };
             h.watch.enter(self.options.cpu_limit);
             v8::scope!(let scope, isolate);
             let context = v8::Local::new(scope, &h.context);
@@ -926,6 +993,32 @@ impl JsRuntime {
             }
             (r, terminated)
         };
+        if self.is_exhausted() {
+            tracing::error!(
+                target: "js",
+                shard = self.options.shard,
+                "the isolate reached its heap limit of {} MiB; the script was stopped and the isolate will be replaced",
+                self.options.heap_limit >> 20
+            );
+            // Dispose of it now: V8 wants a thread's isolates dropped in the
+            // reverse order of creation, so this one must go before its
+            // replacement exists. Requests still holding it fail cleanly.
+            self.timers.borrow_mut().clear();
+            let dead = self.inner.borrow_mut().take();
+            drop(dead);
+            // Whoever waits on a promise of the dead isolate learns it now.
+            let wakers: Vec<Waker> = self
+                .host
+                .borrow_mut()
+                .pending
+                .values_mut()
+                .filter_map(|p| p.waker.take())
+                .collect();
+            for w in wakers {
+                w.wake();
+            }
+            return Err(JsFailure::Terminated);
+        }
         self.after_entry();
         if terminated {
             tracing::error!(
@@ -1005,8 +1098,7 @@ impl JsRuntime {
     /// Calls timer `id`'s callback; returns the next delay for an interval.
     fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
         let (callback, repeat) = {
-            let inner = self.inner.borrow();
-            let mut timers = inner.h.timers.borrow_mut();
+            let mut timers = self.timers.borrow_mut();
             let (cb, r) = timers.get(&id)?;
             let entry = (cb.clone(), *r);
             if entry.1.is_none() {
@@ -1025,7 +1117,7 @@ impl JsRuntime {
         });
         if ran.is_err() {
             // Terminated: an interval that spins is not run again.
-            self.inner.borrow().h.timers.borrow_mut().remove(&id);
+            self.timers.borrow_mut().remove(&id);
             return None;
         }
         repeat
