@@ -17,6 +17,7 @@ pub mod handler;
 mod module;
 pub mod platform;
 pub mod runtime;
+mod snapshot;
 mod watchdog;
 mod web;
 

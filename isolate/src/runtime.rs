@@ -91,7 +91,7 @@ enum TimerOp {
 
 /// Per-isolate state reachable from V8 callbacks (an isolate slot).
 #[derive(Default)]
-struct Host {
+pub(crate) struct Host {
     /// Request bodies JS may read, by id (see `op_body_read`).
     bodies: HashMap<u32, ringworker_io::Body>,
     next_body: u32,
@@ -103,7 +103,7 @@ struct Host {
     shard: usize,
 }
 
-type HostRef = Rc<RefCell<Host>>;
+pub(crate) type HostRef = Rc<RefCell<Host>>;
 
 /// A scheduled callback and, for an interval, its period.
 type Timer = (v8::Global<v8::Function>, Option<Duration>);
@@ -422,13 +422,128 @@ fn body_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Bytes {
     with_bytes(scope, v, Bytes::copy_from_slice).unwrap_or_default()
 }
 
+/// The context's embedder-data slot that holds `rw` (survives the snapshot).
+pub(crate) const RW_SLOT: i32 = 1;
+
+/// Every native function the API surface is built with: a snapshot refers to
+/// them by index in this list.
+pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+    let mut v: Vec<v8::FunctionCallback> = vec![
+        op_set_timeout.map_fn_to(),
+        op_set_interval.map_fn_to(),
+        op_clear_timer.map_fn_to(),
+        op_body_read.map_fn_to(),
+        op_body_cancel.map_fn_to(),
+        op_log.map_fn_to(),
+        op_utf8_encode.map_fn_to(),
+        op_utf8_decode.map_fn_to(),
+        op_on_fulfilled.map_fn_to(),
+        op_on_rejected.map_fn_to(),
+    ];
+    v.extend(crate::web::native_functions());
+    v
+}
+
+/// Installs the Workers API surface into `context` (natives, ops, every JS
+/// file in order) and returns `rw`, also stored in the context's embedder
+/// data so it survives a snapshot.
+pub(crate) fn install_surface<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    context: v8::Local<'s, v8::Context>,
+) -> Result<v8::Local<'s, v8::Object>, ScriptError> {
+    let global = context.global(scope);
+    // Timers are globals implemented natively.
+    let natives: [(&str, v8::FunctionCallback); 4] = [
+        ("setTimeout", op_set_timeout.map_fn_to()),
+        ("setInterval", op_set_interval.map_fn_to()),
+        ("clearTimeout", op_clear_timer.map_fn_to()),
+        ("clearInterval", op_clear_timer.map_fn_to()),
+    ];
+    for (name, f) in natives {
+        let f = v8::Function::new_raw(scope, f).unwrap();
+        let k = new_string(scope, name);
+        global.set(scope, k.into(), f.into());
+    }
+    // The ops object handed to the JS files.
+    let ops = v8::Object::new(scope);
+    let op_list: [(&str, v8::FunctionCallback); 5] = [
+        ("bodyRead", op_body_read.map_fn_to()),
+        ("bodyCancel", op_body_cancel.map_fn_to()),
+        ("log", op_log.map_fn_to()),
+        ("utf8Encode", op_utf8_encode.map_fn_to()),
+        ("utf8Decode", op_utf8_decode.map_fn_to()),
+    ];
+    for (name, f) in op_list {
+        let f = v8::Function::new_raw(scope, f).unwrap();
+        let k = new_string(scope, name);
+        ops.set(scope, k.into(), f.into());
+    }
+    crate::web::install(scope, ops);
+    let rw = v8::Object::new(scope);
+    for (name, src) in BOOTSTRAP {
+        v8::tc_scope!(let tc, scope);
+        let code = new_string(tc, src);
+        let resource = new_string(tc, name);
+        let origin = v8::ScriptOrigin::new(
+            tc,
+            resource.into(),
+            0,
+            0,
+            false,
+            0,
+            None,
+            false,
+            false,
+            false,
+            None,
+        );
+        let result = v8::Script::compile(tc, code, Some(&origin))
+            .and_then(|s| s.run(tc))
+            .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+            .and_then(|f| {
+                let recv = v8::undefined(tc).into();
+                f.call(tc, recv, &[ops.into(), rw.into()])
+            });
+        if result.is_none() {
+            let (file, line, column, message) = module::describe_exception(tc, name);
+            return Err(ScriptError::Compile {
+                file,
+                line,
+                column,
+                message,
+            });
+        }
+    }
+    context.set_embedder_data(RW_SLOT, rw.into());
+    Ok(rw)
+}
+
+/// Per-isolate state the ops need (isolate slots), set on every isolate,
+/// including the one that makes the snapshot.
+pub(crate) fn set_slots(isolate: &mut v8::Isolate, shard: usize) -> HostRef {
+    let host: HostRef = Rc::new(RefCell::new(Host {
+        shard,
+        ..Host::default()
+    }));
+    isolate.set_slot(host.clone());
+    isolate.set_slot(crate::web::WebState::new());
+    host
+}
+
 impl JsRuntime {
     /// Creates the isolate and context, evaluates the API surface and the
     /// script, and finds its handler. Call on the shard that will own it.
     pub fn new(options: WorkerOptions) -> Result<Rc<JsRuntime>, ScriptError> {
         init_v8();
-        let mut isolate =
-            v8::Isolate::new(v8::CreateParams::default().heap_limits(0, options.heap_limit));
+        let mut params = v8::CreateParams::default().heap_limits(0, options.heap_limit);
+        if let Some(blob) = crate::snapshot::blob() {
+            params = params
+                .snapshot_blob(v8::StartupData::from(blob))
+                .external_references(std::borrow::Cow::Borrowed(
+                    crate::snapshot::external_references(),
+                ));
+        }
+        let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         let heap = Box::new(HeapGuard {
             handle: isolate.thread_safe_handle(),
@@ -438,88 +553,22 @@ impl JsRuntime {
             near_heap_limit,
             &*heap as *const HeapGuard as *mut std::ffi::c_void,
         );
-        let host: HostRef = Rc::new(RefCell::new(Host {
-            shard: options.shard,
-            ..Host::default()
-        }));
-        isolate.set_slot(host.clone());
-        isolate.set_slot(crate::web::WebState::new());
+        let host = set_slots(&mut isolate, options.shard);
         let watch = Watch::new(&isolate);
         let main_name = options.main.display().to_string();
         let built = {
             v8::scope!(let scope, &mut isolate);
             let context = v8::Context::new(scope, Default::default());
             let scope = &mut v8::ContextScope::new(scope, context);
-            let global = context.global(scope);
-
-            // Timers are globals implemented natively.
-            let natives: [(&str, v8::FunctionCallback); 4] = [
-                ("setTimeout", op_set_timeout.map_fn_to()),
-                ("setInterval", op_set_interval.map_fn_to()),
-                ("clearTimeout", op_clear_timer.map_fn_to()),
-                ("clearInterval", op_clear_timer.map_fn_to()),
-            ];
-            for (name, f) in natives {
-                let f = v8::Function::new_raw(scope, f).unwrap();
-                let k = new_string(scope, name);
-                global.set(scope, k.into(), f.into());
-            }
-
-            // The ops object handed to the bootstrap.
-            let ops = v8::Object::new(scope);
-            let op_list: [(&str, v8::FunctionCallback); 5] = [
-                ("bodyRead", op_body_read.map_fn_to()),
-                ("bodyCancel", op_body_cancel.map_fn_to()),
-                ("log", op_log.map_fn_to()),
-                ("utf8Encode", op_utf8_encode.map_fn_to()),
-                ("utf8Decode", op_utf8_decode.map_fn_to()),
-            ];
-            for (name, f) in op_list {
-                let f = v8::Function::new_raw(scope, f).unwrap();
-                let k = new_string(scope, name);
-                ops.set(scope, k.into(), f.into());
-            }
-            crate::web::install(scope, ops);
-
-            let rw = v8::Object::new(scope);
-            for (name, src) in BOOTSTRAP {
-                v8::tc_scope!(let tc, scope);
-                let code = new_string(tc, src);
-                let resource = new_string(tc, name);
-                let origin = v8::ScriptOrigin::new(
-                    tc,
-                    resource.into(),
-                    0,
-                    0,
-                    false,
-                    0,
-                    None,
-                    false,
-                    false,
-                    false,
-                    None,
-                );
-                let script = v8::Script::compile(tc, code, Some(&origin));
-                let f = script.and_then(|s| s.run(tc));
-                let result = f
-                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
-                    .and_then(|f| {
-                        let recv = v8::undefined(tc).into();
-                        f.call(tc, recv, &[ops.into(), rw.into()])
-                    });
-                match result {
-                    Some(_) => {}
-                    None => {
-                        let (file, line, column, message) = module::describe_exception(tc, name);
-                        return Err(ScriptError::Compile {
-                            file,
-                            line,
-                            column,
-                            message,
-                        });
-                    }
-                }
-            }
+            // From the snapshot the API surface is already in the context;
+            // without one it is built here.
+            let rw = match context
+                .get_embedder_data(scope, RW_SLOT)
+                .and_then(|v| v8::Local::<v8::Object>::try_from(v).ok())
+            {
+                Some(rw) => rw,
+                None => install_surface(scope, context)?,
+            };
             let hooks_key = new_string(scope, "hooks");
             let hooks = rw
                 .get(scope, hooks_key.into())

@@ -291,6 +291,21 @@ fn op_time_origin(
     rv.set(v8::Number::new(scope, ms).into());
 }
 
+/// This module's native functions (for the snapshot's external references).
+pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+    vec![
+        op_url_parse.map_fn_to(),
+        op_url_set.map_fn_to(),
+        op_decoder_open.map_fn_to(),
+        op_decode.map_fn_to(),
+        op_decoder_reset.map_fn_to(),
+        op_random_fill.map_fn_to(),
+        op_now.map_fn_to(),
+        op_time_origin.map_fn_to(),
+        op_utf8_encode_into.map_fn_to(),
+    ]
+}
+
 /// Adds these ops to the `ops` object handed to the JS files.
 pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
     let list: [(&str, v8::FunctionCallback); 9] = [

@@ -168,14 +168,14 @@
   rw.define("crypto", crypto);
 
   // ------------------------------------------------------------- performance
-  const timeOrigin = ops.timeOrigin();
+  // Read per isolate (this file may run once, into a startup snapshot).
   const performance = {
     now: () => ops.now(),
     get timeOrigin() {
-      return timeOrigin;
+      return ops.timeOrigin();
     },
     toJSON() {
-      return { timeOrigin };
+      return { timeOrigin: ops.timeOrigin() };
     },
   };
   rw.define("performance", performance);

@@ -51,10 +51,21 @@
 //       Sets the AbortSignal user code sees as `controller.signal` on a
 //       ReadableStreamDefaultController / ReadableByteStreamController
 //       (undefined until set). Passing a ReadableStream targets its controller.
+//       Not standard, so it is an own property of that controller only; the
+//       prototypes stay exactly as specified.
 //   rw.failStream(stream, reason, message = <derived from reason>)
 //       Errors a readable stream from the outside with `reason` (if it is still
 //       readable). Afterwards the source's controller.enqueue() throws
-//       new TypeError(message) and controller.close() is a silent no-op.
+//       new TypeError(message) and controller.close() is a silent no-op (for a
+//       TransformStream's readable side, TransformStreamDefaultController
+//       .enqueue() throws it too and the writable side is errored with that
+//       TypeError, so a writer blocked on backpressure is released).
+//
+// Debug hook: globalThis[Symbol.for("ringworker.internal.streams")] is a
+// frozen object with isReadableStream, isDisturbed, isLocked,
+// newNativeReadable, readAll, streamReader, setControllerSignal and failStream,
+// for isolate/tests/js/streams.test.js (which cannot reach `rw`). Remove the
+// block near the end of this file to drop it; those tests then fail loudly.
 (function (ops, rw) {
   "use strict";
 
@@ -4012,6 +4023,26 @@
   rw.streamReader = streamReader;
   rw.setControllerSignal = setControllerSignal;
   rw.failStream = failStream;
+
+  // Debug hook for isolate/tests/js/streams.test.js, which cannot reach `rw`:
+  // the same functions under a registered symbol. They give user code no
+  // power it lacks (each acts only on streams it already holds).
+  ObjectDefineProperty(globalThis, Symbol.for("ringworker.internal.streams"), {
+    value: ObjectFreeze({
+      __proto__: null,
+      isReadableStream: rw.isReadableStream,
+      isDisturbed: rw.isDisturbed,
+      isLocked: rw.isLocked,
+      newNativeReadable,
+      readAll,
+      streamReader,
+      setControllerSignal,
+      failStream,
+    }),
+    writable: false,
+    enumerable: false,
+    configurable: true,
+  });
 
   // --------------------------------------------------------- install globals
   const define = rw.define;
