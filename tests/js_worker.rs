@@ -454,3 +454,55 @@ fn an_isolate_out_of_heap_is_replaced_and_the_shard_keeps_serving() {
     assert_eq!(get(a, "/c").text(), "served 1");
     assert_eq!(get(a, "/d").text(), "served 2");
 }
+
+#[test]
+fn floating_rejections_are_logged_and_the_request_still_answers() {
+    let p = write_script(
+        "floating.js",
+        r#"export default {
+            fetch() {
+                Promise.reject(new Error("nobody catches this"));
+                const handledLater = Promise.reject(new Error("caught later"));
+                handledLater.catch(() => {});
+                return new Response("fine");
+            },
+        };"#,
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(ringworker_bin())
+        .arg("serve")
+        .arg(&p)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "1",
+            "--no-pin",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "server did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(get(addr, "/").text(), "fine");
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Uncaught (in promise) Error: nobody catches this"),
+        "{err}"
+    );
+    assert!(!err.contains("caught later"), "{err}");
+}

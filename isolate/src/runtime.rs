@@ -92,6 +92,9 @@ enum TimerOp {
 /// Per-isolate state reachable from V8 callbacks (an isolate slot).
 #[derive(Default)]
 pub(crate) struct Host {
+    /// Promises rejected with no handler during the current entry, with their
+    /// reasons; whatever is still here when the entry ends is logged.
+    unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
     /// Request bodies JS may read, by id (see `op_body_read`).
     bodies: HashMap<u32, ringworker_io::Body>,
     next_body: u32,
@@ -141,6 +144,31 @@ pub struct JsRuntime {
 struct HeapGuard {
     handle: v8::IsolateHandle,
     exhausted: std::sync::atomic::AtomicBool,
+}
+
+/// V8 reports rejections without a handler (and handlers added later).
+extern "C" fn promise_reject(msg: v8::PromiseRejectMessage) {
+    v8::callback_scope!(unsafe scope, &msg);
+    let promise = msg.get_promise();
+    let Some(h) = scope.get_slot::<HostRef>().cloned() else {
+        return;
+    };
+    match msg.get_event() {
+        v8::PromiseRejectEvent::PromiseRejectWithNoHandler => {
+            let value = msg
+                .get_value()
+                .unwrap_or_else(|| v8::undefined(scope).into());
+            let entry = (
+                v8::Global::new(scope, promise),
+                v8::Global::new(scope, value),
+            );
+            h.borrow_mut().unhandled.push(entry);
+        }
+        v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
+            h.borrow_mut().unhandled.retain(|(p, _)| *p != promise);
+        }
+        _ => {}
+    }
 }
 
 /// V8 calls this when the heap nears its limit: stop the running script and
@@ -545,6 +573,7 @@ impl JsRuntime {
         }
         let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        isolate.set_promise_reject_callback(promise_reject);
         let heap = Box::new(HeapGuard {
             handle: isolate.thread_safe_handle(),
             exhausted: std::sync::atomic::AtomicBool::new(false),
@@ -825,6 +854,11 @@ impl JsRuntime {
             v8::PromiseState::Fulfilled => Ok(Call::Done(v8::Global::new(tc, promise.result(tc)))),
             v8::PromiseState::Rejected => {
                 promise.mark_as_handled();
+                // Reported as the request's failure, not as an unhandled rejection.
+                self.host
+                    .borrow_mut()
+                    .unhandled
+                    .retain(|(p, _)| *p != promise);
                 let r = promise.result(tc);
                 Err(value_text(tc, r))
             }
@@ -1036,6 +1070,12 @@ impl JsRuntime {
             v8::tc_scope!(let tc, scope);
             let r = f(tc, h);
             tc.perform_microtask_checkpoint();
+            let unhandled = std::mem::take(&mut self.host.borrow_mut().unhandled);
+            for (_, reason) in unhandled {
+                let reason = v8::Local::new(tc, reason);
+                let text = value_text(tc, reason);
+                tracing::error!(target: "js", shard = self.options.shard, "Uncaught (in promise) {text}");
+            }
             let terminated = h.watch.exit();
             if terminated {
                 tc.cancel_terminate_execution();

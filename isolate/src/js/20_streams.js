@@ -44,7 +44,8 @@
 //                                cancel(reason) -> Promise<undefined>,
 //                                releaseLock() }
 //       Locks the stream (throws TypeError when locked). `value` is always a
-//       Uint8Array (same chunk conversions and TypeError as readAll). Result
+//       Uint8Array (same chunk conversions and TypeError as readAll; a view
+//       on the chunk's own memory, not a copy, except for strings). Result
 //       objects have a null prototype so a patched Object.prototype.then
 //       cannot intercept them.
 //   rw.setControllerSignal(controllerOrStream, signal)
@@ -92,7 +93,6 @@
   const PromisePrototypeThen = Promise.prototype.then;
   const PromiseResolveFn = Promise.resolve;
   const PromiseRejectFn = Promise.reject;
-  const PromiseAllFn = Promise.all;
   const ArrayBufferCtor = ArrayBuffer;
   const ArrayBufferIsView = ArrayBuffer.isView;
   const getter = (proto, name) => {
@@ -211,6 +211,27 @@
     setHandled(d.promise);
     return d;
   };
+
+  // WebIDL "wait for all" (without going through a patchable Promise.all);
+  // the values are not needed here.
+  function waitForAll(promises) {
+    const d = new Deferred();
+    let remaining = promises.length;
+    if (remaining === 0) {
+      d.resolve(undefined);
+      return d.promise;
+    }
+    for (let i = 0; i < promises.length; i++) {
+      upon(
+        promises[i],
+        () => {
+          if (--remaining === 0) d.resolve(undefined);
+        },
+        (e) => d.reject(e),
+      );
+    }
+    return d.promise;
+  }
 
   // WebIDL: invoke a callback whose return type is a promise.
   function invokePromise(fn, thisArg, args) {
@@ -2244,7 +2265,7 @@
           () => {
             const promises = [];
             for (let i = 0; i < actions.length; i++) promises[i] = actions[i]();
-            return ReflectApply(PromiseAllFn, PromiseCtor, [promises]);
+            return waitForAll(promises);
           },
           true,
           error,

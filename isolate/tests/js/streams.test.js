@@ -973,6 +973,19 @@ test("WritableStream: ready and desiredSize reflect backpressure", async () => {
   assertEquals(writer.desiredSize, 1);
 });
 
+test("WritableStream: highWaterMark 0 means ready stays pending (always backpressure)", async () => {
+  const ws = new WritableStream({}, { highWaterMark: 0 });
+  const writer = ws.getWriter();
+  assertEquals(writer.desiredSize, 0);
+  let ready = false;
+  writer.ready.then(() => (ready = true));
+  await writer.write("a"); // writes still go through
+  await flush();
+  assertEquals(ready, false);
+  await writer.close();
+  assertEquals(ready, true, "closing resolves ready");
+});
+
 test("WritableStream: the sink sees one write at a time", async () => {
   let active = 0;
   let max = 0;
@@ -1302,6 +1315,18 @@ test("byte streams: default readers, autoAllocateChunkSize, and close with a pen
   assertEquals(r.done, true);
   assertEquals(r.value.byteLength, 0);
   assertEquals(r.value.buffer.byteLength, 4);
+});
+
+test("byte streams: releaseLock rejects pending BYOB reads; the bytes stay queued for the next reader", async () => {
+  let controller;
+  const rs = new ReadableStream({ type: "bytes", start: (c) => (controller = c) });
+  const byob = rs.getReader({ mode: "byob" });
+  const pending = byob.read(new Uint8Array(4));
+  byob.releaseLock();
+  await assertRejects(() => pending, TypeError, "released");
+  controller.enqueue(new Uint8Array([7, 7]));
+  const reader = rs.getReader();
+  assertEquals((await reader.read()).value, new Uint8Array([7, 7]));
 });
 
 test("byte streams: enqueue checks, BYOB reader on a default stream, tee", async () => {
