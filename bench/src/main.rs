@@ -35,7 +35,7 @@ enum Cmd {
 
 #[derive(Args)]
 struct HttpArgs {
-    /// Target, http://host[:port]/path (no TLS).
+    /// Target, http://host\[:port\]/path (no TLS).
     #[arg(long)]
     url: String,
     /// Concurrent keep-alive connections (total over all threads).

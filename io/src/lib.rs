@@ -6,7 +6,7 @@
 //! - [`socket`]: the connection socket (receive via the ring, vectored
 //!   non-blocking writes);
 //! - [`http`]: the HTTP/1.1 codec, the streaming request/response types, the
-//!   per-shard [`Handler`](http::Handler) seam and the connection driver;
+//!   per-shard [`Handler`] seam and the connection driver;
 //! - [`server`]: the accept loop that ties them together on one shard.
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]

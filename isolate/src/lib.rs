@@ -1,7 +1,7 @@
 //! ringworker-isolate: Workers-style scripts on V8, one isolate per shard.
 //!
 //! - [`platform`]: V8's process-wide initialization;
-//! - [`module`]: ES modules from disk (relative imports), with errors that
+//! - `module`: ES modules from disk (relative imports), with errors that
 //!   name file, line and column;
 //! - [`runtime`]: a shard's isolate, its context and the Workers API surface
 //!   (`js/*.js`, evaluated in order at start-up);
