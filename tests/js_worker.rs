@@ -506,3 +506,78 @@ fn floating_rejections_are_logged_and_the_request_still_answers() {
     );
     assert!(!err.contains("caught later"), "{err}");
 }
+
+#[test]
+fn a_client_leaving_is_seen_by_the_script_which_may_clean_up() {
+    let p = write_script(
+        "disconnect.js",
+        r#"const seen = [];
+        export default {
+            async fetch(request) {
+                const path = new URL(request.url).pathname;
+                if (path === "/report") return Response.json(seen);
+                if (path === "/wait") {
+                    // Non-streaming: the handler waits; request.signal tells it the client left.
+                    await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+                    seen.push(`request.signal: ${request.signal.reason.name}: ${request.signal.reason.message}`);
+                    return new Response("nobody reads this");
+                }
+                let ticker;
+                const body = new ReadableStream({
+                    start(controller) {
+                        controller.signal.addEventListener("abort", () => {
+                            seen.push(`controller.signal aborted: ${controller.signal.reason.message}`);
+                            try {
+                                controller.enqueue(new Uint8Array([1]));
+                                seen.push("enqueue did not throw");
+                            } catch (e) {
+                                seen.push(`enqueue threw ${e.name}: ${e.message}`);
+                            }
+                            try {
+                                controller.close();
+                                seen.push("close is safe");
+                            } catch (e) {
+                                seen.push(`close threw ${e}`);
+                            }
+                            clearInterval(ticker);
+                        });
+                        ticker = setInterval(() => {
+                            try { controller.enqueue(new TextEncoder().encode("tick\n")); } catch {}
+                        }, 5);
+                    },
+                    cancel(reason) {
+                        seen.push(`cancel(${reason.name})`);
+                    },
+                });
+                return new Response(body);
+            },
+        };"#,
+    );
+    let srv = js_server(p, &[], 1);
+    let a = srv.local_addr();
+    let mut s = connect(a);
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+    assert!(n > 0);
+    drop(s); // FIN mid-stream
+
+    let mut w = connect(a);
+    w.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(w); // FIN while the handler waits
+
+    std::thread::sleep(Duration::from_millis(150));
+    let report = get(a, "/report").text();
+    for want in [
+        "controller.signal aborted: The client disconnected (client disconnected)",
+        "enqueue threw TypeError: Cannot enqueue: client disconnected",
+        "close is safe",
+        "cancel(AbortError)",
+        "request.signal: AbortError: The client disconnected (client disconnected)",
+    ] {
+        assert!(report.contains(want), "missing {want:?} in {report}");
+    }
+}

@@ -93,6 +93,11 @@ pub(crate) struct JsBodyStream {
     pending: Option<u64>,
     /// The request body this response may still be reading (echo).
     request_body: Option<u32>,
+    /// The request this response answers (ended with the stream).
+    request: Option<u32>,
+    /// `{ signal, stream }` from the bootstrap, and the request's cancel flag:
+    /// if the client left, ending early tells the script so (see `Drop`).
+    gone: Option<(v8::Global<v8::Object>, ringworker_core::CancelFlag)>,
 }
 
 impl JsBodyStream {
@@ -100,12 +105,16 @@ impl JsBodyStream {
         rt: Rc<JsRuntime>,
         reader: v8::Global<v8::Object>,
         request_body: Option<u32>,
+        request: u32,
+        gone: Option<(v8::Global<v8::Object>, ringworker_core::CancelFlag)>,
     ) -> Self {
         Self {
             rt,
             reader: Some(reader),
             pending: None,
             request_body,
+            request: Some(request),
+            gone,
         }
     }
 
@@ -113,6 +122,9 @@ impl JsBodyStream {
         self.reader = None;
         if let Some(id) = self.request_body.take() {
             self.rt.release_body(id);
+        }
+        if let Some(id) = self.request.take() {
+            self.rt.end_request(id);
         }
     }
 
@@ -246,8 +258,27 @@ impl Drop for JsBodyStream {
         if let Some(id) = self.pending.take() {
             self.rt.forget_pending(id);
         }
+        let gone = self.gone.take();
         if let Some(reader) = self.reader.take() {
-            // Ended early (the client left, or the connection failed): tell the source.
+            if let Some((parts, flag)) = gone.filter(|(_, f)| f.is_cancelled()) {
+                // The client left: abort controller.signal, make enqueue()
+                // throw and close() safe, then cancel (the source's cancel runs).
+                let why = flag
+                    .reason()
+                    .map(|r| r.describe())
+                    .unwrap_or("client disconnected");
+                let _ = self.rt.enter(|tc, h| {
+                    let f = v8::Local::new(tc, &h.client_gone);
+                    let parts = v8::Local::new(tc, parts);
+                    let reader = v8::Local::new(tc, reader);
+                    let why = v8::String::new(tc, why).unwrap();
+                    let recv = v8::undefined(tc).into();
+                    f.call(tc, recv, &[parts.into(), reader.into(), why.into()]);
+                });
+                self.finish();
+                return;
+            }
+            // Ended early for another reason (the connection failed): tell the source.
             let _ = self.rt.enter(|tc, _| {
                 let reader = v8::Local::new(tc, reader);
                 let k = v8::String::new(tc, "cancel").unwrap();
@@ -261,8 +292,6 @@ impl Drop for JsBodyStream {
                 }
             });
         }
-        if let Some(id) = self.request_body.take() {
-            self.rt.release_body(id);
-        }
+        self.finish();
     }
 }

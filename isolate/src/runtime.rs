@@ -78,6 +78,23 @@ struct Pending {
     waker: Option<Waker>,
 }
 
+/// What the runtime tracks of one request in flight.
+pub(crate) struct RequestWatch {
+    flag: ringworker_core::CancelFlag,
+    signal: RefCell<Option<v8::Global<v8::Object>>>,
+    ended: std::cell::Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl RequestWatch {
+    fn end(&self) {
+        self.ended.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
 /// Work queued by JS for the runtime to do after the current entry returns.
 enum TimerOp {
     Schedule {
@@ -95,6 +112,12 @@ pub(crate) struct Host {
     /// Promises rejected with no handler during the current entry, with their
     /// reasons; whatever is still here when the entry ends is logged.
     unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+    /// Requests in flight, by id: their cancel flags and, once a script looked
+    /// at `request.signal`, that signal (see `op_watch_request`).
+    requests: HashMap<u32, Rc<RequestWatch>>,
+    next_request: u32,
+    /// Requests whose signal needs a watcher task (started after the entry).
+    watch_queue: Vec<u32>,
     /// Request bodies JS may read, by id (see `op_body_read`).
     bodies: HashMap<u32, ringworker_io::Body>,
     next_body: u32,
@@ -116,6 +139,8 @@ pub(crate) struct Handles {
     pub(crate) context: v8::Global<v8::Context>,
     make_request: v8::Global<v8::Function>,
     response_parts: v8::Global<v8::Function>,
+    pub(crate) client_gone: v8::Global<v8::Function>,
+    abort_with_disconnect: v8::Global<v8::Function>,
     handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
     env: v8::Global<v8::Value>,
@@ -333,6 +358,29 @@ fn op_body_read(
     rv.set(promise.into());
 }
 
+/// `watchRequest(id, signal)`: the script looked at `request.signal`; abort
+/// it when the client goes away. Returns the reason if it already went.
+fn op_watch_request(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let Ok(signal) = v8::Local::<v8::Object>::try_from(args.get(1)) else {
+        return;
+    };
+    let h = host(scope);
+    let w = h.borrow().requests.get(&id).cloned();
+    let Some(w) = w else { return };
+    if let Some(reason) = w.flag.reason() {
+        let r = new_string(scope, reason.describe());
+        rv.set(r.into());
+        return;
+    }
+    *w.signal.borrow_mut() = Some(v8::Global::new(scope, signal));
+    h.borrow_mut().watch_queue.push(id);
+}
+
 /// `bodyCancel(id)`: the script no longer wants the body; drop it (the
 /// connection drains or closes).
 fn op_body_cancel(
@@ -460,6 +508,7 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_set_timeout.map_fn_to(),
         op_set_interval.map_fn_to(),
         op_clear_timer.map_fn_to(),
+        op_watch_request.map_fn_to(),
         op_body_read.map_fn_to(),
         op_body_cancel.map_fn_to(),
         op_log.map_fn_to(),
@@ -494,7 +543,8 @@ pub(crate) fn install_surface<'s>(
     }
     // The ops object handed to the JS files.
     let ops = v8::Object::new(scope);
-    let op_list: [(&str, v8::FunctionCallback); 5] = [
+    let op_list: [(&str, v8::FunctionCallback); 6] = [
+        ("watchRequest", op_watch_request.map_fn_to()),
         ("bodyRead", op_body_read.map_fn_to()),
         ("bodyCancel", op_body_cancel.map_fn_to()),
         ("log", op_log.map_fn_to()),
@@ -610,6 +660,8 @@ impl JsRuntime {
             };
             let make_request = get_fn(scope, "makeRequest");
             let response_parts = get_fn(scope, "responseParts");
+            let client_gone = get_fn(scope, "clientGone");
+            let abort_with_disconnect = get_fn(scope, "abortWithDisconnect");
 
             watch.enter(options.startup_limit);
             let loaded = module::load_main(scope, &options.main);
@@ -694,13 +746,25 @@ impl JsRuntime {
                 v8::Global::new(scope, context),
                 make_request,
                 response_parts,
+                client_gone,
+                abort_with_disconnect,
                 v8::Global::new(scope, handler),
                 v8::Global::new(scope, fetch),
                 v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
                 v8::Global::new(scope, v8::Local::<v8::Value>::from(ctx)),
             )
         };
-        let (context, make_request, response_parts, handler, fetch, env, ctx) = built;
+        let (
+            context,
+            make_request,
+            response_parts,
+            client_gone,
+            abort_with_disconnect,
+            handler,
+            fetch,
+            env,
+            ctx,
+        ) = built;
         let rt = Rc::new(JsRuntime {
             timers: RefCell::new(HashMap::new()),
             inner: RefCell::new(Some(Inner {
@@ -708,6 +772,8 @@ impl JsRuntime {
                     context,
                     make_request,
                     response_parts,
+                    client_gone,
+                    abort_with_disconnect,
                     handler,
                     fetch,
                     env,
@@ -753,7 +819,25 @@ impl JsRuntime {
             h.bodies.insert(id, body);
             Some(id)
         };
-        let response = self.fetch_inner(&req, body_id).await;
+        let req_id = {
+            let mut h = self.host.borrow_mut();
+            h.next_request = h.next_request.wrapping_add(1).max(1);
+            let id = h.next_request;
+            h.requests.insert(
+                id,
+                Rc::new(RequestWatch {
+                    flag: req.cancel_flag().clone(),
+                    signal: RefCell::new(None),
+                    ended: std::cell::Cell::new(false),
+                    waker: RefCell::new(None),
+                }),
+            );
+            id
+        };
+        let response = self.fetch_inner(&req, body_id, req_id).await;
+        if !matches!(response.body, ResponseBody::Stream { .. }) {
+            self.end_request(req_id);
+        }
         // A body nobody streams any more is released now; a streaming response
         // may still read it (echo) and releases it when it ends.
         if !matches!(response.body, ResponseBody::Stream { .. }) {
@@ -764,10 +848,15 @@ impl JsRuntime {
         response
     }
 
-    async fn fetch_inner(self: &Rc<Self>, req: &Request, body_id: Option<u32>) -> Response {
+    async fn fetch_inner(
+        self: &Rc<Self>,
+        req: &Request,
+        body_id: Option<u32>,
+        req_id: u32,
+    ) -> Response {
         // (`enter` starts the timers and reads the handler queued, which the
         // promise may wait on.)
-        let started = self.call_fetch(req, body_id);
+        let started = self.call_fetch(req, body_id, req_id);
         let outcome = match started {
             Ok(Call::Done(r)) => Ok(r),
             Ok(Call::Wait(id)) => self.wait(id).await,
@@ -775,7 +864,7 @@ impl JsRuntime {
         };
         let outcome: Result<_, JsFailure> = outcome;
         match outcome {
-            Ok(global) => self.to_response(global, body_id),
+            Ok(global) => self.to_response(global, body_id, req_id),
             Err(JsFailure::Terminated) => {
                 tracing::error!(
                     target: "js",
@@ -795,8 +884,13 @@ impl JsRuntime {
         }
     }
 
-    fn call_fetch(self: &Rc<Self>, req: &Request, body_id: Option<u32>) -> Result<Call, JsFailure> {
-        self.enter(|tc, h| self.call_fetch_in(tc, h, req, body_id))?
+    fn call_fetch(
+        self: &Rc<Self>,
+        req: &Request,
+        body_id: Option<u32>,
+        req_id: u32,
+    ) -> Result<Call, JsFailure> {
+        self.enter(|tc, h| self.call_fetch_in(tc, h, req, body_id, req_id))?
             .map_err(JsFailure::Exception)
     }
 
@@ -806,6 +900,7 @@ impl JsRuntime {
         h: &Handles,
         req: &Request,
         body_id: Option<u32>,
+        req_id: u32,
     ) -> Result<Call, String> {
         let host = req
             .header("host")
@@ -834,7 +929,13 @@ impl JsRuntime {
         let Some(js_req) = make.call(
             tc,
             recv,
-            &[method.into(), url.into(), flat.into(), body_arg],
+            &[
+                method.into(),
+                url.into(),
+                flat.into(),
+                body_arg,
+                v8::Integer::new_from_unsigned(tc, req_id).into(),
+            ],
         ) else {
             return Err(exception_text(tc));
         };
@@ -897,9 +998,10 @@ impl JsRuntime {
         self: &Rc<Self>,
         value: v8::Global<v8::Value>,
         body_id: Option<u32>,
+        req_id: u32,
     ) -> Response {
         let rt = self.clone();
-        self.enter(|tc, h| rt.response_in(tc, h, value, body_id))
+        self.enter(|tc, h| rt.response_in(tc, h, value, body_id, req_id))
             .unwrap_or_else(|_| {
                 Response::text(
                     503,
@@ -914,6 +1016,7 @@ impl JsRuntime {
         h: &Handles,
         value: v8::Global<v8::Value>,
         body_id: Option<u32>,
+        req_id: u32,
     ) -> Response {
         let parts_fn = v8::Local::new(tc, &h.response_parts);
         let value = v8::Local::new(tc, value);
@@ -949,9 +1052,25 @@ impl JsRuntime {
         {
             // A ReadableStream body: pulled chunk by chunk as the socket takes it.
             let reader = v8::Global::new(tc, reader);
+            let gone = parts
+                .get_index(tc, 4)
+                .and_then(|p| v8::Local::<v8::Object>::try_from(p).ok())
+                .map(|p| v8::Global::new(tc, p));
+            let flag = self
+                .host
+                .borrow()
+                .requests
+                .get(&req_id)
+                .map(|w| w.flag.clone());
             resp.body = ResponseBody::stream(
                 None,
-                crate::body::JsBodyStream::new(self.clone(), reader, body_id),
+                crate::body::JsBodyStream::new(
+                    self.clone(),
+                    reader,
+                    body_id,
+                    req_id,
+                    gone.zip(flag),
+                ),
             );
             return resp;
         }
@@ -966,6 +1085,38 @@ impl JsRuntime {
     /// Starts the asynchronous work JS queued during the last entry: body
     /// reads and timers.
     pub(crate) fn after_entry(self: &Rc<Self>) {
+        let watches = std::mem::take(&mut self.host.borrow_mut().watch_queue);
+        for id in watches {
+            let Some(w) = self.host.borrow().requests.get(&id).cloned() else {
+                continue;
+            };
+            let rt = Rc::downgrade(self);
+            glommio::spawn_local(async move {
+                let mut gone = std::pin::pin!(w.flag.cancelled());
+                let reason = std::future::poll_fn(|cx| {
+                    if w.ended.get() {
+                        return Poll::Ready(None);
+                    }
+                    *w.waker.borrow_mut() = Some(cx.waker().clone());
+                    gone.as_mut().poll(cx).map(Some)
+                })
+                .await;
+                let (Some(reason), Some(rt)) = (reason, rt.upgrade()) else {
+                    return;
+                };
+                let Some(signal) = w.signal.borrow_mut().take() else {
+                    return;
+                };
+                let _ = rt.enter(|tc, h| {
+                    let f = v8::Local::new(tc, &h.abort_with_disconnect);
+                    let signal = v8::Local::new(tc, signal);
+                    let why = new_string(tc, reason.describe());
+                    let recv = v8::undefined(tc).into();
+                    f.call(tc, recv, &[signal.into(), why.into()]);
+                });
+            })
+            .detach();
+        }
         let reads = std::mem::take(&mut self.host.borrow_mut().body_reads);
         for (id, resolver) in reads {
             let body = self.host.borrow_mut().bodies.remove(&id);
@@ -1172,6 +1323,14 @@ impl JsRuntime {
     /// Forgets pending entry `id` (its waiter is gone).
     pub(crate) fn forget_pending(&self, id: u64) {
         self.host.borrow_mut().pending.remove(&id);
+    }
+
+    /// The request is over: its signal watcher (if any) stops.
+    pub(crate) fn end_request(&self, id: u32) {
+        let w = self.host.borrow_mut().requests.remove(&id);
+        if let Some(w) = w {
+            w.end();
+        }
     }
 
     /// Drops request body `id` (its stream ended).

@@ -186,6 +186,18 @@
   }
 
   const kBody = Symbol("body");
+  const kSignal = Symbol("signal");
+  const kReqId = Symbol("requestId");
+
+  // The abort reason for a client that went away: a DOMException
+  // "AbortError" whose message says what happened.
+  function disconnectReason(why) {
+    const message = `The client disconnected (${why})`;
+    return typeof globalThis.DOMException === "function"
+      ? new globalThis.DOMException(message, "AbortError")
+      : new TypeErr(message);
+  }
+  rw.disconnectReason = disconnectReason;
   const kUsed = Symbol("bodyUsed");
 
   // Resolves with the whole body: a string, bytes, or null. A stream body is
@@ -270,10 +282,26 @@
       this.headers = headers || new Headers();
       this.redirect = init.redirect || "follow";
       this[kBody] = body;
+      this[kSignal] = init.signal !== undefined && init.signal !== null ? init.signal : input instanceof Request ? input.signal : null;
+      this[kReqId] = null;
       this[kUsed] = false;
     }
     get body() {
       return this[kBody];
+    }
+    // Aborts when the client of an incoming request goes away (the reason
+    // names the disconnect). Made on first use: a request that never looks
+    // at it costs nothing.
+    get signal() {
+      if (this[kSignal] === null) {
+        const signal = rw.newAbortSignal();
+        this[kSignal] = signal;
+        if (this[kReqId] !== null) {
+          const gone = ops.watchRequest(this[kReqId], signal);
+          if (gone) rw.abortSignal(signal, disconnectReason(gone));
+        }
+      }
+      return this[kSignal];
     }
     clone() {
       if (this[kUsed]) throw new TypeErr("Request.clone: body has already been used");
@@ -480,7 +508,7 @@
     return handle.stream;
   }
 
-  function makeRequest(method, url, flatHeaders, bodyId) {
+  function makeRequest(method, url, flatHeaders, bodyId, reqId) {
     const req = new Request(url, { method });
     const list = req.headers[kList];
     for (let i = 0; i < flatHeaders.length; i += 2) {
@@ -488,6 +516,7 @@
     }
     req.headers[kGuard] = "immutable";
     if (bodyId !== null) req[kBody] = socketBody(bodyId);
+    req[kReqId] = reqId;
     return req;
   }
 
@@ -509,12 +538,30 @@
         throw new TypeErr("Response body stream is locked or has been read");
       }
       resp[kUsed] = true;
-      return [resp[kStatus], flat, null, rw.streamReader(body)];
+      // controller.signal of the stream's source aborts if the client leaves.
+      let signal = rw.controllerSignal(body);
+      if (signal === undefined) {
+        signal = rw.newAbortSignal();
+        rw.setControllerSignal(body, signal);
+      }
+      return [resp[kStatus], flat, null, rw.streamReader(body), { signal, stream: body }];
     }
     return [resp[kStatus], flat, body];
   }
 
+  // The client of a streaming response left: from now on enqueue() throws
+  // and close() is a no-op; controller.signal aborts (its listeners can clean
+  // up); then the stream is cancelled, so the source's cancel(reason) runs.
+  function clientGone(parts, reader, why) {
+    const reason = disconnectReason(why);
+    rw.markStreamFailed(parts.stream, "Cannot enqueue: client disconnected");
+    rw.abortSignal(parts.signal, reason);
+    return reader.cancel(reason).catch(() => {});
+  }
+
   rw.hooks = ObjectFreeze({
+    clientGone,
+    abortWithDisconnect: (signal, why) => rw.abortSignal(signal, disconnectReason(why)),
     makeRequest,
     responseParts,
     dispatchFetch,

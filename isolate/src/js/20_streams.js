@@ -1249,6 +1249,10 @@
     c.pullAlgorithm = pullAlgorithm;
     c.cancelAlgorithm = cancelAlgorithm;
     s.controller = c;
+    // Every default controller has its `signal` from the start (sources read
+    // it in start()); the runtime aborts it if this stream is a response body
+    // whose client goes away.
+    if (typeof rw.newAbortSignal === "function") setControllerSignal(c.obj, rw.newAbortSignal());
     const startResult = startAlgorithm();
     upon(
       promiseResolve(startResult),
@@ -4000,6 +4004,23 @@
       configurable: true,
     });
   }
+
+  // The signal a stream's controller carries (undefined if none).
+  function controllerSignal(stream) {
+    const st = rsRec(stream);
+    return st !== undefined && st.controller !== undefined ? st.controller.signal : undefined;
+  }
+  rw.controllerSignal = controllerSignal;
+
+  // Makes the source's controller.enqueue() throw TypeError(message) and
+  // close() a no-op from now on, without erroring the stream (so a later
+  // cancel still reaches the source's cancel(reason)).
+  function markStreamFailed(stream, message) {
+    const st = rsRec(stream);
+    if (st === undefined || st.controller === undefined) return;
+    st.controller.failMessage = `${message}`;
+  }
+  rw.markStreamFailed = markStreamFailed;
 
   function failStream(stream, reason, message = undefined) {
     const s = rsRec(stream);

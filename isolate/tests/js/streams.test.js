@@ -1626,10 +1626,11 @@ test("internals: streamReader is not fooled by a patched Object.prototype.then",
   assertEquals(intercepted, false);
 });
 
-test("internals: setControllerSignal exposes controller.signal (undefined when unset)", () => {
+test("internals: controller.signal exists from start() and setControllerSignal replaces it", () => {
   let controller;
-  const rs = new ReadableStream({ start: (c) => (controller = c) });
-  assertEquals(controller.signal, undefined);
+  let seenInStart;
+  const rs = new ReadableStream({ start: (c) => { controller = c; seenInStart = c.signal; } });
+  assert(seenInStart instanceof AbortSignal && !seenInStart.aborted, "a default controller has a live signal in start()");
   assert(!("signal" in ReadableStreamDefaultController.prototype), "the prototype stays standard");
   const signal = makeAbortController().signal;
   internals.setControllerSignal(controller, signal);
