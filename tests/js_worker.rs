@@ -581,3 +581,23 @@ fn a_client_leaving_is_seen_by_the_script_which_may_clean_up() {
         assert!(report.contains(want), "missing {want:?} in {report}");
     }
 }
+
+#[test]
+fn long_chains_of_zero_delay_timers_do_not_nest() {
+    // glommio runs a spawned task at once; a timer fired inside the entry
+    // that scheduled it would nest until the JS stack overflowed (~150 deep).
+    let p = write_script(
+        "chain.js",
+        r#"export default {
+            fetch() {
+                return new Promise((resolve) => {
+                    let i = 0;
+                    const step = () => (++i >= 3000 ? resolve(new Response(`done ${i}`)) : setTimeout(step, 0));
+                    setTimeout(step, 0);
+                });
+            },
+        };"#,
+    );
+    let srv = js_server(p, &[], 1);
+    assert_eq!(get(srv.local_addr(), "/").text(), "done 3000");
+}

@@ -1092,6 +1092,7 @@ impl JsRuntime {
             };
             let rt = Rc::downgrade(self);
             glommio::spawn_local(async move {
+                detach_from_caller().await;
                 let mut gone = std::pin::pin!(w.flag.cancelled());
                 let reason = std::future::poll_fn(|cx| {
                     if w.ended.get() {
@@ -1122,6 +1123,7 @@ impl JsRuntime {
             let body = self.host.borrow_mut().bodies.remove(&id);
             let rt = Rc::downgrade(self);
             glommio::spawn_local(async move {
+                detach_from_caller().await;
                 let (body, chunk) = match body {
                     Some(mut b) => {
                         let c = b.chunk().await;
@@ -1149,6 +1151,7 @@ impl JsRuntime {
                         .insert(id, (callback, repeat.then_some(delay)));
                     let rt = Rc::downgrade(self);
                     glommio::spawn_local(async move {
+                        detach_from_caller().await;
                         let mut delay = delay;
                         loop {
                             glommio::timer::sleep(delay).await;
@@ -1370,6 +1373,14 @@ impl JsRuntime {
         }
         repeat
     }
+}
+
+/// glommio polls a task the moment it is spawned. Work spawned from a JS
+/// entry must not run inside that entry's call stack (a chain of
+/// `setTimeout(f, 0)` would nest without bound), so it first yields once to
+/// the executor.
+async fn detach_from_caller() {
+    futures_lite::future::yield_now().await;
 }
 
 enum Call {
