@@ -141,6 +141,14 @@
     if (h[kGuard] === "immutable") throw new TypeErr("Headers: these headers are immutable");
   }
 
+  // For headers the runtime itself sets (known-valid, lower-case names): no
+  // validation work on the hot path of every Response.
+  function hasInternal(h, lowerName) {
+    const list = h[kList];
+    for (let i = 0; i < list.length; i++) if (list[i][0] === lowerName) return true;
+    return false;
+  }
+
   function toHeaders(init) {
     return init instanceof Headers ? init : new Headers(init);
   }
@@ -331,8 +339,8 @@
       if (extracted.body !== null && (status === 204 || status === 304)) {
         throw new TypeErr(`Response: status ${status} cannot have a body`);
       }
-      if (extracted.type !== null && !headers.has("content-type")) {
-        headers.set("content-type", extracted.type);
+      if (extracted.type !== null && !hasInternal(headers, "content-type")) {
+        headers[kList].push(["content-type", extracted.type]);
       }
       this[kStatus] = status;
       this[kStatusText] = init.statusText === undefined ? "" : `${init.statusText}`;
