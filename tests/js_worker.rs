@@ -601,3 +601,86 @@ fn long_chains_of_zero_delay_timers_do_not_nest() {
     let srv = js_server(p, &[], 1);
     assert_eq!(get(srv.local_addr(), "/").text(), "done 3000");
 }
+
+#[test]
+fn sse_clock_notices_curl_killed_by_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(ringworker_bin())
+        .arg("serve")
+        .arg(examples().join("sse.js"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "1",
+            "--no-pin",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "server did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // curl -N streams until `timeout` kills it.
+    let out = Command::new("timeout")
+        .args(["0.5", "curl", "-sN", &format!("http://{addr}/?interval=50")])
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(events.matches("event: tick").count() >= 3, "{events}");
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = child.kill();
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(err.contains("sse: client left after"), "{err}");
+}
+
+#[test]
+fn many_streams_with_some_clients_leaving_leave_the_rest_byte_exact() {
+    raise_nofile();
+    let srv = js_server(examples().join("stream.js"), &[], 1);
+    let a = srv.local_addr();
+    // 200 streams of 32 x 1 KiB at 2 ms per chunk; every 10th client leaves early.
+    let mut conns: Vec<(usize, Reader)> = (0..200)
+        .map(|i| {
+            let mut r = Reader::new(connect(a));
+            r.stream
+                .write_all(b"GET /?chunks=32&size=1024&interval=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            (i, r)
+        })
+        .collect();
+    let mut leavers = Vec::new();
+    conns.retain_mut(|(i, r)| {
+        if *i % 10 == 0 {
+            let mut buf = [0u8; 64];
+            let _ = std::io::Read::read(&mut r.stream, &mut buf);
+            leavers.push(r.stream.try_clone().unwrap());
+            false
+        } else {
+            true
+        }
+    });
+    for s in leavers {
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s);
+    }
+    for (i, mut r) in conns {
+        let resp = r
+            .response(false)
+            .unwrap_or_else(|e| panic!("stream {i}: {e}"));
+        assert_eq!(resp.body.len(), 32 * 1024, "stream {i}");
+        assert!(resp.body.iter().all(|&b| b == b'x'), "stream {i} corrupted");
+    }
+}
