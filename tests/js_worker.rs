@@ -142,6 +142,46 @@ fn ringworker_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ringworker"))
 }
 
+/// `ringworker serve ARGS --listen <free port>` as a child process, up and
+/// accepting; `stop()` ends it and returns what it logged.
+struct Cli {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Cli {
+    fn start(args: &[&std::ffi::OsStr]) -> Cli {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(ringworker_bin())
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &addr.to_string(), "--shards", "1", "--no-pin"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Cli { child, addr }
+    }
+
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let out = self.child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
 #[test]
 fn startup_errors_name_file_line_and_column_and_exit_nonzero() {
     let bad = write_script(
@@ -186,44 +226,17 @@ fn startup_errors_name_file_line_and_column_and_exit_nonzero() {
 
 #[test]
 fn cli_serves_a_wrangler_project_to_curl() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(ringworker_bin())
-        .args(["serve", "--config"])
-        .arg(examples().join("json-api/wrangler.toml"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "1",
-            "--no-pin",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
+    let config = examples().join("json-api/wrangler.toml");
+    let cli = Cli::start(&["--config".as_ref(), config.as_os_str()]);
+    let url = format!("http://{}/hello", cli.addr);
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", &url])
+        .output()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/hello");
-    let t0 = Instant::now();
-    let body = loop {
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "5", &url])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            break String::from_utf8(out.stdout).unwrap();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "server did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    cli.stop();
+    assert!(out.status.success());
     assert_eq!(
-        body,
+        String::from_utf8(out.stdout).unwrap(),
         r#"{"greeting":"hi from wrangler.toml","method":"GET"}"#
     );
 }
@@ -468,38 +481,10 @@ fn floating_rejections_are_logged_and_the_request_still_answers() {
             },
         };"#,
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(ringworker_bin())
-        .arg("serve")
-        .arg(&p)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "1",
-            "--no-pin",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "server did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(get(addr, "/").text(), "fine");
+    let cli = Cli::start(&[p.as_os_str()]);
+    assert_eq!(get(cli.addr, "/").text(), "fine");
     std::thread::sleep(Duration::from_millis(100));
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = cli.stop();
     assert!(
         err.contains("Uncaught (in promise) Error: nobody catches this"),
         "{err}"
@@ -604,33 +589,9 @@ fn long_chains_of_zero_delay_timers_do_not_nest() {
 
 #[test]
 fn sse_clock_notices_curl_killed_by_timeout() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(ringworker_bin())
-        .arg("serve")
-        .arg(examples().join("sse.js"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "1",
-            "--no-pin",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "server did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let sse = examples().join("sse.js");
+    let cli = Cli::start(&[sse.as_os_str()]);
+    let addr = cli.addr;
     // curl -N streams until `timeout` kills it.
     let out = Command::new("timeout")
         .args(["0.5", "curl", "-sN", &format!("http://{addr}/?interval=50")])
@@ -639,8 +600,7 @@ fn sse_clock_notices_curl_killed_by_timeout() {
     let events = String::from_utf8_lossy(&out.stdout);
     assert!(events.matches("event: tick").count() >= 3, "{events}");
     std::thread::sleep(Duration::from_millis(200));
-    let _ = child.kill();
-    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    let err = cli.stop();
     assert!(err.contains("sse: client left after"), "{err}");
 }
 
