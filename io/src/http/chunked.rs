@@ -8,6 +8,7 @@
 //! oversized sizes and missing CRLF after data are errors, and extensions and
 //! trailers are skipped but bounded.
 
+use super::head_writer::is_tchar;
 use std::ops::Range;
 
 /// Longest chunk-size line (size, extensions and CRLF) accepted, in bytes;
@@ -357,28 +358,6 @@ fn hex_value(byte: u8) -> u8 {
         b'A'..=b'F' => byte - b'A' + 10,
         _ => 0,
     }
-}
-
-/// Whether `byte` may appear in a token (RFC 9110 §5.6.2).
-fn is_tchar(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 /// Writes the header of a chunk of `len` bytes (lowercase hex size and CRLF)

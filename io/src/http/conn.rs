@@ -817,7 +817,7 @@ async fn serve_one<H: Handler>(
     }
 
     let status = resp.status;
-    let bodiless = status < 200 || status == 204 || status == 304;
+    let bodiless = head_writer::forbids_body(status);
     let headers = std::mem::take(&mut resp.headers);
     let header_pairs = headers.iter().map(|(n, v)| (&n[..], &v[..]));
     let result = match resp.body {

@@ -281,6 +281,13 @@ const TCHAR: [bool; 256] = {
     table
 };
 
+/// Whether `byte` may appear in a token (RFC 9110 §5.6.2): header names,
+/// methods, chunk-extension names.
+#[inline]
+pub(crate) fn is_tchar(byte: u8) -> bool {
+    TCHAR[byte as usize]
+}
+
 /// A status that fits the three-digit status line, or 500.
 fn checked_status(status: u16) -> u16 {
     if (100..=999).contains(&status) {
@@ -292,7 +299,7 @@ fn checked_status(status: u16) -> u16 {
 
 /// 1xx, 204 and 304 responses end at the head (RFC 9112 §6.3) and must not
 /// carry `content-length` or `transfer-encoding` here.
-fn forbids_body(status: u16) -> bool {
+pub(crate) fn forbids_body(status: u16) -> bool {
     status < 200 || status == 204 || status == 304
 }
 
