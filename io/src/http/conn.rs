@@ -912,80 +912,52 @@ async fn write_stream<H: Handler>(
 ) -> Result<bool, WriteStop> {
     let mut sent: u64 = 0;
     let mut gathered: Vec<Bytes> = Vec::new();
+    let mut gathered_bytes = 0usize;
     loop {
         if meta.cancel.is_cancelled() {
             // The client is gone: stop producing (dropping the stream tells it).
             return Ok(false);
         }
-        let mut bytes = 0usize;
-        let mut end: Option<bool> = None;
-        // Gather what is ready without waiting.
-        while gathered.len() < MAX_IOVECS / 3 && bytes < GATHER_MAX_BYTES {
-            match futures_lite::future::poll_once(poll_fn(|cx| stream.as_mut().poll_next(cx))).await
-            {
-                None => break,
-                Some(Some(Ok(chunk))) => {
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    sent += chunk.len() as u64;
-                    if length.is_some_and(|n| sent > n) {
-                        tracing::error!(
-                            shard = env.shard.0,
-                            "response body longer than its content-length"
-                        );
-                        end = Some(false);
-                        break;
-                    }
-                    bytes += chunk.len();
-                    gathered.push(chunk);
-                }
-                Some(Some(Err(e))) => {
-                    tracing::warn!(shard = env.shard.0, "response body failed: {e}");
-                    end = Some(false);
-                    break;
-                }
-                Some(None) => {
-                    let complete = length.is_none_or(|n| n == sent);
-                    if !complete {
-                        tracing::error!(
-                            shard = env.shard.0,
-                            "response body shorter than its content-length"
-                        );
-                    }
-                    end = Some(complete);
-                    break;
-                }
+        // With bytes to write, take only what is ready (they go out together);
+        // with none, wait for the producer or the client's departure.
+        let next = if gathered.is_empty() && wbuf.is_empty() {
+            let waited = async { Some(poll_fn(|cx| stream.as_mut().poll_next(cx)).await) }
+                .or(async {
+                    meta.cancel.cancelled().await;
+                    None
+                })
+                .await;
+            match waited {
+                Some(item) => Some(item),
+                None => return Ok(false),
             }
-        }
-        if end == Some(true) && chunked {
-            flush(sh, env, wbuf, &gathered, true).await?;
-            wbuf.extend_from_slice(chunked::LAST_CHUNK);
-            return Ok(true);
-        }
-        if !gathered.is_empty() || !wbuf.is_empty() {
-            flush(sh, env, wbuf, &gathered, chunked).await?;
-            gathered.clear();
-        }
-        if let Some(ok) = end {
-            return Ok(ok);
-        }
-        // Nothing ready: wait for the producer or the client's departure.
-        let next = async { Some(poll_fn(|cx| stream.as_mut().poll_next(cx)).await) }
-            .or(async {
-                meta.cancel.cancelled().await;
-                None
-            })
-            .await;
+        } else {
+            futures_lite::future::poll_once(poll_fn(|cx| stream.as_mut().poll_next(cx))).await
+        };
         match next {
-            None => return Ok(false),
+            // Nothing more is ready: write what was gathered.
+            None => {
+                flush(sh, env, wbuf, &gathered, chunked).await?;
+                gathered.clear();
+                gathered_bytes = 0;
+            }
             Some(Some(Ok(chunk))) => {
                 sent += chunk.len() as u64;
                 if length.is_some_and(|n| sent > n) {
+                    tracing::error!(
+                        shard = env.shard.0,
+                        "response body longer than its content-length"
+                    );
                     return Ok(false);
                 }
                 if !chunk.is_empty() {
+                    gathered_bytes += chunk.len();
                     gathered.push(chunk);
+                }
+                if gathered.len() >= MAX_IOVECS / 3 || gathered_bytes >= GATHER_MAX_BYTES {
+                    flush(sh, env, wbuf, &gathered, chunked).await?;
+                    gathered.clear();
+                    gathered_bytes = 0;
                 }
             }
             Some(Some(Err(e))) => {
@@ -994,8 +966,14 @@ async fn write_stream<H: Handler>(
             }
             Some(None) => {
                 let complete = length.is_none_or(|n| n == sent);
+                if !complete {
+                    tracing::error!(
+                        shard = env.shard.0,
+                        "response body shorter than its content-length"
+                    );
+                }
+                flush(sh, env, wbuf, &gathered, chunked).await?;
                 if chunked && complete {
-                    flush(sh, env, wbuf, &[], false).await?;
                     wbuf.extend_from_slice(chunked::LAST_CHUNK);
                 }
                 return Ok(complete);
