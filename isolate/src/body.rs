@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_lite::Stream;
 use ringworker_io::BodyError;
 
-use crate::runtime::{JsFailure, JsRuntime};
+use crate::runtime::{JsFailure, JsRuntime, RequestIds};
 
 /// A chunk's bytes, kept alive by their V8 backing store.
 struct JsChunk {
@@ -91,10 +91,9 @@ pub(crate) struct JsBodyStream {
     /// `{ read(), cancel(reason) }` from `rw.streamReader`; None once finished.
     reader: Option<v8::Global<v8::Object>>,
     pending: Option<u64>,
-    /// The request body this response may still be reading (echo).
-    request_body: Option<u32>,
-    /// The request this response answers (ended with the stream).
-    request: Option<u32>,
+    /// The request this response answers: its body (which an echo may still
+    /// be reading) and tracking, released when the stream ends.
+    ids: Option<RequestIds>,
     /// `{ signal, stream }` from the bootstrap, and the request's cancel flag:
     /// if the client left, ending early tells the script so (see `Drop`).
     gone: Option<(v8::Global<v8::Object>, ringworker_core::CancelFlag)>,
@@ -104,27 +103,22 @@ impl JsBodyStream {
     pub(crate) fn new(
         rt: Rc<JsRuntime>,
         reader: v8::Global<v8::Object>,
-        request_body: Option<u32>,
-        request: u32,
+        ids: RequestIds,
         gone: Option<(v8::Global<v8::Object>, ringworker_core::CancelFlag)>,
     ) -> Self {
         Self {
             rt,
             reader: Some(reader),
             pending: None,
-            request_body,
-            request: Some(request),
+            ids: Some(ids),
             gone,
         }
     }
 
     fn finish(&mut self) {
         self.reader = None;
-        if let Some(id) = self.request_body.take() {
-            self.rt.release_body(id);
-        }
-        if let Some(id) = self.request.take() {
-            self.rt.end_request(id);
+        if let Some(ids) = self.ids.take() {
+            ids.release(&self.rt);
         }
     }
 

@@ -74,6 +74,28 @@ pub(crate) fn describe_exception(
     }
 }
 
+/// The origin V8 reports in stack traces and syntax errors: just the name.
+pub(crate) fn script_origin<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    name: &str,
+    is_module: bool,
+) -> v8::ScriptOrigin<'s> {
+    let resource = v8::String::new(scope, name).unwrap_or_else(|| v8::String::empty(scope));
+    v8::ScriptOrigin::new(
+        scope,
+        resource.into(),
+        0,
+        0,
+        false,
+        0,
+        None,
+        false,
+        false,
+        is_module,
+        None,
+    )
+}
+
 fn compile<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     path: &Path,
@@ -86,20 +108,7 @@ fn compile<'s>(
     v8::tc_scope!(let tc, scope);
     let source = v8::String::new(tc, &text)
         .ok_or_else(|| ScriptError::Evaluate(format!("{name}: source too large")))?;
-    let resource = v8::String::new(tc, &name).unwrap();
-    let origin = v8::ScriptOrigin::new(
-        tc,
-        resource.into(),
-        0,
-        0,
-        false,
-        0,
-        None,
-        false,
-        false,
-        true,
-        None,
-    );
+    let origin = script_origin(tc, &name, true);
     let mut src = v8::script_compiler::Source::new(source, Some(&origin));
     match v8::script_compiler::compile_module(tc, &mut src) {
         Some(m) => Ok(v8::Local::new(tc, m)),

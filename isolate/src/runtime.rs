@@ -78,10 +78,17 @@ struct Pending {
     waker: Option<Waker>,
 }
 
-/// What the runtime tracks of one request in flight.
-pub(crate) struct RequestWatch {
+/// A request in flight: its cancel flag, and a watch once its script looked
+/// at `request.signal` (most never do, and pay nothing for it).
+struct Tracked {
     flag: ringworker_core::CancelFlag,
-    signal: RefCell<Option<v8::Global<v8::Object>>>,
+    watch: Option<Rc<RequestWatch>>,
+}
+
+/// A request whose `request.signal` must abort when its client goes away.
+struct RequestWatch {
+    flag: ringworker_core::CancelFlag,
+    signal: v8::Global<v8::Object>,
     ended: std::cell::Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
@@ -114,7 +121,7 @@ pub(crate) struct Host {
     unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
     /// Requests in flight, by id: their cancel flags and, once a script looked
     /// at `request.signal`, that signal (see `op_watch_request`).
-    requests: HashMap<u32, Rc<RequestWatch>>,
+    requests: HashMap<u32, Tracked>,
     next_request: u32,
     /// Requests whose signal needs a watcher task (started after the entry).
     watch_queue: Vec<u32>,
@@ -370,15 +377,26 @@ fn op_watch_request(
         return;
     };
     let h = host(scope);
-    let w = h.borrow().requests.get(&id).cloned();
-    let Some(w) = w else { return };
-    if let Some(reason) = w.flag.reason() {
+    let flag = match h.borrow().requests.get(&id) {
+        Some(t) => t.flag.clone(),
+        None => return,
+    };
+    if let Some(reason) = flag.reason() {
         let r = new_string(scope, reason.describe());
         rv.set(r.into());
         return;
     }
-    *w.signal.borrow_mut() = Some(v8::Global::new(scope, signal));
-    h.borrow_mut().watch_queue.push(id);
+    let watch = Rc::new(RequestWatch {
+        flag,
+        signal: v8::Global::new(scope, signal),
+        ended: std::cell::Cell::new(false),
+        waker: RefCell::new(None),
+    });
+    let mut h = h.borrow_mut();
+    if let Some(t) = h.requests.get_mut(&id) {
+        t.watch = Some(watch);
+        h.watch_queue.push(id);
+    }
 }
 
 /// `bodyCancel(id)`: the script no longer wants the body; drop it (the
@@ -561,20 +579,7 @@ pub(crate) fn install_surface<'s>(
     for (name, src) in BOOTSTRAP {
         v8::tc_scope!(let tc, scope);
         let code = new_string(tc, src);
-        let resource = new_string(tc, name);
-        let origin = v8::ScriptOrigin::new(
-            tc,
-            resource.into(),
-            0,
-            0,
-            false,
-            0,
-            None,
-            false,
-            false,
-            false,
-            None,
-        );
+        let origin = module::script_origin(tc, name, false);
         let result = v8::Script::compile(tc, code, Some(&origin))
             .and_then(|s| s.run(tc))
             .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
@@ -809,74 +814,51 @@ impl JsRuntime {
 
     /// Answers one HTTP request with the script's `fetch`.
     pub async fn fetch(self: &Rc<Self>, mut req: Request) -> Response {
-        let body = req.take_body();
-        let body_id = if body.is_empty() {
-            None
-        } else {
+        let ids = {
             let mut h = self.host.borrow_mut();
-            h.next_body = h.next_body.wrapping_add(1).max(1);
-            let id = h.next_body;
-            h.bodies.insert(id, body);
-            Some(id)
-        };
-        let req_id = {
-            let mut h = self.host.borrow_mut();
+            let body = req.take_body();
+            let body = (!body.is_empty()).then(|| {
+                h.next_body = h.next_body.wrapping_add(1).max(1);
+                let id = h.next_body;
+                h.bodies.insert(id, body);
+                id
+            });
             h.next_request = h.next_request.wrapping_add(1).max(1);
-            let id = h.next_request;
+            let request = h.next_request;
             h.requests.insert(
-                id,
-                Rc::new(RequestWatch {
+                request,
+                Tracked {
                     flag: req.cancel_flag().clone(),
-                    signal: RefCell::new(None),
-                    ended: std::cell::Cell::new(false),
-                    waker: RefCell::new(None),
-                }),
+                    watch: None,
+                },
             );
-            id
+            RequestIds { body, request }
         };
-        let response = self.fetch_inner(&req, body_id, req_id).await;
+        let response = self.fetch_inner(&req, ids).await;
+        // A streaming response may still read the body (echo) and watch the
+        // client; it releases them when it ends.
         if !matches!(response.body, ResponseBody::Stream { .. }) {
-            self.end_request(req_id);
-        }
-        // A body nobody streams any more is released now; a streaming response
-        // may still read it (echo) and releases it when it ends.
-        if !matches!(response.body, ResponseBody::Stream { .. }) {
-            if let Some(id) = body_id {
-                self.host.borrow_mut().bodies.remove(&id);
-            }
+            ids.release(self);
         }
         response
     }
 
-    async fn fetch_inner(
-        self: &Rc<Self>,
-        req: &Request,
-        body_id: Option<u32>,
-        req_id: u32,
-    ) -> Response {
+    async fn fetch_inner(self: &Rc<Self>, req: &Request, ids: RequestIds) -> Response {
         // (`enter` starts the timers and reads the handler queued, which the
         // promise may wait on.)
-        let started = self.call_fetch(req, body_id, req_id);
+        let started = self.call_fetch(req, ids);
         let outcome = match started {
             Ok(Call::Done(r)) => Ok(r),
             Ok(Call::Wait(id)) => self.wait(id).await,
             Err(e) => Err(e),
         };
-        let outcome: Result<_, JsFailure> = outcome;
         match outcome {
-            Ok(global) => self.to_response(global, body_id, req_id),
-            Err(JsFailure::Terminated) => {
-                tracing::error!(
-                    target: "js",
-                    shard = self.options.shard,
-                    "fetch handler ran longer than {:?} and was terminated",
-                    self.options.cpu_limit
-                );
-                Response::text(
-                    503,
-                    "Service Unavailable: script exceeded its CPU time limit",
-                )
-            }
+            Ok(global) => self.to_response(global, ids),
+            // (`enter` logged why.)
+            Err(JsFailure::Terminated) => Response::text(
+                503,
+                "Service Unavailable: script exceeded its CPU time limit",
+            ),
             Err(JsFailure::Exception(message)) => {
                 tracing::error!(target: "js", shard = self.options.shard, "fetch handler failed: {message}");
                 Response::text(500, "Internal Server Error")
@@ -884,13 +866,8 @@ impl JsRuntime {
         }
     }
 
-    fn call_fetch(
-        self: &Rc<Self>,
-        req: &Request,
-        body_id: Option<u32>,
-        req_id: u32,
-    ) -> Result<Call, JsFailure> {
-        self.enter(|tc, h| self.call_fetch_in(tc, h, req, body_id, req_id))?
+    fn call_fetch(self: &Rc<Self>, req: &Request, ids: RequestIds) -> Result<Call, JsFailure> {
+        self.enter(|tc, h| self.call_fetch_in(tc, h, req, ids))?
             .map_err(JsFailure::Exception)
     }
 
@@ -899,8 +876,7 @@ impl JsRuntime {
         tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
         h: &Handles,
         req: &Request,
-        body_id: Option<u32>,
-        req_id: u32,
+        ids: RequestIds,
     ) -> Result<Call, String> {
         let host = req
             .header("host")
@@ -922,7 +898,7 @@ impl JsRuntime {
         let flat = v8::Array::new_with_elements(tc, &flat);
         let make = v8::Local::new(tc, &h.make_request);
         let recv = v8::undefined(tc).into();
-        let body_arg: v8::Local<v8::Value> = match body_id {
+        let body_arg: v8::Local<v8::Value> = match ids.body {
             Some(id) => v8::Integer::new_from_unsigned(tc, id).into(),
             None => v8::null(tc).into(),
         };
@@ -934,7 +910,7 @@ impl JsRuntime {
                 url.into(),
                 flat.into(),
                 body_arg,
-                v8::Integer::new_from_unsigned(tc, req_id).into(),
+                v8::Integer::new_from_unsigned(tc, ids.request).into(),
             ],
         ) else {
             return Err(exception_text(tc));
@@ -994,14 +970,9 @@ impl JsRuntime {
         }
     }
 
-    fn to_response(
-        self: &Rc<Self>,
-        value: v8::Global<v8::Value>,
-        body_id: Option<u32>,
-        req_id: u32,
-    ) -> Response {
+    fn to_response(self: &Rc<Self>, value: v8::Global<v8::Value>, ids: RequestIds) -> Response {
         let rt = self.clone();
-        self.enter(|tc, h| rt.response_in(tc, h, value, body_id, req_id))
+        self.enter(|tc, h| rt.response_in(tc, h, value, ids))
             .unwrap_or_else(|_| {
                 Response::text(
                     503,
@@ -1015,8 +986,7 @@ impl JsRuntime {
         tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
         h: &Handles,
         value: v8::Global<v8::Value>,
-        body_id: Option<u32>,
-        req_id: u32,
+        ids: RequestIds,
     ) -> Response {
         let parts_fn = v8::Local::new(tc, &h.response_parts);
         let value = v8::Local::new(tc, value);
@@ -1060,17 +1030,11 @@ impl JsRuntime {
                 .host
                 .borrow()
                 .requests
-                .get(&req_id)
-                .map(|w| w.flag.clone());
+                .get(&ids.request)
+                .map(|t| t.flag.clone());
             resp.body = ResponseBody::stream(
                 None,
-                crate::body::JsBodyStream::new(
-                    self.clone(),
-                    reader,
-                    body_id,
-                    req_id,
-                    gone.zip(flag),
-                ),
+                crate::body::JsBodyStream::new(self.clone(), reader, ids, gone.zip(flag)),
             );
             return resp;
         }
@@ -1087,12 +1051,15 @@ impl JsRuntime {
     pub(crate) fn after_entry(self: &Rc<Self>) {
         let watches = std::mem::take(&mut self.host.borrow_mut().watch_queue);
         for id in watches {
-            let Some(w) = self.host.borrow().requests.get(&id).cloned() else {
-                continue;
-            };
+            let w = self
+                .host
+                .borrow()
+                .requests
+                .get(&id)
+                .and_then(|t| t.watch.clone());
+            let Some(w) = w else { continue };
             let rt = Rc::downgrade(self);
-            glommio::spawn_local(async move {
-                detach_from_caller().await;
+            spawn_after_entry(async move {
                 let mut gone = std::pin::pin!(w.flag.cancelled());
                 let reason = std::future::poll_fn(|cx| {
                     if w.ended.get() {
@@ -1105,25 +1072,20 @@ impl JsRuntime {
                 let (Some(reason), Some(rt)) = (reason, rt.upgrade()) else {
                     return;
                 };
-                let Some(signal) = w.signal.borrow_mut().take() else {
-                    return;
-                };
                 let _ = rt.enter(|tc, h| {
                     let f = v8::Local::new(tc, &h.abort_with_disconnect);
-                    let signal = v8::Local::new(tc, signal);
+                    let signal = v8::Local::new(tc, &w.signal);
                     let why = new_string(tc, reason.describe());
                     let recv = v8::undefined(tc).into();
                     f.call(tc, recv, &[signal.into(), why.into()]);
                 });
-            })
-            .detach();
+            });
         }
         let reads = std::mem::take(&mut self.host.borrow_mut().body_reads);
         for (id, resolver) in reads {
             let body = self.host.borrow_mut().bodies.remove(&id);
             let rt = Rc::downgrade(self);
-            glommio::spawn_local(async move {
-                detach_from_caller().await;
+            spawn_after_entry(async move {
                 let (body, chunk) = match body {
                     Some(mut b) => {
                         let c = b.chunk().await;
@@ -1134,8 +1096,7 @@ impl JsRuntime {
                 if let Some(rt) = rt.upgrade() {
                     rt.finish_body_read(id, body, resolver, chunk);
                 }
-            })
-            .detach();
+            });
         }
         let ops = std::mem::take(&mut self.host.borrow_mut().timer_ops);
         for op in ops {
@@ -1150,8 +1111,7 @@ impl JsRuntime {
                         .borrow_mut()
                         .insert(id, (callback, repeat.then_some(delay)));
                     let rt = Rc::downgrade(self);
-                    glommio::spawn_local(async move {
-                        detach_from_caller().await;
+                    spawn_after_entry(async move {
                         let mut delay = delay;
                         loop {
                             glommio::timer::sleep(delay).await;
@@ -1161,8 +1121,7 @@ impl JsRuntime {
                                 None => return,
                             }
                         }
-                    })
-                    .detach();
+                    });
                 }
                 TimerOp::Clear(id) => {
                     self.timers.borrow_mut().remove(&id);
@@ -1328,19 +1287,6 @@ impl JsRuntime {
         self.host.borrow_mut().pending.remove(&id);
     }
 
-    /// The request is over: its signal watcher (if any) stops.
-    pub(crate) fn end_request(&self, id: u32) {
-        let w = self.host.borrow_mut().requests.remove(&id);
-        if let Some(w) = w {
-            w.end();
-        }
-    }
-
-    /// Drops request body `id` (its stream ended).
-    pub(crate) fn release_body(&self, id: u32) {
-        self.host.borrow_mut().bodies.remove(&id);
-    }
-
     /// The shard this runtime serves (for logs).
     pub(crate) fn shard(&self) -> usize {
         self.options.shard
@@ -1375,12 +1321,41 @@ impl JsRuntime {
     }
 }
 
-/// glommio polls a task the moment it is spawned. Work spawned from a JS
-/// entry must not run inside that entry's call stack (a chain of
-/// `setTimeout(f, 0)` would nest without bound), so it first yields once to
-/// the executor.
-async fn detach_from_caller() {
-    futures_lite::future::yield_now().await;
+/// Runs work a JS entry queued, as its own task. glommio polls a task the
+/// moment it is spawned, and this work must not run inside the entry's call
+/// stack (a chain of `setTimeout(f, 0)` would nest without bound), so the task
+/// first yields once to the executor.
+fn spawn_after_entry(work: impl std::future::Future<Output = ()> + 'static) {
+    glommio::spawn_local(async move {
+        futures_lite::future::yield_now().await;
+        work.await;
+    })
+    .detach();
+}
+
+/// A request's entries in the runtime: its body (if it has one) and its
+/// tracking. Released when the response no longer needs them: at once for a
+/// full response, when the stream ends for a streaming one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestIds {
+    body: Option<u32>,
+    request: u32,
+}
+
+impl RequestIds {
+    pub(crate) fn release(self, rt: &JsRuntime) {
+        let tracked = {
+            let mut h = rt.host.borrow_mut();
+            if let Some(b) = self.body {
+                h.bodies.remove(&b);
+            }
+            h.requests.remove(&self.request)
+        };
+        // A signal watcher (if any) stops.
+        if let Some(w) = tracked.and_then(|t| t.watch) {
+            w.end();
+        }
+    }
 }
 
 enum Call {
