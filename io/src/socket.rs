@@ -73,7 +73,7 @@ impl Socket {
     /// Queues `head` then `chunks` (chunked framing if `chunked`) to be sent
     /// in order after earlier sends; `head` is left empty for reuse. Returns
     /// the bytes queued. See [`NetRing::send`].
-    pub fn send(&self, head: &mut Vec<u8>, chunks: Vec<Bytes>, chunked: bool) -> usize {
+    pub fn send(&self, head: &mut Vec<u8>, chunks: &[Bytes], chunked: bool) -> usize {
         self.ring.send(&self.recv, head, chunks, chunked)
     }
 

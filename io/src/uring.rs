@@ -94,8 +94,11 @@ pub struct RecvShared {
     tx_queue: RefCell<VecDeque<Box<SendMsg>>>,
     tx_error: Cell<Option<i32>>,
     tx_waker: RefCell<Option<Waker>>,
-    /// Emptied head buffers from completed sends, reused for the next ones.
-    tx_spare: RefCell<Vec<Vec<u8>>>,
+    /// Completed sends, emptied, reused for the next ones (no allocation per
+    /// response once a connection has sent twice). Boxed: an SQE points at a
+    /// message's `msghdr`, so a message must keep its address as it moves.
+    #[allow(clippy::vec_box)]
+    tx_spare: RefCell<Vec<Box<SendMsg>>>,
 }
 
 /// One `sendmsg` in flight: owns every byte it points at until it completes.
@@ -120,45 +123,62 @@ impl std::fmt::Debug for SendMsg {
 }
 
 impl SendMsg {
-    fn build(head: Vec<u8>, chunks: Vec<Bytes>, chunked: bool) -> Box<SendMsg> {
-        let mut m = Box::new(SendMsg {
-            head,
-            chunks,
+    /// An empty message whose buffers start with `head_capacity` bytes.
+    fn new(head_capacity: usize) -> Box<SendMsg> {
+        Box::new(SendMsg {
+            head: Vec::with_capacity(head_capacity),
+            chunks: Vec::new(),
             framing: Vec::new(),
             iov: Vec::new(),
             // SAFETY: msghdr is plain data; zeroed means no name and no control data.
             hdr: unsafe { std::mem::zeroed() },
             first: 0,
             remaining: 0,
-        });
+        })
+    }
+
+    /// Takes `head`'s bytes (leaving it this message's emptied buffer, capacity
+    /// kept) and `chunks`, and points the iovecs at them.
+    fn fill(&mut self, head: &mut Vec<u8>, chunks: &[Bytes], chunked: bool) {
+        std::mem::swap(&mut self.head, head);
+        self.chunks.extend_from_slice(chunks);
         if chunked {
-            m.framing.resize(m.chunks.len() * 18, 0);
+            self.framing.resize(chunks.len() * 18, 0);
         }
-        let mut iov = Vec::with_capacity(1 + m.chunks.len() * 3);
         let io = |p: *const u8, len: usize| libc::iovec {
             iov_base: p as *mut libc::c_void,
             iov_len: len,
         };
-        if !m.head.is_empty() {
-            iov.push(io(m.head.as_ptr(), m.head.len()));
+        if !self.head.is_empty() {
+            self.iov.push(io(self.head.as_ptr(), self.head.len()));
         }
-        for i in 0..m.chunks.len() {
+        for (i, c) in self.chunks.iter().enumerate() {
             if chunked {
-                let line: &mut [u8; 18] = (&mut m.framing[i * 18..i * 18 + 18])
+                let line: &mut [u8; 18] = (&mut self.framing[i * 18..i * 18 + 18])
                     .try_into()
                     .expect("18 bytes");
-                let n = crate::http::chunked::write_chunk_header(m.chunks[i].len(), line);
-                iov.push(io(m.framing[i * 18..].as_ptr(), n));
+                let n = crate::http::chunked::write_chunk_header(c.len(), line);
+                self.iov.push(io(self.framing[i * 18..].as_ptr(), n));
             }
-            iov.push(io(m.chunks[i].as_ptr(), m.chunks[i].len()));
+            self.iov.push(io(c.as_ptr(), c.len()));
             if chunked {
-                iov.push(io(crate::http::chunked::CHUNK_TRAILER.as_ptr(), 2));
+                self.iov
+                    .push(io(crate::http::chunked::CHUNK_TRAILER.as_ptr(), 2));
             }
         }
-        m.remaining = iov.iter().map(|v| v.iov_len).sum();
-        m.iov = iov;
-        m.aim();
-        m
+        self.first = 0;
+        self.remaining = self.iov.iter().map(|v| v.iov_len).sum();
+        self.aim();
+    }
+
+    /// Forgets the sent bytes, keeping every buffer's capacity for reuse.
+    fn clear(&mut self) {
+        self.head.clear();
+        self.chunks.clear();
+        self.framing.clear();
+        self.iov.clear();
+        self.first = 0;
+        self.remaining = 0;
     }
 
     /// Points the header at the unsent iovecs (the Box keeps addresses stable).
@@ -480,19 +500,21 @@ impl NetRing {
         &self,
         s: &Rc<RecvShared>,
         head: &mut Vec<u8>,
-        chunks: Vec<Bytes>,
+        chunks: &[Bytes],
         chunked: bool,
     ) -> usize {
-        // A recycled buffer, or a fresh one as large as this head, so the
-        // writer does not regrow from nothing while a send is in flight.
-        let spare = s
+        // A recycled message, or a fresh one whose buffer is as large as this
+        // head, so the writer does not regrow from nothing meanwhile.
+        let mut msg = s
             .tx_spare
             .borrow_mut()
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(head.capacity().max(1024)));
-        let msg = SendMsg::build(std::mem::replace(head, spare), chunks, chunked);
+            .unwrap_or_else(|| SendMsg::new(head.capacity().max(1024)));
+        msg.fill(head, chunks, chunked);
         let len = msg.remaining;
         if len == 0 {
+            msg.clear();
+            s.tx_spare.borrow_mut().push(msg);
             return 0;
         }
         let mut q = s.tx_queue.borrow_mut();
@@ -681,10 +703,10 @@ impl NetRing {
                     let done = q.front_mut().is_none_or(|m| m.advance(res as usize));
                     if done {
                         if let Some(mut m) = q.pop_front() {
-                            m.head.clear();
                             let mut spare = s.tx_spare.borrow_mut();
                             if spare.len() < 2 {
-                                spare.push(std::mem::take(&mut m.head));
+                                m.clear();
+                                spare.push(m);
                             }
                         }
                     }

@@ -436,7 +436,7 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
                     let mut line = Vec::with_capacity(32);
                     head_writer::write_continue(&mut line);
                     // Ordered after every response queued before it (invariant 1).
-                    sh.sock.send(&mut line, Vec::new(), false);
+                    sh.sock.send(&mut line, &[], false);
                 }
             }
 
@@ -999,7 +999,7 @@ async fn flush<H: Handler>(
         wbuf.clear();
         return Err(WriteStop::Io);
     }
-    let n = sh.sock.send(wbuf, chunks.to_vec(), chunked);
+    let n = sh.sock.send(wbuf, chunks, chunked);
     env.metrics.add_bytes_out(n);
     wait_sent(sh, env, 1).await
 }
