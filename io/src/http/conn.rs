@@ -821,23 +821,11 @@ async fn serve_one<H: Handler>(
     let headers = std::mem::take(&mut resp.headers);
     let header_pairs = headers.iter().map(|(n, v)| (&n[..], &v[..]));
     let result = match resp.body {
-        ResponseBody::Empty => {
-            let framing = if bodiless {
-                BodyFraming::None
-            } else {
-                BodyFraming::Length(0)
+        ResponseBody::Empty | ResponseBody::Full(_) => {
+            let body = match resp.body {
+                ResponseBody::Full(b) => b,
+                _ => Bytes::new(),
             };
-            head_writer::write_response_head(
-                wbuf,
-                status,
-                header_pairs,
-                framing,
-                keep,
-                meta.http10,
-            );
-            Ok(keep)
-        }
-        ResponseBody::Full(body) => {
             let framing = if bodiless {
                 BodyFraming::None
             } else {

@@ -49,17 +49,22 @@ export function assertEquals(actual, expected, message = "") {
   }
 }
 
+// Checks a caught error's class and message.
+function checkError(e, ErrorClass, includes) {
+  if (!(e instanceof ErrorClass)) {
+    throw new AssertionError(`expected ${ErrorClass.name}, got ${e && e.constructor && e.constructor.name}: ${e}`);
+  }
+  if (includes && !`${e.message}`.includes(includes)) {
+    throw new AssertionError(`expected the message to include ${show(includes)}, got ${show(e.message)}`);
+  }
+  return e;
+}
+
 export function assertThrows(fn, ErrorClass = Error, includes = "") {
   try {
     fn();
   } catch (e) {
-    if (!(e instanceof ErrorClass)) {
-      throw new AssertionError(`expected ${ErrorClass.name}, got ${e && e.constructor && e.constructor.name}: ${e}`);
-    }
-    if (includes && !`${e.message}`.includes(includes)) {
-      throw new AssertionError(`expected the message to include ${show(includes)}, got ${show(e.message)}`);
-    }
-    return e;
+    return checkError(e, ErrorClass, includes);
   }
   throw new AssertionError(`expected ${ErrorClass.name} to be thrown`);
 }
@@ -68,13 +73,7 @@ export async function assertRejects(fn, ErrorClass = Error, includes = "") {
   try {
     await fn();
   } catch (e) {
-    if (!(e instanceof ErrorClass)) {
-      throw new AssertionError(`expected ${ErrorClass.name}, got ${e && e.constructor && e.constructor.name}: ${e}`);
-    }
-    if (includes && !`${e.message}`.includes(includes)) {
-      throw new AssertionError(`expected the message to include ${show(includes)}, got ${show(e.message)}`);
-    }
-    return e;
+    return checkError(e, ErrorClass, includes);
   }
   throw new AssertionError(`expected a rejection with ${ErrorClass.name}`);
 }
