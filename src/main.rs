@@ -57,6 +57,10 @@ struct ServeArgs {
     /// stopped (503) and the isolate replaced.
     #[arg(long, default_value_t = 256)]
     heap_limit_mb: usize,
+    /// After a client disconnects, how long its request may react (abort
+    /// handlers, closing its stream) before its timers are stopped, in ms.
+    #[arg(long, default_value_t = 100)]
+    cancel_grace_ms: u64,
 }
 
 /// What a wrangler.toml contributes.
@@ -133,6 +137,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.vars = vars;
     options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
     options.heap_limit = args.heap_limit_mb << 20;
+    let grace = std::time::Duration::from_millis(args.cancel_grace_ms);
+    options.cancel_grace = grace;
     // Load once here so a broken script fails fast with its position.
     JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -141,6 +147,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.shards = n;
     }
     config.pin_shards = !args.no_pin;
+    config.timeouts.cancel_grace = grace;
     let server = ringworker::try_serve(config, move |shard| {
         let mut opts = options.clone();
         opts.shard = shard.0;

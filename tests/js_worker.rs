@@ -17,14 +17,20 @@ fn examples() -> PathBuf {
 }
 
 fn js_server(main: PathBuf, vars: &[(&str, &str)], shards: usize) -> ringworker::Server {
-    let mut cfg = test_config();
-    cfg.shards = shards;
-    let vars: Vec<(String, String)> = vars
+    let mut options = WorkerOptions::new(main);
+    options.vars = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut options = WorkerOptions::new(main);
-    options.vars = vars;
+    js_server_with(options, shards)
+}
+
+/// A server for `options` on `shards` shards, whose connections give up on a
+/// cancelled request after the same grace period as the runtime.
+fn js_server_with(options: WorkerOptions, shards: usize) -> ringworker::Server {
+    let mut cfg = test_config();
+    cfg.shards = shards;
+    cfg.timeouts.cancel_grace = options.cancel_grace;
     ringworker::try_serve(cfg, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;
@@ -609,8 +615,9 @@ fn many_streams_with_some_clients_leaving_leave_the_rest_byte_exact() {
     raise_nofile();
     let srv = js_server(examples().join("stream.js"), &[], 1);
     let a = srv.local_addr();
-    // 200 streams of 32 x 1 KiB at 2 ms per chunk; every 10th client leaves early.
-    let mut conns: Vec<(usize, Reader)> = (0..200)
+    // 1,000 streams of 32 x 1 KiB at 2 ms per chunk; every 10th client
+    // leaves early (half by FIN, half by RST).
+    let mut conns: Vec<(usize, Reader)> = (0..1000)
         .map(|i| {
             let mut r = Reader::new(connect(a));
             r.stream
@@ -624,17 +631,16 @@ fn many_streams_with_some_clients_leaving_leave_the_rest_byte_exact() {
         if *i % 10 == 0 {
             let mut buf = [0u8; 64];
             let _ = std::io::Read::read(&mut r.stream, &mut buf);
-            leavers.push(r.stream.try_clone().unwrap());
+            let how = if *i % 20 == 0 { Leave::Rst } else { Leave::Fin };
+            leavers.push((r.stream.try_clone().unwrap(), how));
             false
         } else {
             true
         }
     });
-    for s in leavers {
-        socket2::SockRef::from(&s)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(s);
+    assert_eq!(leavers.len(), 100);
+    for (s, how) in leavers {
+        leave(s, how);
     }
     for (i, mut r) in conns {
         let resp = r
@@ -643,4 +649,191 @@ fn many_streams_with_some_clients_leaving_leave_the_rest_byte_exact() {
         assert_eq!(resp.body.len(), 32 * 1024, "stream {i}");
         assert!(resp.body.iter().all(|&b| b == b'x'), "stream {i} corrupted");
     }
+}
+
+/// How a test client leaves mid-response.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// close(): the server's pending read completes with 0 bytes.
+    Fin,
+    /// SO_LINGER 0 then close(): the server's read fails with ECONNRESET.
+    Rst,
+}
+
+fn leave(s: std::net::TcpStream, how: Leave) {
+    match how {
+        Leave::Rst => {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s);
+        }
+        Leave::Fin => {
+            // close() with unread bytes would send RST: shut down the sending
+            // side (FIN) and keep reading until the server closes.
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            std::thread::spawn(move || {
+                let mut s = s;
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 16 << 10];
+                while matches!(std::io::Read::read(&mut s, &mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    }
+}
+
+/// Opens `path` and reads until the first bytes of the response arrived.
+fn open_stream(a: SocketAddr, path: &str) -> std::net::TcpStream {
+    let mut s = connect(a);
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+    assert!(n > 0);
+    s
+}
+
+const GRACE_SCRIPT: &str = r#"const seen = [];
+const ticks = {};
+export default {
+    async fetch(request, env, ctx) {
+        const url = new URL(request.url);
+        const name = url.searchParams.get("name");
+        switch (url.pathname) {
+            case "/report": return Response.json({ seen, ticks });
+            case "/wait":
+                // Non-streaming: the handler waits; request.signal tells it the client left.
+                await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+                seen.push(`${name}: request.signal ${request.signal.reason.name}: ${request.signal.reason.message}`);
+                return new Response("nobody reads this");
+            case "/ignore":
+                // Keeps producing (and swallowing enqueue's error) forever: only the
+                // grace period stops it.
+                ticks[name] = 0;
+                return new Response(new ReadableStream({
+                    async start(controller) {
+                        controller.signal.addEventListener("abort", () => {
+                            seen.push(`${name}: aborted`);
+                            setTimeout(() => seen.push(`${name}: cleanup within grace`), 10);
+                            setTimeout(() => seen.push(`${name}: timer after grace`), 250);
+                            if (url.searchParams.has("save")) {
+                                ctx.waitUntil(new Promise((r) => setTimeout(r, 200))
+                                    .then(() => seen.push(`${name}: saved by waitUntil`)));
+                            }
+                        });
+                        // (Work scheduled after an await still belongs to this request.)
+                        await new Promise((r) => setTimeout(r, 1));
+                        setInterval(() => {
+                            ticks[name]++;
+                            try { controller.enqueue(new TextEncoder().encode("tick\n")); } catch {}
+                        }, 2);
+                    },
+                }));
+        }
+        return new Response("?", { status: 404 });
+    },
+};"#;
+
+fn report(a: SocketAddr) -> serde_json::Value {
+    serde_json::from_str(&get(a, "/report").text()).unwrap()
+}
+
+#[test]
+fn after_the_grace_period_a_script_that_ignores_the_disconnect_stops_running() {
+    let p = write_script("grace.js", GRACE_SCRIPT);
+    let mut options = WorkerOptions::new(p);
+    options.cancel_grace = Duration::from_millis(50);
+    let srv = js_server_with(options, 1);
+    let a = srv.local_addr();
+
+    for how in [Leave::Fin, Leave::Rst] {
+        let gone = format!("gone-{how:?}");
+        let stays = format!("stays-{how:?}");
+        let mut staying = Reader::new(connect(a));
+        staying
+            .stream
+            .write_all(format!("GET /ignore?name={stays} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        leave(open_stream(a, &format!("/ignore?name={gone}")), how);
+        // Past the grace period (50 ms), the ticker of the request that was
+        // left stops; the other one goes on.
+        std::thread::sleep(Duration::from_millis(120));
+        let r1 = report(a);
+        std::thread::sleep(Duration::from_millis(200));
+        let r2 = report(a);
+        assert_eq!(
+            r1["ticks"][&gone], r2["ticks"][&gone],
+            "{how:?}: the abandoned request kept running: {r1} then {r2}"
+        );
+        assert!(
+            r2["ticks"][&stays].as_u64() > r1["ticks"][&stays].as_u64(),
+            "{how:?}: the other request was stopped too: {r1} then {r2}"
+        );
+        let seen = r2["seen"].to_string();
+        assert!(seen.contains(&format!("{gone}: aborted")), "{seen}");
+        assert!(
+            seen.contains(&format!("{gone}: cleanup within grace")),
+            "{seen}"
+        );
+        assert!(
+            !seen.contains(&format!("{gone}: timer after grace")),
+            "{seen}"
+        );
+        assert!(!seen.contains(&format!("{stays}: aborted")), "{seen}");
+        // The request that stayed is still streaming ticks.
+        let mut buf = [0u8; 64];
+        let n = std::io::Read::read(&mut staying.stream, &mut buf).unwrap();
+        assert!(n > 0);
+        leave(staying.stream, how);
+    }
+}
+
+#[test]
+fn wait_until_work_of_a_cancelled_request_runs_to_completion() {
+    let p = write_script("grace-save.js", GRACE_SCRIPT);
+    let mut options = WorkerOptions::new(p);
+    options.cancel_grace = Duration::from_millis(50);
+    let srv = js_server_with(options, 1);
+    let a = srv.local_addr();
+    leave(open_stream(a, "/ignore?name=saver&save"), Leave::Rst);
+    std::thread::sleep(Duration::from_millis(400));
+    let r1 = report(a);
+    let seen = r1["seen"].to_string();
+    // waitUntil's 200 ms of work (past the 50 ms grace) finished; its
+    // request's other timers stopped once it did.
+    assert!(seen.contains("saver: saved by waitUntil"), "{seen}");
+    std::thread::sleep(Duration::from_millis(100));
+    let r2 = report(a);
+    assert_eq!(r1["ticks"]["saver"], r2["ticks"]["saver"], "{r1} then {r2}");
+}
+
+#[test]
+fn request_signal_aborts_on_fin_rst_and_a_killed_curl() {
+    let p = write_script("signal.js", GRACE_SCRIPT);
+    let srv = js_server(p, &[], 1);
+    let a = srv.local_addr();
+    for how in [Leave::Fin, Leave::Rst] {
+        let mut s = connect(a);
+        s.write_all(format!("GET /wait?name={how:?} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        leave(s, how);
+    }
+    let out = Command::new("timeout")
+        .args(["0.3", "curl", "-sN", &format!("http://{a}/wait?name=curl")])
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty());
+    std::thread::sleep(Duration::from_millis(100));
+    let seen = report(a)["seen"].to_string();
+    for who in ["Fin", "Rst", "curl"] {
+        let want = format!("{who}: request.signal AbortError: The client disconnected");
+        assert!(seen.contains(&want), "missing {want:?} in {seen}");
+    }
+    assert!(
+        seen.contains(
+            "Rst: request.signal AbortError: The client disconnected (client connection reset)"
+        ),
+        "{seen}"
+    );
 }

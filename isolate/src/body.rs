@@ -97,6 +97,8 @@ pub(crate) struct JsBodyStream {
     /// `{ signal, stream }` from the bootstrap, and the request's cancel flag:
     /// if the client left, ending early tells the script so (see `Drop`).
     gone: Option<(v8::Global<v8::Object>, ringworker_core::CancelFlag)>,
+    /// The request's id: the stream's source runs on its behalf.
+    request: u32,
 }
 
 impl JsBodyStream {
@@ -110,6 +112,7 @@ impl JsBodyStream {
             rt,
             reader: Some(reader),
             pending: None,
+            request: ids.request(),
             ids: Some(ids),
             gone,
         }
@@ -198,7 +201,7 @@ impl Stream for JsBodyStream {
             // Usually the source enqueued synchronously, so the read settles
             // within this entry's microtasks: take the chunk right here rather
             // than registering callbacks and entering JS again.
-            let started = rt.enter(|tc, _| {
+            let started = rt.enter_as(this.request, |tc, _| {
                 let reader = v8::Local::new(tc, reader);
                 let k = v8::String::new(tc, "read").unwrap();
                 let read = reader
@@ -261,7 +264,7 @@ impl Drop for JsBodyStream {
                     .reason()
                     .map(|r| r.describe())
                     .unwrap_or("client disconnected");
-                let _ = self.rt.enter(|tc, h| {
+                let _ = self.rt.enter_as(self.request, |tc, h| {
                     let f = v8::Local::new(tc, &h.client_gone);
                     let parts = v8::Local::new(tc, parts);
                     let reader = v8::Local::new(tc, reader);
@@ -270,10 +273,13 @@ impl Drop for JsBodyStream {
                     f.call(tc, recv, &[parts.into(), reader.into(), why.into()]);
                 });
                 self.finish();
+                // It may react (clean up, close) for a grace period; then
+                // its timers stop.
+                self.rt.doom_after(self.request, self.rt.cancel_grace());
                 return;
             }
             // Ended early for another reason (the connection failed): tell the source.
-            let _ = self.rt.enter(|tc, _| {
+            let _ = self.rt.enter_as(self.request, |tc, _| {
                 let reader = v8::Local::new(tc, reader);
                 let k = v8::String::new(tc, "cancel").unwrap();
                 if let Some(cancel) = reader
@@ -285,6 +291,7 @@ impl Drop for JsBodyStream {
                     cancel.call(tc, reader.into(), &[reason]);
                 }
             });
+            self.rt.doom_after(self.request, self.rt.cancel_grace());
         }
         self.finish();
     }

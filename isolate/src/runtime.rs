@@ -55,6 +55,14 @@ pub struct WorkerOptions {
     /// and [`JsHandler`](crate::JsHandler) replaces it for new requests.
     /// Default 256 MiB.
     pub heap_limit: usize,
+    /// How long a request whose client went away may keep running after it
+    /// was told (its `request.signal` / `controller.signal` aborted) before
+    /// its timers are cancelled and new ones refused. Match it to
+    /// `Timeouts::cancel_grace`. Default 100 ms.
+    pub cancel_grace: Duration,
+    /// Longest `ctx.waitUntil()` work of a cancelled request may hold off
+    /// that tear-down. Default 30 s (as in Workers).
+    pub wait_until_limit: Duration,
 }
 
 impl WorkerOptions {
@@ -67,6 +75,8 @@ impl WorkerOptions {
             cpu_limit: Duration::from_millis(50),
             startup_limit: Duration::from_secs(2),
             heap_limit: 256 << 20,
+            cancel_grace: Duration::from_millis(100),
+            wait_until_limit: Duration::from_secs(30),
         }
     }
 }
@@ -102,16 +112,16 @@ impl RequestWatch {
     }
 }
 
-/// Work queued by JS for the runtime to do after the current entry returns.
-enum TimerOp {
-    Schedule {
-        id: u32,
-        delay: Duration,
-        repeat: bool,
-        callback: v8::Global<v8::Function>,
-    },
-    Clear(u32),
+/// A scheduled callback, its period if it is an interval, and the request
+/// whose work scheduled it (0: none, e.g. the script's top level).
+struct Timer {
+    callback: v8::Global<v8::Function>,
+    repeat: Option<Duration>,
+    owner: u32,
 }
+
+/// How many recently torn-down requests are remembered (see `Host::torn_down`).
+const TORN_DOWN_MEMORY: usize = 4096;
 
 /// Per-isolate state reachable from V8 callbacks (an isolate slot).
 #[derive(Default)]
@@ -131,15 +141,25 @@ pub(crate) struct Host {
     body_reads: Vec<(u32, v8::Global<v8::PromiseResolver>)>,
     pending: HashMap<u64, Pending>,
     next_pending: u64,
-    timer_ops: Vec<TimerOp>,
+    /// Live timers by id; a timer's task finds its entry gone once cleared.
+    timers: HashMap<u32, Timer>,
+    /// Timers scheduled during the current entry, whose tasks start after it.
+    timer_starts: Vec<(u32, Duration)>,
     next_timer: u32,
+    /// `ctx.waitUntil()` promises still pending, by the request that made them.
+    wait_until: HashMap<u32, u32>,
+    /// Cancelled requests whose grace ended while waitUntil work was pending:
+    /// torn down when it settles.
+    doomed: std::collections::HashSet<u32>,
+    /// Requests whose work was torn down (the most recent ones): code still
+    /// running on their behalf may not schedule timers.
+    torn_down: std::collections::BTreeSet<u32>,
+    /// Requests to tear down once the current entry returns.
+    teardown_queue: Vec<u32>,
     shard: usize,
 }
 
 pub(crate) type HostRef = Rc<RefCell<Host>>;
-
-/// A scheduled callback and, for an interval, its period.
-type Timer = (v8::Global<v8::Function>, Option<Duration>);
 
 /// The handles a runtime keeps into its context.
 pub(crate) struct Handles {
@@ -165,7 +185,6 @@ struct Inner {
 pub struct JsRuntime {
     /// None once the isolate was disposed (it ran out of heap).
     inner: RefCell<Option<Inner>>,
-    timers: RefCell<HashMap<u32, Timer>>,
     /// Set by V8's near-heap-limit callback; shared with it through a raw pointer.
     heap: Box<HeapGuard>,
     host: HostRef,
@@ -302,17 +321,100 @@ fn timer_op(
     };
     let ms = args.get(1).number_value(scope).unwrap_or(0.0);
     let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
+    let delay = Duration::from_secs_f64(ms / 1000.0);
+    let owner = current_owner(scope);
     let h = host(scope);
     let mut h = h.borrow_mut();
     h.next_timer = h.next_timer.wrapping_add(1).max(1);
     let id = h.next_timer;
-    h.timer_ops.push(TimerOp::Schedule {
+    if owner != 0 && h.torn_down.contains(&owner) {
+        // Its request was cancelled and its grace is over: nothing it
+        // schedules runs (the id is still valid to clear).
+        return Some(id);
+    }
+    let callback = v8::Global::new(scope, callback);
+    h.timers.insert(
         id,
-        delay: Duration::from_secs_f64(ms / 1000.0),
-        repeat,
-        callback: v8::Global::new(scope, callback),
-    });
+        Timer {
+            callback,
+            repeat: repeat.then_some(delay),
+            owner,
+        },
+    );
+    h.timer_starts.push((id, delay));
     Some(id)
+}
+
+/// The request on whose behalf JS is running now: V8 carries it through
+/// promise reactions (continuation-preserved embedder data), and the runtime
+/// sets it when it calls in for a request, a timer or a stream (0: none).
+fn current_owner(scope: &v8::PinScope) -> u32 {
+    let v = scope.get_continuation_preserved_embedder_data();
+    if v.is_uint32() {
+        v.uint32_value(scope).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn set_owner(scope: &v8::PinScope, owner: u32) {
+    let v: v8::Local<v8::Value> = if owner == 0 {
+        v8::undefined(scope).into()
+    } else {
+        v8::Integer::new_from_unsigned(scope, owner).into()
+    };
+    scope.set_continuation_preserved_embedder_data(v);
+}
+
+/// `waitUntil(promise)`: work of the current request that must finish even
+/// if its client goes away; it holds off the request's tear-down (up to
+/// `wait_until_limit`).
+fn op_wait_until(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let owner = current_owner(scope);
+    let Ok(promise) = v8::Local::<v8::Promise>::try_from(args.get(0)) else {
+        return;
+    };
+    if owner == 0 || promise.state() != v8::PromiseState::Pending {
+        return;
+    }
+    *host(scope)
+        .borrow_mut()
+        .wait_until
+        .entry(owner)
+        .or_insert(0) += 1;
+    let data: v8::Local<v8::Value> = v8::Integer::new_from_unsigned(scope, owner).into();
+    let done = v8::Function::builder_raw(op_wait_until_done.map_fn_to())
+        .data(data)
+        .build(scope)
+        .unwrap();
+    promise.then2(scope, done, done);
+}
+
+fn op_wait_until_done(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let owner = args.data().uint32_value(scope).unwrap_or(0);
+    let h = host(scope);
+    let mut h = h.borrow_mut();
+    let left = match h.wait_until.get_mut(&owner) {
+        Some(n) => {
+            *n -= 1;
+            *n
+        }
+        None => return,
+    };
+    if left == 0 {
+        h.wait_until.remove(&owner);
+        if h.doomed.remove(&owner) {
+            h.teardown_queue.push(owner);
+        }
+    }
 }
 
 fn op_set_timeout(
@@ -341,7 +443,7 @@ fn op_clear_timer(
     _rv: v8::ReturnValue<v8::Value>,
 ) {
     if let Some(id) = args.get(0).uint32_value(scope) {
-        host(scope).borrow_mut().timer_ops.push(TimerOp::Clear(id));
+        host(scope).borrow_mut().timers.remove(&id);
     }
 }
 
@@ -534,6 +636,8 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_utf8_decode.map_fn_to(),
         op_on_fulfilled.map_fn_to(),
         op_on_rejected.map_fn_to(),
+        op_wait_until.map_fn_to(),
+        op_wait_until_done.map_fn_to(),
     ];
     v.extend(crate::web::native_functions());
     v
@@ -561,8 +665,9 @@ pub(crate) fn install_surface<'s>(
     }
     // The ops object handed to the JS files.
     let ops = v8::Object::new(scope);
-    let op_list: [(&str, v8::FunctionCallback); 6] = [
+    let op_list: [(&str, v8::FunctionCallback); 7] = [
         ("watchRequest", op_watch_request.map_fn_to()),
+        ("waitUntil", op_wait_until.map_fn_to()),
         ("bodyRead", op_body_read.map_fn_to()),
         ("bodyCancel", op_body_cancel.map_fn_to()),
         ("log", op_log.map_fn_to()),
@@ -733,19 +838,14 @@ impl JsRuntime {
                 let v = new_string(scope, v);
                 env.set(scope, k.into(), v.into());
             }
-            let ctx = v8::Object::new(scope);
-            // ctx.waitUntil(p): the promise keeps running in the isolate after
-            // the response; ctx.passThroughOnException(): accepted, no-op.
-            let ctx_src = new_string(
-                scope,
-                "(ctx) => { ctx.waitUntil = (p) => { Promise.resolve(p).catch((e) => console.error('waitUntil:', e)); }; ctx.passThroughOnException = () => {}; return ctx; }",
-            );
-            let ctx_fn = v8::Script::compile(scope, ctx_src, None)
-                .and_then(|s| s.run(scope))
-                .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
-                .expect("static ctx builder compiles");
-            let recv = v8::undefined(scope).into();
-            ctx_fn.call(scope, recv, &[ctx.into()]);
+            // ctx: waitUntil(p) (the work runs on, and holds off a cancelled
+            // request's tear-down), passThroughOnException() (a no-op).
+            let ctx = {
+                let f = get_fn(scope, "makeCtx");
+                let f = v8::Local::new(scope, f);
+                let recv = v8::undefined(scope).into();
+                f.call(scope, recv, &[]).expect("makeCtx returns the ctx")
+            };
 
             (
                 v8::Global::new(scope, context),
@@ -756,7 +856,7 @@ impl JsRuntime {
                 v8::Global::new(scope, handler),
                 v8::Global::new(scope, fetch),
                 v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
-                v8::Global::new(scope, v8::Local::<v8::Value>::from(ctx)),
+                v8::Global::new(scope, ctx),
             )
         };
         let (
@@ -771,7 +871,6 @@ impl JsRuntime {
             ctx,
         ) = built;
         let rt = Rc::new(JsRuntime {
-            timers: RefCell::new(HashMap::new()),
             inner: RefCell::new(Some(Inner {
                 h: Handles {
                     context,
@@ -834,7 +933,12 @@ impl JsRuntime {
             );
             RequestIds { body, request }
         };
+        let mut in_flight = InFlight {
+            rt: self,
+            ids: Some(ids),
+        };
         let response = self.fetch_inner(&req, ids).await;
+        in_flight.ids = None;
         // A streaming response may still read the body (echo) and watch the
         // client; it releases them when it ends.
         if !matches!(response.body, ResponseBody::Stream { .. }) {
@@ -867,7 +971,7 @@ impl JsRuntime {
     }
 
     fn call_fetch(self: &Rc<Self>, req: &Request, ids: RequestIds) -> Result<Call, JsFailure> {
-        self.enter(|tc, h| self.call_fetch_in(tc, h, req, ids))?
+        self.enter_as(ids.request, |tc, h| self.call_fetch_in(tc, h, req, ids))?
             .map_err(JsFailure::Exception)
     }
 
@@ -944,6 +1048,14 @@ impl JsRuntime {
     }
 
     async fn wait(self: &Rc<Self>, id: u64) -> Result<v8::Global<v8::Value>, JsFailure> {
+        // If this future is dropped (the connection gave up), the entry goes.
+        struct Forget<'a>(&'a JsRuntime, u64);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.forget_pending(self.1);
+            }
+        }
+        let _forget = Forget(self, id);
         let outcome = std::future::poll_fn(|cx| {
             if self.is_disposed() {
                 return Poll::Ready(None);
@@ -955,7 +1067,6 @@ impl JsRuntime {
         })
         .await;
         let Some(outcome) = outcome else {
-            self.forget_pending(id);
             return Err(JsFailure::Terminated);
         };
         match outcome {
@@ -972,7 +1083,7 @@ impl JsRuntime {
 
     fn to_response(self: &Rc<Self>, value: v8::Global<v8::Value>, ids: RequestIds) -> Response {
         let rt = self.clone();
-        self.enter(|tc, h| rt.response_in(tc, h, value, ids))
+        self.enter_as(ids.request, |tc, h| rt.response_in(tc, h, value, ids))
             .unwrap_or_else(|_| {
                 Response::text(
                     503,
@@ -1072,7 +1183,7 @@ impl JsRuntime {
                 let (Some(reason), Some(rt)) = (reason, rt.upgrade()) else {
                     return;
                 };
-                let _ = rt.enter(|tc, h| {
+                let _ = rt.enter_as(id, |tc, h| {
                     let f = v8::Local::new(tc, &h.abort_with_disconnect);
                     let signal = v8::Local::new(tc, &w.signal);
                     let why = new_string(tc, reason.describe());
@@ -1098,35 +1209,91 @@ impl JsRuntime {
                 }
             });
         }
-        let ops = std::mem::take(&mut self.host.borrow_mut().timer_ops);
-        for op in ops {
-            match op {
-                TimerOp::Schedule {
-                    id,
-                    delay,
-                    repeat,
-                    callback,
-                } => {
-                    self.timers
-                        .borrow_mut()
-                        .insert(id, (callback, repeat.then_some(delay)));
-                    let rt = Rc::downgrade(self);
-                    spawn_after_entry(async move {
-                        let mut delay = delay;
-                        loop {
-                            glommio::timer::sleep(delay).await;
-                            let Some(rt) = rt.upgrade() else { return };
-                            match rt.fire_timer(id) {
-                                Some(next) => delay = next,
-                                None => return,
-                            }
-                        }
-                    });
+        let starts = std::mem::take(&mut self.host.borrow_mut().timer_starts);
+        for (id, delay) in starts {
+            let rt = Rc::downgrade(self);
+            spawn_after_entry(async move {
+                let mut delay = delay;
+                loop {
+                    glommio::timer::sleep(delay).await;
+                    let Some(rt) = rt.upgrade() else { return };
+                    match rt.fire_timer(id) {
+                        Some(next) => delay = next,
+                        None => return,
+                    }
                 }
-                TimerOp::Clear(id) => {
-                    self.timers.borrow_mut().remove(&id);
-                }
+            });
+        }
+        let teardowns = std::mem::take(&mut self.host.borrow_mut().teardown_queue);
+        for r in teardowns {
+            self.teardown(r);
+        }
+    }
+
+    /// A request was cancelled (its client left) and it was told: after the
+    /// grace period its work stops (see [`Self::doom`]).
+    pub(crate) fn doom_after(self: &Rc<Self>, request: u32, grace: Duration) {
+        let weak = Rc::downgrade(self);
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(grace).await;
+            if let Some(rt) = weak.upgrade() {
+                rt.doom(request);
             }
+        })
+        .detach();
+    }
+
+    /// Stops a cancelled request's work now — or, if it handed work to
+    /// `ctx.waitUntil()`, once that settled (`wait_until_limit` at the latest).
+    pub(crate) fn doom(self: &Rc<Self>, request: u32) {
+        let waiting = {
+            let mut h = self.host.borrow_mut();
+            let waiting = h.wait_until.contains_key(&request);
+            if waiting {
+                h.doomed.insert(request);
+            }
+            waiting
+        };
+        if !waiting {
+            self.teardown(request);
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        let limit = self.options.wait_until_limit;
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(limit).await;
+            let Some(rt) = weak.upgrade() else { return };
+            let late = rt.host.borrow_mut().doomed.remove(&request);
+            if late {
+                tracing::warn!(
+                    target: "js",
+                    shard = rt.options.shard,
+                    "waitUntil work of a cancelled request ran past {limit:?}; stopping it"
+                );
+                rt.teardown(request);
+            }
+        })
+        .detach();
+    }
+
+    /// Stops a cancelled request's work: its timers are cancelled, and code
+    /// still running on its behalf may not schedule new ones.
+    fn teardown(&self, request: u32) {
+        let mut h = self.host.borrow_mut();
+        h.doomed.remove(&request);
+        let before = h.timers.len();
+        h.timers.retain(|_, t| t.owner != request);
+        let cancelled = before - h.timers.len();
+        if h.torn_down.len() >= TORN_DOWN_MEMORY {
+            h.torn_down.pop_first();
+        }
+        h.torn_down.insert(request);
+        if cancelled > 0 {
+            tracing::debug!(
+                target: "js",
+                shard = h.shard,
+                "request {request}: grace period over, {cancelled} timer(s) cancelled"
+            );
         }
     }
 
@@ -1167,6 +1334,17 @@ impl JsRuntime {
         self: &Rc<Self>,
         f: impl FnOnce(&mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>, &Handles) -> R,
     ) -> Result<R, JsFailure> {
+        self.enter_as(0, f)
+    }
+
+    /// [`Self::enter`] on behalf of request `owner`: what the script
+    /// schedules from here (timers, also from promise reactions) belongs to
+    /// that request and stops if it is torn down.
+    pub(crate) fn enter_as<R>(
+        self: &Rc<Self>,
+        owner: u32,
+        f: impl FnOnce(&mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>, &Handles) -> R,
+    ) -> Result<R, JsFailure> {
         if self.is_exhausted() {
             // In-flight requests of a recycled isolate fail cleanly.
             return Err(JsFailure::Terminated);
@@ -1181,7 +1359,13 @@ impl JsRuntime {
             let context = v8::Local::new(scope, &h.context);
             let scope = &mut v8::ContextScope::new(scope, context);
             v8::tc_scope!(let tc, scope);
+            if owner != 0 {
+                set_owner(tc, owner);
+            }
             let r = f(tc, h);
+            if owner != 0 {
+                set_owner(tc, 0);
+            }
             tc.perform_microtask_checkpoint();
             let unhandled = std::mem::take(&mut self.host.borrow_mut().unhandled);
             for (_, reason) in unhandled {
@@ -1205,7 +1389,7 @@ impl JsRuntime {
             // Dispose of it now: V8 wants a thread's isolates dropped in the
             // reverse order of creation, so this one must go before its
             // replacement exists. Requests still holding it fail cleanly.
-            self.timers.borrow_mut().clear();
+            self.host.borrow_mut().timers.clear();
             let dead = self.inner.borrow_mut().take();
             drop(dead);
             // Whoever waits on a promise of the dead isolate learns it now.
@@ -1287,6 +1471,11 @@ impl JsRuntime {
         self.host.borrow_mut().pending.remove(&id);
     }
 
+    /// How long a cancelled request may react before its work stops.
+    pub(crate) fn cancel_grace(&self) -> Duration {
+        self.options.cancel_grace
+    }
+
     /// The shard this runtime serves (for logs).
     pub(crate) fn shard(&self) -> usize {
         self.options.shard
@@ -1294,17 +1483,17 @@ impl JsRuntime {
 
     /// Calls timer `id`'s callback; returns the next delay for an interval.
     fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
-        let (callback, repeat) = {
-            let mut timers = self.timers.borrow_mut();
-            let (cb, r) = timers.get(&id)?;
-            let entry = (cb.clone(), *r);
+        let (callback, repeat, owner) = {
+            let mut h = self.host.borrow_mut();
+            let t = h.timers.get(&id)?;
+            let entry = (t.callback.clone(), t.repeat, t.owner);
             if entry.1.is_none() {
-                timers.remove(&id);
+                h.timers.remove(&id);
             }
             entry
         };
         let shard = self.options.shard;
-        let ran = self.enter(|tc, _| {
+        let ran = self.enter_as(owner, |tc, _| {
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
             if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
@@ -1314,10 +1503,28 @@ impl JsRuntime {
         });
         if ran.is_err() {
             // Terminated: an interval that spins is not run again.
-            self.timers.borrow_mut().remove(&id);
+            self.host.borrow_mut().timers.remove(&id);
             return None;
         }
-        repeat
+        // (An interval cleared or torn down by its own callback stops.)
+        repeat.filter(|_| self.host.borrow().timers.contains_key(&id))
+    }
+}
+
+/// A request whose `fetch` has not produced a response yet. If the
+/// connection drops it (the client left and the grace period passed, or the
+/// server shuts down), the request is released and its work stopped.
+struct InFlight<'a> {
+    rt: &'a Rc<JsRuntime>,
+    ids: Option<RequestIds>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(ids) = self.ids.take() {
+            ids.release(self.rt);
+            self.rt.doom(ids.request);
+        }
     }
 }
 
@@ -1343,6 +1550,10 @@ pub(crate) struct RequestIds {
 }
 
 impl RequestIds {
+    pub(crate) fn request(&self) -> u32 {
+        self.request
+    }
+
     pub(crate) fn release(self, rt: &JsRuntime) {
         let tracked = {
             let mut h = rt.host.borrow_mut();

@@ -17,6 +17,7 @@
   const JSONParse = JSON.parse;
   const SymbolIterator = Symbol.iterator;
   const TypeErr = TypeError;
+  const PromiseResolve = (v) => Promise.resolve(v);
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const BAD_VALUE = /[\0\r\n]/;
@@ -567,8 +568,22 @@
     return reader.cancel(reason).catch(() => {});
   }
 
+  // The `ctx` every fetch gets. waitUntil work belongs to the request that
+  // handed it over (the runtime knows which): it runs to completion even if
+  // that request's client leaves, and holds off its tear-down.
+  function makeCtx() {
+    const logFailure = (e) => console.error("waitUntil:", e);
+    return {
+      waitUntil(promise) {
+        ops.waitUntil(PromiseResolve(promise).then(undefined, logFailure));
+      },
+      passThroughOnException() {},
+    };
+  }
+
   rw.hooks = ObjectFreeze({
     clientGone,
+    makeCtx,
     abortWithDisconnect: (signal, why) => rw.abortSignal(signal, disconnectReason(why)),
     makeRequest,
     responseParts,
