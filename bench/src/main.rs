@@ -3,9 +3,12 @@
 //! ```text
 //! ringworker-bench http --url http://127.0.0.1:8080/ --connections 64 \
 //!     --duration 10s --warmup 2s [--pipeline 1] [--threads 1] [--json]
+//! ringworker-bench disconnect --url http://127.0.0.1:8080/ --count 10000 \
+//!     --mode rst [--cpu-pid PID] [--json]
 //! ```
 
 mod cpu;
+mod disconnect;
 mod http_load;
 mod parser;
 mod report;
@@ -31,6 +34,64 @@ struct Cli {
 enum Cmd {
     /// Closed-loop HTTP/1.1 keep-alive load (like wrk).
     Http(HttpArgs),
+    /// Clients leave streaming responses; how soon does the script notice?
+    /// (Serve bench/workers/disconnect.js.)
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Args)]
+struct DisconnectArgs {
+    /// The streaming endpoint, http://host:port/path (`id=N` is appended).
+    #[arg(long)]
+    url: String,
+    /// Disconnects in all.
+    #[arg(short = 'n', long, default_value_t = 10_000)]
+    count: usize,
+    /// Clients at once (one thread each).
+    #[arg(short = 'c', long, default_value_t = 16)]
+    concurrency: usize,
+    /// How clients leave.
+    #[arg(long, value_enum, default_value = "mixed")]
+    mode: disconnect::Mode,
+    /// Longest random hold between the first body bytes and leaving.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    max_hold: Duration,
+    /// Wait after the last client left before collecting (past any grace period).
+    #[arg(long, default_value = "300ms", value_parser = parse_duration)]
+    settle: Duration,
+    /// Server process whose CPU is read during the run and over the quiet
+    /// window after it.
+    #[arg(long)]
+    cpu_pid: Option<u32>,
+    /// Length of that quiet window.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    idle_window: Duration,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_disconnect(a: DisconnectArgs) -> anyhow::Result<()> {
+    let target = parse_url(&a.url)?;
+    let rep = disconnect::run(
+        disconnect::Config {
+            target,
+            count: a.count,
+            concurrency: a.concurrency,
+            mode: a.mode,
+            max_hold: a.max_hold,
+            settle: a.settle,
+            cpu_pid: a.cpu_pid,
+            idle_window: a.idle_window,
+        },
+        a.url.clone(),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string(&rep)?);
+    } else {
+        print!("{}", disconnect::human(&rep));
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -260,6 +321,7 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Http(a) => run_http(a),
+        Cmd::Disconnect(a) => run_disconnect(a),
     }
 }
 

@@ -753,6 +753,9 @@ impl Drop for NetRing {
     }
 }
 
+/// A yield that took longer than this let other tasks run (see `drive`).
+const BUSY_ROUND: std::time::Duration = std::time::Duration::from_micros(2);
+
 /// The driver task: one `io_uring_enter` per executor round while there is
 /// work; asleep (waiting for a kick or the eventfd) when there is none.
 async fn drive(net: Rc<NetRing>) {
@@ -765,6 +768,16 @@ async fn drive(net: Rc<NetRing>) {
         if handled > 0 || !net.backlog.borrow().is_empty() {
             // Let the woken connections run, then collect again.
             futures_lite::future::yield_now().await;
+            continue;
+        }
+        // Nothing due now. While other tasks are running, look again after
+        // them: glommio reads its own ring — and with it this ring's eventfd
+        // — only once its run queue is empty, so a busy shard would notice a
+        // completion (a client's RST, say) only then. A yield that comes
+        // straight back means the queue is empty: then sleep until kicked.
+        let before = std::time::Instant::now();
+        futures_lite::future::yield_now().await;
+        if before.elapsed() > BUSY_ROUND {
             continue;
         }
         std::future::poll_fn(|cx| {

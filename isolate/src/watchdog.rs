@@ -5,8 +5,11 @@
 //! stores a deadline in the isolate's [`Watch`] (one atomic store); one
 //! process-wide watchdog thread checks the deadlines every few milliseconds
 //! while any isolate is inside JS and calls V8's `terminate_execution` on
-//! those past theirs. When no isolate is in JS the watchdog parks, and the
-//! next entry wakes it — so an idle server has no periodic wake-ups.
+//! those past theirs. After a stretch with no entry at all (`IDLE_PARK`) it
+//! parks, and the next entry wakes it — so an idle server has no periodic
+//! wake-ups, and a busy one never pays a syscall to enter JS (waking the
+//! watchdog on every entry cost a futex call and a context switch each
+//! time a lightly loaded shard went into JS).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -14,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// How often the watchdog looks while some isolate is in JS.
 const TICK: Duration = Duration::from_millis(2);
+
+/// How long without any entry before the watchdog parks.
+const IDLE_PARK: Duration = Duration::from_millis(200);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -31,6 +37,8 @@ pub(crate) struct Watch {
     /// Nanoseconds since the epoch by which the current entry must end; 0 when
     /// the isolate is not running JS.
     deadline: AtomicU64,
+    /// Nanoseconds since the epoch when JS was last entered (never reset).
+    entered: AtomicU64,
     terminated: AtomicBool,
 }
 
@@ -59,12 +67,16 @@ fn registry() -> &'static Registry {
 }
 
 fn watchdog(reg: &'static Registry) {
+    let idle = IDLE_PARK.as_nanos() as u64;
     loop {
         let now = now_nanos();
         let mut busy = false;
         if let Ok(mut watches) = reg.watches.lock() {
             watches.retain(|w| w.strong_count() > 0);
             for w in watches.iter().filter_map(|w| w.upgrade()) {
+                if w.entered.load(Ordering::Relaxed) + idle > now {
+                    busy = true;
+                }
                 let d = w.deadline.load(Ordering::Acquire);
                 if d == 0 {
                     continue;
@@ -80,12 +92,21 @@ fn watchdog(reg: &'static Registry) {
         } else {
             // Park until an entry announces itself.
             let guard = reg.lock.lock().unwrap_or_else(|e| e.into_inner());
-            reg.parked.store(true, Ordering::Release);
-            let _ = reg
-                .wake
-                .wait_timeout(guard, Duration::from_secs(1))
-                .map(|(g, _)| drop(g));
-            reg.parked.store(false, Ordering::Release);
+            reg.parked.store(true, Ordering::SeqCst);
+            // An entry that started before it could see `parked` is visible
+            // now (both sides are SeqCst): then do not sleep through it.
+            let entered = reg.watches.lock().is_ok_and(|ws| {
+                ws.iter()
+                    .filter_map(|w| w.upgrade())
+                    .any(|w| w.deadline.load(Ordering::SeqCst) != 0)
+            });
+            if !entered {
+                let _ = reg
+                    .wake
+                    .wait_timeout(guard, Duration::from_secs(1))
+                    .map(|(g, _)| drop(g));
+            }
+            reg.parked.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -96,6 +117,7 @@ impl Watch {
         let w = Arc::new(Watch {
             handle: isolate.thread_safe_handle(),
             deadline: AtomicU64::new(0),
+            entered: AtomicU64::new(0),
             terminated: AtomicBool::new(false),
         });
         if let Ok(mut all) = registry().watches.lock() {
@@ -106,10 +128,12 @@ impl Watch {
 
     /// JS is entered and may run for `limit`.
     pub(crate) fn enter(&self, limit: Duration) {
+        let now = now_nanos();
+        self.entered.store(now, Ordering::Relaxed);
         self.deadline
-            .store(now_nanos() + limit.as_nanos() as u64, Ordering::Release);
+            .store(now + limit.as_nanos() as u64, Ordering::SeqCst);
         let reg = registry();
-        if reg.parked.load(Ordering::Acquire) {
+        if reg.parked.load(Ordering::SeqCst) {
             let _g = reg.lock.lock();
             reg.wake.notify_one();
         }
