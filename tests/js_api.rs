@@ -27,6 +27,7 @@ fn js_api_tests_pass_inside_a_real_isolate() {
         let srv = ringworker::try_serve(test_config(), move |_| {
             let mut o = options.clone();
             o.cpu_limit = std::time::Duration::from_secs(5);
+            o.expose_internals = true;
             JsHandler::start(o)
         })
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -837,3 +837,17 @@ fn request_signal_aborts_on_fin_rst_and_a_killed_curl() {
         "{seen}"
     );
 }
+
+#[test]
+fn scripts_do_not_see_the_internal_stream_hooks() {
+    let p = write_script(
+        "internals.js",
+        r#"export default {
+            fetch() {
+                return new Response(String(globalThis[Symbol.for("ringworker.internal.streams")]));
+            },
+        };"#,
+    );
+    let srv = js_server(p, &[], 1);
+    assert_eq!(get(srv.local_addr(), "/").text(), "undefined");
+}

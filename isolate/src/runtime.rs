@@ -63,6 +63,11 @@ pub struct WorkerOptions {
     /// Longest `ctx.waitUntil()` work of a cancelled request may hold off
     /// that tear-down. Default 30 s (as in Workers).
     pub wait_until_limit: Duration,
+    /// Publishes internal stream helpers to the script as
+    /// `globalThis[Symbol.for("ringworker.internal.streams")]`: for the JS
+    /// API tests only. Default false.
+    #[doc(hidden)]
+    pub expose_internals: bool,
 }
 
 impl WorkerOptions {
@@ -77,6 +82,7 @@ impl WorkerOptions {
             heap_limit: 256 << 20,
             cancel_grace: Duration::from_millis(100),
             wait_until_limit: Duration::from_secs(30),
+            expose_internals: false,
         }
     }
 }
@@ -758,6 +764,14 @@ impl JsRuntime {
                 Some(rw) => rw,
                 None => install_surface(scope, context)?,
             };
+            if options.expose_internals {
+                let k = new_string(scope, "streamsInternals");
+                if let Some(v) = rw.get(scope, k.into()) {
+                    let name = new_string(scope, "ringworker.internal.streams");
+                    let sym = v8::Symbol::for_key(scope, name);
+                    context.global(scope).set(scope, sym.into(), v);
+                }
+            }
             let hooks_key = new_string(scope, "hooks");
             let hooks = rw
                 .get(scope, hooks_key.into())

@@ -62,11 +62,11 @@
 //       .enqueue() throws it too and the writable side is errored with that
 //       TypeError, so a writer blocked on backpressure is released).
 //
-// Debug hook: globalThis[Symbol.for("ringworker.internal.streams")] is a
-// frozen object with isReadableStream, isDisturbed, isLocked,
-// newNativeReadable, readAll, streamReader, setControllerSignal and failStream,
-// for isolate/tests/js/streams.test.js (which cannot reach `rw`). Remove the
-// block near the end of this file to drop it; those tests then fail loudly.
+// Test hook: `rw.streamsInternals` is a frozen object with isReadableStream,
+// isDisturbed, isLocked, newNativeReadable, readAll, streamReader,
+// setControllerSignal and failStream. Only a runtime built with
+// `WorkerOptions::expose_internals` (the JS API tests) publishes it as
+// globalThis[Symbol.for("ringworker.internal.streams")]; scripts never see it.
 (function (ops, rw) {
   "use strict";
 
@@ -4066,24 +4066,18 @@
   rw.setControllerSignal = setControllerSignal;
   rw.failStream = failStream;
 
-  // Debug hook for isolate/tests/js/streams.test.js, which cannot reach `rw`:
-  // the same functions under a registered symbol. They give user code no
-  // power it lacks (each acts only on streams it already holds).
-  ObjectDefineProperty(globalThis, Symbol.for("ringworker.internal.streams"), {
-    value: ObjectFreeze({
-      __proto__: null,
-      isReadableStream: rw.isReadableStream,
-      isDisturbed: rw.isDisturbed,
-      isLocked: rw.isLocked,
-      newNativeReadable,
-      readAll,
-      streamReader,
-      setControllerSignal,
-      failStream,
-    }),
-    writable: false,
-    enumerable: false,
-    configurable: true,
+  // For isolate/tests/js/streams.test.js, which cannot reach `rw` (see the
+  // note at the top of this file).
+  rw.streamsInternals = ObjectFreeze({
+    __proto__: null,
+    isReadableStream: rw.isReadableStream,
+    isDisturbed: rw.isDisturbed,
+    isLocked: rw.isLocked,
+    newNativeReadable,
+    readAll,
+    streamReader,
+    setControllerSignal,
+    failStream,
   });
 
   // --------------------------------------------------------- install globals
