@@ -10,7 +10,7 @@ use clap::Parser;
 use ringworker::{Request, Response, ResponseBody};
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    ringworker::init_logging();
     let args = common::ServeArgs::parse();
     let server = ringworker::serve(args.config(), |_shard| {
         |mut req: Request| async move {

@@ -9,7 +9,7 @@ use clap::Parser;
 use ringworker::{Request, Response};
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    ringworker::init_logging();
     let args = common::ServeArgs::parse();
     let server = ringworker::serve(args.config(), |_shard| {
         |_req: Request| async { Response::text(200, "Hello World") }

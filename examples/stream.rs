@@ -36,7 +36,7 @@ fn query_param(req: &Request, key: &str) -> Option<usize> {
 }
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    ringworker::init_logging();
     let args = Args::parse();
     let (chunks, size, interval) = (
         args.chunks,

@@ -46,6 +46,7 @@ pub use ringworker_core::{
 };
 pub use ringworker_io::http::response::ReceiverGone;
 pub use ringworker_io::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
+pub use ringworker_isolate::{JsHandler, WorkerOptions};
 
 use ringworker_core::{ShardError, ShardSet};
 
@@ -86,6 +87,30 @@ where
 {
     try_serve(config, move |shard| {
         Ok::<H, std::convert::Infallible>(factory(shard))
+    })
+}
+
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Serves a Workers-style script (`export default { fetch }`): one isolate
+/// per shard, built from `options` on that shard. The runtime's cancellation
+/// grace period is taken from `config.timeouts.cancel_grace`, so the
+/// connection and the script agree on when a cancelled request's work ends.
+pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Error> {
+    let mut options = options;
+    options.cancel_grace = config.timeouts.cancel_grace;
+    try_serve(config, move |shard| {
+        let mut o = options.clone();
+        o.shard = shard.0;
+        JsHandler::start(o)
     })
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ringworker::Config;
-use ringworker_isolate::{JsHandler, JsRuntime, WorkerOptions};
+use ringworker_isolate::{JsRuntime, WorkerOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -137,8 +137,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.vars = vars;
     options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
     options.heap_limit = args.heap_limit_mb << 20;
-    let grace = std::time::Duration::from_millis(args.cancel_grace_ms);
-    options.cancel_grace = grace;
+
     // Load once here so a broken script fails fast with its position.
     JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -147,12 +146,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.shards = n;
     }
     config.pin_shards = !args.no_pin;
-    config.timeouts.cancel_grace = grace;
-    let server = ringworker::try_serve(config, move |shard| {
-        let mut opts = options.clone();
-        opts.shard = shard.0;
-        JsHandler::start(opts)
-    })?;
+    config.timeouts.cancel_grace = std::time::Duration::from_millis(args.cancel_grace_ms);
+    let server = ringworker::serve_worker(config, options)?;
     eprintln!(
         "ringworker: serving on http://{} with {} shards",
         server.local_addr(),
@@ -163,12 +158,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    ringworker::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use ringworker_isolate::{JsHandler, WorkerOptions};
+use ringworker::WorkerOptions;
 
 #[test]
 fn js_api_tests_pass_inside_a_real_isolate() {
@@ -22,15 +22,12 @@ fn js_api_tests_pass_inside_a_real_isolate() {
     let mut failures = Vec::new();
     let mut total = 0;
     for file in files {
-        let options = WorkerOptions::new(&file);
+        let mut options = WorkerOptions::new(&file);
         // Generous CPU limit: a whole test file may run in one entry into JS.
-        let srv = ringworker::try_serve(test_config(), move |_| {
-            let mut o = options.clone();
-            o.cpu_limit = std::time::Duration::from_secs(5);
-            o.expose_internals = true;
-            JsHandler::start(o)
-        })
-        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        options.cpu_limit = std::time::Duration::from_secs(5);
+        options.expose_internals = true;
+        let srv = ringworker::serve_worker(test_config(), options)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let resp = roundtrip(
             srv.local_addr(),
             b"GET /run HTTP/1.1\r\nHost: js-tests\r\n\r\n",

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use ringworker::Timeouts;
 use ringworker_isolate::{JsHandler, JsRuntime, WorkerOptions};
 
 fn examples() -> PathBuf {
@@ -22,21 +23,16 @@ fn js_server(main: PathBuf, vars: &[(&str, &str)], shards: usize) -> ringworker:
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    js_server_with(options, shards)
+    js_server_with(options, shards, Timeouts::default().cancel_grace)
 }
 
-/// A server for `options` on `shards` shards, whose connections give up on a
-/// cancelled request after the same grace period as the runtime.
-fn js_server_with(options: WorkerOptions, shards: usize) -> ringworker::Server {
+/// A server for `options` on `shards` shards with a cancellation grace period
+/// of `grace`.
+fn js_server_with(options: WorkerOptions, shards: usize, grace: Duration) -> ringworker::Server {
     let mut cfg = test_config();
     cfg.shards = shards;
-    cfg.timeouts.cancel_grace = options.cancel_grace;
-    ringworker::try_serve(cfg, move |shard| {
-        let mut o = options.clone();
-        o.shard = shard.0;
-        JsHandler::start(o)
-    })
-    .expect("script loads")
+    cfg.timeouts.cancel_grace = grace;
+    ringworker::serve_worker(cfg, options).expect("script loads")
 }
 
 fn get(addr: SocketAddr, path: &str) -> Resp {
@@ -741,9 +737,7 @@ fn report(a: SocketAddr) -> serde_json::Value {
 #[test]
 fn after_the_grace_period_a_script_that_ignores_the_disconnect_stops_running() {
     let p = write_script("grace.js", GRACE_SCRIPT);
-    let mut options = WorkerOptions::new(p);
-    options.cancel_grace = Duration::from_millis(50);
-    let srv = js_server_with(options, 1);
+    let srv = js_server_with(WorkerOptions::new(p), 1, Duration::from_millis(50));
     let a = srv.local_addr();
 
     for how in [Leave::Fin, Leave::Rst] {
@@ -791,9 +785,7 @@ fn after_the_grace_period_a_script_that_ignores_the_disconnect_stops_running() {
 #[test]
 fn wait_until_work_of_a_cancelled_request_runs_to_completion() {
     let p = write_script("grace-save.js", GRACE_SCRIPT);
-    let mut options = WorkerOptions::new(p);
-    options.cancel_grace = Duration::from_millis(50);
-    let srv = js_server_with(options, 1);
+    let srv = js_server_with(WorkerOptions::new(p), 1, Duration::from_millis(50));
     let a = srv.local_addr();
     leave(open_stream(a, "/ignore?name=saver&save"), Leave::Rst);
     std::thread::sleep(Duration::from_millis(400));

@@ -57,8 +57,8 @@ pub struct WorkerOptions {
     pub heap_limit: usize,
     /// How long a request whose client went away may keep running after it
     /// was told (its `request.signal` / `controller.signal` aborted) before
-    /// its timers are cancelled and new ones refused. Match it to
-    /// `Timeouts::cancel_grace`. Default 100 ms.
+    /// its timers are cancelled and new ones refused. `ringworker::serve_worker`
+    /// sets it from the server's `Timeouts::cancel_grace`. Default 100 ms.
     pub cancel_grace: Duration,
     /// Longest `ctx.waitUntil()` work of a cancelled request may hold off
     /// that tear-down. Default 30 s (as in Workers).
