@@ -316,14 +316,16 @@ fn op_utf8_decode(
     }
 }
 
+/// `setTimeout` / `setInterval`: schedules the callback and returns its id.
 fn timer_op(
     scope: &mut v8::PinScope,
     args: &v8::FunctionCallbackArguments,
+    rv: &mut v8::ReturnValue<v8::Value>,
     repeat: bool,
-) -> Option<u32> {
+) {
     let Ok(callback) = v8::Local::<v8::Function>::try_from(args.get(0)) else {
         throw_type_error(scope, "setTimeout/setInterval: callback must be a function");
-        return None;
+        return;
     };
     let ms = args.get(1).number_value(scope).unwrap_or(0.0);
     let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
@@ -333,22 +335,22 @@ fn timer_op(
     let mut h = h.borrow_mut();
     h.next_timer = h.next_timer.wrapping_add(1).max(1);
     let id = h.next_timer;
-    if owner != 0 && h.torn_down.contains(&owner) {
-        // Its request was cancelled and its grace is over: nothing it
-        // schedules runs (the id is still valid to clear).
-        return Some(id);
+    // A request whose grace period is over may not schedule anything (the
+    // id is still valid to clear).
+    if owner == 0 || !h.torn_down.contains(&owner) {
+        let callback = v8::Global::new(scope, callback);
+        h.timers.insert(
+            id,
+            Timer {
+                callback,
+                repeat: repeat.then_some(delay),
+                owner,
+            },
+        );
+        h.timer_starts.push((id, delay));
     }
-    let callback = v8::Global::new(scope, callback);
-    h.timers.insert(
-        id,
-        Timer {
-            callback,
-            repeat: repeat.then_some(delay),
-            owner,
-        },
-    );
-    h.timer_starts.push((id, delay));
-    Some(id)
+    drop(h);
+    rv.set(v8::Integer::new_from_unsigned(scope, id).into());
 }
 
 /// The request on whose behalf JS is running now: V8 carries it through
@@ -428,9 +430,7 @@ fn op_set_timeout(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    if let Some(id) = timer_op(scope, &args, false) {
-        rv.set(v8::Integer::new_from_unsigned(scope, id).into());
-    }
+    timer_op(scope, &args, &mut rv, false);
 }
 
 fn op_set_interval(
@@ -438,9 +438,7 @@ fn op_set_interval(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    if let Some(id) = timer_op(scope, &args, true) {
-        rv.set(v8::Integer::new_from_unsigned(scope, id).into());
-    }
+    timer_op(scope, &args, &mut rv, true);
 }
 
 fn op_clear_timer(

@@ -820,7 +820,8 @@ async fn serve_one<H: Handler>(
     let bodiless = head_writer::forbids_body(status);
     let headers = std::mem::take(&mut resp.headers);
     let header_pairs = headers.iter().map(|(n, v)| (&n[..], &v[..]));
-    let result = match resp.body {
+    // The body's framing goes into the head; then the body, if it is sent.
+    let (framing, payload) = match resp.body {
         ResponseBody::Empty | ResponseBody::Full(_) => {
             let body = match resp.body {
                 ResponseBody::Full(b) => b,
@@ -831,23 +832,7 @@ async fn serve_one<H: Handler>(
             } else {
                 BodyFraming::Length(body.len() as u64)
             };
-            head_writer::write_response_head(
-                wbuf,
-                status,
-                header_pairs,
-                framing,
-                keep,
-                meta.http10,
-            );
-            if bodiless || meta.is_head || body.is_empty() {
-                Ok(keep)
-            } else if body.len() <= COPY_BODY_MAX {
-                wbuf.extend_from_slice(&body);
-                Ok(keep)
-            } else {
-                flush(sh, env, wbuf, std::slice::from_ref(&body), false).await?;
-                Ok(keep)
-            }
+            (framing, Payload::Full(body))
         }
         ResponseBody::Stream { length, stream } => {
             if let Some(b) = &meta.body {
@@ -856,34 +841,48 @@ async fn serve_one<H: Handler>(
                     head_writer::write_continue(wbuf);
                 }
             }
-            let (framing, chunked) = match length {
-                _ if bodiless => (BodyFraming::None, false),
-                Some(n) => (BodyFraming::Length(n), false),
+            let framing = match length {
+                _ if bodiless => BodyFraming::None,
+                Some(n) => BodyFraming::Length(n),
                 None if meta.http10 => {
                     keep = false;
-                    (BodyFraming::CloseDelimited, false)
+                    BodyFraming::CloseDelimited
                 }
-                None => (BodyFraming::Chunked, true),
+                None => BodyFraming::Chunked,
             };
-            head_writer::write_response_head(
-                wbuf,
-                status,
-                header_pairs,
-                framing,
-                keep,
-                meta.http10,
-            );
-            if bodiless || meta.is_head {
-                Ok(keep)
-            } else {
-                write_stream(sh, env, meta, stream, length, chunked, wbuf)
-                    .await
-                    .map(|ok| ok && keep)
-            }
+            (framing, Payload::Stream(stream, length))
+        }
+    };
+    let chunked = matches!(framing, BodyFraming::Chunked);
+    head_writer::write_response_head(wbuf, status, header_pairs, framing, keep, meta.http10);
+    let result = match payload {
+        _ if bodiless || meta.is_head => Ok(keep),
+        Payload::Full(body) if body.is_empty() => Ok(keep),
+        Payload::Full(body) if body.len() <= COPY_BODY_MAX => {
+            wbuf.extend_from_slice(&body);
+            Ok(keep)
+        }
+        Payload::Full(body) => {
+            flush(sh, env, wbuf, std::slice::from_ref(&body), false).await?;
+            Ok(keep)
+        }
+        Payload::Stream(stream, length) => {
+            write_stream(sh, env, meta, stream, length, chunked, wbuf)
+                .await
+                .map(|ok| ok && keep)
         }
     };
     env.metrics.request_done(status, meta.started.elapsed());
     result
+}
+
+/// A response body as `serve_one` writes it.
+enum Payload {
+    Full(Bytes),
+    Stream(
+        Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>>>>,
+        Option<u64>,
+    ),
 }
 
 /// Writes a streaming body, gathering whatever chunks are ready into one
