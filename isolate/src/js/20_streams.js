@@ -1052,7 +1052,7 @@
     get desiredSize() {
       const c = rsdcRec(this);
       if (c === undefined) throw illegal("ReadableStreamDefaultController");
-      return readableStreamDefaultControllerGetDesiredSize(c);
+      return readableStreamControllerGetDesiredSize(c);
     }
 
     close() {
@@ -1137,8 +1137,10 @@
     return c;
   }
 
-  function readableStreamDefaultControllerCallPullIfNeeded(c) {
-    if (!readableStreamDefaultControllerShouldCallPull(c)) return;
+  // Calls the source's pull() when the controller wants data, once at a
+  // time: a request while one is running is remembered and served after it.
+  function readableStreamControllerCallPullIfNeeded(c, shouldCallPull, controllerError) {
+    if (!shouldCallPull(c)) return;
     if (c.pulling) {
       c.pullAgain = true;
       return;
@@ -1150,13 +1152,17 @@
         c.pulling = false;
         if (c.pullAgain) {
           c.pullAgain = false;
-          readableStreamDefaultControllerCallPullIfNeeded(c);
+          readableStreamControllerCallPullIfNeeded(c, shouldCallPull, controllerError);
         }
       },
       (e) => {
-        readableStreamDefaultControllerError(c, e);
+        controllerError(c, e);
       },
     );
+  }
+
+  function readableStreamDefaultControllerCallPullIfNeeded(c) {
+    readableStreamControllerCallPullIfNeeded(c, readableStreamDefaultControllerShouldCallPull, readableStreamDefaultControllerError);
   }
 
   function readableStreamDefaultControllerShouldCallPull(c) {
@@ -1164,7 +1170,7 @@
     if (!readableStreamDefaultControllerCanCloseOrEnqueue(c)) return false;
     if (!c.started) return false;
     if (isReadableStreamLocked(s) && readableStreamGetNumReadRequests(s) > 0) return true;
-    return readableStreamDefaultControllerGetDesiredSize(c) > 0;
+    return readableStreamControllerGetDesiredSize(c) > 0;
   }
 
   function readableStreamDefaultControllerClearAlgorithms(c) {
@@ -1214,7 +1220,8 @@
     readableStreamError(s, e);
   }
 
-  function readableStreamDefaultControllerGetDesiredSize(c) {
+  // (The same for default and byte controllers.)
+  function readableStreamControllerGetDesiredSize(c) {
     const state = c.stream.state;
     if (state === "errored") return null;
     if (state === "closed") return 0;
@@ -1266,24 +1273,21 @@
     );
   }
 
+  // The start, pull and cancel algorithms of an underlying source (the
+  // defaults where it has none).
+  function sourceAlgorithms(source, dict, controller) {
+    const { start, pull, cancel } = dict;
+    return [
+      start === undefined ? () => undefined : () => ReflectApply(start, source, [controller]),
+      pull === undefined ? resolvedUndefined : () => invokePromise(pull, source, [controller]),
+      cancel === undefined ? resolvedUndefined : (reason) => invokePromise(cancel, source, [reason]),
+    ];
+  }
+
   function setUpReadableStreamDefaultControllerFromUnderlyingSource(s, source, dict, highWaterMark, sizeAlgorithm) {
     const c = newDefaultControllerRecord();
     const controller = c.obj;
-    let startAlgorithm = () => undefined;
-    let pullAlgorithm = resolvedUndefined;
-    let cancelAlgorithm = resolvedUndefined;
-    if (dict.start !== undefined) {
-      const start = dict.start;
-      startAlgorithm = () => ReflectApply(start, source, [controller]);
-    }
-    if (dict.pull !== undefined) {
-      const pull = dict.pull;
-      pullAlgorithm = () => invokePromise(pull, source, [controller]);
-    }
-    if (dict.cancel !== undefined) {
-      const cancel = dict.cancel;
-      cancelAlgorithm = (reason) => invokePromise(cancel, source, [reason]);
-    }
+    const [startAlgorithm, pullAlgorithm, cancelAlgorithm] = sourceAlgorithms(source, dict, controller);
     setUpReadableStreamDefaultController(s, c, startAlgorithm, pullAlgorithm, cancelAlgorithm, highWaterMark, sizeAlgorithm);
   }
 
@@ -1309,7 +1313,7 @@
     get desiredSize() {
       const c = rbscRec(this);
       if (c === undefined) throw illegal("ReadableByteStreamController");
-      return readableByteStreamControllerGetDesiredSize(c);
+      return readableStreamControllerGetDesiredSize(c);
     }
 
     close() {
@@ -1467,25 +1471,7 @@
   }
 
   function readableByteStreamControllerCallPullIfNeeded(c) {
-    if (!readableByteStreamControllerShouldCallPull(c)) return;
-    if (c.pulling) {
-      c.pullAgain = true;
-      return;
-    }
-    c.pulling = true;
-    upon(
-      c.pullAlgorithm(),
-      () => {
-        c.pulling = false;
-        if (c.pullAgain) {
-          c.pullAgain = false;
-          readableByteStreamControllerCallPullIfNeeded(c);
-        }
-      },
-      (e) => {
-        readableByteStreamControllerError(c, e);
-      },
-    );
+    readableStreamControllerCallPullIfNeeded(c, readableByteStreamControllerShouldCallPull, readableByteStreamControllerError);
   }
 
   function readableByteStreamControllerShouldCallPull(c) {
@@ -1495,7 +1481,7 @@
     if (!c.started) return false;
     if (readableStreamHasDefaultReader(s) && readableStreamGetNumReadRequests(s) > 0) return true;
     if (readableStreamHasBYOBReader(s) && readableStreamGetNumReadIntoRequests(s) > 0) return true;
-    return readableByteStreamControllerGetDesiredSize(c) > 0;
+    return readableStreamControllerGetDesiredSize(c) > 0;
   }
 
   function readableByteStreamControllerClearAlgorithms(c) {
@@ -1672,13 +1658,6 @@
       c.byobRequest = req;
     }
     return c.byobRequest;
-  }
-
-  function readableByteStreamControllerGetDesiredSize(c) {
-    const state = c.stream.state;
-    if (state === "errored") return null;
-    if (state === "closed") return 0;
-    return c.strategyHWM - c.queueTotalSize;
   }
 
   function readableByteStreamControllerHandleQueueDrain(c) {
@@ -1916,21 +1895,7 @@
   function setUpReadableByteStreamControllerFromUnderlyingSource(s, source, dict, highWaterMark) {
     const c = newByteControllerRecord();
     const controller = c.obj;
-    let startAlgorithm = () => undefined;
-    let pullAlgorithm = resolvedUndefined;
-    let cancelAlgorithm = resolvedUndefined;
-    if (dict.start !== undefined) {
-      const start = dict.start;
-      startAlgorithm = () => ReflectApply(start, source, [controller]);
-    }
-    if (dict.pull !== undefined) {
-      const pull = dict.pull;
-      pullAlgorithm = () => invokePromise(pull, source, [controller]);
-    }
-    if (dict.cancel !== undefined) {
-      const cancel = dict.cancel;
-      cancelAlgorithm = (reason) => invokePromise(cancel, source, [reason]);
-    }
+    const [startAlgorithm, pullAlgorithm, cancelAlgorithm] = sourceAlgorithms(source, dict, controller);
     const autoAllocateChunkSize = dict.autoAllocateChunkSize;
     if (autoAllocateChunkSize === 0) {
       throw new TypeErr("ReadableStream: autoAllocateChunkSize must be greater than 0");
@@ -3405,7 +3370,7 @@
     get desiredSize() {
       const c = tsdcRec(this);
       if (c === undefined) throw illegal("TransformStreamDefaultController");
-      return readableStreamDefaultControllerGetDesiredSize(c.stream.readable.controller);
+      return readableStreamControllerGetDesiredSize(c.stream.readable.controller);
     }
 
     enqueue(chunk = undefined) {
@@ -3979,7 +3944,7 @@
         return true;
       },
       desiredSize() {
-        return bytes ? readableByteStreamControllerGetDesiredSize(c) : readableStreamDefaultControllerGetDesiredSize(c);
+        return readableStreamControllerGetDesiredSize(c);
       },
     });
     return handle;
