@@ -272,25 +272,24 @@ impl Drop for JsBodyStream {
                     let recv = v8::undefined(tc).into();
                     f.call(tc, recv, &[parts.into(), reader.into(), why.into()]);
                 });
-                self.finish();
-                // It may react (clean up, close) for a grace period; then
-                // its timers stop.
-                self.rt.doom_after(self.request, self.rt.cancel_grace());
-                return;
+            } else {
+                // Ended early for another reason (the connection failed):
+                // tell the source.
+                let _ = self.rt.enter_as(self.request, |tc, _| {
+                    let reader = v8::Local::new(tc, reader);
+                    let k = v8::String::new(tc, "cancel").unwrap();
+                    if let Some(cancel) = reader
+                        .get(tc, k.into())
+                        .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                    {
+                        let m = v8::String::new(tc, "client disconnected").unwrap();
+                        let reason = v8::Exception::type_error(tc, m);
+                        cancel.call(tc, reader.into(), &[reason]);
+                    }
+                });
             }
-            // Ended early for another reason (the connection failed): tell the source.
-            let _ = self.rt.enter_as(self.request, |tc, _| {
-                let reader = v8::Local::new(tc, reader);
-                let k = v8::String::new(tc, "cancel").unwrap();
-                if let Some(cancel) = reader
-                    .get(tc, k.into())
-                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
-                {
-                    let m = v8::String::new(tc, "client disconnected").unwrap();
-                    let reason = v8::Exception::type_error(tc, m);
-                    cancel.call(tc, reader.into(), &[reason]);
-                }
-            });
+            // Either way it may react (clean up, close) for a grace period;
+            // then its timers stop.
             self.rt.doom_after(self.request, self.rt.cancel_grace());
         }
         self.finish();
