@@ -223,14 +223,8 @@ impl Future for Cancelled<'_> {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
 
-    struct CountWake(AtomicUsize);
-    impl Wake for CountWake {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::CountWake;
 
     #[test]
     fn first_reason_wins_and_wakes_waiters() {

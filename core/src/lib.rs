@@ -15,6 +15,17 @@ pub mod drain;
 pub mod metrics;
 pub mod shard;
 
+/// A waker that counts its wake-ups, for the unit tests.
+#[cfg(test)]
+pub(crate) struct CountWake(pub(crate) std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl std::task::Wake for CountWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub use cancel::{CancelFlag, CancelReason, Cancelled};
 pub use config::{Config, HttpLimits, Timeouts};
 pub use control::{ControlError, ShardCommand};
