@@ -35,6 +35,14 @@
 //!   flight, the request's [`CancelFlag`] is set as soon as the shard sees the
 //!   FIN/RST (a read is kept pending for this), not on the next write.
 //! - A panic in a handler answers 500 and leaves the shard serving.
+//!
+//! ## WebSockets
+//!
+//! A handler accepts a WebSocket handshake by returning
+//! [`Response::websocket`] with a [`ws::WebSocket`] it keeps a clone of; the
+//! server validates the handshake before the handler runs, answers pings,
+//! runs the heartbeat and idle timers of [`WsConfig`] and sends 1001 on
+//! shutdown. See `examples/ws-echo.rs`.
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -42,9 +50,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub use ringworker_core::{
-    CancelFlag, CancelReason, Config, HttpLimits, ShardController, ShardId, ShardStats, Timeouts,
+    CancelFlag, CancelReason, Config, HttpLimits, OverIpLimit, ShardController, ShardId,
+    ShardStats, Timeouts, WsConfig,
 };
 pub use ringworker_io::http::response::ReceiverGone;
+pub use ringworker_io::ws;
 pub use ringworker_io::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
 pub use ringworker_isolate::{JsHandler, WorkerOptions};
 

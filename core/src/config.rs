@@ -72,6 +72,59 @@ impl Default for Timeouts {
     }
 }
 
+/// What happens to a WebSocket upgrade from an address that already holds
+/// [`WsConfig::max_per_ip`] sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverIpLimit {
+    /// Refuse the upgrade with `429 Too Many Requests` (the script never runs).
+    Reject,
+    /// Complete the upgrade, then close at once with 1013 "Try Again Later"
+    /// (for clients that surface close codes better than HTTP statuses).
+    CloseTryAgain,
+}
+
+/// WebSocket limits and timers.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Largest message (all fragments together), in bytes. Over it: close 1009.
+    pub max_message_bytes: usize,
+    /// After this long without hearing from the peer, the server pings it;
+    /// `None` turns the heartbeat off.
+    pub ping_interval: Option<Duration>,
+    /// A peer that sends nothing (no pong) this long after a ping is dead:
+    /// its connection is dropped and the script sees close 1006.
+    pub pong_timeout: Duration,
+    /// With no message in either direction for this long, the server closes
+    /// with 1001 "idle timeout"; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// After a close frame is sent, the peer's has to arrive within this long,
+    /// or the connection is dropped (the script sees 1006).
+    pub close_timeout: Duration,
+    /// Most open WebSockets per client address on a shard; `None`: no limit.
+    pub max_per_ip: Option<usize>,
+    /// What an upgrade over `max_per_ip` gets.
+    pub over_ip_limit: OverIpLimit,
+    /// Bytes the script may queue for a peer that does not read before the
+    /// socket is closed with 1008; past half of it the server stops reading
+    /// the peer's messages (so an echo cannot outrun a slow reader).
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1 << 20,
+            ping_interval: Some(Duration::from_secs(30)),
+            pong_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            close_timeout: Duration::from_secs(5),
+            max_per_ip: None,
+            over_ip_limit: OverIpLimit::Reject,
+            max_buffered_bytes: 16 << 20,
+        }
+    }
+}
+
 /// A server's configuration, shared read-only by all its shards.
 ///
 /// ```
@@ -104,6 +157,8 @@ pub struct Config {
     pub limits: HttpLimits,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// WebSocket limits and timers.
+    pub ws: WsConfig,
 }
 
 impl Config {
@@ -121,6 +176,7 @@ impl Config {
             allow_half_close: false,
             limits: HttpLimits::default(),
             timeouts: Timeouts::default(),
+            ws: WsConfig::default(),
         }
     }
 }

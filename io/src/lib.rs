@@ -7,6 +7,8 @@
 //!   non-blocking writes);
 //! - [`http`]: the HTTP/1.1 codec, the streaming request/response types, the
 //!   per-shard [`Handler`] seam and the connection driver;
+//! - [`ws`]: WebSockets: handshake, framing, the handler's [`ws::WebSocket`]
+//!   and the session that drives an upgraded connection;
 //! - [`server`]: the accept loop that ties them together on one shard.
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -16,6 +18,7 @@ pub mod listener;
 pub mod server;
 pub mod socket;
 pub mod uring;
+pub mod ws;
 
 pub use http::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
 pub use server::serve_shard;

@@ -44,6 +44,7 @@ pub async fn serve_shard<H: Handler>(
         metrics: ctx.metrics.clone(),
         drain: ctx.drain.clone(),
         shard: ctx.id,
+        ws_per_ip: Default::default(),
     });
     let gate = Gate::new();
     ctx.ready();

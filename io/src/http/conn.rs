@@ -19,10 +19,10 @@
 //!    timeout) or by shutdown; the writer stops writing once it is set.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -34,7 +34,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{FutureExt, Stream};
 use glommio::timer::Timer;
 use ringworker_core::drain::DrainStage;
-use ringworker_core::{CancelFlag, CancelReason, Config, DrainSignal, ShardId, ShardMetrics};
+use ringworker_core::{
+    CancelFlag, CancelReason, Config, DrainSignal, OverIpLimit, ShardId, ShardMetrics,
+};
 
 use super::Handler;
 use super::chunked::{self, ChunkedDecoder, Decoded};
@@ -44,6 +46,10 @@ use super::request::{Body, BodyError, BodyShared, Head, Request, RequestParts};
 use super::response::{Response, ResponseBody};
 use crate::socket::{MAX_IOVECS, Socket};
 use crate::uring::RecvEnd;
+use crate::ws::handshake::Handshake;
+use crate::ws::session::{Ended, Session};
+use crate::ws::socket::{Outbound, WsShared};
+use crate::ws::{self, WebSocket};
 
 /// Body bytes queued for a handler before the reader stops reading.
 const BODY_WINDOW: usize = 64 * 1024;
@@ -66,6 +72,8 @@ pub(crate) struct ConnEnv<H> {
     pub metrics: Rc<ShardMetrics>,
     pub drain: DrainSignal,
     pub shard: ShardId,
+    /// Open WebSockets per client address (for `ws.max_per_ip`).
+    pub ws_per_ip: RefCell<HashMap<IpAddr, usize>>,
 }
 
 struct Meta {
@@ -75,6 +83,8 @@ struct Meta {
     started: Instant,
     body: Option<Rc<BodyShared>>,
     cancel: CancelFlag,
+    /// The request asks for a WebSocket (`Upgrade: websocket`).
+    websocket: bool,
 }
 
 enum Item {
@@ -112,6 +122,8 @@ struct Shared {
     /// from them (one clock read per read batch, not per request).
     arrived: Cell<Instant>,
     served: Cell<u64>,
+    /// The handler accepted a WebSocket: the connection is its from now on.
+    upgraded: RefCell<Option<Rc<WsShared>>>,
 }
 
 impl Shared {
@@ -155,6 +167,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         last_activity: Cell::new(Instant::now()),
         arrived: Cell::new(Instant::now()),
         served: Cell::new(0),
+        upgraded: RefCell::new(None),
     };
     env.metrics.connection_opened();
 
@@ -186,14 +199,52 @@ pub(crate) async fn serve_connection<H: Handler>(
         Poll::Pending
     })
     .await;
-    drop(subscription);
     if !finished {
         // The drain deadline passed with this connection still busy.
         sh.cancel_in_flight(CancelReason::Shutdown);
+    } else if let Some(ws) = sh.upgraded.take() {
+        // (The drain subscription stays: shutdown sends the socket 1001.)
+        if run_websocket(&sh, &env, peer, ws).await == Ended::Closed {
+            linger_close(&sh).await;
+        }
     } else if !sh.peer_gone.get() {
         linger_close(&sh).await;
     }
+    drop(subscription);
     env.metrics.connection_closed();
+}
+
+/// Drives an upgraded connection, counted against its address's limit.
+async fn run_websocket<H: Handler>(
+    sh: &Shared,
+    env: &ConnEnv<H>,
+    peer: SocketAddr,
+    ws: Rc<WsShared>,
+) -> Ended {
+    let ip = peer.ip();
+    let over = {
+        let mut per_ip = env.ws_per_ip.borrow_mut();
+        let n = per_ip.entry(ip).or_insert(0);
+        *n += 1;
+        env.config.ws.max_per_ip.is_some_and(|max| *n > max)
+    };
+    if over {
+        // (`OverIpLimit::Reject` refused it before the handler ran.)
+        ws.out
+            .borrow_mut()
+            .push_front(Outbound::Close(Some((1013, "Try Again Later".into()))));
+    }
+    let ended = Session::new(&sh.sock, ws, &env.config.ws, &env.drain, &env.metrics)
+        .run()
+        .await;
+    let mut per_ip = env.ws_per_ip.borrow_mut();
+    if let Some(n) = per_ip.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            per_ip.remove(&ip);
+        }
+    }
+    ended
 }
 
 /// Sends FIN, then reads and discards briefly so the peer gets our last
@@ -245,6 +296,9 @@ enum Reading {
         drained: u64,
         progress: Instant,
     },
+    /// A protocol upgrade request is being answered: nothing after it is
+    /// HTTP until the handler's response says otherwise.
+    Upgrade,
     Stopped,
 }
 
@@ -267,20 +321,21 @@ enum ReadEvent {
 /// A re-armable deadline over one glommio timer: arming a later deadline
 /// keeps the timer and checks the real deadline when it fires, so the hot
 /// path does not touch the timer wheel per request.
-struct Alarm {
+pub(crate) struct Alarm {
     timer: Option<Timer>,
     fires_at: Option<Instant>,
 }
 
 impl Alarm {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             timer: None,
             fires_at: None,
         }
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
+    /// Arms for `deadline`; true once it has passed.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
         let Some(deadline) = deadline else {
             return false;
         };
@@ -324,6 +379,12 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
             loop {
                 match &mut state {
                     Reading::Stopped => break 'outer,
+                    Reading::Upgrade => {
+                        if sh.writer_done.get() {
+                            break 'outer;
+                        }
+                        break;
+                    }
                     Reading::Head { since } => {
                         if sh.writer_done.get() {
                             break 'outer;
@@ -602,9 +663,9 @@ fn accept_head<H: Handler>(
             return Reading::Stopped;
         }
     }
-    if ph.upgrade {
-        // Protocol upgrades (WebSocket) are answered by the handler like any
-        // request for now; the connection is not reused afterwards.
+    if ph.upgrade || ph.websocket {
+        // The connection is not reused after an upgrade request, whatever
+        // the answer: it either becomes a WebSocket or closes.
         sh.no_reuse.set(true);
     }
     let cancel = CancelFlag::new();
@@ -627,6 +688,7 @@ fn accept_head<H: Handler>(
             )
         }
     };
+    let meta_upgrade = ph.upgrade || ph.websocket;
     let meta = Meta {
         keep_alive: ph.keep_alive,
         is_head: ph.is_head,
@@ -634,6 +696,7 @@ fn accept_head<H: Handler>(
         started: sh.arrived.get(),
         body: shared.clone(),
         cancel: cancel.clone(),
+        websocket: ph.websocket,
     };
     let req = Request::new(RequestParts {
         head: Head {
@@ -659,6 +722,7 @@ fn accept_head<H: Handler>(
             drained: 0,
             progress: sh.arrived.get(),
         },
+        _ if meta_upgrade => Reading::Upgrade,
         _ => Reading::Head { since: None },
     }
 }
@@ -753,7 +817,22 @@ async fn serve_one<H: Handler>(
     meta: &Meta,
     wbuf: &mut Vec<u8>,
 ) -> Result<bool, WriteStop> {
-    let fut = AssertUnwindSafe(env.handler.call(req)).catch_unwind();
+    // A WebSocket handshake is checked before the handler sees it.
+    let (handshake, early) = if meta.websocket {
+        match check_websocket(env, &req) {
+            Ok(h) => (Some(h), None),
+            Err(resp) => (None, Some(resp)),
+        }
+    } else {
+        (None, None)
+    };
+    let fut = async move {
+        match early {
+            Some(resp) => resp,
+            None => env.handler.call(req).await,
+        }
+    };
+    let fut = AssertUnwindSafe(fut).catch_unwind();
     let mut fut = pin!(fut);
     let first = futures_lite::future::poll_once(fut.as_mut()).await;
     let outcome = match first {
@@ -815,6 +894,17 @@ async fn serve_one<H: Handler>(
         );
         resp = Response::text(500, "internal server error: invalid response header");
     }
+    if let ResponseBody::WebSocket(ws) = &resp.body {
+        match accept_websocket(ws, handshake.as_ref(), resp.status, &mut resp.headers) {
+            Ok(()) => keep = false,
+            Err(msg) => {
+                tracing::error!(shard = env.shard.0, "cannot accept the WebSocket: {msg}");
+                let status = if handshake.is_none() { 400 } else { 500 };
+                resp = Response::text(status, msg);
+                keep = false;
+            }
+        }
+    }
 
     let status = resp.status;
     let bodiless = head_writer::forbids_body(status);
@@ -852,10 +942,17 @@ async fn serve_one<H: Handler>(
             };
             (framing, Payload::Stream(stream, length))
         }
+        ResponseBody::WebSocket(ws) => (BodyFraming::None, Payload::Upgrade(ws)),
     };
     let chunked = matches!(framing, BodyFraming::Chunked);
     head_writer::write_response_head(wbuf, status, header_pairs, framing, keep, meta.http10);
     let result = match payload {
+        Payload::Upgrade(ws) => {
+            // The 101 goes out with the writer's last flush; then the
+            // connection is the WebSocket's.
+            *sh.upgraded.borrow_mut() = Some(ws.0.clone());
+            Ok(false)
+        }
         _ if bodiless || meta.is_head => Ok(keep),
         Payload::Full(body) if body.is_empty() => Ok(keep),
         Payload::Full(body) if body.len() <= COPY_BODY_MAX => {
@@ -876,9 +973,88 @@ async fn serve_one<H: Handler>(
     result
 }
 
+/// Checks a WebSocket upgrade request (answering a bad one, or one over the
+/// per-address limit, without the handler).
+fn check_websocket<H: Handler>(env: &ConnEnv<H>, req: &Request) -> Result<Handshake, Response> {
+    let hs = ws::handshake::check(req).map_err(|e| {
+        let r = Response::text(e.status, e.reason);
+        if e.status == 426 {
+            r.header("sec-websocket-version", "13")
+                .header("upgrade", "websocket")
+        } else {
+            r
+        }
+    })?;
+    let cfg = &env.config.ws;
+    if let (Some(max), OverIpLimit::Reject) = (cfg.max_per_ip, cfg.over_ip_limit) {
+        let open = env
+            .ws_per_ip
+            .borrow()
+            .get(&req.peer_addr().ip())
+            .copied()
+            .unwrap_or(0);
+        if open >= max {
+            return Err(Response::text(
+                429,
+                format!("too many WebSockets from this address (limit {max})"),
+            )
+            .header("retry-after", "1"));
+        }
+    }
+    Ok(hs)
+}
+
+/// Adds the handshake's response headers to a handler's WebSocket response,
+/// or says why it cannot be one.
+fn accept_websocket(
+    ws: &WebSocket,
+    handshake: Option<&Handshake>,
+    status: u16,
+    headers: &mut Vec<(Bytes, Bytes)>,
+) -> Result<(), String> {
+    let Some(hs) = handshake else {
+        return Err("a WebSocket response needs a WebSocket upgrade request".into());
+    };
+    if status != 101 {
+        return Err(format!(
+            "a response with a WebSocket must have status 101, not {status}"
+        ));
+    }
+    let chosen = ws.0.protocol.borrow().clone().or_else(|| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol"))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    });
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"sec-websocket-protocol"));
+    if let Some(p) = chosen {
+        if !hs.protocols.contains(&p) {
+            return Err(format!(
+                "subprotocol {p:?} was not offered by the client (offered: {:?})",
+                hs.protocols
+            ));
+        }
+        *ws.0.protocol.borrow_mut() = Some(p.clone());
+        headers.push((
+            Bytes::from_static(b"sec-websocket-protocol"),
+            Bytes::from(p),
+        ));
+    }
+    headers.push((
+        Bytes::from_static(b"upgrade"),
+        Bytes::from_static(b"websocket"),
+    ));
+    headers.push((
+        Bytes::from_static(b"sec-websocket-accept"),
+        Bytes::from(hs.accept.clone()),
+    ));
+    Ok(())
+}
+
 /// A response body as `serve_one` writes it.
 enum Payload {
     Full(Bytes),
+    Upgrade(WebSocket),
     Stream(
         Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>>>>,
         Option<u64>,

@@ -135,6 +135,9 @@ pub struct ParsedHead {
     /// HTTP/1.1 request whose `Connection` lists `upgrade` and that carries an
     /// `Upgrade` header.
     pub upgrade: bool,
+    /// The request asks for a WebSocket (`Upgrade: websocket`), whether or
+    /// not the rest of its handshake is valid.
+    pub websocket: bool,
     /// The method is `HEAD`: the response carries no body.
     pub is_head: bool,
 }
@@ -339,6 +342,7 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
         expect_continue: http11 && facts.expect_continue,
         // RFC 9110 §7.8: an Upgrade header in an HTTP/1.0 request is ignored.
         upgrade: http11 && facts.conn_upgrade && facts.upgrade_header,
+        websocket: facts.upgrade_websocket,
         is_head: method == "HEAD",
     }))
 }
@@ -476,6 +480,7 @@ struct HeaderFacts {
     conn_keep_alive: bool,
     conn_upgrade: bool,
     upgrade_header: bool,
+    upgrade_websocket: bool,
     expect_continue: bool,
 }
 
@@ -493,7 +498,11 @@ impl HeaderFacts {
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
             }
-            7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade_header = true,
+            7 if name.eq_ignore_ascii_case(b"upgrade") => {
+                self.upgrade_header = true;
+                self.upgrade_websocket |=
+                    list_items(value).any(|t| t.eq_ignore_ascii_case(b"websocket"));
+            }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in list_items(value) {
                     if token.eq_ignore_ascii_case(b"close") {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_lite::Stream;
 
 use super::BodyError;
+use crate::ws::WebSocket;
 
 /// A stream of body chunks, produced on the shard.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>>>>;
@@ -31,6 +32,9 @@ pub enum ResponseBody {
         /// The producer.
         stream: ChunkStream,
     },
+    /// Status 101: the connection becomes this WebSocket. Only valid in
+    /// answer to a WebSocket handshake (see [`Response::websocket`]).
+    WebSocket(WebSocket),
 }
 
 impl fmt::Debug for ResponseBody {
@@ -39,6 +43,7 @@ impl fmt::Debug for ResponseBody {
             Self::Empty => f.write_str("Empty"),
             Self::Full(b) => write!(f, "Full({} bytes)", b.len()),
             Self::Stream { length, .. } => write!(f, "Stream(length: {length:?})"),
+            Self::WebSocket(_) => f.write_str("WebSocket"),
         }
     }
 }
@@ -237,5 +242,13 @@ impl Response {
     pub fn body(mut self, body: ResponseBody) -> Self {
         self.body = body;
         self
+    }
+
+    /// Accepts a WebSocket handshake: `101 Switching Protocols`, after which
+    /// the connection carries `ws`. The server adds `Upgrade`, `Connection`
+    /// and `Sec-WebSocket-Accept`; a chosen subprotocol goes in with
+    /// [`WebSocket::set_protocol`] (or a `sec-websocket-protocol` header).
+    pub fn websocket(ws: WebSocket) -> Self {
+        Self::new(101).body(ResponseBody::WebSocket(ws))
     }
 }

@@ -1,0 +1,20 @@
+//! WebSockets (RFC 6455), server side.
+//!
+//! - [`handshake`]: which requests are upgrades and the accept key;
+//! - [`frame`]: frame headers (tungstenite's protocol types) and in-place
+//!   unmasking over the socket's receive buffer;
+//! - [`message`]: reassembly of fragments with incremental UTF-8 checks;
+//! - [`WebSocket`]: the handler's end (send, close, events);
+//! - the session (crate-private): the upgraded connection's driver —
+//!   pings answered without the handler, heartbeat, idle timeout, close
+//!   handshake, shutdown with 1001, backpressure.
+
+pub mod frame;
+pub mod handshake;
+pub mod message;
+pub(crate) mod session;
+pub(crate) mod socket;
+
+pub use handshake::{Handshake, HandshakeError};
+pub use message::Message;
+pub use socket::{ReadyState, WebSocket, WsError, WsEvent};

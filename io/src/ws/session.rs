@@ -1,0 +1,412 @@
+//! The WebSocket session: what runs on a connection once it was upgraded.
+//!
+//! One poll function moves frames both ways and keeps the connection
+//! healthy: it answers pings without waking the handler, fails the connection
+//! with the right close code on bad input, completes the close handshake,
+//! pings a quiet peer and drops it when no answer comes, closes idle sockets,
+//! sends 1001 on shutdown, and stops reading a peer that does not read what
+//! it is sent (backpressure).
+
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ringworker_core::drain::DrainStage;
+use ringworker_core::{CancelReason, DrainSignal, ShardMetrics, WsConfig};
+
+use super::frame::{self, Kind, Opcode, Violation};
+use super::message::{Assembler, Message};
+use super::socket::{Outbound, ReadyState, WsEvent, WsShared};
+use crate::http::conn::Alarm;
+use crate::socket::Socket;
+use crate::uring::RecvEnd;
+
+/// Payloads up to this size are copied behind their header (one buffer);
+/// larger ones are sent from their own.
+const COPY_MAX: usize = 4 * 1024;
+/// Bytes read ahead of the frame being parsed.
+const READ_AHEAD: usize = 64 * 1024;
+/// Events the handler has not taken yet before reading pauses.
+const MAX_PENDING_EVENTS: usize = 1024;
+
+/// How a session ended, for the connection to finish up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The close handshake completed (or we gave up waiting): close the TCP
+    /// connection gracefully.
+    Closed,
+    /// The peer is gone or dead: drop the connection.
+    Dropped,
+}
+
+pub(crate) struct Session<'a> {
+    sock: &'a Socket,
+    ws: Rc<WsShared>,
+    cfg: &'a WsConfig,
+    drain: &'a DrainSignal,
+    metrics: &'a ShardMetrics,
+    asm: Assembler,
+    wbuf: Vec<u8>,
+    /// A close frame went out (ours, or our echo of the peer's).
+    sent_close: bool,
+    /// The peer's close frame arrived.
+    got_close: bool,
+    /// We failed the connection (bad input): input is ignored from now on.
+    failed: bool,
+    close_deadline: Option<Instant>,
+    /// Bytes the frame being parsed needs in the buffer.
+    need: usize,
+    last_heard: Instant,
+    last_message: Instant,
+    pong_due: Option<Instant>,
+    alarm: Alarm,
+    seen: usize,
+}
+
+impl<'a> Session<'a> {
+    pub(crate) fn new(
+        sock: &'a Socket,
+        ws: Rc<WsShared>,
+        cfg: &'a WsConfig,
+        drain: &'a DrainSignal,
+        metrics: &'a ShardMetrics,
+    ) -> Self {
+        let now = Instant::now();
+        ws.state.set(ReadyState::Open);
+        if ws
+            .out
+            .borrow()
+            .iter()
+            .any(|o| matches!(o, Outbound::Close(_)))
+        {
+            ws.state.set(ReadyState::Closing);
+        }
+        Self {
+            sock,
+            ws,
+            cfg,
+            drain,
+            metrics,
+            asm: Assembler::default(),
+            wbuf: Vec::new(),
+            sent_close: false,
+            got_close: false,
+            failed: false,
+            close_deadline: None,
+            need: 0,
+            last_heard: now,
+            last_message: now,
+            pong_due: None,
+            alarm: Alarm::new(),
+            seen: 0,
+        }
+    }
+
+    /// Runs the session to its end.
+    pub(crate) async fn run(mut self) -> Ended {
+        let ended = poll_fn(|cx| self.poll(cx)).await;
+        tracing::debug!(?ended, "WebSocket session ended");
+        if ended == Ended::Closed {
+            // The close frame goes out before the connection is shut down.
+            let sock = self.sock;
+            let _ = glommio::timer::timeout(self.cfg.close_timeout, async {
+                let _ = poll_fn(|cx| sock.poll_sent(cx, 0)).await;
+                Ok(())
+            })
+            .await;
+        }
+        // Whatever is still queued will never go out.
+        self.ws.out.borrow_mut().clear();
+        self.ws.out_bytes.set(0);
+        ended
+    }
+
+    fn emit_close(&self, code: u16, reason: &str, was_clean: bool, why: CancelReason) {
+        self.ws.cancel.cancel(why);
+        if self.ws.state.get() != ReadyState::Closed {
+            self.ws.emit(WsEvent::Close {
+                code,
+                reason: reason.to_string(),
+                was_clean,
+            });
+        }
+    }
+
+    fn send_close(&mut self, close: Option<(u16, &str)>, now: Instant) {
+        if self.sent_close {
+            return;
+        }
+        frame::write_close(&mut self.wbuf, close);
+        self.sent_close = true;
+        self.close_deadline = Some(now + self.cfg.close_timeout);
+        if self.ws.state.get() == ReadyState::Open {
+            self.ws.state.set(ReadyState::Closing);
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): close frame with the code,
+    /// the handler sees an error and the close at once.
+    fn fail(&mut self, v: Violation, now: Instant) {
+        tracing::debug!(code = v.code, "failing WebSocket: {}", v.reason);
+        self.failed = true;
+        self.send_close(Some((v.code, v.reason)), now);
+        if self.ws.state.get() != ReadyState::Closed {
+            self.ws.emit(WsEvent::Error(v.reason.to_string()));
+        }
+        self.emit_close(v.code, v.reason, false, CancelReason::BadInput);
+    }
+
+    /// Parses what arrived. Returns `Some` when the session is over.
+    fn read_frames(&mut self, now: Instant) -> Option<Ended> {
+        let mut rbuf = self.sock.rbuf();
+        if self.got_close {
+            rbuf.clear();
+            return None;
+        }
+        if self.failed {
+            // After failing the connection only the peer's close frame matters.
+            while let Ok(Some(f)) = frame::next_frame(&mut rbuf, 0, usize::MAX, &mut self.need) {
+                if f.kind == Kind::Close {
+                    self.got_close = true;
+                    break;
+                }
+            }
+            if self.got_close || self.need == 0 && !rbuf.is_empty() {
+                rbuf.clear();
+            }
+            return None;
+        }
+        while !rbuf.is_empty() {
+            if self.ws.events_pending() >= MAX_PENDING_EVENTS {
+                break;
+            }
+            let parsed = frame::next_frame(
+                &mut rbuf,
+                self.asm.buffered(),
+                self.cfg.max_message_bytes,
+                &mut self.need,
+            );
+            let f = match parsed {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(v) => {
+                    drop(rbuf);
+                    self.fail(v, now);
+                    return None;
+                }
+            };
+            self.need = 0;
+            self.pong_due = None;
+            match f.kind {
+                Kind::Ping => {
+                    if !self.sent_close {
+                        frame::write_header(&mut self.wbuf, Opcode::Pong, f.payload.len());
+                        self.wbuf.extend_from_slice(&f.payload);
+                    }
+                }
+                Kind::Pong => {}
+                Kind::Close => {
+                    let close = match frame::parse_close(&f.payload) {
+                        Ok(c) => c,
+                        Err(v) => {
+                            drop(rbuf);
+                            self.fail(v, now);
+                            return None;
+                        }
+                    };
+                    self.got_close = true;
+                    rbuf.clear();
+                    drop(rbuf);
+                    // Echo the peer's code (an empty close gets an empty one).
+                    self.send_close(close.as_ref().map(|(c, r)| (*c, r.as_str())), now);
+                    let (code, reason) = close.unwrap_or((1005, String::new()));
+                    self.emit_close(code, &reason, true, CancelReason::PeerClosed);
+                    return None;
+                }
+                Kind::Text | Kind::Binary | Kind::Continue => {
+                    if self.sent_close {
+                        continue; // closing: data is discarded
+                    }
+                    match self.asm.push(f) {
+                        Ok(Some(m)) => {
+                            self.last_message = now;
+                            self.ws.emit(WsEvent::Message(m));
+                        }
+                        Ok(None) => {}
+                        Err(v) => {
+                            drop(rbuf);
+                            self.fail(v, now);
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Moves what the handler queued into sends, as far as the socket keeps up.
+    fn write_out(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), ()> {
+        if self.ws.out_bytes.get() > self.cfg.max_buffered_bytes && !self.sent_close {
+            self.ws.out.borrow_mut().clear();
+            self.ws.out_bytes.set(0);
+            self.fail(
+                Violation {
+                    code: 1008,
+                    reason: "send buffer full: the peer is not reading",
+                },
+                now,
+            );
+        }
+        while !self.sent_close {
+            // One send in flight and one queued behind it is enough to keep
+            // the socket busy; the rest waits (and counts as bufferedAmount).
+            match self.sock.poll_sent(cx, 1) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Err(()),
+                Poll::Pending => break,
+            }
+            let Some(out) = self.ws.take_out() else {
+                if self.ws.abandoned.get() {
+                    self.send_close(Some((1000, "")), now);
+                }
+                break;
+            };
+            match out {
+                Outbound::Close(c) => {
+                    self.send_close(c.as_ref().map(|(c, r)| (*c, r.as_str())), now);
+                }
+                Outbound::Message(m) => {
+                    self.last_message = now;
+                    let (op, payload) = match m {
+                        Message::Text(b) => (Opcode::Text, b),
+                        Message::Binary(b) => (Opcode::Binary, b),
+                    };
+                    frame::write_header(&mut self.wbuf, op, payload.len());
+                    if payload.len() <= COPY_MAX {
+                        self.wbuf.extend_from_slice(&payload);
+                        if self.wbuf.len() < 64 * 1024 {
+                            continue;
+                        }
+                        self.flush();
+                    } else {
+                        let n =
+                            self.sock
+                                .send(&mut self.wbuf, std::slice::from_ref(&payload), false);
+                        self.metrics.add_bytes_out(n);
+                    }
+                }
+            }
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        if !self.wbuf.is_empty() {
+            let n = self.sock.send(&mut self.wbuf, &[], false);
+            self.metrics.add_bytes_out(n);
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ended> {
+        loop {
+            let now = Instant::now();
+            if self.drain.stage() == DrainStage::Forced {
+                self.emit_close(1006, "server shut down", false, CancelReason::Shutdown);
+                return Poll::Ready(Ended::Dropped);
+            }
+            let buffered = self.sock.rbuf().len();
+            if buffered > self.seen {
+                self.metrics.add_bytes_in(buffered - self.seen);
+                self.last_heard = now;
+                self.pong_due = None;
+            }
+            if let Some(end) = self.read_frames(now) {
+                return Poll::Ready(end);
+            }
+            if self.drain.is_draining() {
+                self.send_close(Some((1001, "Going Away")), now);
+            }
+            if self.write_out(cx, now).is_err() {
+                self.emit_close(1006, "", false, CancelReason::PeerReset);
+                return Poll::Ready(Ended::Dropped);
+            }
+            if self.sent_close && self.got_close {
+                // Handshake done; the server closes the TCP connection first.
+                return Poll::Ready(Ended::Closed);
+            }
+            // Timers.
+            if self.close_deadline.is_some_and(|d| now >= d) {
+                self.emit_close(
+                    1006,
+                    "close handshake timed out",
+                    false,
+                    CancelReason::Timeout,
+                );
+                return Poll::Ready(Ended::Closed);
+            }
+            if self.pong_due.is_some_and(|d| now >= d) {
+                tracing::debug!("WebSocket peer missed its heartbeat");
+                self.emit_close(1006, "heartbeat timeout", false, CancelReason::Timeout);
+                return Poll::Ready(Ended::Dropped);
+            }
+            if let Some(interval) = self.cfg.ping_interval {
+                if self.pong_due.is_none() && !self.sent_close && now >= self.last_heard + interval
+                {
+                    frame::write_header(&mut self.wbuf, Opcode::Ping, 0);
+                    self.flush();
+                    self.pong_due = Some(now + self.cfg.pong_timeout);
+                    self.last_heard = now;
+                }
+            }
+            if let Some(idle) = self.cfg.idle_timeout {
+                if !self.sent_close && now >= self.last_message + idle {
+                    self.send_close(Some((1001, "idle timeout")), now);
+                    self.flush();
+                }
+            }
+            // The end of the receive side.
+            if let Some(end) = self.sock.recv_end() {
+                if !self.got_close {
+                    let why = match end {
+                        RecvEnd::Eof => CancelReason::PeerClosed,
+                        RecvEnd::Error(_) => CancelReason::PeerReset,
+                    };
+                    self.emit_close(1006, "", false, why);
+                }
+                return Poll::Ready(Ended::Dropped);
+            }
+            // Wait for input, the handler, a send, or the next deadline.
+            self.seen = self.sock.rbuf().len();
+            self.ws.set_session_waker(cx.waker());
+            let paused = self.ws.events_pending() >= MAX_PENDING_EVENTS
+                || self.ws.out_bytes.get() > self.cfg.max_buffered_bytes / 2;
+            let room = self.need.max(READ_AHEAD);
+            let want = !paused && self.seen < room;
+            if self.sock.poll_recv(cx, want).is_ready() && self.sock.rbuf().len() > self.seen {
+                continue;
+            }
+            let deadline = [
+                self.close_deadline,
+                self.pong_due,
+                self.cfg
+                    .ping_interval
+                    .filter(|_| self.pong_due.is_none() && !self.sent_close)
+                    .map(|i| self.last_heard + i),
+                self.cfg
+                    .idle_timeout
+                    .filter(|_| !self.sent_close)
+                    .map(|i| self.last_message + i),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if self.alarm.poll(cx, deadline) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! [`WebSocket`]: the handler's end of a WebSocket connection.
+//!
+//! The handler (a Rust embedder, or the JS layer behind `WebSocketPair`)
+//! queues messages and a close, and takes events; the connection's session
+//! task moves both across the wire. They share one task-local state, so
+//! nothing here locks.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use ringworker_core::CancelFlag;
+
+use super::frame::is_valid_close_code;
+use super::message::Message;
+
+/// Something that happened on a WebSocket, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsEvent {
+    /// A message from the peer.
+    Message(Message),
+    /// The peer broke the protocol or the connection failed; a `Close`
+    /// follows.
+    Error(String),
+    /// The socket is closed; the last event. `code` is the peer's close code,
+    /// 1005 if its close frame had none, 1006 if the connection dropped
+    /// without a close handshake.
+    Close {
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+        /// Whether the close handshake completed.
+        was_clean: bool,
+    },
+}
+
+/// The ready state, as the WebSocket API numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ReadyState {
+    /// Not attached to a connection yet (messages queue).
+    Connecting = 0,
+    /// Open.
+    Open = 1,
+    /// A close frame was queued or received; no more messages go out.
+    Closing = 2,
+    /// Closed.
+    Closed = 3,
+}
+
+/// Why `send` or `close` refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WsError {
+    /// The socket is closing or closed.
+    #[error("WebSocket is already closing or closed")]
+    Closed,
+    /// A close code that may not be sent.
+    #[error(
+        "invalid close code {0}: use 1000, 1001-1003, 1007-1014 or 3000-4999 (1005, 1006 and 1015 are reserved)"
+    )]
+    InvalidCode(u16),
+    /// A close reason over 123 bytes of UTF-8.
+    #[error("close reason is {0} bytes; at most 123 bytes of UTF-8 fit in a close frame")]
+    ReasonTooLong(usize),
+}
+
+/// What the handler queued for the wire.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Message(Message),
+    Close(Option<(u16, String)>),
+}
+
+pub(crate) struct WsShared {
+    pub(crate) out: RefCell<VecDeque<Outbound>>,
+    /// Payload bytes in `out` (the `bufferedAmount`).
+    pub(crate) out_bytes: Cell<usize>,
+    events: RefCell<VecDeque<WsEvent>>,
+    pub(crate) state: Cell<ReadyState>,
+    /// The session task (woken when the handler queues something).
+    session: RefCell<Option<Waker>>,
+    /// The handler's event consumer.
+    consumer: RefCell<Option<Waker>>,
+    /// Set when the peer goes away (or the connection is failed or shut down).
+    pub(crate) cancel: CancelFlag,
+    /// The subprotocol the handler chose (`Sec-WebSocket-Protocol`).
+    pub(crate) protocol: RefCell<Option<String>>,
+    /// The handler dropped every handle: the session closes with 1000.
+    pub(crate) abandoned: Cell<bool>,
+    handles: Cell<usize>,
+}
+
+impl WsShared {
+    pub(crate) fn wake_session(&self) {
+        if let Some(w) = self.session.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn set_session_waker(&self, w: &Waker) {
+        let mut slot = self.session.borrow_mut();
+        if !slot.as_ref().is_some_and(|s| s.will_wake(w)) {
+            *slot = Some(w.clone());
+        }
+    }
+
+    /// Queues an event for the handler.
+    pub(crate) fn emit(&self, ev: WsEvent) {
+        if matches!(ev, WsEvent::Close { .. }) {
+            self.state.set(ReadyState::Closed);
+        }
+        self.events.borrow_mut().push_back(ev);
+        if let Some(w) = self.consumer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Events the handler has not taken yet.
+    pub(crate) fn events_pending(&self) -> usize {
+        self.events.borrow().len()
+    }
+
+    pub(crate) fn take_out(&self) -> Option<Outbound> {
+        let o = self.out.borrow_mut().pop_front()?;
+        if let Outbound::Message(m) = &o {
+            self.out_bytes.set(self.out_bytes.get() - m.bytes().len());
+        }
+        Some(o)
+    }
+}
+
+/// The handler's end of a WebSocket. Clones share the socket; when the last
+/// one is dropped without `close`, the connection is closed with 1000.
+///
+/// ```no_run
+/// use ringworker_io::{Handler, Request, Response};
+/// use ringworker_io::ws::{Message, WebSocket, WsEvent};
+/// struct Echo;
+/// impl Handler for Echo {
+///     async fn call(&self, req: Request) -> Response {
+///         let ws = WebSocket::new();
+///         let peer = ws.clone();
+///         glommio::spawn_local(async move {
+///             while let Some(ev) = peer.next_event().await {
+///                 if let WsEvent::Message(m) = ev {
+///                     let _ = peer.send(m);
+///                 }
+///             }
+///         })
+///         .detach();
+///         Response::websocket(ws)
+///     }
+/// }
+/// ```
+pub struct WebSocket(pub(crate) Rc<WsShared>);
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("state", &self.0.state.get())
+            .field("buffered", &self.0.out_bytes.get())
+            .finish()
+    }
+}
+
+impl Default for WebSocket {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for WebSocket {
+    fn clone(&self) -> Self {
+        self.0.handles.set(self.0.handles.get() + 1);
+        Self(self.0.clone())
+    }
+}
+
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        let n = self.0.handles.get() - 1;
+        self.0.handles.set(n);
+        if n == 0 {
+            self.0.abandoned.set(true);
+            self.0.wake_session();
+        }
+    }
+}
+
+impl WebSocket {
+    /// A socket not yet attached: hand it to [`crate::Response::websocket`].
+    /// Messages sent before the handshake completes are queued.
+    pub fn new() -> Self {
+        Self(Rc::new(WsShared {
+            out: RefCell::new(VecDeque::new()),
+            out_bytes: Cell::new(0),
+            events: RefCell::new(VecDeque::new()),
+            state: Cell::new(ReadyState::Connecting),
+            session: RefCell::new(None),
+            consumer: RefCell::new(None),
+            cancel: CancelFlag::new(),
+            protocol: RefCell::new(None),
+            abandoned: Cell::new(false),
+            handles: Cell::new(1),
+        }))
+    }
+
+    /// Queues a message.
+    pub fn send(&self, msg: Message) -> Result<(), WsError> {
+        if matches!(self.0.state.get(), ReadyState::Closing | ReadyState::Closed) {
+            return Err(WsError::Closed);
+        }
+        self.0
+            .out_bytes
+            .set(self.0.out_bytes.get() + msg.bytes().len());
+        self.0.out.borrow_mut().push_back(Outbound::Message(msg));
+        self.0.wake_session();
+        Ok(())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: impl Into<String>) -> Result<(), WsError> {
+        self.send(Message::text(text))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), WsError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Starts the close handshake after the queued messages: `code` `None`
+    /// sends a close frame without a code. Closing a closing socket is a no-op.
+    pub fn close(&self, code: Option<u16>, reason: &str) -> Result<(), WsError> {
+        if let Some(c) = code {
+            if !is_valid_close_code(c) {
+                return Err(WsError::InvalidCode(c));
+            }
+        }
+        if reason.len() > 123 {
+            return Err(WsError::ReasonTooLong(reason.len()));
+        }
+        if matches!(self.0.state.get(), ReadyState::Closing | ReadyState::Closed) {
+            return Ok(());
+        }
+        self.0.state.set(ReadyState::Closing);
+        let close = code.map(|c| (c, reason.to_string()));
+        self.0.out.borrow_mut().push_back(Outbound::Close(close));
+        self.0.wake_session();
+        Ok(())
+    }
+
+    /// Payload bytes queued and not yet handed to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.0.out_bytes.get()
+    }
+
+    /// The ready state.
+    pub fn ready_state(&self) -> ReadyState {
+        self.0.state.get()
+    }
+
+    /// Set when the peer goes away, the connection is failed, or the server
+    /// shuts down; one atomic load to check.
+    pub fn cancel_flag(&self) -> &CancelFlag {
+        &self.0.cancel
+    }
+
+    /// Chooses the subprotocol (one the client offered) before the response
+    /// is returned.
+    pub fn set_protocol(&self, protocol: impl Into<String>) {
+        *self.0.protocol.borrow_mut() = Some(protocol.into());
+    }
+
+    /// The next event, or `Ready(None)` after the close event was taken.
+    pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<WsEvent>> {
+        if let Some(ev) = self.0.events.borrow_mut().pop_front() {
+            return Poll::Ready(Some(ev));
+        }
+        if self.0.state.get() == ReadyState::Closed {
+            return Poll::Ready(None);
+        }
+        *self.0.consumer.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Every event queued now, without waiting.
+    pub fn drain_events(&self) -> impl Iterator<Item = WsEvent> + use<> {
+        std::mem::take(&mut *self.0.events.borrow_mut()).into_iter()
+    }
+
+    /// Waits for the next event; `None` once the close event was taken.
+    pub async fn next_event(&self) -> Option<WsEvent> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// Whether two handles are the same socket.
+    pub fn same_as(&self, other: &WebSocket) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
