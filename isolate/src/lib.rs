@@ -20,6 +20,7 @@ pub mod runtime;
 mod snapshot;
 mod watchdog;
 mod web;
+mod websocket;
 
 pub use error::ScriptError;
 pub use handler::JsHandler;

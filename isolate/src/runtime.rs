@@ -33,6 +33,10 @@ const BOOTSTRAP: &[(&str, &str)] = &[
     ("ringworker:05_web.js", include_str!("js/05_web.js")),
     ("ringworker:10_events.js", include_str!("js/10_events.js")),
     ("ringworker:20_streams.js", include_str!("js/20_streams.js")),
+    (
+        "ringworker:30_websocket.js",
+        include_str!("js/30_websocket.js"),
+    ),
 ];
 
 /// What a shard's runtime runs.
@@ -162,6 +166,8 @@ pub(crate) struct Host {
     torn_down: std::collections::BTreeSet<u32>,
     /// Requests to tear down once the current entry returns.
     teardown_queue: Vec<u32>,
+    /// Accepted WebSockets (see `websocket.rs`).
+    pub(crate) sockets: crate::websocket::Sockets,
     shard: usize,
 }
 
@@ -174,6 +180,7 @@ pub(crate) struct Handles {
     response_parts: v8::Global<v8::Function>,
     pub(crate) client_gone: v8::Global<v8::Function>,
     abort_with_disconnect: v8::Global<v8::Function>,
+    pub(crate) ws_dispatch: v8::Global<v8::Function>,
     handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
     env: v8::Global<v8::Value>,
@@ -254,17 +261,17 @@ impl std::fmt::Debug for JsRuntime {
     }
 }
 
-fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> v8::Local<'s, v8::String> {
+pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> v8::Local<'s, v8::String> {
     v8::String::new(scope, s).unwrap_or_else(|| v8::String::empty(scope))
 }
 
-fn throw_type_error(scope: &mut v8::PinScope, msg: &str) {
+pub(crate) fn throw_type_error(scope: &mut v8::PinScope, msg: &str) {
     let m = new_string(scope, msg);
     let e = v8::Exception::type_error(scope, m);
     scope.throw_exception(e);
 }
 
-fn host(scope: &v8::PinScope) -> HostRef {
+pub(crate) fn host(scope: &v8::PinScope) -> HostRef {
     scope
         .get_slot::<HostRef>()
         .expect("host slot is set at start-up")
@@ -356,7 +363,7 @@ fn timer_op(
 /// The request on whose behalf JS is running now: V8 carries it through
 /// promise reactions (continuation-preserved embedder data), and the runtime
 /// sets it when it calls in for a request, a timer or a stream (0: none).
-fn current_owner(scope: &v8::PinScope) -> u32 {
+pub(crate) fn current_owner(scope: &v8::PinScope) -> u32 {
     let v = scope.get_continuation_preserved_embedder_data();
     if v.is_uint32() {
         v.uint32_value(scope).unwrap_or(0)
@@ -644,6 +651,7 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_wait_until_done.map_fn_to(),
     ];
     v.extend(crate::web::native_functions());
+    v.extend(crate::websocket::native_functions());
     v
 }
 
@@ -684,6 +692,7 @@ pub(crate) fn install_surface<'s>(
         ops.set(scope, k.into(), f.into());
     }
     crate::web::install(scope, ops);
+    crate::websocket::install(scope, ops);
     let rw = v8::Object::new(scope);
     for (name, src) in BOOTSTRAP {
         v8::tc_scope!(let tc, scope);
@@ -784,6 +793,13 @@ impl JsRuntime {
             let response_parts = get_fn(scope, "responseParts");
             let client_gone = get_fn(scope, "clientGone");
             let abort_with_disconnect = get_fn(scope, "abortWithDisconnect");
+            let ws_dispatch = {
+                let k = new_string(scope, "wsDispatch");
+                let f = rw
+                    .get(scope, k.into())
+                    .expect("30_websocket sets rw.wsDispatch");
+                v8::Global::new(scope, v8::Local::<v8::Function>::try_from(f).unwrap())
+            };
 
             watch.enter(options.startup_limit);
             let loaded = module::load_main(scope, &options.main);
@@ -865,6 +881,7 @@ impl JsRuntime {
                 response_parts,
                 client_gone,
                 abort_with_disconnect,
+                ws_dispatch,
                 v8::Global::new(scope, handler),
                 v8::Global::new(scope, fetch),
                 v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
@@ -877,6 +894,7 @@ impl JsRuntime {
             response_parts,
             client_gone,
             abort_with_disconnect,
+            ws_dispatch,
             handler,
             fetch,
             env,
@@ -890,6 +908,7 @@ impl JsRuntime {
                     response_parts,
                     client_gone,
                     abort_with_disconnect,
+                    ws_dispatch,
                     handler,
                     fetch,
                     env,
@@ -951,6 +970,11 @@ impl JsRuntime {
         };
         let response = self.fetch_inner(&req, ids).await;
         in_flight.ids = None;
+        let returned = match &response.body {
+            ResponseBody::WebSocket(ws) => Some(ws),
+            _ => None,
+        };
+        self.fail_unreturned_sockets(ids.request(), returned);
         // A streaming response may still read the body (echo) and watch the
         // client; it releases them when it ends.
         if !matches!(response.body, ResponseBody::Stream { .. }) {
@@ -1161,6 +1185,17 @@ impl JsRuntime {
             );
             return resp;
         }
+        if let Some(id) = parts.get_index(tc, 5).and_then(|v| v.uint32_value(tc)) {
+            // A 101 with the client end of a WebSocketPair: the connection
+            // becomes the accepted server end.
+            return match self.accepted_socket(id) {
+                Some(ws) => {
+                    resp.body = ResponseBody::WebSocket(ws);
+                    resp
+                }
+                None => Response::text(500, "Internal Server Error"),
+            };
+        }
         let body = parts
             .get_index(tc, 2)
             .map(|b| body_bytes(tc, b))
@@ -1236,6 +1271,7 @@ impl JsRuntime {
                 }
             });
         }
+        self.start_socket_pumps();
         let teardowns = std::mem::take(&mut self.host.borrow_mut().teardown_queue);
         for r in teardowns {
             self.teardown(r);
@@ -1488,6 +1524,11 @@ impl JsRuntime {
         self.options.cancel_grace
     }
 
+    /// The isolate's host state.
+    pub(crate) fn host(&self) -> &HostRef {
+        &self.host
+    }
+
     /// The shard this runtime serves (for logs).
     pub(crate) fn shard(&self) -> usize {
         self.options.shard
@@ -1535,6 +1576,7 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if let Some(ids) = self.ids.take() {
             ids.release(self.rt);
+            self.rt.fail_unreturned_sockets(ids.request, None);
             self.rt.doom(ids.request);
         }
     }

@@ -899,6 +899,7 @@ async fn serve_one<H: Handler>(
             Ok(()) => keep = false,
             Err(msg) => {
                 tracing::error!(shard = env.shard.0, "cannot accept the WebSocket: {msg}");
+                ws.fail_unattached(&msg);
                 let status = if handshake.is_none() { 400 } else { 500 };
                 resp = Response::text(status, msg);
                 keep = false;

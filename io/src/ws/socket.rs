@@ -297,6 +297,22 @@ impl WebSocket {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
+    /// A socket that will never be attached (its 101 response was not sent,
+    /// or never returned): the handler sees close 1006 with `reason`.
+    /// No-op once the socket is attached or closed.
+    pub fn fail_unattached(&self, reason: &str) {
+        if self.0.state.get() == ReadyState::Connecting {
+            self.0.out.borrow_mut().clear();
+            self.0.out_bytes.set(0);
+            self.0.cancel.cancel(ringworker_core::CancelReason::Aborted);
+            self.0.emit(WsEvent::Close {
+                code: 1006,
+                reason: reason.to_string(),
+                was_clean: false,
+            });
+        }
+    }
+
     /// Whether two handles are the same socket.
     pub fn same_as(&self, other: &WebSocket) -> bool {
         Rc::ptr_eq(&self.0, &other.0)

@@ -326,14 +326,25 @@
   const kStatus = Symbol("status");
   const kStatusText = Symbol("statusText");
   const kHeaders = Symbol("headers");
+  const kWebSocket = Symbol("webSocket");
 
   class Response {
     constructor(body = null, init = {}) {
       const status = init.status === undefined ? 200 : init.status | 0;
-      if (status < 200 || status > 599) {
-        if (!(status === 101 && init.webSocket)) {
-          throw new RangeError(`Response: status ${status} is outside 200-599`);
+      const webSocket = init.webSocket === undefined ? null : init.webSocket;
+      if (webSocket !== null) {
+        if (!rw.isWebSocket(webSocket)) {
+          throw new TypeErr("Response: webSocket must be a WebSocket (from a WebSocketPair)");
         }
+        if (status !== 101) {
+          throw new RangeError(`Response: a response with a webSocket must have status 101, not ${status}`);
+        }
+      } else if (status < 200 || status > 599) {
+        throw new RangeError(
+          status === 101
+            ? "Response: status 101 needs a webSocket (the client end of a WebSocketPair)"
+            : `Response: status ${status} is outside 200-599`,
+        );
       }
       const headers = toHeaders(init.headers === undefined ? undefined : init.headers);
       const extracted = extractBody(body);
@@ -348,6 +359,10 @@
       this[kHeaders] = headers;
       this[kBody] = extracted.body;
       this[kUsed] = false;
+      this[kWebSocket] = webSocket;
+    }
+    get webSocket() {
+      return this[kWebSocket];
     }
     get status() {
       return this[kStatus];
@@ -541,6 +556,14 @@
     }
     const flat = [];
     for (const [n, v] of resp[kHeaders][kList]) flat.push(n, v);
+    const ws = resp[kWebSocket];
+    if (ws !== null) {
+      // -> [101, headers, null, null, null, id of the accepted server end]
+      const id = rw.wsServerId(ws);
+      const protocol = resp[kHeaders].get("sec-websocket-protocol");
+      if (protocol !== null) rw.wsSetProtocol(ws, protocol);
+      return [101, flat, null, null, null, id];
+    }
     const body = resp[kBody];
     if (isStream(body)) {
       if (rw.isLocked(body) || rw.isDisturbed(body)) {

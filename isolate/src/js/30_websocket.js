@@ -1,0 +1,308 @@
+// 30_websocket: WebSocket, WebSocketPair, MessageEvent, CloseEvent, ErrorEvent.
+//
+// A script accepts a WebSocket the Workers way: `new WebSocketPair()`, then
+// `server.accept()` and `new Response(null, { status: 101, webSocket: client })`.
+// The server end is bound to a native socket (ops.wsAccept); the runtime
+// delivers its events in batches through rw.wsDispatch.
+(function websocket(ops, rw) {
+  "use strict";
+
+  const TypeErr = TypeError;
+  const ObjectFreeze = Object.freeze;
+  const ObjectDefineProperty = Object.defineProperty;
+  const MapPrototypeGet = Function.prototype.call.bind(Map.prototype.get);
+  const MapPrototypeSet = Function.prototype.call.bind(Map.prototype.set);
+  const MapPrototypeDelete = Function.prototype.call.bind(Map.prototype.delete);
+  const ArrayBufferIsView = ArrayBuffer.isView;
+  const { Event, EventTarget, DOMException, dispatchTrusted, defineEventHandler } = rw;
+
+  const CONNECTING = 0;
+  const OPEN = 1;
+  const CLOSING = 2;
+  const CLOSED = 3;
+  const kInternal = ObjectFreeze({});
+
+  // ----------------------------------------------------------------- events
+  class MessageEvent extends Event {
+    #data;
+    #origin;
+    #lastEventId;
+    constructor(type, init = undefined) {
+      super(type, init);
+      const i = init === undefined || init === null ? {} : init;
+      this.#data = i.data === undefined ? null : i.data;
+      this.#origin = i.origin === undefined ? "" : `${i.origin}`;
+      this.#lastEventId = i.lastEventId === undefined ? "" : `${i.lastEventId}`;
+    }
+    get data() {
+      return this.#data;
+    }
+    get origin() {
+      return this.#origin;
+    }
+    get lastEventId() {
+      return this.#lastEventId;
+    }
+    get source() {
+      return null;
+    }
+    get ports() {
+      return [];
+    }
+  }
+
+  class CloseEvent extends Event {
+    #code;
+    #reason;
+    #wasClean;
+    constructor(type, init = undefined) {
+      super(type, init);
+      const i = init === undefined || init === null ? {} : init;
+      this.#code = i.code === undefined ? 0 : i.code & 0xffff;
+      this.#reason = i.reason === undefined ? "" : `${i.reason}`;
+      this.#wasClean = !!i.wasClean;
+    }
+    get code() {
+      return this.#code;
+    }
+    get reason() {
+      return this.#reason;
+    }
+    get wasClean() {
+      return this.#wasClean;
+    }
+  }
+
+  class ErrorEvent extends Event {
+    #message;
+    #error;
+    constructor(type, init = undefined) {
+      super(type, init);
+      const i = init === undefined || init === null ? {} : init;
+      this.#message = i.message === undefined ? "" : `${i.message}`;
+      this.#error = i.error;
+    }
+    get message() {
+      return this.#message;
+    }
+    get error() {
+      return this.#error;
+    }
+    get filename() {
+      return "";
+    }
+    get lineno() {
+      return 0;
+    }
+    get colno() {
+      return 0;
+    }
+  }
+
+  // -------------------------------------------------------------- WebSocket
+  // Accepted server ends by native id.
+  const byId = new Map();
+  const encoder = new TextEncoder();
+
+  class WebSocket extends EventTarget {
+    #id = 0; // native socket, once accepted
+    #state = CONNECTING;
+    #role; // "client" | "server" (ends of a WebSocketPair)
+    #peer = null;
+    #binaryType = "arraybuffer";
+    #protocol = "";
+    #closeSent = false;
+
+    constructor(url, protocols = undefined, key = undefined) {
+      if (key !== kInternal) {
+        // Outbound WebSockets are built on the outbound-connection layer.
+        throw new TypeErr(
+          `new WebSocket(${JSON.stringify(`${url}`)}): outbound WebSockets are not supported yet; accept inbound ones with new WebSocketPair()`,
+        );
+      }
+      super();
+      this.#role = protocols;
+    }
+
+    static {
+      rw.wsLink = (a, b) => {
+        a.#peer = b;
+        b.#peer = a;
+      };
+      rw.wsServerId = (client) => {
+        if (!(client instanceof WebSocket) || client.#role !== "client") {
+          throw new TypeErr(
+            "Response: webSocket must be the client end of a WebSocketPair (the first of its two sockets)",
+          );
+        }
+        const server = client.#peer;
+        if (server.#id === 0) {
+          throw new TypeErr(
+            "Response: call accept() on the server end of the WebSocketPair before returning the client end",
+          );
+        }
+        if (server.#state !== OPEN && server.#state !== CONNECTING) {
+          throw new TypeErr("Response: the server end of this WebSocketPair is already closed");
+        }
+        client.#state = OPEN;
+        return server.#id;
+      };
+      rw.wsSetProtocol = (client, protocol) => {
+        client.#protocol = protocol;
+        client.#peer.#protocol = protocol;
+      };
+      // [kind, a, b, c, kind, ...]: 0 text (string), 1 binary (Uint8Array),
+      // 2 error (message), 3 close (code, reason, wasClean).
+      rw.wsDispatch = (id, batch) => {
+        const ws = MapPrototypeGet(byId, id);
+        if (ws === undefined) return;
+        for (let i = 0; i < batch.length; ) {
+          const kind = batch[i];
+          if (kind === 0 || kind === 1) {
+            let data = batch[i + 1];
+            if (kind === 1) {
+              data = ws.#binaryType === "blob" ? new rw.Blob([data]) : data.buffer;
+            }
+            i += 2;
+            if (ws.#state === CLOSED) continue;
+            fire(ws, new MessageEvent("message", { data }));
+          } else if (kind === 2) {
+            const message = batch[i + 1];
+            i += 2;
+            fire(ws, new ErrorEvent("error", { message, error: new TypeErr(message) }));
+          } else {
+            const code = batch[i + 1];
+            const reason = batch[i + 2];
+            const wasClean = batch[i + 3];
+            i += 4;
+            ws.#state = CLOSED;
+            MapPrototypeDelete(byId, id);
+            fire(ws, new CloseEvent("close", { code, reason, wasClean }));
+          }
+        }
+      };
+    }
+
+    accept() {
+      if (this.#role !== "server") {
+        throw new TypeErr(
+          "accept() is called on the server end of a WebSocketPair (the second socket), not the client end",
+        );
+      }
+      if (this.#id !== 0) throw new TypeErr("accept(): this WebSocket was already accepted");
+      this.#id = ops.wsAccept();
+      this.#state = OPEN;
+      MapPrototypeSet(byId, this.#id, this);
+    }
+
+    send(data) {
+      if (arguments.length < 1) throw new TypeErr("send: 1 argument required, but only 0 present");
+      if (this.#id === 0) {
+        throw new TypeErr("send(): call accept() on this WebSocket before sending on it");
+      }
+      if (this.#closeSent || this.#state === CLOSING || this.#state === CLOSED) {
+        throw new TypeErr("send(): this WebSocket is closing or closed");
+      }
+      if (typeof data === "string") {
+        ops.wsSend(this.#id, data);
+      } else if (data instanceof ArrayBuffer || ArrayBufferIsView(data)) {
+        ops.wsSend(this.#id, data);
+      } else if (rw.isBlob(data)) {
+        ops.wsSend(this.#id, rw.blobBytes(data));
+      } else {
+        ops.wsSend(this.#id, `${data}`);
+      }
+    }
+
+    close(code = undefined, reason = undefined) {
+      if (code !== undefined) {
+        code = Number(code);
+        if (!Number.isInteger(code) || !validCloseCode(code)) {
+          throw new DOMException(
+            `close(): the code must be 1000, 1001-1003, 1007-1014 or 3000-4999 (got ${code})`,
+            "InvalidAccessError",
+          );
+        }
+      }
+      reason = reason === undefined ? "" : `${reason}`;
+      if (encoder.encode(reason).length > 123) {
+        throw new DOMException(
+          "close(): the reason must be at most 123 bytes of UTF-8",
+          "SyntaxError",
+        );
+      }
+      if (this.#id === 0) {
+        throw new TypeErr("close(): call accept() on this WebSocket before closing it");
+      }
+      if (this.#closeSent || this.#state === CLOSED) return;
+      this.#closeSent = true;
+      if (this.#state === OPEN) this.#state = CLOSING;
+      ops.wsClose(this.#id, code === undefined ? -1 : code, reason);
+    }
+
+    get readyState() {
+      return this.#state;
+    }
+    get bufferedAmount() {
+      return this.#id === 0 || this.#state === CLOSED ? 0 : ops.wsBuffered(this.#id);
+    }
+    get binaryType() {
+      return this.#binaryType;
+    }
+    set binaryType(v) {
+      if (v === "arraybuffer" || v === "blob") this.#binaryType = v;
+    }
+    get protocol() {
+      return this.#protocol;
+    }
+    get extensions() {
+      return "";
+    }
+    get url() {
+      return null;
+    }
+  }
+
+  function validCloseCode(c) {
+    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
+  }
+
+  function fire(ws, event) {
+    try {
+      dispatchTrusted(ws, event);
+    } catch (e) {
+      rw.reportException(e);
+    }
+  }
+
+  for (const type of ["open", "message", "close", "error"]) {
+    defineEventHandler(WebSocket.prototype, type);
+  }
+  for (const [k, v] of [
+    ["CONNECTING", CONNECTING],
+    ["OPEN", OPEN],
+    ["CLOSING", CLOSING],
+    ["CLOSED", CLOSED],
+  ]) {
+    const d = { value: v, writable: false, enumerable: true, configurable: false };
+    ObjectDefineProperty(WebSocket, k, d);
+    ObjectDefineProperty(WebSocket.prototype, k, d);
+  }
+
+  class WebSocketPair {
+    constructor() {
+      const client = new WebSocket(undefined, "client", kInternal);
+      const server = new WebSocket(undefined, "server", kInternal);
+      rw.wsLink(client, server);
+      this[0] = client;
+      this[1] = server;
+    }
+  }
+
+  rw.isWebSocket = (v) => v instanceof WebSocket;
+  rw.define("WebSocket", WebSocket);
+  rw.define("WebSocketPair", WebSocketPair);
+  rw.define("MessageEvent", MessageEvent);
+  rw.define("CloseEvent", CloseEvent);
+  rw.define("ErrorEvent", ErrorEvent);
+});

@@ -1,0 +1,220 @@
+//! The native side of `WebSocket` / `WebSocketPair` (`js/30_websocket.js`).
+//!
+//! `server.accept()` binds the JS server end to an io-level
+//! [`WebSocket`]; returning the client end in a 101 response hands that
+//! socket to the connection. A pump task per socket takes its events and
+//! delivers each batch to JS in one entry (`rw.wsDispatch`).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use ringworker_io::ws::{Message, WebSocket, WsEvent};
+use v8::MapFnTo;
+
+use crate::runtime::{JsRuntime, current_owner, host, new_string, throw_type_error, with_bytes};
+
+/// A shard isolate's accepted sockets.
+#[derive(Default)]
+pub(crate) struct Sockets {
+    /// By id, with the request that accepted it (0: none).
+    live: HashMap<u32, (WebSocket, u32)>,
+    next: u32,
+    /// Accepted during the current entry: their pumps start after it.
+    starts: Vec<u32>,
+}
+
+impl Sockets {
+    pub(crate) fn get(&self, id: u32) -> Option<&WebSocket> {
+        self.live.get(&id).map(|(ws, _)| ws)
+    }
+}
+
+pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+    vec![
+        op_ws_accept.map_fn_to(),
+        op_ws_send.map_fn_to(),
+        op_ws_close.map_fn_to(),
+        op_ws_buffered.map_fn_to(),
+    ]
+}
+
+/// Adds these ops to the `ops` object handed to the JS files.
+pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
+    let list: [(&str, v8::FunctionCallback); 4] = [
+        ("wsAccept", op_ws_accept.map_fn_to()),
+        ("wsSend", op_ws_send.map_fn_to()),
+        ("wsClose", op_ws_close.map_fn_to()),
+        ("wsBuffered", op_ws_buffered.map_fn_to()),
+    ];
+    for (name, f) in list {
+        let f = v8::Function::new_raw(scope, f).unwrap();
+        let k = new_string(scope, name);
+        ops.set(scope, k.into(), f.into());
+    }
+}
+
+/// `wsAccept()` -> id of a new native socket owned by the current request.
+fn op_ws_accept(
+    scope: &mut v8::PinScope,
+    _args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let owner = current_owner(scope);
+    let host = host(scope);
+    let mut h = host.borrow_mut();
+    let s = &mut h.sockets;
+    s.next = s.next.wrapping_add(1).max(1);
+    let id = s.next;
+    s.live.insert(id, (WebSocket::new(), owner));
+    s.starts.push(id);
+    rv.set(v8::Integer::new_from_unsigned(scope, id).into());
+}
+
+fn socket_of(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Option<WebSocket> {
+    let id = v.uint32_value(scope)?;
+    host(scope).borrow().sockets.get(id).cloned()
+}
+
+/// `wsSend(id, string | ArrayBuffer | view)`.
+fn op_ws_send(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let Some(ws) = socket_of(scope, args.get(0)) else {
+        return throw_type_error(scope, "send(): this WebSocket is closed");
+    };
+    let data = args.get(1);
+    let msg = if data.is_string() {
+        Message::Text(Bytes::from(data.to_rust_string_lossy(scope)))
+    } else {
+        match with_bytes(scope, data, Bytes::copy_from_slice) {
+            Some(b) => Message::Binary(b),
+            None => {
+                return throw_type_error(scope, "send(): expected a string, ArrayBuffer or view");
+            }
+        }
+    };
+    if let Err(e) = ws.send(msg) {
+        throw_type_error(scope, &format!("send(): {e}"));
+    }
+}
+
+/// `wsClose(id, code (-1: none), reason)`.
+fn op_ws_close(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let Some(ws) = socket_of(scope, args.get(0)) else {
+        return;
+    };
+    let code = args.get(1).int32_value(scope).unwrap_or(-1);
+    let code = u16::try_from(code).ok();
+    let reason = args.get(2).to_rust_string_lossy(scope);
+    if let Err(e) = ws.close(code, &reason) {
+        throw_type_error(scope, &format!("close(): {e}"));
+    }
+}
+
+/// `wsBuffered(id)` -> bytes queued and not yet sent.
+fn op_ws_buffered(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let n = socket_of(scope, args.get(0)).map_or(0, |ws| ws.buffered_amount());
+    rv.set(v8::Number::new(scope, n as f64).into());
+}
+
+impl JsRuntime {
+    /// The io socket the script accepted as `id` (for a 101 response).
+    pub(crate) fn accepted_socket(&self, id: u32) -> Option<WebSocket> {
+        self.host().borrow().sockets.get(id).cloned()
+    }
+
+    /// Sockets `request` accepted that it did not return in its response
+    /// (`returned`) will never be attached: their scripts see close 1006.
+    pub(crate) fn fail_unreturned_sockets(&self, request: u32, returned: Option<&WebSocket>) {
+        let orphans: Vec<WebSocket> = self
+            .host()
+            .borrow()
+            .sockets
+            .live
+            .values()
+            .filter(|(ws, owner)| *owner == request && !returned.is_some_and(|r| r.same_as(ws)))
+            .map(|(ws, _)| ws.clone())
+            .collect();
+        for ws in orphans {
+            ws.fail_unattached("the WebSocket was accepted but not returned in a 101 response");
+        }
+    }
+
+    /// Starts the pumps of the sockets accepted during the last entry.
+    pub(crate) fn start_socket_pumps(self: &Rc<Self>) {
+        let starts = std::mem::take(&mut self.host().borrow_mut().sockets.starts);
+        for id in starts {
+            let Some(ws) = self.accepted_socket(id) else {
+                continue;
+            };
+            let rt = Rc::downgrade(self);
+            glommio::spawn_local(async move {
+                while let Some(first) = ws.next_event().await {
+                    let Some(rt) = rt.upgrade() else { return };
+                    let mut closed = matches!(first, WsEvent::Close { .. });
+                    let rest: Vec<WsEvent> = ws.drain_events().collect();
+                    closed |= rest.iter().any(|e| matches!(e, WsEvent::Close { .. }));
+                    rt.dispatch_socket_events(id, std::iter::once(first).chain(rest));
+                    if closed {
+                        rt.host().borrow_mut().sockets.live.remove(&id);
+                        return;
+                    }
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Delivers a batch of events to the JS socket `id` in one entry.
+    fn dispatch_socket_events(self: &Rc<Self>, id: u32, events: impl Iterator<Item = WsEvent>) {
+        let _ = self.enter(|tc, h| {
+            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(4);
+            for ev in events {
+                match ev {
+                    WsEvent::Message(Message::Text(b)) => {
+                        // (Validated as UTF-8 by the session.)
+                        let s = v8::String::new_from_utf8(tc, &b, v8::NewStringType::Normal)
+                            .unwrap_or_else(|| v8::String::empty(tc));
+                        flat.push(v8::Integer::new(tc, 0).into());
+                        flat.push(s.into());
+                    }
+                    WsEvent::Message(Message::Binary(b)) => {
+                        let u8a = crate::runtime::bytes_to_uint8array(tc, b);
+                        flat.push(v8::Integer::new(tc, 1).into());
+                        flat.push(u8a.into());
+                    }
+                    WsEvent::Error(msg) => {
+                        flat.push(v8::Integer::new(tc, 2).into());
+                        flat.push(new_string(tc, &msg).into());
+                    }
+                    WsEvent::Close {
+                        code,
+                        reason,
+                        was_clean,
+                    } => {
+                        flat.push(v8::Integer::new(tc, 3).into());
+                        flat.push(v8::Integer::new(tc, code as i32).into());
+                        flat.push(new_string(tc, &reason).into());
+                        flat.push(v8::Boolean::new(tc, was_clean).into());
+                    }
+                }
+            }
+            let batch = v8::Array::new_with_elements(tc, &flat);
+            let f = v8::Local::new(tc, &h.ws_dispatch);
+            let recv = v8::undefined(tc).into();
+            let id = v8::Integer::new_from_unsigned(tc, id);
+            f.call(tc, recv, &[id.into(), batch.into()]);
+        });
+    }
+}
