@@ -61,6 +61,58 @@ struct ServeArgs {
     /// handlers, closing its stream) before its timers are stopped, in ms.
     #[arg(long, default_value_t = 100)]
     cancel_grace_ms: u64,
+    #[command(flatten)]
+    ws: WsArgs,
+}
+
+/// WebSocket limits and timers.
+#[derive(Debug, clap::Args)]
+struct WsArgs {
+    /// Largest WebSocket message (all fragments), in bytes; over it: close 1009.
+    #[arg(long, default_value_t = 1 << 20)]
+    ws_max_message_bytes: usize,
+    /// Ping a WebSocket peer after this long without hearing from it, in ms (0: never).
+    #[arg(long, default_value_t = 30_000)]
+    ws_ping_interval_ms: u64,
+    /// A pinged peer that stays silent this long is dropped (close 1006), in ms.
+    #[arg(long, default_value_t = 10_000)]
+    ws_pong_timeout_ms: u64,
+    /// Close a WebSocket with 1001 after this long without a message either way, in ms (0: never).
+    #[arg(long, default_value_t = 0)]
+    ws_idle_timeout_ms: u64,
+    /// How long to wait for the peer's close frame after sending ours, in ms.
+    #[arg(long, default_value_t = 5_000)]
+    ws_close_timeout_ms: u64,
+    /// Most open WebSockets per client address on a shard (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    ws_max_per_ip: usize,
+    /// Over --ws-max-per-ip: `reject` (HTTP 429) or `close` (upgrade, then close 1013).
+    #[arg(long, default_value = "reject", value_parser = ["reject", "close"])]
+    ws_over_ip_limit: String,
+    /// Bytes a script may queue for a peer that does not read before the socket is closed (1008).
+    #[arg(long, default_value_t = 16 << 20)]
+    ws_max_buffered_bytes: usize,
+}
+
+impl WsArgs {
+    fn config(&self) -> ringworker::WsConfig {
+        let ms = std::time::Duration::from_millis;
+        let nonzero = |v: u64| (v > 0).then(|| ms(v));
+        ringworker::WsConfig {
+            max_message_bytes: self.ws_max_message_bytes,
+            ping_interval: nonzero(self.ws_ping_interval_ms),
+            pong_timeout: ms(self.ws_pong_timeout_ms),
+            idle_timeout: nonzero(self.ws_idle_timeout_ms),
+            close_timeout: ms(self.ws_close_timeout_ms),
+            max_per_ip: (self.ws_max_per_ip > 0).then_some(self.ws_max_per_ip),
+            over_ip_limit: if self.ws_over_ip_limit == "close" {
+                ringworker::OverIpLimit::CloseTryAgain
+            } else {
+                ringworker::OverIpLimit::Reject
+            },
+            max_buffered_bytes: self.ws_max_buffered_bytes,
+        }
+    }
 }
 
 /// What a wrangler.toml contributes.
@@ -147,6 +199,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.pin_shards = !args.no_pin;
     config.timeouts.cancel_grace = std::time::Duration::from_millis(args.cancel_grace_ms);
+    config.ws = args.ws.config();
     let server = ringworker::serve_worker(config, options)?;
     eprintln!(
         "ringworker: serving on http://{} with {} shards",

@@ -1185,7 +1185,11 @@ impl JsRuntime {
             );
             return resp;
         }
-        if let Some(id) = parts.get_index(tc, 5).and_then(|v| v.uint32_value(tc)) {
+        if let Some(id) = parts
+            .get_index(tc, 5)
+            .filter(|v| v.is_uint32())
+            .and_then(|v| v.uint32_value(tc))
+        {
             // A 101 with the client end of a WebSocketPair: the connection
             // becomes the accepted server end.
             return match self.accepted_socket(id) {
@@ -1193,7 +1197,10 @@ impl JsRuntime {
                     resp.body = ResponseBody::WebSocket(ws);
                     resp
                 }
-                None => Response::text(500, "Internal Server Error"),
+                None => {
+                    tracing::error!(target: "js", shard = self.options.shard, "the WebSocket of this 101 response is already closed");
+                    Response::text(500, "Internal Server Error")
+                }
             };
         }
         let body = parts
