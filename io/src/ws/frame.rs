@@ -131,6 +131,31 @@ pub fn next_frame(
     }))
 }
 
+/// The next frame in `buf` read without any check (after the connection was
+/// failed, only a close frame still matters): its opcode, split off `buf`.
+/// `None` if it is not complete yet.
+pub fn skip_frame(buf: &mut BytesMut) -> Option<u8> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (len, mut off) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4),
+        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()), 10),
+        126 | 127 => return None,
+        n => (n as u64, 2),
+    };
+    if buf[1] & 0x80 != 0 {
+        off += 4;
+    }
+    let total = (off as u64).saturating_add(len);
+    if (buf.len() as u64) < total {
+        return None;
+    }
+    let op = buf[0] & 0x0f;
+    let _ = buf.split_to(total as usize);
+    Some(op)
+}
+
 /// Applies (or removes) a frame mask in place, a word at a time.
 pub fn unmask(data: &mut [u8], mask: [u8; 4]) {
     let word = u64::from_ne_bytes([

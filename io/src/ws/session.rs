@@ -166,14 +166,12 @@ impl<'a> Session<'a> {
         }
         if self.failed {
             // After failing the connection only the peer's close frame matters.
-            while let Ok(Some(f)) = frame::next_frame(&mut rbuf, 0, usize::MAX, &mut self.need) {
-                if f.kind == Kind::Close {
+            while let Some(op) = frame::skip_frame(&mut rbuf) {
+                if op == 0x8 {
                     self.got_close = true;
+                    rbuf.clear();
                     break;
                 }
-            }
-            if self.got_close || self.need == 0 && !rbuf.is_empty() {
-                rbuf.clear();
             }
             return None;
         }
