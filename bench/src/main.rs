@@ -5,6 +5,10 @@
 //!     --duration 10s --warmup 2s [--pipeline 1] [--threads 1] [--json]
 //! ringworker-bench disconnect --url http://127.0.0.1:8080/ --count 10000 \
 //!     --mode rst [--cpu-pid PID] [--json]
+//! ringworker-bench ws --url ws://127.0.0.1:8080/ --connections 64 \
+//!     --message-bytes 32 --duration 10s [--cpu-pid PID] [--json]
+//! ringworker-bench ws --scenario idle --url ws://127.0.0.1:8080/ \
+//!     --sockets 10000 --rss-pid PID [--json]
 //! ```
 
 mod cpu;
@@ -12,6 +16,7 @@ mod disconnect;
 mod http_load;
 mod parser;
 mod report;
+mod ws_load;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -37,6 +42,103 @@ enum Cmd {
     /// Clients leave streaming responses; how soon does the script notice?
     /// (Serve bench/workers/disconnect.js.)
     Disconnect(DisconnectArgs),
+    /// WebSocket echo round trips (closed loop), or memory per idle socket.
+    Ws(WsArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WsScenario {
+    Echo,
+    Idle,
+}
+
+#[derive(Args)]
+struct WsArgs {
+    /// The echo endpoint, ws://host:port/path.
+    #[arg(long)]
+    url: String,
+    #[arg(long, value_enum, default_value = "echo")]
+    scenario: WsScenario,
+    /// Echo: connections, each with one message in flight.
+    #[arg(short = 'c', long, default_value_t = 64)]
+    connections: usize,
+    /// Echo: message size in bytes (< 126).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u8).range(1..126))]
+    message_bytes: u8,
+    /// Echo: length of the measured window.
+    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Echo: load applied before measuring.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Echo: report this server process's CPU time per round trip.
+    #[arg(long)]
+    cpu_pid: Option<u32>,
+    /// Idle: sockets to open.
+    #[arg(long, default_value_t = 10_000)]
+    sockets: usize,
+    /// Idle: the server process whose resident memory is read.
+    #[arg(long)]
+    rss_pid: Option<u32>,
+    /// Idle: wait after opening them before reading the memory.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    settle: Duration,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_ws(a: WsArgs) -> anyhow::Result<()> {
+    let Some(rest) = a.url.strip_prefix("ws://") else {
+        bail!("only ws:// URLs are supported: {}", a.url);
+    };
+    let target = parse_url(&format!("http://{rest}"))?;
+    match a.scenario {
+        WsScenario::Echo => {
+            if a.connections == 0 {
+                bail!("--connections must be > 0");
+            }
+            let r = ws_load::echo(&ws_load::EchoConfig {
+                target,
+                connections: a.connections,
+                message_bytes: a.message_bytes as usize,
+                warmup: a.warmup,
+                duration: a.duration,
+                cpu_pid: a.cpu_pid,
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!("{}", ws_load::human_echo(&r));
+            }
+        }
+        WsScenario::Idle => {
+            let pid = a.rss_pid.context("--scenario idle needs --rss-pid")?;
+            raise_nofile();
+            let r = ws_load::idle(&target, a.sockets, pid, a.settle)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!("{}", ws_load::human_idle(&r));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Raises the open-file limit to its hard maximum (for many sockets).
+fn raise_nofile() {
+    // SAFETY: plain getrlimit/setrlimit on this process.
+    unsafe {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
 }
 
 #[derive(Args)]
@@ -322,6 +424,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Http(a) => run_http(a),
         Cmd::Disconnect(a) => run_disconnect(a),
+        Cmd::Ws(a) => run_ws(a),
     }
 }
 

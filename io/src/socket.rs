@@ -85,6 +85,12 @@ impl Socket {
             .map_err(io::Error::from_raw_os_error)
     }
 
+    /// Frees buffer capacity an idle long-lived connection does not need
+    /// (see [`NetRing::shrink_buffers`]).
+    pub fn shrink_buffers(&self) {
+        self.ring.shrink_buffers(&self.recv);
+    }
+
     /// Shuts down the write side (sends FIN) so the peer sees a clean close.
     pub fn shutdown_write(&self) {
         // SAFETY: plain syscall on a descriptor the ring state keeps open.

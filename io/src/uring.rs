@@ -546,6 +546,26 @@ impl NetRing {
         Poll::Pending
     }
 
+    /// Gives back the buffer memory an idle long-lived connection (an
+    /// upgraded WebSocket) does not need: an empty receive buffer's capacity
+    /// and all but one small spare send.
+    pub fn shrink_buffers(&self, s: &Rc<RecvShared>) {
+        {
+            let mut buf = s.buf.borrow_mut();
+            if buf.is_empty() && buf.capacity() > 0 {
+                *buf = BytesMut::new();
+            }
+        }
+        let mut spare = s.tx_spare.borrow_mut();
+        spare.truncate(1);
+        for m in spare.iter_mut() {
+            m.head = Vec::new();
+            m.chunks = Vec::new();
+            m.framing = Vec::new();
+            m.iov = Vec::new();
+        }
+    }
+
     /// Stops receiving on a socket that is being closed and drops the sends
     /// not yet handed to the kernel. The descriptor closes once the last
     /// in-flight operation completes.

@@ -234,6 +234,8 @@ async fn run_websocket<H: Handler>(
             .borrow_mut()
             .push_front(Outbound::Close(Some((1013, "Try Again Later".into()))));
     }
+    // (The 101 was sent: what the HTTP exchange left in the buffers goes.)
+    sh.sock.shrink_buffers();
     let ended = Session::new(&sh.sock, ws, &env.config.ws, &env.drain, &env.metrics)
         .run()
         .await;
