@@ -1,10 +1,13 @@
 //! A WebSocket echo server in Rust: the ceiling the JS echo path is measured
 //! against (`ringworker-bench ws`), over the same handshake, framing and
-//! session code.
+//! session code, with the same event delivery (a listener called on the
+//! connection's task).
 //!
 //! `cargo run --release --example ws-echo -- --listen 127.0.0.1:8080 --shards 1`
 
 mod common;
+
+use std::rc::Rc;
 
 use clap::Parser;
 use ringworker::ws::{WebSocket, WsEvent};
@@ -16,15 +19,15 @@ fn main() -> anyhow::Result<()> {
     let server = ringworker::serve(args.config(), |_shard| {
         |_req: Request| async {
             let ws = WebSocket::new();
-            let peer = ws.clone();
-            glommio::spawn_local(async move {
-                while let Some(ev) = peer.next_event().await {
-                    if let WsEvent::Message(m) = ev {
-                        let _ = peer.send(m);
+            ws.set_listener(Rc::new(
+                |ws: &WebSocket, events: &mut dyn Iterator<Item = WsEvent>| {
+                    for ev in events {
+                        if let WsEvent::Message(m) = ev {
+                            let _ = ws.send(m);
+                        }
                     }
-                }
-            })
-            .detach();
+                },
+            ));
             Response::websocket(ws)
         }
     })?;

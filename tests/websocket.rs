@@ -7,6 +7,7 @@ mod common;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -676,9 +677,23 @@ asyncio.run(main())
 
 #[test]
 fn a_rust_handler_echoes_over_the_same_session() {
+    // Two ways to take events: a task awaiting `next_event`, or a listener
+    // called on the connection's task.
     let srv = start(test_config(), |_| {
-        |_req: Request| async {
+        |req: Request| async move {
             let ws = WebSocket::new();
+            if req.path() == "/listener" {
+                ws.set_listener(Rc::new(
+                    |ws: &WebSocket, events: &mut dyn Iterator<Item = WsEvent>| {
+                        for ev in events {
+                            if let WsEvent::Message(m) = ev {
+                                let _ = ws.send(m);
+                            }
+                        }
+                    },
+                ));
+                return Response::websocket(ws);
+            }
             let peer = ws.clone();
             glommio::spawn_local(async move {
                 while let Some(ev) = peer.next_event().await {
@@ -691,22 +706,24 @@ fn a_rust_handler_echoes_over_the_same_session() {
             Response::websocket(ws)
         }
     });
-    let (mut client, resp) =
-        tungstenite::connect(format!("ws://{}/", srv.local_addr())).expect("connects");
-    assert_eq!(resp.status(), 101);
-    for i in 0..100 {
-        client.send(format!("m{i}").into()).unwrap();
-        assert_eq!(
-            client.read().unwrap().into_text().unwrap().as_str(),
-            format!("m{i}")
-        );
-    }
-    client.close(None).unwrap();
-    loop {
-        match client.read() {
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => break,
-            Err(e) => panic!("{e}"),
+    for path in ["/", "/listener"] {
+        let (mut client, resp) =
+            tungstenite::connect(format!("ws://{}{path}", srv.local_addr())).expect("connects");
+        assert_eq!(resp.status(), 101);
+        for i in 0..100 {
+            client.send(format!("m{i}").into()).unwrap();
+            assert_eq!(
+                client.read().unwrap().into_text().unwrap().as_str(),
+                format!("m{i}")
+            );
+        }
+        client.close(None).unwrap();
+        loop {
+            match client.read() {
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => break,
+                Err(e) => panic!("{path}: {e}"),
+            }
         }
     }
 }

@@ -1278,7 +1278,7 @@ impl JsRuntime {
                 }
             });
         }
-        self.start_socket_pumps();
+        self.listen_to_accepted_sockets();
         let teardowns = std::mem::take(&mut self.host.borrow_mut().teardown_queue);
         for r in teardowns {
             self.teardown(r);

@@ -2,8 +2,10 @@
 //!
 //! `server.accept()` binds the JS server end to an io-level
 //! [`WebSocket`]; returning the client end in a 101 response hands that
-//! socket to the connection. A pump task per socket takes its events and
-//! delivers each batch to JS in one entry (`rw.wsDispatch`).
+//! socket to the connection. Its events reach JS through the socket's
+//! listener, called on the connection's task as frames are parsed: one
+//! entry (`rw.wsDispatch`) per batch, and what the script sends in answer
+//! goes out in the same round, with no task switch in between.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -151,33 +153,32 @@ impl JsRuntime {
         }
     }
 
-    /// Starts the pumps of the sockets accepted during the last entry.
-    pub(crate) fn start_socket_pumps(self: &Rc<Self>) {
+    /// Has the sockets accepted during the last entry deliver their events
+    /// to JS: on the connection's task as they are parsed, a batch per entry.
+    pub(crate) fn listen_to_accepted_sockets(self: &Rc<Self>) {
         let starts = std::mem::take(&mut self.host().borrow_mut().sockets.starts);
         for id in starts {
             let Some(ws) = self.accepted_socket(id) else {
                 continue;
             };
             let rt = Rc::downgrade(self);
-            glommio::spawn_local(async move {
-                while let Some(first) = ws.next_event().await {
-                    let Some(rt) = rt.upgrade() else { return };
-                    let mut closed = matches!(first, WsEvent::Close { .. });
-                    let rest: Vec<WsEvent> = ws.drain_events().collect();
-                    closed |= rest.iter().any(|e| matches!(e, WsEvent::Close { .. }));
-                    rt.dispatch_socket_events(id, std::iter::once(first).chain(rest));
-                    if closed {
-                        rt.host().borrow_mut().sockets.live.remove(&id);
-                        return;
-                    }
+            ws.set_listener(Rc::new(move |_, events| {
+                let Some(rt) = rt.upgrade() else { return };
+                if rt.dispatch_socket_events(id, events) {
+                    rt.host().borrow_mut().sockets.live.remove(&id);
                 }
-            })
-            .detach();
+            }));
         }
     }
 
-    /// Delivers a batch of events to the JS socket `id` in one entry.
-    fn dispatch_socket_events(self: &Rc<Self>, id: u32, events: impl Iterator<Item = WsEvent>) {
+    /// Delivers a batch of events to the JS socket `id` in one entry;
+    /// returns whether the batch closed it.
+    fn dispatch_socket_events(
+        self: &Rc<Self>,
+        id: u32,
+        events: &mut dyn Iterator<Item = WsEvent>,
+    ) -> bool {
+        let mut closed = false;
         let _ = self.enter(|tc, h| {
             let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(4);
             for ev in events {
@@ -203,6 +204,7 @@ impl JsRuntime {
                         reason,
                         was_clean,
                     } => {
+                        closed = true;
                         flat.push(v8::Integer::new(tc, 3).into());
                         flat.push(v8::Integer::new(tc, code as i32).into());
                         flat.push(new_string(tc, &reason).into());
@@ -216,5 +218,6 @@ impl JsRuntime {
             let id = v8::Integer::new_from_unsigned(tc, id);
             f.call(tc, recv, &[id.into(), batch.into()]);
         });
+        closed
     }
 }

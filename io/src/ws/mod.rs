@@ -17,4 +17,4 @@ pub(crate) mod socket;
 
 pub use handshake::{Handshake, HandshakeError};
 pub use message::Message;
-pub use socket::{ReadyState, WebSocket, WsError, WsEvent};
+pub use socket::{Listener, ReadyState, WebSocket, WsError, WsEvent};

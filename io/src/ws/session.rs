@@ -131,6 +131,7 @@ impl<'a> Session<'a> {
                 was_clean,
             });
         }
+        self.ws.deliver();
     }
 
     fn send_close(&mut self, close: Option<(u16, &str)>, now: Instant) {
@@ -324,6 +325,9 @@ impl<'a> Session<'a> {
             if let Some(end) = self.read_frames(now) {
                 return Poll::Ready(end);
             }
+            // The handler's listener runs here, so what it sends in answer
+            // goes out below, in this same round.
+            self.ws.deliver();
             if self.drain.is_draining() {
                 self.send_close(Some((1001, "Going Away")), now);
             }

@@ -85,11 +85,15 @@ pub(crate) struct WsShared {
     session: RefCell<Option<Waker>>,
     /// The handler's event consumer.
     consumer: RefCell<Option<Waker>>,
+    /// Takes events synchronously on the connection's task (see
+    /// [`WebSocket::set_listener`]).
+    listener: RefCell<Option<Listener>>,
     /// Set when the peer goes away (or the connection is failed or shut down).
     pub(crate) cancel: CancelFlag,
     /// The subprotocol the handler chose (`Sec-WebSocket-Protocol`).
     pub(crate) protocol: RefCell<Option<String>>,
-    /// The handler dropped every handle: the session closes with 1000.
+    /// The handler dropped every handle and set no listener: the session
+    /// closes with 1000.
     pub(crate) abandoned: Cell<bool>,
     handles: Cell<usize>,
 }
@@ -124,6 +128,29 @@ impl WsShared {
         self.events.borrow().len()
     }
 
+    /// Hands the queued events to the listener, if there is one. Call only
+    /// where running the handler's code is safe (no borrow of this socket
+    /// held, not inside the handler).
+    pub(crate) fn deliver(self: &Rc<Self>) {
+        let Some(listener) = self.listener.borrow().clone() else {
+            return;
+        };
+        let mut batch = std::mem::take(&mut *self.events.borrow_mut());
+        if batch.is_empty() {
+            return;
+        }
+        // A handle for the listener's answers (it may not keep one itself).
+        self.handles.set(self.handles.get() + 1);
+        let ws = WebSocket(self.clone());
+        listener(&ws, &mut batch.drain(..));
+        drop(ws);
+        // Keep the allocation for the next batch.
+        let mut events = self.events.borrow_mut();
+        if events.is_empty() {
+            *events = batch;
+        }
+    }
+
     pub(crate) fn take_out(&self) -> Option<Outbound> {
         let o = self.out.borrow_mut().pop_front()?;
         if let Outbound::Message(m) = &o {
@@ -133,8 +160,12 @@ impl WsShared {
     }
 }
 
+/// A handler's event callback: see [`WebSocket::set_listener`].
+pub type Listener = Rc<dyn Fn(&WebSocket, &mut dyn Iterator<Item = WsEvent>)>;
+
 /// The handler's end of a WebSocket. Clones share the socket; when the last
-/// one is dropped without `close`, the connection is closed with 1000.
+/// one is dropped without `close` (and no listener was set), the connection
+/// is closed with 1000.
 ///
 /// ```no_run
 /// use ringworker_io::{Handler, Request, Response};
@@ -184,7 +215,8 @@ impl Drop for WebSocket {
     fn drop(&mut self) {
         let n = self.0.handles.get() - 1;
         self.0.handles.set(n);
-        if n == 0 {
+        // Without handles and without a listener nobody can answer: close.
+        if n == 0 && self.0.listener.borrow().is_none() {
             self.0.abandoned.set(true);
             self.0.wake_session();
         }
@@ -202,6 +234,7 @@ impl WebSocket {
             state: Cell::new(ReadyState::Connecting),
             session: RefCell::new(None),
             consumer: RefCell::new(None),
+            listener: RefCell::new(None),
             cancel: CancelFlag::new(),
             protocol: RefCell::new(None),
             abandoned: Cell::new(false),
@@ -292,6 +325,30 @@ impl WebSocket {
         std::mem::take(&mut *self.0.events.borrow_mut()).into_iter()
     }
 
+    /// Has events delivered by calling `listener` on the connection's own
+    /// task, as they are parsed — no task switch per message; whatever it
+    /// sends goes out in the same round. Events queued before (or while
+    /// the socket is not attached) are taken the same way when the session
+    /// next delivers; `next_event` then sees none. The listener is handed
+    /// the socket to answer on; it must not capture a handle of its own
+    /// (that would be a reference cycle).
+    ///
+    /// ```no_run
+    /// use std::rc::Rc;
+    /// use ringworker_io::ws::{WebSocket, WsEvent};
+    /// let ws = WebSocket::new();
+    /// ws.set_listener(Rc::new(|ws: &WebSocket, events: &mut dyn Iterator<Item = WsEvent>| {
+    ///     for ev in events {
+    ///         if let WsEvent::Message(m) = ev {
+    ///             let _ = ws.send(m); // an echo
+    ///         }
+    ///     }
+    /// }));
+    /// ```
+    pub fn set_listener(&self, listener: Listener) {
+        *self.0.listener.borrow_mut() = Some(listener);
+    }
+
     /// Waits for the next event; `None` once the close event was taken.
     pub async fn next_event(&self) -> Option<WsEvent> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
@@ -310,6 +367,7 @@ impl WebSocket {
                 reason: reason.to_string(),
                 was_clean: false,
             });
+            self.0.deliver();
         }
     }
 

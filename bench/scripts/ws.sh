@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# WebSocket echo and idle memory, side by side: ringworker serving
+# examples/ws-echo.js, the Rust-only ceiling (examples/ws-echo.rs, same
+# handshake, framing and session code), Bun (Bun.serve websocket) and Deno
+# (Deno.upgradeWebSocket), the same `ringworker-bench ws` against each,
+# servers alternating per round, medians per cell.
+#
+#   bench/scripts/ws.sh [ROUNDS] [DURATION] [IDLE_SOCKETS]
+#
+# Server on CPU 1, load generator on CPU 0. Bun and Deno come from npm,
+# installed into bench/peers/node_modules on first use (PEERS_DIR to reuse).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-3}
+DURATION=${2:-5s}
+IDLE=${3:-10000}
+PEERS_DIR=${PEERS_DIR:-bench/peers}
+if [ ! -x "$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun" ] ||
+   [ ! -x "$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno" ]; then
+  (cd "$PEERS_DIR" && npm install --no-save --no-audit --no-fund --no-package-lock \
+     @oven/bun-linux-x64 @deno/linux-x64-glibc >/dev/null)
+fi
+BUN=$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun
+DENO=$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno
+cargo build --release -p ringworker -p ringworker-bench --example ws-echo >/dev/null 2>&1
+T=target/release
+OUT=$(mktemp)
+PORT=18390
+
+start() { # name -> pid
+  case $1 in
+    ringworker) taskset -c 1 $T/ringworker serve examples/ws-echo.js --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
+    rust) taskset -c 1 $T/examples/ws-echo --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
+    bun) PORT=$PORT taskset -c 1 "$BUN" bench/peers/bun-ws-echo.js >/dev/null 2>&1 & ;;
+    deno) PORT=$PORT taskset -c 1 "$DENO" run -A bench/peers/deno-ws-echo.js >/dev/null 2>&1 & ;;
+  esac
+  echo $!
+}
+
+tag() { python3 -c "import json,sys; d=json.load(sys.stdin); d.update(name='$1', scenario='$2', round=$3); print(json.dumps(d))" >> "$OUT"; }
+
+for round in $(seq "$ROUNDS"); do
+  for name in ringworker rust bun deno; do
+    for scenario in echo idle; do
+      PORT=$((PORT + 1))
+      pid=$(start $name)
+      for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+      if [ $scenario = echo ]; then
+        taskset -c 0 $T/ringworker-bench ws --url ws://127.0.0.1:$PORT/ -c 64 --message-bytes 32 \
+          -d "$DURATION" --warmup 1s --cpu-pid "$pid" --json | tag $name echo $round
+      else
+        taskset -c 0 $T/ringworker-bench ws --scenario idle --url ws://127.0.0.1:$PORT/ \
+          --sockets "$IDLE" --rss-pid "$pid" --json | tag $name idle $round
+      fi
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+      sleep 0.5
+    done
+  done
+done
+
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+names = ['ringworker', 'rust', 'bun', 'deno']
+label = {'ringworker': 'ringworker (JS)', 'rust': 'Rust ceiling', 'bun': 'Bun', 'deno': 'Deno'}
+def cell(name, scen, k):
+    return med([r[k] for r in rows if r['name'] == name and r['scenario'] == scen and r.get(k) is not None])
+def lat(name, q):
+    return med([r['latency_us'][q] for r in rows if r['name'] == name and r['scenario'] == 'echo'])
+base = cell('ringworker', 'echo', 'server_cpu_us_per_round_trip')
+print(f"{'server':<17}{'rt/s':>9}{'p50 us':>8}{'p99 us':>8}{'us CPU/rt':>10}{'vs rw':>7}{'srv load':>9}{'lg load':>8}{'B/idle ws':>10}")
+for n in names:
+    c = cell(n, 'echo', 'server_cpu_us_per_round_trip')
+    print(f"{label[n]:<17}{cell(n,'echo','round_trips_per_s'):>9.0f}{lat(n,'p50'):>8.0f}{lat(n,'p99'):>8.0f}{c:>10.2f}{c/base:>7.2f}"
+          f"{cell(n,'echo','server_cpu_util')*100:>8.0f}%{cell(n,'echo','loadgen_cpu_util')*100:>7.0f}%{cell(n,'idle','bytes_per_socket'):>10.0f}")
+alive = [f"{r['name']}:{r['sample_alive']}/{r['sample']}" for r in rows if r['scenario'] == 'idle' and r['sample_alive'] != r['sample']]
+print(f"({len({r['round'] for r in rows})} rounds; medians; idle sockets that stopped echoing: {alive or 'none'}; raw: {sys.argv[1]})")
+PY
