@@ -171,9 +171,11 @@ pub(crate) async fn serve_connection<H: Handler>(
     };
     env.metrics.connection_opened();
 
-    let mut both = pin!(futures_lite::future::zip(
+    // Boxed: an upgraded connection frees the HTTP halves' state before its
+    // WebSocket session starts (an idle socket then holds only the session).
+    let mut both = Box::pin(futures_lite::future::zip(
         read_side(&sh, &env, peer),
-        write_side(&sh, &env)
+        write_side(&sh, &env),
     ));
     // One drain registration for the connection's life (its task's waker does
     // not change); each poll then only reads the stage.
@@ -199,6 +201,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         Poll::Pending
     })
     .await;
+    drop(both);
     if !finished {
         // The drain deadline passed with this connection still busy.
         sh.cancel_in_flight(CancelReason::Shutdown);
