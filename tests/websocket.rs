@@ -727,3 +727,28 @@ fn a_rust_handler_echoes_over_the_same_session() {
         }
     }
 }
+
+#[test]
+fn the_chat_example_broadcasts_to_every_socket_of_the_shard() {
+    let main = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/chat.js");
+    let srv = ringworker::serve_worker(test_config(), WorkerOptions::new(main)).unwrap();
+    let a = srv.local_addr();
+    let mut ada = Raw::open(a, "/?name=ada");
+    assert_eq!(ada.read().unwrap().text(), r#"{"joined":"ada","online":1}"#);
+    let mut bob = Raw::open(a, "/?name=bob");
+    assert_eq!(bob.read().unwrap().text(), r#"{"joined":"bob","online":2}"#);
+    assert_eq!(ada.read().unwrap().text(), r#"{"joined":"bob","online":2}"#);
+    ada.send_text("hi all");
+    for r in [&mut ada, &mut bob] {
+        assert_eq!(
+            r.read().unwrap().text(),
+            r#"{"from":"ada","text":"hi all"}"#
+        );
+    }
+    // Bob leaves (no close frame): Ada hears of it at once, with 1006.
+    drop(bob);
+    assert_eq!(
+        ada.read().unwrap().text(),
+        r#"{"left":"bob","code":1006,"online":1}"#
+    );
+}
