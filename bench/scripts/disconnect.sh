@@ -5,7 +5,10 @@
 #
 #   bench/scripts/disconnect.sh [ROUNDS] [COUNT] ["CONCURRENCIES"] [IGNORE_COUNT]
 #
-# Server on CPU 1 (all its threads), load generator on CPU 0. Bun and Deno
+# Server on CPU $SERVER_CPU (all its threads; default 0), load generator on
+# CPU $LOADGEN_CPU (default 1). On the project's VMs CPU 1 takes every block
+# device interrupt (/proc/interrupts: virtio1-req), which puts spikes into
+# whatever runs there, so the server gets the quiet core. Bun and Deno
 # come from npm (@oven/bun-linux-x64, @deno/linux-x64-glibc), installed into
 # bench/peers/node_modules on first use (set PEERS_DIR to reuse an install).
 # Each cell: COUNT disconnects, half FIN half RST ("mixed"), then an
@@ -19,6 +22,8 @@ COUNT=${2:-10000}
 read -r -a CONCS <<< "${3:-4 16}"
 IGNORE_COUNT=${4:-500}
 PEERS_DIR=${PEERS_DIR:-bench/peers}
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-1}
 if [ ! -x "$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun" ] ||
    [ ! -x "$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno" ]; then
   (cd "$PEERS_DIR" && npm install --no-save --no-audit --no-fund --no-package-lock \
@@ -34,9 +39,9 @@ PORT=18290
 
 start() { # name -> pid
   case $1 in
-    ringworker) taskset -c 1 $T/ringworker serve $W --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
-    bun) PORT=$PORT taskset -c 1 "$BUN" bench/peers/bun-serve.js $W >/dev/null 2>&1 & ;;
-    deno) PORT=$PORT taskset -c 1 "$DENO" run -A bench/peers/deno-serve.js $W >/dev/null 2>&1 & ;;
+    ringworker) taskset -c $SERVER_CPU $T/ringworker serve $W --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
+    bun) PORT=$PORT taskset -c $SERVER_CPU "$BUN" bench/peers/bun-serve.js $W >/dev/null 2>&1 & ;;
+    deno) PORT=$PORT taskset -c $SERVER_CPU "$DENO" run -A bench/peers/deno-serve.js $W >/dev/null 2>&1 & ;;
   esac
   echo $!
 }
@@ -50,7 +55,7 @@ for round in $(seq "$ROUNDS"); do
       for variant in "" "ignore"; do
         url="http://127.0.0.1:$PORT/"; n=$COUNT
         [ -n "$variant" ] && url="$url?ignore" && n=$IGNORE_COUNT
-        taskset -c 0 $T/ringworker-bench disconnect --url "$url" -n "$n" -c "$c" \
+        taskset -c $LOADGEN_CPU $T/ringworker-bench disconnect --url "$url" -n "$n" -c "$c" \
           --mode mixed --cpu-pid "$pid" --json \
           | python3 -c "import json,sys; d=json.load(sys.stdin); d.update(name='$name', conc=$c, variant='${variant:-plain}', round=$round); print(json.dumps(d))" >> "$OUT"
       done
