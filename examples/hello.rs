@@ -19,6 +19,6 @@ fn main() -> anyhow::Result<()> {
         server.local_addr(),
         server.shards()
     );
-    server.run_until_signal()?;
+    server.run_until_signal_with_stats(args.stats_out.clone())?;
     Ok(())
 }

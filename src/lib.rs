@@ -202,6 +202,16 @@ impl Server {
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully and waits.
     pub fn run_until_signal(self) -> Result<(), Error> {
+        self.run_until_signal_with_stats(None)
+    }
+
+    /// [`Self::run_until_signal`], and when the signal comes, first writes
+    /// every shard's metrics to `stats_out` as JSON (see [`stats_json`]) —
+    /// what `ringworker perf` reads.
+    pub fn run_until_signal_with_stats(
+        self,
+        stats_out: Option<std::path::PathBuf>,
+    ) -> Result<(), Error> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals =
             signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(Error::Signals)?;
@@ -211,6 +221,12 @@ impl Server {
             .name("signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    if let Some(path) = stats_out {
+                        let json = stats_json(&controller.stats());
+                        if let Err(e) = std::fs::write(&path, json) {
+                            tracing::error!("cannot write stats to {}: {e}", path.display());
+                        }
+                    }
                     tracing::info!(signal = sig, "shutting down");
                     controller.shutdown();
                 }
@@ -220,4 +236,56 @@ impl Server {
         handle.close();
         r
     }
+}
+
+/// Shards' metrics as a JSON array, one object per shard: requests, bytes,
+/// connections, errors, disconnects, latency percentiles (µs), the network
+/// ring's counters and the V8 heap and GC figures.
+pub fn stats_json(stats: &[ShardStats]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in stats.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let h = &s.latency_us;
+        let q = |p: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(p)
+            }
+        };
+        out.push_str(&format!(
+            concat!(
+                "{{\"shard\":{},\"requests\":{},\"bytes_in\":{},\"bytes_out\":{},",
+                "\"accepted\":{},\"client_errors\":{},\"server_errors\":{},\"disconnects\":{},",
+                "\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{},\"mean\":{:.1}}},",
+                "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
+                "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{}}}}}"
+            ),
+            s.shard,
+            s.requests,
+            s.bytes_in,
+            s.bytes_out,
+            s.accepted,
+            s.client_errors,
+            s.server_errors,
+            s.disconnects,
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(0.999),
+            h.max(),
+            if h.is_empty() { 0.0 } else { h.mean() },
+            s.ring.enters,
+            s.ring.submissions,
+            s.ring.completions,
+            s.v8.heap_used_bytes,
+            s.v8.gc_count,
+            s.v8.gc_total_us,
+            s.v8.gc_max_us,
+        ));
+    }
+    out.push(']');
+    out
 }

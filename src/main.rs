@@ -61,6 +61,10 @@ struct ServeArgs {
     /// handlers, closing its stream) before its timers are stopped, in ms.
     #[arg(long, default_value_t = 100)]
     cancel_grace_ms: u64,
+    /// On SIGINT/SIGTERM, write every shard's metrics to this file as JSON
+    /// before shutting down (read by `ringworker perf`).
+    #[arg(long)]
+    stats_out: Option<PathBuf>,
     #[command(flatten)]
     ws: WsArgs,
 }
@@ -206,7 +210,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server.local_addr(),
         server.shards()
     );
-    server.run_until_signal()?;
+    server.run_until_signal_with_stats(args.stats_out)?;
     Ok(())
 }
 

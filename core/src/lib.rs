@@ -30,5 +30,5 @@ pub use cancel::{CancelFlag, CancelReason, Cancelled};
 pub use config::{Config, HttpLimits, OverIpLimit, Timeouts, WsConfig};
 pub use control::{ControlError, ShardCommand};
 pub use drain::{DrainSignal, DrainStage, DrainSubscription};
-pub use metrics::{ShardMetrics, ShardStats};
+pub use metrics::{RingCounters, ShardMetrics, ShardStats, V8Counters};
 pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};

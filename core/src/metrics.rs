@@ -22,6 +22,36 @@ pub struct ShardMetrics {
     server_errors: Cell<u64>,
     disconnects: Cell<u64>,
     latency_us: RefCell<Histogram<u64>>,
+    ring: Cell<RingCounters>,
+    v8: Cell<V8Counters>,
+}
+
+/// The shard's network ring: work per `io_uring_enter`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RingCounters {
+    /// `io_uring_enter` calls.
+    pub enters: u64,
+    /// Submission entries handed to the kernel.
+    pub submissions: u64,
+    /// Completions handled.
+    pub completions: u64,
+}
+
+/// The shard's V8 isolate(s).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct V8Counters {
+    /// JS heap in use at the last reading, in bytes.
+    pub heap_used_bytes: u64,
+    /// Garbage collections.
+    pub gc_count: u64,
+    /// Time the script was paused for them, microseconds.
+    pub gc_total_us: u64,
+    /// The longest one, microseconds.
+    pub gc_max_us: u64,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<std::rc::Rc<ShardMetrics>>> = const { RefCell::new(None) };
 }
 
 impl Default for ShardMetrics {
@@ -45,7 +75,54 @@ impl ShardMetrics {
             latency_us: RefCell::new(
                 Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds"),
             ),
+            ring: Cell::new(RingCounters::default()),
+            v8: Cell::new(V8Counters::default()),
         }
+    }
+
+    /// Makes `m` this thread's (the shard's) metrics, for layers that are
+    /// built without a handle to them (the network ring, the isolate).
+    pub fn set_current(m: Option<std::rc::Rc<ShardMetrics>>) {
+        CURRENT.with(|c| *c.borrow_mut() = m);
+    }
+
+    /// This shard's metrics, if the thread runs a shard.
+    pub fn current() -> Option<std::rc::Rc<ShardMetrics>> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Counts one `io_uring_enter` of the network ring.
+    #[inline]
+    pub fn ring_enter(&self, submitted: u32) {
+        let mut r = self.ring.get();
+        r.enters += 1;
+        r.submissions += u64::from(submitted);
+        self.ring.set(r);
+    }
+
+    /// Counts completions the network ring handled.
+    #[inline]
+    pub fn ring_completions(&self, n: usize) {
+        let mut r = self.ring.get();
+        r.completions += n as u64;
+        self.ring.set(r);
+    }
+
+    /// Counts one garbage-collection pause.
+    pub fn gc_pause(&self, pause: Duration) {
+        let mut v = self.v8.get();
+        let us = pause.as_micros() as u64;
+        v.gc_count += 1;
+        v.gc_total_us += us;
+        v.gc_max_us = v.gc_max_us.max(us);
+        self.v8.set(v);
+    }
+
+    /// Records the JS heap in use.
+    pub fn set_heap_used(&self, bytes: u64) {
+        let mut v = self.v8.get();
+        v.heap_used_bytes = bytes;
+        self.v8.set(v);
     }
 
     /// Counts one finished request with its status and latency.
@@ -108,6 +185,8 @@ impl ShardMetrics {
             server_errors: self.server_errors.get(),
             disconnects: self.disconnects.get(),
             latency_us: self.latency_us.borrow().clone(),
+            ring: self.ring.get(),
+            v8: self.v8.get(),
         }
     }
 }
@@ -135,6 +214,10 @@ pub struct ShardStats {
     pub disconnects: u64,
     /// Request latency (head parsed -> response written), microseconds.
     pub latency_us: Histogram<u64>,
+    /// The network ring's work.
+    pub ring: RingCounters,
+    /// The V8 isolate's heap and garbage collections.
+    pub v8: V8Counters,
 }
 
 impl ShardStats {
@@ -150,6 +233,13 @@ impl ShardStats {
             t.client_errors += s.client_errors;
             t.server_errors += s.server_errors;
             t.disconnects += s.disconnects;
+            t.ring.enters += s.ring.enters;
+            t.ring.submissions += s.ring.submissions;
+            t.ring.completions += s.ring.completions;
+            t.v8.heap_used_bytes += s.v8.heap_used_bytes;
+            t.v8.gc_count += s.v8.gc_count;
+            t.v8.gc_total_us += s.v8.gc_total_us;
+            t.v8.gc_max_us = t.v8.gc_max_us.max(s.v8.gc_max_us);
             let _ = t.latency_us.add(&s.latency_us);
         }
         t

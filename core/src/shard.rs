@@ -297,6 +297,7 @@ where
             ready: Rc::new(RefCell::new(Some(ready))),
         };
         let metrics = ctx.metrics.clone();
+        ShardMetrics::set_current(Some(metrics.clone()));
         let drain = ctx.drain.clone();
         let deadline = config.timeouts.drain;
         glommio::spawn_local(control.run(move |cmd| match cmd {

@@ -16,6 +16,10 @@ pub struct ServeArgs {
     /// Do not pin shards to cores.
     #[arg(long)]
     pub no_pin: bool,
+    /// On SIGINT/SIGTERM, write the shards' metrics here as JSON first
+    /// (read by `ringworker perf`).
+    #[arg(long)]
+    pub stats_out: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {

@@ -282,6 +282,8 @@ impl Drop for BufRing {
 /// A shard's network io_uring. Shard-local (`Rc`); not `Send`.
 pub struct NetRing {
     ring: RefCell<IoUring<squeue::Entry, cqueue::Entry>>,
+    /// The shard's metrics (ring counters), when running on a shard.
+    metrics: Option<Rc<ringworker_core::ShardMetrics>>,
     bufs: BufRing,
     ops: RefCell<Vec<Option<Op>>>,
     free_ops: RefCell<Vec<u32>>,
@@ -365,6 +367,7 @@ impl NetRing {
         ring.submitter().register_eventfd(efd)?;
         let net = Rc::new(NetRing {
             ring: RefCell::new(ring),
+            metrics: ringworker_core::ShardMetrics::current(),
             bufs,
             ops: RefCell::new(Vec::new()),
             free_ops: RefCell::new(Vec::new()),
@@ -630,6 +633,11 @@ impl NetRing {
             } else {
                 Ok(0)
             };
+            if to_submit > 0 || work_due {
+                if let Some(m) = &self.metrics {
+                    m.ring_enter(to_submit);
+                }
+            }
             if let Err(e) = r {
                 if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
                     tracing::error!("io_uring_enter failed: {e}");
@@ -654,6 +662,9 @@ impl NetRing {
         *self.scratch.borrow_mut() = cqes;
         if handled > 0 {
             self.bufs.publish();
+            if let Some(m) = &self.metrics {
+                m.ring_completions(handled);
+            }
         }
         handled
     }

@@ -198,10 +198,44 @@ struct Inner {
 pub struct JsRuntime {
     /// None once the isolate was disposed (it ran out of heap).
     inner: RefCell<Option<Inner>>,
+    /// What the GC callbacks write to (dropped after the isolate).
+    gc_clock: Option<Box<GcClock>>,
+    /// Entries since the heap size was last read into the shard's metrics.
+    entries: std::cell::Cell<u32>,
     /// Set by V8's near-heap-limit callback; shared with it through a raw pointer.
     heap: Box<HeapGuard>,
     host: HostRef,
     options: WorkerOptions,
+}
+
+/// GC pause accounting for the shard's metrics, at a stable address.
+struct GcClock {
+    metrics: Rc<ringworker_core::ShardMetrics>,
+    started: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+unsafe extern "C" fn gc_started(
+    _isolate: v8::UnsafeRawIsolatePtr,
+    _type: v8::GCType,
+    _flags: v8::GCCallbackFlags,
+    data: *mut std::ffi::c_void,
+) {
+    // SAFETY: `data` is the runtime's boxed GcClock, alive as long as the isolate.
+    let clock = unsafe { &*(data as *const GcClock) };
+    clock.started.set(Some(std::time::Instant::now()));
+}
+
+unsafe extern "C" fn gc_ended(
+    _isolate: v8::UnsafeRawIsolatePtr,
+    _type: v8::GCType,
+    _flags: v8::GCCallbackFlags,
+    data: *mut std::ffi::c_void,
+) {
+    // SAFETY: as in `gc_started`.
+    let clock = unsafe { &*(data as *const GcClock) };
+    if let Some(t) = clock.started.take() {
+        clock.metrics.gc_pause(t.elapsed());
+    }
 }
 
 /// What the near-heap-limit callback needs, at a stable address.
@@ -756,6 +790,18 @@ impl JsRuntime {
             &*heap as *const HeapGuard as *mut std::ffi::c_void,
         );
         let host = set_slots(&mut isolate, options.shard);
+        // On a shard, GC pauses and the heap size go into its metrics.
+        let gc_clock = ringworker_core::ShardMetrics::current().map(|metrics| {
+            Box::new(GcClock {
+                metrics,
+                started: std::cell::Cell::new(None),
+            })
+        });
+        if let Some(clock) = &gc_clock {
+            let data = &**clock as *const GcClock as *mut std::ffi::c_void;
+            isolate.add_gc_prologue_callback(gc_started, data, v8::GCType::kGCTypeAll);
+            isolate.add_gc_epilogue_callback(gc_ended, data, v8::GCType::kGCTypeAll);
+        }
         let watch = Watch::new(&isolate);
         let main_name = options.main.display().to_string();
         let built = {
@@ -917,6 +963,8 @@ impl JsRuntime {
                 },
                 isolate,
             })),
+            gc_clock,
+            entries: std::cell::Cell::new(0),
             heap,
             host,
             options,
@@ -1431,6 +1479,15 @@ impl JsRuntime {
             let terminated = h.watch.exit();
             if terminated {
                 tc.cancel_terminate_execution();
+            }
+            // The heap size, now and then (reading it is not free).
+            let n = self.entries.get().wrapping_add(1);
+            self.entries.set(n);
+            if n % 256 == 1 {
+                if let Some(clock) = &self.gc_clock {
+                    let used = tc.get_heap_statistics().used_heap_size();
+                    clock.metrics.set_heap_used(used as u64);
+                }
             }
             (r, terminated)
         };
