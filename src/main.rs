@@ -26,7 +26,28 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve a Workers-style script (`export default { fetch(request, env, ctx) }`).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Profile a workload: flame graph with JS frames, counters, cost per
+    /// request (runs `ringworker-perf`; see `ringworker perf --help`).
+    #[command(disable_help_flag = true)]
+    Perf {
+        /// Arguments for ringworker-perf.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// Runs `ringworker-perf` (built beside this binary) with `args`.
+fn perf(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?.with_file_name("ringworker-perf");
+    if !exe.exists() {
+        anyhow::bail!(
+            "{} not found: build it with `cargo build --release -p ringworker-perf`",
+            exe.display()
+        );
+    }
+    let status = std::process::Command::new(&exe).args(args).status()?;
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 #[derive(Debug, clap::Args)]
@@ -218,7 +239,8 @@ fn main() {
     ringworker::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Perf { args } => perf(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
