@@ -82,6 +82,10 @@ struct ServeArgs {
     /// handlers, closing its stream) before its timers are stopped, in ms.
     #[arg(long, default_value_t = 100)]
     cancel_grace_ms: u64,
+    /// Write a V8 CPU profile of the script (a `.cpuprofile` for Chrome
+    /// DevTools) here at shutdown; shard N > 0 writes `<stem>.shardN.cpuprofile`.
+    #[arg(long)]
+    cpu_profile: Option<PathBuf>,
     /// On SIGINT/SIGTERM, write every shard's metrics to this file as JSON
     /// before shutting down (read by `ringworker perf`).
     #[arg(long)]
@@ -214,6 +218,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.vars = vars;
     options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
     options.heap_limit = args.heap_limit_mb << 20;
+    options.cpu_profile = args.cpu_profile.clone();
 
     // Load once here so a broken script fails fast with its position.
     JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;

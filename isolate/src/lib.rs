@@ -16,6 +16,7 @@ pub mod error;
 pub mod handler;
 mod module;
 pub mod platform;
+mod profiler;
 pub mod runtime;
 mod snapshot;
 mod watchdog;

@@ -44,6 +44,10 @@ const BOOTSTRAP: &[(&str, &str)] = &[
 pub struct WorkerOptions {
     /// The main module (an ES module with `export default { fetch }`).
     pub main: PathBuf,
+    /// Write a V8 CPU profile of the isolate here (a `.cpuprofile` Chrome
+    /// DevTools loads) when the runtime is dropped; shard N > 0 writes
+    /// `<stem>.shardN.cpuprofile`.
+    pub cpu_profile: Option<PathBuf>,
     /// `env` bindings: plain-text variables (`--var`, `[vars]`).
     pub vars: Vec<(String, String)>,
     /// The shard this runtime lives on (for logs).
@@ -87,6 +91,7 @@ impl WorkerOptions {
             cancel_grace: Duration::from_millis(100),
             wait_until_limit: Duration::from_secs(30),
             expose_internals: false,
+            cpu_profile: None,
         }
     }
 }
@@ -189,8 +194,9 @@ pub(crate) struct Handles {
 }
 
 struct Inner {
-    // Field order matters: the handles drop before the isolate.
+    // Field order matters: the handles and the profiler drop before the isolate.
     h: Handles,
+    profile: Option<crate::profiler::CpuProfile>,
     isolate: v8::OwnedIsolate,
 }
 
@@ -921,7 +927,12 @@ impl JsRuntime {
                 f.call(scope, recv, &[]).expect("makeCtx returns the ctx")
             };
 
+            let profile = options
+                .cpu_profile
+                .clone()
+                .map(|path| crate::profiler::CpuProfile::start(scope, context, path));
             (
+                profile,
                 v8::Global::new(scope, context),
                 make_request,
                 response_parts,
@@ -935,6 +946,7 @@ impl JsRuntime {
             )
         };
         let (
+            profile,
             context,
             make_request,
             response_parts,
@@ -961,6 +973,7 @@ impl JsRuntime {
                     ctx,
                     watch,
                 },
+                profile,
                 isolate,
             })),
             gc_clock,
@@ -1454,7 +1467,7 @@ impl JsRuntime {
         }
         let (r, terminated) = {
             let mut inner = self.inner.borrow_mut();
-            let Some(Inner { h, isolate }) = inner.as_mut() else {
+            let Some(Inner { h, isolate, .. }) = inner.as_mut() else {
                 return Err(JsFailure::Terminated);
             };
             h.watch.enter(self.options.cpu_limit);
@@ -1625,6 +1638,21 @@ impl JsRuntime {
         }
         // (An interval cleared or torn down by its own callback stops.)
         repeat.filter(|_| self.host.borrow().timers.contains_key(&id))
+    }
+}
+
+impl Drop for JsRuntime {
+    fn drop(&mut self) {
+        // A CPU profile is written when the runtime goes (shard shutdown).
+        let shard = self.options.shard;
+        if let Some(inner) = self.inner.get_mut().as_mut() {
+            if let Some(p) = inner.profile.take() {
+                v8::scope!(let scope, &mut inner.isolate);
+                let context = v8::Local::new(scope, &inner.h.context);
+                let _scope = &mut v8::ContextScope::new(scope, context);
+                p.finish(shard);
+            }
+        }
     }
 }
 
