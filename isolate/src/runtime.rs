@@ -135,6 +135,10 @@ struct Timer {
     owner: u32,
 }
 
+/// The doom sweeper sleeps at least this long, so a stream of disconnects
+/// wakes it at most this often.
+const DOOM_TICK: Duration = Duration::from_millis(5);
+
 /// How many recently torn-down requests are remembered (see `Host::torn_down`).
 const TORN_DOWN_MEMORY: usize = 4096;
 
@@ -204,6 +208,10 @@ struct Inner {
 pub struct JsRuntime {
     /// None once the isolate was disposed (it ran out of heap).
     inner: RefCell<Option<Inner>>,
+    /// Cancelled requests waiting out their grace period, by deadline.
+    dooms: RefCell<std::collections::VecDeque<(std::time::Instant, u32)>>,
+    /// Whether the task that dooms them is running.
+    doom_sweeper: std::cell::Cell<bool>,
     /// What the GC callbacks write to (dropped after the isolate).
     gc_clock: Option<Box<GcClock>>,
     /// Entries since the heap size was last read into the shard's metrics.
@@ -978,6 +986,8 @@ impl JsRuntime {
             })),
             gc_clock,
             entries: std::cell::Cell::new(0),
+            dooms: RefCell::new(std::collections::VecDeque::new()),
+            doom_sweeper: std::cell::Cell::new(false),
             heap,
             host,
             options,
@@ -1348,12 +1358,50 @@ impl JsRuntime {
 
     /// A request was cancelled (its client left) and it was told: after the
     /// grace period its work stops (see [`Self::doom`]).
+    ///
+    /// One sweeper task serves every pending doom (they all have the same
+    /// grace, so they queue in deadline order), waking at most every
+    /// `DOOM_TICK`: a burst of disconnects costs one timer wake-up, not one
+    /// per request.
     pub(crate) fn doom_after(self: &Rc<Self>, request: u32, grace: Duration) {
+        let due = std::time::Instant::now() + grace;
+        self.dooms.borrow_mut().push_back((due, request));
+        if self.doom_sweeper.replace(true) {
+            return;
+        }
         let weak = Rc::downgrade(self);
         glommio::spawn_local(async move {
-            glommio::timer::sleep(grace).await;
-            if let Some(rt) = weak.upgrade() {
-                rt.doom(request);
+            loop {
+                let next = {
+                    let Some(rt) = weak.upgrade() else { return };
+                    let front = rt.dooms.borrow().front().map(|(t, _)| *t);
+                    match front {
+                        Some(t) => t,
+                        None => {
+                            rt.doom_sweeper.set(false);
+                            return;
+                        }
+                    }
+                };
+                let now = std::time::Instant::now();
+                if next > now {
+                    glommio::timer::sleep((next - now).max(DOOM_TICK)).await;
+                }
+                let Some(rt) = weak.upgrade() else { return };
+                let now = std::time::Instant::now();
+                loop {
+                    let due = {
+                        let mut q = rt.dooms.borrow_mut();
+                        match q.front() {
+                            Some((t, _)) if *t <= now => q.pop_front().map(|(_, r)| r),
+                            _ => None,
+                        }
+                    };
+                    match due {
+                        Some(r) => rt.doom(r),
+                        None => break,
+                    }
+                }
             }
         })
         .detach();
