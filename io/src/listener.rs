@@ -10,7 +10,8 @@ use std::net::{SocketAddr, TcpListener};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds `count` listeners on `addr` with `SO_REUSEPORT`; with port 0, the
-/// port the first one got is used by all.
+/// port the first one got is used by all. They have `TCP_NODELAY` set, which
+/// the sockets they accept inherit.
 pub fn bind_reuseport(
     addr: SocketAddr,
     count: usize,
@@ -28,6 +29,8 @@ pub fn bind_reuseport(
         sock.set_reuse_address(true)?;
         sock.set_reuse_port(true)?;
         sock.set_nonblocking(true)?;
+        // Accepted sockets inherit it: no setsockopt per connection.
+        sock.set_nodelay(true)?;
         sock.bind(&addr.into())?;
         sock.listen(backlog)?;
         let l: TcpListener = sock.into();
@@ -49,5 +52,14 @@ mod tests {
         let port = ls[0].local_addr().unwrap().port();
         assert_ne!(port, 0);
         assert!(ls.iter().all(|l| l.local_addr().unwrap().port() == port));
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let ls = bind_reuseport("127.0.0.1:0".parse().unwrap(), 1, 16).unwrap();
+        let _c = std::net::TcpStream::connect(ls[0].local_addr().unwrap()).unwrap();
+        ls[0].set_nonblocking(false).unwrap();
+        let (accepted, _) = ls[0].accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
     }
 }

@@ -30,14 +30,14 @@ pub struct Socket {
 
 impl Socket {
     /// Takes ownership of an accepted, non-blocking descriptor and starts
-    /// receiving on it.
+    /// receiving on it. (`TCP_NODELAY` comes from the listener, see
+    /// [`crate::listener::bind_reuseport`]; set it there for other listeners.)
     ///
     /// # Safety
     /// `fd` must be an open TCP socket that nothing else owns.
     pub unsafe fn from_accepted(ring: &Rc<NetRing>, fd: RawFd) -> Self {
         // SAFETY: the caller hands over ownership of `fd`.
         let stream = unsafe { TcpStream::from_raw_fd(fd) };
-        let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr();
         Self {
             recv: ring.socket(OwnedFd::from(stream)),
