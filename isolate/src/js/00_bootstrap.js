@@ -201,10 +201,7 @@
   // The abort reason for a client that went away: a DOMException
   // "AbortError" whose message says what happened.
   function disconnectReason(why) {
-    const message = `The client disconnected (${why})`;
-    return typeof globalThis.DOMException === "function"
-      ? new globalThis.DOMException(message, "AbortError")
-      : new TypeErr(message);
+    return rw.newDOMExceptionWithoutStack(`The client disconnected (${why})`, "AbortError");
   }
   rw.disconnectReason = disconnectReason;
   const kUsed = Symbol("bodyUsed");
