@@ -752,3 +752,36 @@ fn the_chat_example_broadcasts_to_every_socket_of_the_shard() {
         r#"{"left":"bob","code":1006,"online":1}"#
     );
 }
+
+#[test]
+fn a_handler_that_spins_or_throws_does_not_take_the_socket_or_the_shard_down() {
+    let mut options = WorkerOptions::new(probe_script());
+    options.cpu_limit = Duration::from_millis(50);
+    let srv = ringworker::serve_worker(test_config(), options).unwrap();
+    let a = srv.local_addr();
+    // An exception in a handler is reported; the next messages still arrive.
+    let mut thrower = Raw::open(a, "/?id=throw");
+    thrower.send_text("throw");
+    thrower.send_text("after the throw");
+    assert_eq!(thrower.read().unwrap().text(), "after the throw");
+    // A handler stuck in a loop is terminated at the CPU limit and its
+    // socket closed with 1011; everything else on the shard carries on.
+    let mut spinner = Raw::open(a, "/?id=spin");
+    let mut other = Raw::open(a, "/?id=other");
+    spinner.send_text("spin");
+    spinner.send_text("lost with the terminated batch");
+    let close = spinner.read_close();
+    assert_eq!(close.close_code(), Some(1011));
+    spinner.send_raw(0x88, &1011u16.to_be_bytes(), true);
+    spinner.expect_eof();
+    let log = probe_log(a, "spin", 1);
+    assert_eq!(log[0]["code"], 1011);
+    other.send_text("me too");
+    assert_eq!(other.read().unwrap().text(), "me too");
+    thrower.send_text("and me");
+    assert_eq!(thrower.read().unwrap().text(), "and me");
+    assert_eq!(
+        roundtrip(a, b"GET /log HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+}

@@ -154,6 +154,16 @@ fn op_ws_buffered(
     rv.set(v8::Number::new(scope, n as f64).into());
 }
 
+/// What became of a batch of socket events.
+enum Delivered {
+    /// Delivered; the socket is open.
+    Open,
+    /// Delivered, and it closed the socket.
+    Closed,
+    /// The script was terminated (CPU limit) during the batch.
+    Terminated,
+}
+
 impl JsRuntime {
     /// The io socket the script accepted as `id` (for a 101 response).
     pub(crate) fn accepted_socket(&self, id: u32) -> Option<WebSocket> {
@@ -186,24 +196,37 @@ impl JsRuntime {
                 continue;
             };
             let rt = Rc::downgrade(self);
-            ws.set_listener(Rc::new(move |_, events| {
+            ws.set_listener(Rc::new(move |ws, events| {
                 let Some(rt) = rt.upgrade() else { return };
-                if rt.dispatch_socket_events(id, events) {
-                    rt.host().borrow_mut().sockets.live.remove(&id);
+                match rt.dispatch_socket_events(id, events) {
+                    Delivered::Closed => {
+                        rt.host().borrow_mut().sockets.live.remove(&id);
+                    }
+                    Delivered::Open => {}
+                    Delivered::Terminated => {
+                        // The handler ran past its CPU limit: the rest of
+                        // the batch was not delivered, so the socket cannot
+                        // go on as if nothing happened.
+                        tracing::error!(
+                            target: "js",
+                            shard = rt.shard(),
+                            "a WebSocket handler ran past its CPU limit; closing the socket with 1011"
+                        );
+                        let _ = ws.close(Some(1011), "the script exceeded its CPU time limit");
+                    }
                 }
             }));
         }
     }
 
-    /// Delivers a batch of events to the JS socket `id` in one entry;
-    /// returns whether the batch closed it.
+    /// Delivers a batch of events to the JS socket `id` in one entry.
     fn dispatch_socket_events(
         self: &Rc<Self>,
         id: u32,
         events: &mut dyn Iterator<Item = WsEvent>,
-    ) -> bool {
+    ) -> Delivered {
         let mut closed = false;
-        let _ = self.enter(|tc, h| {
+        let entered = self.enter(|tc, h| {
             let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(4);
             for ev in events {
                 match ev {
@@ -242,6 +265,10 @@ impl JsRuntime {
             let id = v8::Integer::new_from_unsigned(tc, id);
             f.call(tc, recv, &[id.into(), batch.into()]);
         });
-        closed
+        match entered {
+            _ if closed => Delivered::Closed,
+            Ok(()) => Delivered::Open,
+            Err(_) => Delivered::Terminated,
+        }
     }
 }

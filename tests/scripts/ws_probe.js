@@ -66,6 +66,8 @@ export default {
       const d = e.data;
       if (d === "close-me") return server.close(4000, "asked");
       if (d === "close-no-code") return server.close();
+      if (d === "spin") for (;;); // terminated by the CPU limit
+      if (d === "throw") throw new Error("handler failed on purpose");
       if (d === "flood") {
         const chunk = new Uint8Array(64 * 1024);
         for (let i = 0; i < 64; i++) server.send(chunk);
