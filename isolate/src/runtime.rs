@@ -939,48 +939,25 @@ impl JsRuntime {
                 .cpu_profile
                 .clone()
                 .map(|path| crate::profiler::CpuProfile::start(scope, context, path));
-            (
-                profile,
-                v8::Global::new(scope, context),
+            let h = Handles {
+                context: v8::Global::new(scope, context),
                 make_request,
                 response_parts,
                 client_gone,
                 abort_with_disconnect,
                 ws_dispatch,
-                v8::Global::new(scope, handler),
-                v8::Global::new(scope, fetch),
-                v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
-                v8::Global::new(scope, ctx),
-            )
+                handler: v8::Global::new(scope, handler),
+                fetch: v8::Global::new(scope, fetch),
+                env: v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
+                ctx: v8::Global::new(scope, ctx),
+                watch,
+            };
+            (h, profile)
         };
-        let (
-            profile,
-            context,
-            make_request,
-            response_parts,
-            client_gone,
-            abort_with_disconnect,
-            ws_dispatch,
-            handler,
-            fetch,
-            env,
-            ctx,
-        ) = built;
+        let (h, profile) = built;
         let rt = Rc::new(JsRuntime {
             inner: RefCell::new(Some(Inner {
-                h: Handles {
-                    context,
-                    make_request,
-                    response_parts,
-                    client_gone,
-                    abort_with_disconnect,
-                    ws_dispatch,
-                    handler,
-                    fetch,
-                    env,
-                    ctx,
-                    watch,
-                },
+                h,
                 profile,
                 isolate,
             })),
