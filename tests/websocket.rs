@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringworker::ws::{WebSocket, WsEvent};
+use ringworker::ws::{WebSocket, WsEvent, frame};
 use ringworker::{Config, OverIpLimit, Request, Response, WorkerOptions};
 use serde_json::Value;
 
@@ -122,26 +122,13 @@ impl Raw {
 
     /// Sends one frame: `first` is the FIN/RSV/opcode byte.
     fn send_raw(&mut self, first: u8, payload: &[u8], masked: bool) {
-        let mut out = vec![first];
-        let m = if masked { 0x80 } else { 0 };
-        match payload.len() {
-            n if n < 126 => out.push(m | n as u8),
-            n if n <= 0xffff => {
-                out.push(m | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(m | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        if masked {
-            out.extend_from_slice(&mask);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        } else {
-            out.extend_from_slice(payload);
-        }
+        let mut out = Vec::new();
+        frame::encode(
+            &mut out,
+            first,
+            payload,
+            masked.then_some([0x37, 0xfa, 0x21, 0x3d]),
+        );
         self.s.write_all(&out).unwrap();
     }
 
@@ -152,27 +139,15 @@ impl Raw {
     /// Reads one frame; `None` if the server closed the connection.
     fn read(&mut self) -> Option<Frame> {
         loop {
-            if self.buf.len() >= 2 {
-                let b0 = self.buf[0];
-                let b1 = self.buf[1];
-                let (len, off) = match b1 & 0x7f {
-                    126 if self.buf.len() >= 4 => {
-                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-                    }
-                    127 if self.buf.len() >= 10 => (
-                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
-                        10,
-                    ),
-                    126 | 127 => (usize::MAX, 0),
-                    n => (n as usize, 2),
-                };
-                if len != usize::MAX && self.buf.len() >= off + len {
-                    let payload = self.buf[off..off + len].to_vec();
-                    self.buf.drain(..off + len);
+            if let Some(e) = frame::extent(&self.buf) {
+                let total = e.total() as usize;
+                if self.buf.len() >= total {
+                    let payload = self.buf[e.header_len..total].to_vec();
+                    self.buf.drain(..total);
                     return Some(Frame {
-                        fin: b0 & 0x80 != 0,
-                        opcode: b0 & 0x0f,
-                        masked: b1 & 0x80 != 0,
+                        fin: e.first & 0x80 != 0,
+                        opcode: e.first & 0x0f,
+                        masked: e.masked,
                         payload,
                     });
                 }

@@ -131,29 +131,86 @@ pub fn next_frame(
     }))
 }
 
-/// The next frame in `buf` read without any check (after the connection was
-/// failed, only a close frame still matters): its opcode, split off `buf`.
-/// `None` if it is not complete yet.
-pub fn skip_frame(buf: &mut BytesMut) -> Option<u8> {
+/// Where a frame sits in a buffer, read from its first bytes without any
+/// check: enough to skip it, or for a client to read a server's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// The first byte (FIN, RSV bits, opcode).
+    pub first: u8,
+    /// Whether it carries a mask.
+    pub masked: bool,
+    /// Header bytes, mask included.
+    pub header_len: usize,
+    /// Payload bytes.
+    pub payload_len: u64,
+}
+
+impl Extent {
+    /// Header and payload together.
+    pub fn total(&self) -> u64 {
+        (self.header_len as u64).saturating_add(self.payload_len)
+    }
+}
+
+/// The extent of the frame at the start of `buf`, once its header is there.
+pub fn extent(buf: &[u8]) -> Option<Extent> {
     if buf.len() < 2 {
         return None;
     }
-    let (len, mut off) = match buf[1] & 0x7f {
+    let (payload_len, mut header_len) = match buf[1] & 0x7f {
         126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4),
         127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()), 10),
         126 | 127 => return None,
         n => (n as u64, 2),
     };
-    if buf[1] & 0x80 != 0 {
-        off += 4;
+    let masked = buf[1] & 0x80 != 0;
+    if masked {
+        header_len += 4;
     }
-    let total = (off as u64).saturating_add(len);
-    if (buf.len() as u64) < total {
+    Some(Extent {
+        first: buf[0],
+        masked,
+        header_len,
+        payload_len,
+    })
+}
+
+/// Appends a frame with any first byte (FIN, RSV bits, opcode), masked with
+/// `mask` if given: how a client writes, and how tests write bad frames.
+pub fn encode(out: &mut Vec<u8>, first: u8, payload: &[u8], mask: Option<[u8; 4]>) {
+    out.push(first);
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(m | n as u8),
+        n if n <= 0xffff => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if let Some(mask) = mask {
+        out.extend_from_slice(&mask);
+    }
+    let body = out.len();
+    out.extend_from_slice(payload);
+    if let Some(mask) = mask {
+        unmask(&mut out[body..], mask);
+    }
+}
+
+/// The next frame in `buf` read without any check (after the connection was
+/// failed, only a close frame still matters): its opcode, split off `buf`.
+/// `None` if it is not complete yet.
+pub fn skip_frame(buf: &mut BytesMut) -> Option<u8> {
+    let e = extent(buf)?;
+    if (buf.len() as u64) < e.total() {
         return None;
     }
-    let op = buf[0] & 0x0f;
-    let _ = buf.split_to(total as usize);
-    Some(op)
+    let _ = buf.split_to(e.total() as usize);
+    Some(e.first & 0x0f)
 }
 
 /// Applies (or removes) a frame mask in place, a word at a time.
@@ -249,25 +306,8 @@ mod tests {
     use super::*;
 
     fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-        let mut out = vec![first];
-        let m = if mask.is_some() { 0x80 } else { 0 };
-        match payload.len() {
-            n if n < 126 => out.push(m | n as u8),
-            n if n <= 0xffff => {
-                out.push(m | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(m | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let mut p = payload.to_vec();
-        if let Some(mask) = mask {
-            out.extend_from_slice(&mask);
-            unmask(&mut p, mask);
-        }
-        out.extend_from_slice(&p);
+        let mut out = Vec::new();
+        encode(&mut out, first, payload, mask);
         out
     }
 

@@ -128,6 +128,12 @@ impl WsShared {
         self.events.borrow().len()
     }
 
+    /// A new handle (counted, so dropping the last one can close).
+    fn handle(self: &Rc<Self>) -> WebSocket {
+        self.handles.set(self.handles.get() + 1);
+        WebSocket(self.clone())
+    }
+
     /// Hands the queued events to the listener, if there is one. Call only
     /// where running the handler's code is safe (no borrow of this socket
     /// held, not inside the handler).
@@ -140,10 +146,7 @@ impl WsShared {
             return;
         }
         // A handle for the listener's answers (it may not keep one itself).
-        self.handles.set(self.handles.get() + 1);
-        let ws = WebSocket(self.clone());
-        listener(&ws, &mut batch.drain(..));
-        drop(ws);
+        listener(&self.handle(), &mut batch.drain(..));
         // Keep the allocation for the next batch.
         let mut events = self.events.borrow_mut();
         if events.is_empty() {
@@ -206,8 +209,7 @@ impl Default for WebSocket {
 
 impl Clone for WebSocket {
     fn clone(&self) -> Self {
-        self.0.handles.set(self.0.handles.get() + 1);
-        Self(self.0.clone())
+        self.0.handle()
     }
 }
 
@@ -318,11 +320,6 @@ impl WebSocket {
         }
         *self.0.consumer.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
-    }
-
-    /// Every event queued now, without waiting.
-    pub fn drain_events(&self) -> impl Iterator<Item = WsEvent> + use<> {
-        std::mem::take(&mut *self.0.events.borrow_mut()).into_iter()
     }
 
     /// Has events delivered by calling `listener` on the connection's own
