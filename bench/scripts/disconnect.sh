@@ -5,12 +5,8 @@
 #
 #   bench/scripts/disconnect.sh [ROUNDS] [COUNT] ["CONCURRENCIES"] [IGNORE_COUNT]
 #
-# Server on CPU $SERVER_CPU (all its threads; default 0), load generator on
-# CPU $LOADGEN_CPU (default 1). On the project's VMs CPU 1 takes every block
-# device interrupt (/proc/interrupts: virtio1-req), which puts spikes into
-# whatever runs there, so the server gets the quiet core. Bun and Deno
-# come from npm (@oven/bun-linux-x64, @deno/linux-x64-glibc), installed into
-# bench/peers/node_modules on first use (set PEERS_DIR to reuse an install).
+# Cores (SERVER_CPU, LOADGEN_CPU) and the Bun/Deno install (PEERS_DIR): see
+# bench/scripts/peers.sh.
 # Each cell: COUNT disconnects, half FIN half RST ("mixed"), then an
 # "ignore" run of IGNORE_COUNT (default 500) where the script swallows the
 # disconnect and keeps its 5 ms interval; its column is the server CPU over
@@ -21,18 +17,8 @@ ROUNDS=${1:-3}
 COUNT=${2:-10000}
 read -r -a CONCS <<< "${3:-4 16}"
 IGNORE_COUNT=${4:-500}
-PEERS_DIR=${PEERS_DIR:-bench/peers}
-SERVER_CPU=${SERVER_CPU:-0}
-LOADGEN_CPU=${LOADGEN_CPU:-1}
-if [ ! -x "$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun" ] ||
-   [ ! -x "$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno" ]; then
-  (cd "$PEERS_DIR" && npm install --no-save --no-audit --no-fund --no-package-lock \
-     @oven/bun-linux-x64 @deno/linux-x64-glibc >/dev/null)
-fi
-BUN=$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun
-DENO=$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno
+. bench/scripts/peers.sh
 cargo build --release -p ringworker -p ringworker-bench >/dev/null 2>&1
-T=target/release
 W=bench/workers/disconnect.js
 OUT=$(mktemp)
 PORT=18290
@@ -51,7 +37,7 @@ for round in $(seq "$ROUNDS"); do
     for c in "${CONCS[@]}"; do
       PORT=$((PORT + 1))
       pid=$(start $name)
-      for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+      wait_port $PORT
       for variant in "" "ignore"; do
         url="http://127.0.0.1:$PORT/"; n=$COUNT
         [ -n "$variant" ] && url="$url?ignore" && n=$IGNORE_COUNT
@@ -59,7 +45,7 @@ for round in $(seq "$ROUNDS"); do
           --mode mixed --cpu-pid "$pid" --json \
           | python3 -c "import json,sys; d=json.load(sys.stdin); d.update(name='$name', conc=$c, variant='${variant:-plain}', round=$round); print(json.dumps(d))" >> "$OUT"
       done
-      kill "$pid"; wait "$pid" 2>/dev/null || true
+      stop "$pid"
       sleep 0.3
     done
   done

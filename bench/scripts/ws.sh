@@ -7,32 +7,24 @@
 #
 #   bench/scripts/ws.sh [ROUNDS] [DURATION] [IDLE_SOCKETS]
 #
-# Server on CPU 1, load generator on CPU 0. Bun and Deno come from npm,
-# installed into bench/peers/node_modules on first use (PEERS_DIR to reuse).
+# Cores (SERVER_CPU, LOADGEN_CPU) and the Bun/Deno install (PEERS_DIR): see
+# bench/scripts/peers.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 DURATION=${2:-5s}
 IDLE=${3:-10000}
-PEERS_DIR=${PEERS_DIR:-bench/peers}
-if [ ! -x "$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun" ] ||
-   [ ! -x "$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno" ]; then
-  (cd "$PEERS_DIR" && npm install --no-save --no-audit --no-fund --no-package-lock \
-     @oven/bun-linux-x64 @deno/linux-x64-glibc >/dev/null)
-fi
-BUN=$PEERS_DIR/node_modules/@oven/bun-linux-x64/bin/bun
-DENO=$PEERS_DIR/node_modules/@deno/linux-x64-glibc/deno
+. bench/scripts/peers.sh
 cargo build --release -p ringworker -p ringworker-bench --example ws-echo >/dev/null 2>&1
-T=target/release
 OUT=$(mktemp)
 PORT=18390
 
 start() { # name -> pid
   case $1 in
-    ringworker) taskset -c 1 $T/ringworker serve examples/ws-echo.js --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
-    rust) taskset -c 1 $T/examples/ws-echo --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
-    bun) PORT=$PORT taskset -c 1 "$BUN" bench/peers/bun-ws-echo.js >/dev/null 2>&1 & ;;
-    deno) PORT=$PORT taskset -c 1 "$DENO" run -A bench/peers/deno-ws-echo.js >/dev/null 2>&1 & ;;
+    ringworker) taskset -c $SERVER_CPU $T/ringworker serve examples/ws-echo.js --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
+    rust) taskset -c $SERVER_CPU $T/examples/ws-echo --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
+    bun) PORT=$PORT taskset -c $SERVER_CPU "$BUN" bench/peers/bun-ws-echo.js >/dev/null 2>&1 & ;;
+    deno) PORT=$PORT taskset -c $SERVER_CPU "$DENO" run -A bench/peers/deno-ws-echo.js >/dev/null 2>&1 & ;;
   esac
   echo $!
 }
@@ -44,15 +36,15 @@ for round in $(seq "$ROUNDS"); do
     for scenario in echo idle; do
       PORT=$((PORT + 1))
       pid=$(start $name)
-      for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+      wait_port $PORT
       if [ $scenario = echo ]; then
-        taskset -c 0 $T/ringworker-bench ws --url ws://127.0.0.1:$PORT/ -c 64 --message-bytes 32 \
+        taskset -c $LOADGEN_CPU $T/ringworker-bench ws --url ws://127.0.0.1:$PORT/ -c 64 --message-bytes 32 \
           -d "$DURATION" --warmup 1s --cpu-pid "$pid" --json | tag $name echo $round
       else
-        taskset -c 0 $T/ringworker-bench ws --scenario idle --url ws://127.0.0.1:$PORT/ \
+        taskset -c $LOADGEN_CPU $T/ringworker-bench ws --scenario idle --url ws://127.0.0.1:$PORT/ \
           --sockets "$IDLE" --rss-pid "$pid" --json | tag $name idle $round
       fi
-      kill "$pid"; wait "$pid" 2>/dev/null || true
+      stop "$pid"
       sleep 0.5
     done
   done
