@@ -1,6 +1,8 @@
 // The WebSocket test worker: echoes, answers a few commands, and records
 // every error and close event it sees in a log served at GET /log.
 const log = [];
+// The ids of the sockets the script accepted, served at GET /opened.
+const opened = [];
 
 function apiErrors() {
   const out = {};
@@ -50,6 +52,7 @@ export default {
   fetch(request) {
     const url = new URL(request.url);
     if (url.pathname === "/log") return Response.json(log);
+    if (url.pathname === "/opened") return Response.json(opened);
     if (url.pathname === "/api-errors") return Response.json(apiErrors());
     if (url.pathname === "/unaccepted") {
       const [c] = Object.values(new WebSocketPair());
@@ -61,6 +64,7 @@ export default {
     const [client, server] = Object.values(new WebSocketPair());
     server.accept();
     const id = url.searchParams.get("id") || "";
+    opened.push(id);
     if (url.searchParams.has("binaryType")) server.binaryType = url.searchParams.get("binaryType");
     server.onmessage = async (e) => {
       const d = e.data;
