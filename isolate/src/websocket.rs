@@ -20,12 +20,15 @@ use crate::runtime::{JsRuntime, current_owner, host, new_string, throw_type_erro
 /// A shard isolate's accepted sockets.
 #[derive(Default)]
 pub(crate) struct Sockets {
-    /// By id, with the request that accepted it (0: none). Ids are
-    /// sequential and not chosen by clients: no need for SipHash.
-    live: HashMap<u32, (WebSocket, u32), BuildHasherDefault<IdHasher>>,
+    /// By id. Ids are sequential and not chosen by clients: no need for
+    /// SipHash.
+    live: HashMap<u32, WebSocket, BuildHasherDefault<IdHasher>>,
     next: u32,
-    /// Accepted during the current entry: their pumps start after it.
+    /// Accepted during the current entry: their listeners are set after it.
     starts: Vec<u32>,
+    /// Accepted and not yet returned in a response: (request, socket id).
+    /// Usually empty, so finishing a request costs nothing here.
+    unreturned: Vec<(u32, u32)>,
 }
 
 /// Hashes a `u32` id with one multiplication.
@@ -49,7 +52,7 @@ impl Hasher for IdHasher {
 
 impl Sockets {
     pub(crate) fn get(&self, id: u32) -> Option<&WebSocket> {
-        self.live.get(&id).map(|(ws, _)| ws)
+        self.live.get(&id)
     }
 }
 
@@ -89,7 +92,10 @@ fn op_ws_accept(
     let s = &mut h.sockets;
     s.next = s.next.wrapping_add(1).max(1);
     let id = s.next;
-    s.live.insert(id, (WebSocket::new(), owner));
+    s.live.insert(id, WebSocket::new());
+    if owner != 0 {
+        s.unreturned.push((owner, id));
+    }
     s.starts.push(id);
     rv.set(v8::Integer::new_from_unsigned(scope, id).into());
 }
@@ -173,15 +179,25 @@ impl JsRuntime {
     /// Sockets `request` accepted that it did not return in its response
     /// (`returned`) will never be attached: their scripts see close 1006.
     pub(crate) fn fail_unreturned_sockets(&self, request: u32, returned: Option<&WebSocket>) {
-        let orphans: Vec<WebSocket> = self
-            .host()
-            .borrow()
-            .sockets
-            .live
-            .values()
-            .filter(|(ws, owner)| *owner == request && !returned.is_some_and(|r| r.same_as(ws)))
-            .map(|(ws, _)| ws.clone())
-            .collect();
+        let orphans: Vec<WebSocket> = {
+            let mut h = self.host().borrow_mut();
+            let s = &mut h.sockets;
+            if s.unreturned.is_empty() {
+                return;
+            }
+            let mut mine = Vec::new();
+            s.unreturned.retain(|&(owner, id)| {
+                if owner == request {
+                    mine.push(id);
+                }
+                owner != request
+            });
+            mine.iter()
+                .filter_map(|id| s.live.get(id))
+                .filter(|ws| !returned.is_some_and(|r| r.same_as(ws)))
+                .cloned()
+                .collect()
+        };
         for ws in orphans {
             ws.fail_unattached("the WebSocket was accepted but not returned in a 101 response");
         }
