@@ -125,6 +125,48 @@ impl Default for WsConfig {
     }
 }
 
+/// Outbound connections made by scripts: `fetch()`, outbound WebSockets and
+/// TCP sockets (`connect()`), and the keepalive tokens they hold.
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// A TCP connect (plus TLS handshake) must finish within this long.
+    pub connect_timeout: Duration,
+    /// A whole `fetch()` (connect, request, response head and body) must end
+    /// within this long; `None`: no limit (as in Workers).
+    pub total_timeout: Option<Duration>,
+    /// Idle keep-alive connections kept per origin (scheme, host, port).
+    pub max_idle_per_origin: usize,
+    /// An idle pooled connection is closed after this long.
+    pub pool_idle_timeout: Duration,
+    /// Largest upstream response head, in bytes; over it the fetch fails.
+    pub max_response_head_bytes: usize,
+    /// Most subrequests (`fetch()`, outbound WebSockets, `connect()`) one
+    /// incoming request may make.
+    pub subrequest_limit: usize,
+    /// A PEM file of extra CA certificates trusted for `https://`/`wss://`
+    /// besides the webpki roots (e.g. a local test CA).
+    pub extra_ca_file: Option<std::path::PathBuf>,
+    /// Longest an outbound WebSocket or TCP socket pins its owner (a
+    /// keepalive token); after it the connection keeps working but no
+    /// longer keeps its owner resident.
+    pub keepalive_cap: Duration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: None,
+            max_idle_per_origin: 32,
+            pool_idle_timeout: Duration::from_secs(30),
+            max_response_head_bytes: 64 * 1024,
+            subrequest_limit: 1000,
+            extra_ca_file: None,
+            keepalive_cap: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
 /// A server's configuration, shared read-only by all its shards.
 ///
 /// ```
@@ -159,6 +201,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// WebSocket limits and timers.
     pub ws: WsConfig,
+    /// Outbound connections from scripts.
+    pub outbound: OutboundConfig,
 }
 
 impl Config {
@@ -177,6 +221,7 @@ impl Config {
             limits: HttpLimits::default(),
             timeouts: Timeouts::default(),
             ws: WsConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }

@@ -27,7 +27,7 @@ impl std::task::Wake for CountWake {
 }
 
 pub use cancel::{CancelFlag, CancelReason, Cancelled};
-pub use config::{Config, HttpLimits, OverIpLimit, Timeouts, WsConfig};
+pub use config::{Config, HttpLimits, OutboundConfig, OverIpLimit, Timeouts, WsConfig};
 pub use control::{ControlError, ShardCommand};
 pub use drain::{DrainSignal, DrainStage, DrainSubscription};
 pub use metrics::{RingCounters, ShardMetrics, ShardStats, V8Counters};
