@@ -2,9 +2,10 @@
 //!
 //! It owns what every other layer builds on and knows neither sockets nor V8:
 //! the [`Config`], the thread-per-core [`shard`] launcher, the lock-free
-//! [`CancelFlag`] that records why a stream ended, per-shard [`metrics`], and
-//! the [`control`] plane that reaches shards from outside (stats, shutdown)
-//! by message, never by lock.
+//! [`CancelFlag`] that records why a stream ended, the per-shard
+//! [`KeepaliveLedger`] of outbound connections pinning their owners,
+//! per-shard [`metrics`], and the [`control`] plane that reaches shards from
+//! outside (stats, shutdown) by message, never by lock.
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -12,6 +13,7 @@ pub mod cancel;
 pub mod config;
 pub mod control;
 pub mod drain;
+pub mod keepalive;
 pub mod metrics;
 pub mod shard;
 
@@ -30,5 +32,9 @@ pub use cancel::{CancelFlag, CancelReason, Cancelled};
 pub use config::{Config, HttpLimits, OutboundConfig, OverIpLimit, Timeouts, WsConfig};
 pub use control::{ControlError, ShardCommand};
 pub use drain::{DrainSignal, DrainStage, DrainSubscription};
+pub use keepalive::{
+    EndCounts, KeepaliveLedger, KeepaliveToken, KeepaliveTotals, Owner, OwnerStats, TokenEnd,
+    TokenKind,
+};
 pub use metrics::{RingCounters, ShardMetrics, ShardStats, V8Counters};
 pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};
