@@ -240,7 +240,7 @@ impl Server {
 
 /// Shards' metrics as a JSON array, one object per shard: requests, bytes,
 /// connections, errors, disconnects, latency percentiles (µs), the network
-/// ring's counters and the V8 heap and GC figures.
+/// ring's counters, the V8 heap and GC figures and the keepalive ledger's totals.
 pub fn stats_json(stats: &[ShardStats]) -> String {
     let mut out = String::from("[");
     for (i, s) in stats.iter().enumerate() {
@@ -248,6 +248,7 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             out.push(',');
         }
         let h = &s.latency_us;
+        let k = &s.keepalive;
         let q = |p: f64| {
             if h.is_empty() {
                 0
@@ -261,7 +262,10 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
                 "\"accepted\":{},\"client_errors\":{},\"server_errors\":{},\"disconnects\":{},",
                 "\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{},\"mean\":{:.1}}},",
                 "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
-                "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{}}}}}"
+                "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{}}},",
+                "\"keepalive\":{{\"acquired\":{},\"live\":{},\"live_websocket\":{},\"live_tcp\":{},\"past_cap\":{},",
+                "\"expired_by_cap\":{},\"pinned_owners\":{},\"pinned_ms\":{},\"ended\":{{\"closed\":{},",
+                "\"peer_closed\":{},\"failed\":{},\"cancelled\":{},\"owner_ended\":{},\"cap_expired\":{}}}}}}}"
             ),
             s.shard,
             s.requests,
@@ -284,6 +288,20 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             s.v8.gc_count,
             s.v8.gc_total_us,
             s.v8.gc_max_us,
+            k.acquired,
+            k.live,
+            k.live_websocket,
+            k.live_tcp,
+            k.past_cap,
+            k.expired_by_cap(),
+            k.pinned_owners,
+            k.pinned_time.as_millis(),
+            k.ended.closed,
+            k.ended.peer_closed,
+            k.ended.failed,
+            k.ended.cancelled,
+            k.ended.owner_ended,
+            k.ended.cap_expired,
         ));
     }
     out.push(']');

@@ -1,14 +1,20 @@
 //! Per-shard metrics: counters in plain `Cell`s (a shard is one thread) and an
 //! hdrhistogram of request latency. Read from outside by asking each shard for a
-//! [`ShardStats`] snapshot over the [`control`](crate::control) plane.
+//! [`ShardStats`] snapshot over the [`control`](crate::control) plane; the
+//! snapshot also carries the shard's [`KeepaliveLedger`] figures.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::keepalive::{KeepaliveLedger, KeepaliveTotals, OwnerStats};
+
 /// Latency is recorded in microseconds from 1 us to 60 s, 3 significant digits.
 const HIST_MAX_US: u64 = 60_000_000;
+
+/// How many keepalive owner rows (the longest pinned) a snapshot carries.
+pub const KEEPALIVE_OWNERS_IN_STATS: usize = 32;
 
 /// One shard's live counters. Not `Send`: it lives and is updated on its shard.
 #[derive(Debug)]
@@ -187,6 +193,8 @@ impl ShardMetrics {
             latency_us: self.latency_us.borrow().clone(),
             ring: self.ring.get(),
             v8: self.v8.get(),
+            keepalive: KeepaliveTotals::default(),
+            keepalive_owners: Vec::new(),
         }
     }
 }
@@ -218,9 +226,22 @@ pub struct ShardStats {
     pub ring: RingCounters,
     /// The V8 isolate's heap and garbage collections.
     pub v8: V8Counters,
+    /// Keepalive tokens of outbound WebSockets and TCP sockets: live,
+    /// ended by reason, expired by the cap, pinned time.
+    pub keepalive: KeepaliveTotals,
+    /// The [`KEEPALIVE_OWNERS_IN_STATS`] owners pinned longest (rows of
+    /// owners holding tokens or recently idle); empty in a [`total`](Self::total).
+    pub keepalive_owners: Vec<OwnerStats>,
 }
 
 impl ShardStats {
+    /// Adds `ledger`'s totals and longest-pinned owners to this snapshot.
+    pub fn with_keepalive(mut self, ledger: &KeepaliveLedger) -> ShardStats {
+        self.keepalive = ledger.totals();
+        self.keepalive_owners = ledger.longest_pinned(KEEPALIVE_OWNERS_IN_STATS);
+        self
+    }
+
     /// Sums several shards' snapshots into one (shard = `usize::MAX`).
     pub fn total(all: &[ShardStats]) -> ShardStats {
         let mut t = ShardMetrics::new().snapshot(usize::MAX);
@@ -240,6 +261,7 @@ impl ShardStats {
             t.v8.gc_count += s.v8.gc_count;
             t.v8.gc_total_us += s.v8.gc_total_us;
             t.v8.gc_max_us = t.v8.gc_max_us.max(s.v8.gc_max_us);
+            t.keepalive.add(&s.keepalive);
             let _ = t.latency_us.add(&s.latency_us);
         }
         t
@@ -269,5 +291,20 @@ mod tests {
         let t = ShardStats::total(&[s.clone(), s]);
         assert_eq!(t.requests, 200);
         assert_eq!(t.latency_us.len(), 200);
+    }
+
+    #[test]
+    fn snapshots_carry_the_keepalive_ledger() {
+        use crate::keepalive::{Owner, TokenKind};
+        let ledger = KeepaliveLedger::new(Duration::from_secs(60));
+        let _live = ledger.acquire(Owner::Actor(1), TokenKind::WebSocket);
+        drop(ledger.acquire(Owner::Request(2), TokenKind::Tcp));
+        let s = ShardMetrics::new().snapshot(0).with_keepalive(&ledger);
+        assert_eq!((s.keepalive.acquired, s.keepalive.live), (2, 1));
+        assert_eq!(s.keepalive.ended.closed, 1);
+        assert_eq!(s.keepalive_owners.len(), 2);
+        let t = ShardStats::total(&[s.clone(), s]);
+        assert_eq!((t.keepalive.acquired, t.keepalive.live_websocket), (4, 2));
+        assert!(t.keepalive_owners.is_empty());
     }
 }

@@ -16,6 +16,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::config::Config;
 use crate::control::{ControlReceiver, ControlSender, ShardCommand, control_channel};
 use crate::drain::{DrainSignal, DrainStage};
+use crate::keepalive::KeepaliveLedger;
 use crate::metrics::{ShardMetrics, ShardStats};
 
 /// A shard's index, `0..shards`.
@@ -69,6 +70,9 @@ pub struct ShardContext {
     pub config: Arc<Config>,
     /// This shard's metrics.
     pub metrics: Rc<ShardMetrics>,
+    /// This shard's keepalive ledger (also [`KeepaliveLedger::current`]),
+    /// capped at `config.outbound.keepalive_cap`.
+    pub keepalive: Rc<KeepaliveLedger>,
     /// This shard's shutdown stages.
     pub drain: DrainSignal,
     ready: ReadySlot,
@@ -98,6 +102,7 @@ impl ShardContext {
             id: self.id,
             config: self.config.clone(),
             metrics: self.metrics.clone(),
+            keepalive: self.keepalive.clone(),
             drain: self.drain.clone(),
             ready: self.ready.clone(),
         }
@@ -293,16 +298,19 @@ where
             id,
             config: config.clone(),
             metrics: Rc::new(ShardMetrics::new()),
+            keepalive: KeepaliveLedger::new(config.outbound.keepalive_cap),
             drain: DrainSignal::new(),
             ready: Rc::new(RefCell::new(Some(ready))),
         };
         let metrics = ctx.metrics.clone();
         ShardMetrics::set_current(Some(metrics.clone()));
+        let keepalive = ctx.keepalive.clone();
+        KeepaliveLedger::install(keepalive.clone());
         let drain = ctx.drain.clone();
         let deadline = config.timeouts.drain;
         glommio::spawn_local(control.run(move |cmd| match cmd {
             ShardCommand::Stats(reply) => {
-                let _ = reply.send(metrics.snapshot(id.0));
+                let _ = reply.send(metrics.snapshot(id.0).with_keepalive(&keepalive));
             }
             ShardCommand::Shutdown => {
                 if !drain.is_draining() {
