@@ -47,7 +47,7 @@ use super::response::{Response, ResponseBody};
 use crate::socket::{MAX_IOVECS, Socket};
 use crate::uring::RecvEnd;
 use crate::ws::handshake::Handshake;
-use crate::ws::session::{Ended, Session};
+use crate::ws::session::{Ended, Role, Session};
 use crate::ws::socket::{Outbound, WsShared};
 use crate::ws::{self, WebSocket};
 
@@ -239,9 +239,16 @@ async fn run_websocket<H: Handler>(
     }
     // (The 101 was sent: what the HTTP exchange left in the buffers goes.)
     sh.sock.shrink_buffers();
-    let ended = Session::new(&sh.sock, ws, &env.config.ws, &env.drain, &env.metrics)
-        .run()
-        .await;
+    let ended = Session::new(
+        &sh.sock,
+        Role::Server,
+        ws,
+        &env.config.ws,
+        &env.drain,
+        &env.metrics,
+    )
+    .run()
+    .await;
     let mut per_ip = env.ws_per_ip.borrow_mut();
     if let Some(n) = per_ip.get_mut(&ip) {
         *n -= 1;

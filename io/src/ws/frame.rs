@@ -78,6 +78,18 @@ pub fn next_frame(
     max_payload: usize,
     need: &mut usize,
 ) -> Result<Option<Frame>, Violation> {
+    next_frame_from(buf, already, max_payload, need, true)
+}
+
+/// [`next_frame`] for either end: a server reads masked frames (`masked`),
+/// a client unmasked ones; the other kind is a protocol error (RFC 6455 §5.1).
+pub fn next_frame_from(
+    buf: &mut BytesMut,
+    already: usize,
+    max_payload: usize,
+    need: &mut usize,
+    masked: bool,
+) -> Result<Option<Frame>, Violation> {
     let mut cur = Cursor::new(&buf[..]);
     let (header, len) = match FrameHeader::parse(&mut cur) {
         Ok(Some(h)) => h,
@@ -91,8 +103,11 @@ pub fn next_frame(
     if header.rsv1 || header.rsv2 || header.rsv3 {
         return Err(Violation::protocol("reserved bits set"));
     }
-    let Some(mask) = header.mask else {
-        return Err(Violation::protocol("unmasked client frame"));
+    let mask = match (header.mask, masked) {
+        (Some(m), true) => Some(m),
+        (None, false) => None,
+        (None, true) => return Err(Violation::protocol("unmasked client frame")),
+        (Some(_), false) => return Err(Violation::protocol("masked server frame")),
     };
     let kind = match header.opcode {
         OpCode::Data(Data::Text) => Kind::Text,
@@ -123,7 +138,9 @@ pub fn next_frame(
     }
     let _ = buf.split_to(header_len);
     let mut payload = buf.split_to(len);
-    unmask(&mut payload, mask);
+    if let Some(mask) = mask {
+        unmask(&mut payload, mask);
+    }
     Ok(Some(Frame {
         kind,
         fin: header.is_final,
@@ -282,6 +299,35 @@ pub fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, Violation> {
             Ok(Some((code, reason)))
         }
     }
+}
+
+/// Appends a final frame of kind `op` carrying `payload`, masked with `mask`
+/// if given (a client's frames).
+pub fn write_frame(out: &mut Vec<u8>, op: Opcode, payload: &[u8], mask: Option<[u8; 4]>) {
+    let opcode: u8 = match op {
+        Opcode::Text => 0x1,
+        Opcode::Binary => 0x2,
+        Opcode::Close => 0x8,
+        Opcode::Ping => 0x9,
+        Opcode::Pong => 0xA,
+    };
+    encode(out, 0x80 | opcode, payload, mask);
+}
+
+/// A close frame's payload (`None`: empty): the code, then the reason cut
+/// to 123 bytes on a character boundary (a control payload holds 125).
+pub fn close_payload(close: Option<(u16, &str)>) -> Vec<u8> {
+    let Some((code, reason)) = close else {
+        return Vec::new();
+    };
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut p = Vec::with_capacity(2 + end);
+    p.extend_from_slice(&code.to_be_bytes());
+    p.extend_from_slice(&reason.as_bytes()[..end]);
+    p
 }
 
 /// Appends a close frame (`None`: no code, empty payload).

@@ -7,7 +7,9 @@
 //! sends 1001 on shutdown, and stops reading a peer that does not read what
 //! it is sent (backpressure).
 
+use std::cell::RefMut;
 use std::future::poll_fn;
+use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -21,6 +23,66 @@ use super::socket::{Outbound, ReadyState, WsEvent, WsShared};
 use crate::http::conn::Alarm;
 use crate::socket::Socket;
 use crate::uring::RecvEnd;
+use bytes::{Bytes, BytesMut};
+
+/// What a session runs over: an accepted socket (server side) or an
+/// outbound connection, plain or TLS (client side). The same shape as
+/// [`Socket`].
+pub(crate) trait Transport {
+    /// Bytes received and not consumed yet.
+    fn rbuf(&self) -> RefMut<'_, BytesMut>;
+    /// Ready once bytes arrived or the receive side ended; `want` false
+    /// pauses receiving.
+    fn poll_recv(&self, cx: &mut Context<'_>, want: bool) -> Poll<()>;
+    /// How the receive side ended, if it did.
+    fn recv_end(&self) -> Option<RecvEnd>;
+    /// Queues `head` then `chunks`; returns the bytes queued.
+    fn send(&self, head: &mut Vec<u8>, chunks: &[Bytes]) -> usize;
+    /// Ready once at most `max_queued` sends are queued.
+    fn poll_sent(&self, cx: &mut Context<'_>, max_queued: usize) -> Poll<io::Result<()>>;
+}
+
+impl Transport for Socket {
+    fn rbuf(&self) -> RefMut<'_, BytesMut> {
+        Socket::rbuf(self)
+    }
+    fn poll_recv(&self, cx: &mut Context<'_>, want: bool) -> Poll<()> {
+        Socket::poll_recv(self, cx, want)
+    }
+    fn recv_end(&self) -> Option<RecvEnd> {
+        Socket::recv_end(self)
+    }
+    fn send(&self, head: &mut Vec<u8>, chunks: &[Bytes]) -> usize {
+        Socket::send(self, head, chunks, false)
+    }
+    fn poll_sent(&self, cx: &mut Context<'_>, max_queued: usize) -> Poll<io::Result<()>> {
+        Socket::poll_sent(self, cx, max_queued)
+    }
+}
+
+/// Which end of the connection a session is: a client masks its frames and
+/// reads unmasked ones; a server the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Server,
+    Client,
+}
+
+/// Unpredictable frame masks for a client (RFC 6455 §5.3): a counter run
+/// through SipHash under the process's random keys.
+fn next_mask() -> [u8; 4] {
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: (std::collections::hash_map::RandomState, std::cell::Cell<u64>) =
+            (std::collections::hash_map::RandomState::new(), std::cell::Cell::new(0));
+    }
+    STATE.with(|(keys, n)| {
+        n.set(n.get().wrapping_add(1));
+        let mut h = keys.build_hasher();
+        h.write_u64(n.get());
+        (h.finish() as u32).to_ne_bytes()
+    })
+}
 
 /// Payloads up to this size are copied behind their header (one buffer);
 /// larger ones are sent from their own.
@@ -40,8 +102,9 @@ pub(crate) enum Ended {
     Dropped,
 }
 
-pub(crate) struct Session<'a> {
-    sock: &'a Socket,
+pub(crate) struct Session<'a, T: Transport> {
+    sock: &'a T,
+    role: Role,
     ws: Rc<WsShared>,
     cfg: &'a WsConfig,
     drain: &'a DrainSignal,
@@ -64,9 +127,10 @@ pub(crate) struct Session<'a> {
     seen: usize,
 }
 
-impl<'a> Session<'a> {
+impl<'a, T: Transport> Session<'a, T> {
     pub(crate) fn new(
-        sock: &'a Socket,
+        sock: &'a T,
+        role: Role,
         ws: Rc<WsShared>,
         cfg: &'a WsConfig,
         drain: &'a DrainSignal,
@@ -84,6 +148,7 @@ impl<'a> Session<'a> {
         }
         Self {
             sock,
+            role,
             ws,
             cfg,
             drain,
@@ -138,7 +203,8 @@ impl<'a> Session<'a> {
         if self.sent_close {
             return;
         }
-        frame::write_close(&mut self.wbuf, close);
+        let payload = frame::close_payload(close);
+        self.put_frame(Opcode::Close, &payload);
         self.sent_close = true;
         self.close_deadline = Some(now + self.cfg.close_timeout);
         if self.ws.state.get() == ReadyState::Open {
@@ -180,11 +246,12 @@ impl<'a> Session<'a> {
             if self.ws.events_pending() >= MAX_PENDING_EVENTS {
                 break;
             }
-            let parsed = frame::next_frame(
+            let parsed = frame::next_frame_from(
                 &mut rbuf,
                 self.asm.buffered(),
                 self.cfg.max_message_bytes,
                 &mut self.need,
+                self.role == Role::Server,
             );
             let f = match parsed {
                 Ok(Some(f)) => f,
@@ -200,8 +267,7 @@ impl<'a> Session<'a> {
             match f.kind {
                 Kind::Ping => {
                     if !self.sent_close {
-                        frame::write_header(&mut self.wbuf, Opcode::Pong, f.payload.len());
-                        self.wbuf.extend_from_slice(&f.payload);
+                        self.put_frame(Opcode::Pong, &f.payload);
                     }
                 }
                 Kind::Pong => {}
@@ -282,17 +348,18 @@ impl<'a> Session<'a> {
                         Message::Text(b) => (Opcode::Text, b),
                         Message::Binary(b) => (Opcode::Binary, b),
                     };
-                    frame::write_header(&mut self.wbuf, op, payload.len());
-                    if payload.len() <= COPY_MAX {
-                        self.wbuf.extend_from_slice(&payload);
+                    if payload.len() <= COPY_MAX || self.role == Role::Client {
+                        // (A client's payload is masked, so always copied.)
+                        self.put_frame(op, &payload);
                         if self.wbuf.len() < 64 * 1024 {
                             continue;
                         }
                         self.flush();
                     } else {
-                        let n =
-                            self.sock
-                                .send(&mut self.wbuf, std::slice::from_ref(&payload), false);
+                        frame::write_header(&mut self.wbuf, op, payload.len());
+                        let n = self
+                            .sock
+                            .send(&mut self.wbuf, std::slice::from_ref(&payload));
                         self.metrics.add_bytes_out(n);
                     }
                 }
@@ -302,9 +369,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Appends a whole frame to the write buffer (masked for a client).
+    fn put_frame(&mut self, op: Opcode, payload: &[u8]) {
+        match self.role {
+            Role::Server => {
+                frame::write_header(&mut self.wbuf, op, payload.len());
+                self.wbuf.extend_from_slice(payload);
+            }
+            Role::Client => frame::write_frame(&mut self.wbuf, op, payload, Some(next_mask())),
+        }
+    }
+
     fn flush(&mut self) {
         if !self.wbuf.is_empty() {
-            let n = self.sock.send(&mut self.wbuf, &[], false);
+            let n = self.sock.send(&mut self.wbuf, &[]);
             self.metrics.add_bytes_out(n);
         }
     }
@@ -357,7 +435,7 @@ impl<'a> Session<'a> {
             if let Some(interval) = self.cfg.ping_interval {
                 if self.pong_due.is_none() && !self.sent_close && now >= self.last_heard + interval
                 {
-                    frame::write_header(&mut self.wbuf, Opcode::Ping, 0);
+                    self.put_frame(Opcode::Ping, &[]);
                     self.flush();
                     self.pong_due = Some(now + self.cfg.pong_timeout);
                     self.last_heard = now;
