@@ -2,6 +2,8 @@
 //! ephemeral loopback port, and a small raw HTTP/1.1 client over std sockets.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
