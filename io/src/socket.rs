@@ -5,6 +5,7 @@
 //! appends to the socket's buffer (no syscall per read), and sends are
 //! `sendmsg` operations with every buffer of a response (head, chunk framing,
 //! data), in order, submitted with all other sockets' in one `io_uring_enter`.
+//! An outbound socket ([`Socket::connect`]) is the same once connected.
 
 use std::cell::RefMut;
 use std::io;
@@ -44,6 +45,31 @@ impl Socket {
             ring: ring.clone(),
             peer,
         }
+    }
+
+    /// Connects to `addr` through the ring (`IORING_OP_CONNECT`, no blocking
+    /// syscall) with a non-blocking, close-on-exec socket with `TCP_NODELAY`,
+    /// then starts receiving on it like an accepted socket.
+    ///
+    /// # Errors
+    /// The connect's error (e.g. `ConnectionRefused`), or the socket's setup.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the connect and closes the socket.
+    pub async fn connect(ring: &Rc<NetRing>, addr: SocketAddr) -> io::Result<Socket> {
+        use socket2::{Domain, Protocol, Type};
+        let sock = socket2::Socket::new(
+            Domain::for_address(addr),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?;
+        sock.set_nodelay(true)?;
+        let fd = ring.connect(OwnedFd::from(sock), addr.into()).await?;
+        Ok(Self {
+            recv: ring.socket(fd),
+            ring: ring.clone(),
+            peer: Ok(addr),
+        })
     }
 
     /// The peer's address.
@@ -96,6 +122,16 @@ impl Socket {
         // SAFETY: plain syscall on a descriptor the ring state keeps open.
         unsafe {
             libc::shutdown(self.recv.fd(), libc::SHUT_WR);
+        }
+    }
+
+    /// Shuts down both directions now: the peer sees the end at once, and a
+    /// send blocked on a peer that does not read fails instead of keeping the
+    /// descriptor open. For dropping a connection mid-exchange.
+    pub fn abort(&self) {
+        // SAFETY: plain syscall on a descriptor the ring state keeps open.
+        unsafe {
+            libc::shutdown(self.recv.fd(), libc::SHUT_RDWR);
         }
     }
 }

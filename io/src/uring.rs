@@ -18,6 +18,10 @@
 //! Sends go through the ring too (`sendmsg` with every buffer of a response),
 //! in order per socket, owned by the ring until they complete, and submitted
 //! together with every other socket's in the same `io_uring_enter`.
+//!
+//! Outbound connections start with a ring `connect` ([`NetRing::connect`]);
+//! once connected they are sockets like accepted ones. The shard's ring is
+//! reachable from anywhere on its thread through [`NetRing::current`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -215,6 +219,17 @@ impl SendMsg {
     }
 }
 
+/// A `connect` in flight: owns the socket and the address the kernel reads
+/// until the operation completes, even if its future was dropped.
+#[derive(Debug)]
+struct ConnectShared {
+    fd: RefCell<Option<std::os::fd::OwnedFd>>,
+    addr: socket2::SockAddr,
+    /// The completion's result, once it arrived.
+    result: Cell<Option<i32>>,
+    waker: RefCell<Option<Waker>>,
+}
+
 /// A multishot accept on a listener.
 #[derive(Debug)]
 struct AcceptShared {
@@ -228,6 +243,7 @@ enum Op {
     Recv(Rc<RecvShared>),
     Accept(Rc<AcceptShared>),
     Send(Rc<RecvShared>),
+    Connect(Rc<ConnectShared>),
     /// A cancellation request; its own completion carries nothing.
     Cancel,
 }
@@ -295,6 +311,9 @@ pub struct NetRing {
     scratch: RefCell<Vec<cqueue::Entry>>,
     eventfd: RawFd,
     stopped: Cell<bool>,
+    /// Shard-wide services that live as long as the ring runs (the outbound
+    /// client): dropped at `stop`, inside the executor, not at thread exit.
+    locals: RefCell<Vec<Rc<dyn std::any::Any>>>,
 }
 
 impl std::fmt::Debug for NetRing {
@@ -307,6 +326,12 @@ impl std::fmt::Debug for NetRing {
 
 fn last_err() -> io::Error {
     io::Error::last_os_error()
+}
+
+thread_local! {
+    /// The ring started last on this thread (a shard has one), while it runs.
+    /// Weak: the thread-local must not keep a stopped ring alive.
+    static CURRENT: RefCell<std::rc::Weak<NetRing>> = const { RefCell::new(std::rc::Weak::new()) };
 }
 
 impl NetRing {
@@ -377,15 +402,63 @@ impl NetRing {
             scratch: RefCell::new(Vec::with_capacity(256)),
             eventfd: efd,
             stopped: Cell::new(false),
+            locals: RefCell::new(Vec::new()),
         });
         glommio::spawn_local(drive(net.clone())).detach();
         glommio::spawn_local(doorbell(net.clone())).detach();
+        CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&net));
         Ok(net)
     }
 
-    /// Stops the driver tasks (at shard exit).
+    /// The ring started on this thread (the shard's), while it runs: lets
+    /// layers that were not handed it (the script's `fetch()`) reach it.
+    pub fn current() -> Option<Rc<NetRing>> {
+        CURRENT
+            .with(|c| c.borrow().upgrade())
+            .filter(|r| !r.stopped.get())
+    }
+
+    /// The shard-wide `T` kept with this ring, if one was set.
+    pub fn local<T: 'static>(&self) -> Option<Rc<T>> {
+        self.locals
+            .borrow()
+            .iter()
+            .find_map(|l| l.clone().downcast::<T>().ok())
+    }
+
+    /// Keeps `value` with the ring until [`stop`](Self::stop), replacing a
+    /// `T` set before. For per-shard services reached through
+    /// [`current`](Self::current) (the outbound client).
+    pub fn set_local<T: 'static>(&self, value: Rc<T>) {
+        let old = self.take_local::<T>();
+        self.locals.borrow_mut().push(value);
+        drop(old);
+    }
+
+    /// Takes the shard-wide `T` out, if one was set.
+    pub fn take_local<T: 'static>(&self) -> Option<Rc<T>> {
+        let mut locals = self.locals.borrow_mut();
+        let i = locals.iter().position(|l| l.is::<T>())?;
+        locals.swap_remove(i).downcast::<T>().ok()
+    }
+
+    /// Stops the driver tasks (at shard exit) and drops the services kept
+    /// with the ring.
     pub fn stop(&self) {
+        // Dropped outside the borrow: their drop may use the ring (closing
+        // pooled connections), so submit what they queued once more.
+        let locals = std::mem::take(&mut *self.locals.borrow_mut());
+        if !locals.is_empty() {
+            drop(locals);
+            self.pump();
+        }
         self.stopped.set(true);
+        CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            if std::ptr::eq(c.as_ptr(), self) {
+                *c = std::rc::Weak::new();
+            }
+        });
         self.kick();
     }
 
@@ -581,6 +654,39 @@ impl NetRing {
         q.truncate(1); // the front one is in flight; the rest never will be
     }
 
+    /// Connects the non-blocking TCP socket `fd` to `addr` through the ring.
+    /// Resolves with the socket once connected, ready for [`NetRing::socket`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the connect; the socket closes once the
+    /// kernel has let go of it.
+    pub fn connect(
+        self: &Rc<Self>,
+        fd: std::os::fd::OwnedFd,
+        addr: socket2::SockAddr,
+    ) -> Connecting {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        let c = Rc::new(ConnectShared {
+            fd: RefCell::new(Some(fd)),
+            addr,
+            result: Cell::new(None),
+            waker: RefCell::new(None),
+        });
+        let slot = self.add_op(Op::Connect(c.clone()));
+        // The address lives in `c`, which the op slot keeps until completion.
+        self.push(
+            opcode::Connect::new(types::Fd(raw), c.addr.as_ptr(), c.addr.len())
+                .build()
+                .user_data(slot as u64),
+        );
+        Connecting {
+            ring: self.clone(),
+            shared: c,
+            slot,
+        }
+    }
+
     /// Starts a multishot accept on `listener`.
     pub fn listen(self: &Rc<Self>, listener: RawFd) -> Acceptor {
         let a = Rc::new(AcceptShared {
@@ -679,6 +785,7 @@ impl NetRing {
                 Some(Some(Op::Recv(s))) => Some(Op::Recv(s.clone())),
                 Some(Some(Op::Accept(a))) => Some(Op::Accept(a.clone())),
                 Some(Some(Op::Send(s))) => Some(Op::Send(s.clone())),
+                Some(Some(Op::Connect(c))) => Some(Op::Connect(c.clone())),
                 Some(Some(Op::Cancel)) => Some(Op::Cancel),
                 _ => None,
             }
@@ -767,6 +874,13 @@ impl NetRing {
                     w.wake_by_ref();
                 }
             }
+            Some(Op::Connect(c)) => {
+                self.free_op(slot);
+                c.result.set(Some(res));
+                if let Some(w) = c.waker.borrow_mut().take() {
+                    w.wake();
+                }
+            }
             Some(Op::Cancel) => {
                 self.free_op(slot);
             }
@@ -838,6 +952,46 @@ async fn doorbell(net: Rc<NetRing>) {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
         }
         net.kick();
+    }
+}
+
+/// A ring `connect` in flight (see [`NetRing::connect`]).
+#[derive(Debug)]
+pub struct Connecting {
+    ring: Rc<NetRing>,
+    shared: Rc<ConnectShared>,
+    slot: u32,
+}
+
+impl std::future::Future for Connecting {
+    type Output = io::Result<std::os::fd::OwnedFd>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let c = &self.shared;
+        match c.result.get() {
+            None => {
+                let mut w = c.waker.borrow_mut();
+                if !w.as_ref().is_some_and(|x| x.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Some(res) if res < 0 => Poll::Ready(Err(io::Error::from_raw_os_error(-res))),
+            Some(_) => match c.fd.borrow_mut().take() {
+                Some(fd) => Poll::Ready(Ok(fd)),
+                None => Poll::Ready(Err(io::Error::other("connect polled after completion"))),
+            },
+        }
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        if self.shared.result.get().is_none() {
+            // Still in the kernel: cancel it. The slot keeps the socket and
+            // its address alive until the (cancelled) completion arrives.
+            self.ring.cancel(self.slot);
+        }
     }
 }
 
