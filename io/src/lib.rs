@@ -9,10 +9,13 @@
 //!   per-shard [`Handler`] seam and the connection driver;
 //! - [`ws`]: WebSockets: handshake, framing, the handler's [`ws::WebSocket`]
 //!   and the session that drives an upgraded connection;
-//! - [`server`]: the accept loop that ties them together on one shard.
+//! - [`server`]: the accept loop that ties them together on one shard;
+//! - [`client`]: outbound connections (plain or TLS) and the HTTP/1.1
+//!   client behind scripts' `fetch()`.
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod client;
 pub mod http;
 pub mod listener;
 pub mod server;
