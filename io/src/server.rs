@@ -31,6 +31,9 @@ pub async fn serve_shard<H: Handler>(
         shard: ctx.id,
         reason: format!("cannot set up the network ring: {e}"),
     })?;
+    // The ring is now this thread's current one; the shard's outbound client
+    // (made on first use by `Client::current`) takes this configuration.
+    crate::client::Client::install_config(ctx.config.outbound.clone());
     let acceptor = ring.listen(listener.as_raw_fd());
     let limits = &ctx.config.limits;
     let env = Rc::new(ConnEnv {
