@@ -504,7 +504,14 @@ async fn run(client: Rc<Client>, mut p: Prepared, slot: Rc<HeadSlot>) {
     .or(async { Some(aborted(cancel.as_ref(), total, Some(&slot)).await) })
     .await;
     // (The exchange's future is gone, and its connection with it: closed.)
-    let Some(abort) = outcome else { return };
+    let Some(abort) = outcome else {
+        // Every way out of `exchange` answers `send`; this only guards it
+        // from waiting forever should one not.
+        slot.deliver(Err(FetchError::Io(
+            "the exchange ended without a response".into(),
+        )));
+        return;
+    };
     let (fetch_err, body_err) = match abort {
         Abort::Gone => return,
         Abort::Cancelled => (
