@@ -952,6 +952,36 @@ async fn read_at_least(conn: &ringworker_io::client::Conn, n: usize) -> Bytes {
 }
 
 #[test]
+fn raw_connection_half_close() {
+    // The server reads to the end of the stream, then answers with its length.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        s.write_all(format!("got {}", all.len()).as_bytes())
+            .unwrap();
+    });
+    on_shard(move |ring| async move {
+        let client = Client::new(ring, &cfg()).unwrap();
+        let conn = client
+            .connect("localhost", addr.port(), false)
+            .await
+            .unwrap();
+        conn.send(
+            &mut b"abc".to_vec(),
+            &[Bytes::from(vec![b'd'; 100_000])],
+            false,
+        );
+        conn.shutdown_write().await.unwrap();
+        let got = read_at_least(&conn, 100).await;
+        assert_eq!(&got[..], b"got 100003");
+        assert_eq!(conn.recv_end(), Some(ringworker_io::uring::RecvEnd::Eof));
+    });
+}
+
+#[test]
 fn current_client_follows_the_ring() {
     on_shard(move |ring| async move {
         Client::install_config(OutboundConfig {
@@ -1090,6 +1120,36 @@ fn https_with_an_extra_ca() {
         }
         // (localhost is another origin: its own connection.)
         assert_eq!(client.stats().connects, 2);
+        // A streaming (chunked) request body, encrypted.
+        let data = noise(300_000, 5);
+        let chunks: Vec<Result<Bytes, BodyError>> = data
+            .chunks(20_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let body = OutboundBody::Stream {
+            length: None,
+            stream: Box::pin(futures_lite::stream::iter(chunks)),
+        };
+        let url = format!("https://127.0.0.1:{port}/");
+        let resp = client.send(request("POST", &url, body)).await.unwrap();
+        assert!(resp.conn_reused);
+        let body = resp.body.collect(100).await.unwrap();
+        assert_eq!(std::str::from_utf8(&body).unwrap(), "http/1.1 2 300000");
+        // A raw TLS connection offers no ALPN; HTTP by hand works over it.
+        let conn = client.connect("127.0.0.1", port, true).await.unwrap();
+        assert!(conn.is_tls() && conn.alpn_protocol().is_none());
+        conn.send(
+            &mut b"GET / HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(),
+            &[],
+            false,
+        );
+        let resp = read_at_least(&conn, 40).await;
+        let text = String::from_utf8_lossy(&resp);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with(" 0 0"),
+            "{text}"
+        );
+        conn.shutdown_write().await.unwrap();
         let _ = std::fs::remove_file(&ca_file);
     });
 }
