@@ -4,7 +4,7 @@
 //!
 //! Plain, it is the socket itself (multishot receive, batched sends through
 //! the ring, FIN/RST seen at once). With TLS, the same calls go through a
-//! [`TlsSession`] that decrypts into its own buffer and encrypts into sends.
+//! TLS session that decrypts into its own buffer and encrypts into sends.
 
 use std::cell::RefMut;
 use std::future::poll_fn;

@@ -4,7 +4,7 @@
 //! One [`Client`] per shard, on the shard's [`NetRing`]: connections are
 //! ring sockets ([`Conn`], plain or TLS), names are resolved off the shard
 //! thread ([`dns`]), and idle keep-alive connections wait in a per-origin
-//! pool that drops them the moment the server closes them ([`pool`]).
+//! pool that drops them the moment the server closes them.
 //!
 //! [`Client::send`] makes one hop (no redirects) and resolves with the
 //! response head; the body streams as its consumer reads it. Each exchange
