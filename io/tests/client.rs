@@ -773,6 +773,58 @@ fn dns_failure_is_clear() {
 }
 
 #[test]
+fn a_burst_to_a_new_name_makes_one_lookup() {
+    // The machine's own name, if the system resolver maps it to 127.0.0.1
+    // (from /etc/hosts); otherwise there is no name to test with offline.
+    let mut buf = [0u8; 256];
+    // SAFETY: a buffer of the given length.
+    let n = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name =
+        String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == 0).unwrap_or(0)]).into_owned();
+    use std::net::ToSocketAddrs;
+    let loopback = n == 0
+        && !name.is_empty()
+        && (name.as_str(), 0)
+            .to_socket_addrs()
+            .is_ok_and(|mut a| a.all(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST));
+    if !loopback {
+        eprintln!("skipped: the host name {name:?} does not resolve to 127.0.0.1 only");
+        return;
+    }
+    let up = upstream(|_, w, _| {
+        respond(w, "200 OK", "", b"ok");
+        true
+    });
+    let url = format!("http://{name}:{}/", up.addr.port());
+    on_shard(move |ring| async move {
+        let client = Client::new(ring, &cfg()).unwrap();
+        // Eight at once: one lookup, the others wait for it.
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                glommio::spawn_local(async move {
+                    let resp = client.send(get(&url)).await.unwrap();
+                    resp.body.collect(10).await.unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(&t.await[..], b"ok");
+        }
+        // And the answer is cached.
+        client
+            .send(get(&url))
+            .await
+            .unwrap()
+            .body
+            .collect(10)
+            .await
+            .unwrap();
+        assert_eq!(client.stats().dns_lookups, 1);
+    });
+}
+
+#[test]
 fn response_head_too_large() {
     let up = upstream(|_, w, _| {
         let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();

@@ -4,12 +4,15 @@
 //! loopback addresses. Any other name goes to the system resolver
 //! (`getaddrinfo`, which blocks) on glommio's blocking thread pool, and the
 //! answer is kept per shard for [`TTL`]: a script fetching the same origin
-//! again does not pay a lookup (nor a thread hop) per request.
+//! again does not pay a lookup (nor a thread hop) per request, and requests
+//! for a name being looked up wait for that one lookup.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How long a looked-up answer is reused. `getaddrinfo` reports no TTL, so
@@ -33,6 +36,8 @@ pub struct DnsError {
 #[derive(Debug, Default)]
 pub(crate) struct Resolver {
     cache: RefCell<HashMap<String, Cached>>,
+    inflight: RefCell<HashMap<String, Rc<Lookup>>>,
+    lookups: std::cell::Cell<u64>,
 }
 
 /// A looked-up answer and when it expires.
@@ -61,12 +66,51 @@ pub(crate) fn literal(host: &str) -> Option<Vec<IpAddr>> {
     None
 }
 
+/// One lookup in flight, shared by every request for the same name: a burst
+/// of fetches to a new host costs one `getaddrinfo`, not one each (the pool
+/// has one thread per shard, so they would queue behind each other).
+#[derive(Debug, Default)]
+struct Lookup {
+    done: RefCell<Option<Result<Rc<[IpAddr]>, String>>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+/// Runs `getaddrinfo` for `name` on the blocking pool. A task of its own,
+/// so the lookup finishes (and wakes the others) even if the request that
+/// started it is gone.
+async fn look_up(name: String, lookup: Rc<Lookup>) {
+    let looked_up = glommio::executor()
+        .spawn_blocking(move || {
+            (name.as_str(), 0)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>())
+        })
+        .await;
+    let result = looked_up.map_err(|e| e.to_string()).and_then(|addrs| {
+        let mut ips: Vec<IpAddr> = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            if !ips.contains(&a.ip()) {
+                ips.push(a.ip());
+            }
+        }
+        if ips.is_empty() {
+            Err("no addresses".to_string())
+        } else {
+            Ok(ips.into())
+        }
+    });
+    *lookup.done.borrow_mut() = Some(result);
+    for w in lookup.waiters.borrow_mut().drain(..) {
+        w.wake();
+    }
+}
+
 impl Resolver {
     /// The socket addresses of `host:port`, in the resolver's order.
     ///
     /// # Cancel safety
-    /// Dropping the future abandons the lookup (it still finishes on the
-    /// pool thread, and its answer is dropped).
+    /// Dropping the future abandons the wait; the lookup still finishes
+    /// and its answer is cached for the next request.
     pub(crate) async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DnsError> {
         let with_port = |ips: &[IpAddr]| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
         if let Some(ips) = literal(host) {
@@ -78,29 +122,51 @@ impl Resolver {
                 return Ok(with_port(&c.ips));
             }
         }
-        let name = key.clone();
-        let looked_up = glommio::executor()
-            .spawn_blocking(move || {
-                (name.as_str(), 0)
-                    .to_socket_addrs()
-                    .map(|a| a.collect::<Vec<_>>())
+        let lookup = self
+            .inflight
+            .borrow_mut()
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let l = Rc::new(Lookup::default());
+                self.lookups.set(self.lookups.get() + 1);
+                glommio::spawn_local(look_up(key.clone(), l.clone())).detach();
+                l
             })
-            .await;
-        let fail = |reason: String| DnsError {
-            host: host.to_string(),
-            reason,
-        };
-        let addrs = looked_up.map_err(|e| fail(e.to_string()))?;
-        let mut ips: Vec<IpAddr> = Vec::with_capacity(addrs.len());
-        for a in addrs {
-            if !ips.contains(&a.ip()) {
-                ips.push(a.ip());
+            .clone();
+        let result = poll_fn(|cx| {
+            if let Some(r) = lookup.done.borrow().as_ref() {
+                return Poll::Ready(r.clone());
+            }
+            let mut waiters = lookup.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
+        // The first one back files the answer.
+        let mut inflight = self.inflight.borrow_mut();
+        if inflight.get(&key).is_some_and(|l| Rc::ptr_eq(l, &lookup)) {
+            inflight.remove(&key);
+            if let Ok(ips) = &result {
+                self.store(key, ips.clone());
             }
         }
-        if ips.is_empty() {
-            return Err(fail("no addresses".into()));
+        match result {
+            Ok(ips) => Ok(with_port(&ips)),
+            Err(reason) => Err(DnsError {
+                host: host.to_string(),
+                reason,
+            }),
         }
-        let out = with_port(&ips);
+    }
+
+    /// System lookups started so far.
+    pub(crate) fn lookups(&self) -> u64 {
+        self.lookups.get()
+    }
+
+    fn store(&self, key: String, ips: Rc<[IpAddr]>) {
         let mut cache = self.cache.borrow_mut();
         if cache.len() >= MAX_ENTRIES {
             let now = Instant::now();
@@ -112,11 +178,10 @@ impl Resolver {
         cache.insert(
             key,
             Cached {
-                ips: ips.into(),
+                ips,
                 until: Instant::now() + TTL,
             },
         );
-        Ok(out)
     }
 }
 

@@ -253,6 +253,9 @@ pub struct ClientStats {
     pub retries: u64,
     /// Idle connections in the pool now.
     pub idle: usize,
+    /// System name lookups (`getaddrinfo`) made: cached answers and requests
+    /// that joined a lookup in flight are not counted.
+    pub dns_lookups: u64,
 }
 
 thread_local! {
@@ -345,6 +348,7 @@ impl Client {
             reuses: self.reuses.get(),
             retries: self.retries.get(),
             idle: self.pool.idle_count(),
+            dns_lookups: self.resolver.lookups(),
         }
     }
 
