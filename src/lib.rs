@@ -49,10 +49,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+pub use ringworker_core::keepalive::{KeepaliveTotals, OwnerStats};
 pub use ringworker_core::{
-    CancelFlag, CancelReason, Config, HttpLimits, OverIpLimit, ShardController, ShardId,
-    ShardStats, Timeouts, WsConfig,
+    CancelFlag, CancelReason, Config, HttpLimits, OutboundConfig, OverIpLimit, ShardController,
+    ShardId, ShardStats, Timeouts, WsConfig,
 };
+pub use ringworker_io::client;
 pub use ringworker_io::http::response::ReceiverGone;
 pub use ringworker_io::ws;
 pub use ringworker_io::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
@@ -117,6 +119,7 @@ pub fn init_logging() {
 pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Error> {
     let mut options = options;
     options.cancel_grace = config.timeouts.cancel_grace;
+    options.subrequest_limit = config.outbound.subrequest_limit;
     try_serve(config, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;

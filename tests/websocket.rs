@@ -599,7 +599,10 @@ fn javascript_api_errors_and_states() {
     );
     starts("badCode", "InvalidAccessError:");
     starts("longReason", "SyntaxError:");
-    starts("outbound", "TypeError: new WebSocket(");
+    starts(
+        "outbound",
+        "SyntaxError: WebSocket: the URL's scheme must be ws: or wss:",
+    );
     starts("status101WithoutSocket", "RangeError:");
     starts("socketWith200", "RangeError:");
     starts("sendAfterClose", "TypeError:");

@@ -34,6 +34,7 @@ pub async fn serve_shard<H: Handler>(
     // The ring is now this thread's current one; the shard's outbound client
     // (made on first use by `Client::current`) takes this configuration.
     crate::client::Client::install_config(ctx.config.outbound.clone());
+    crate::ws::client::configure(ctx.config.ws.clone());
     let acceptor = ring.listen(listener.as_raw_fd());
     let limits = &ctx.config.limits;
     let env = Rc::new(ConnEnv {

@@ -80,6 +80,16 @@ impl Socket {
         }
     }
 
+    /// The local address the socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        // SAFETY: the descriptor stays open while `self` (its ring state) lives.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.recv.fd()) };
+        socket2::SockRef::from(&fd)
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
+    }
+
     /// The received bytes not yet consumed. Do not hold across an `.await`.
     pub fn rbuf(&self) -> RefMut<'_, BytesMut> {
         self.recv.buf.borrow_mut()

@@ -99,6 +99,9 @@ pub(crate) struct JsBodyStream {
     gone: Option<(v8::Global<v8::Object>, ringworker_core::CancelFlag)>,
     /// The request's id: the stream's source runs on its behalf.
     request: u32,
+    /// A `fetch()` request body pulled by the upstream connection, not a
+    /// response body: ending early is not the client leaving.
+    upload: bool,
 }
 
 impl JsBodyStream {
@@ -115,6 +118,21 @@ impl JsBodyStream {
             request: ids.request(),
             ids: Some(ids),
             gone,
+            upload: false,
+        }
+    }
+
+    /// A `fetch()` request body: `reader` pulled as the upstream takes it,
+    /// on behalf of `request` (0: none).
+    pub(crate) fn upload(rt: Rc<JsRuntime>, reader: v8::Global<v8::Object>, request: u32) -> Self {
+        Self {
+            rt,
+            reader: Some(reader),
+            pending: None,
+            request,
+            ids: None,
+            gone: None,
+            upload: true,
         }
     }
 
@@ -282,15 +300,22 @@ impl Drop for JsBodyStream {
                         .get(tc, k.into())
                         .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
                     {
-                        let m = v8::String::new(tc, "client disconnected").unwrap();
+                        let why = if self.upload {
+                            "the upstream connection ended before the request body was sent"
+                        } else {
+                            "client disconnected"
+                        };
+                        let m = v8::String::new(tc, why).unwrap();
                         let reason = v8::Exception::type_error(tc, m);
                         cancel.call(tc, reader.into(), &[reason]);
                     }
                 });
             }
             // Either way it may react (clean up, close) for a grace period;
-            // then its timers stop.
-            self.rt.doom_after(self.request, self.rt.cancel_grace());
+            // then its timers stop. (An upload ending early ends nothing else.)
+            if !self.upload {
+                self.rt.doom_after(self.request, self.rt.cancel_grace());
+            }
         }
         self.finish();
     }

@@ -13,12 +13,14 @@
 
 mod body;
 pub mod error;
+mod fetch;
 pub mod handler;
 mod module;
 pub mod platform;
 mod profiler;
 pub mod runtime;
 mod snapshot;
+mod sockets;
 mod watchdog;
 mod web;
 mod websocket;

@@ -32,8 +32,36 @@ fn canonical(path: &Path) -> Result<PathBuf, ScriptError> {
     })
 }
 
+/// Built-in modules and their named exports. Each is a small source module
+/// that takes its exports from the runtime (`js/50_sockets.js` publishes them).
+const BUILTINS: &[(&str, &[&str])] = &[("cloudflare:sockets", &["connect"])];
+
+/// The key a built-in module is mapped under (never a real path).
+fn builtin_key(specifier: &str) -> Option<PathBuf> {
+    BUILTINS
+        .iter()
+        .any(|(name, _)| *name == specifier)
+        .then(|| PathBuf::from(format!("<builtin>/{specifier}")))
+}
+
+/// The source of built-in module `key` (see [`builtin_key`]).
+fn builtin_source(key: &Path) -> Option<String> {
+    let name = key.to_str()?.strip_prefix("<builtin>/")?;
+    let (_, exports) = BUILTINS.iter().find(|(n, _)| *n == name)?;
+    let mut src = format!(
+        "const m = globalThis[Symbol.for(\"ringworker.builtin\")](\"{name}\");\nexport default m;\n"
+    );
+    for e in *exports {
+        src.push_str(&format!("export const {e} = m.{e};\n"));
+    }
+    Some(src)
+}
+
 /// Resolves `specifier` imported by the module at `referrer`.
 fn resolve_path(referrer: &Path, specifier: &str) -> Result<PathBuf, ScriptError> {
+    if let Some(key) = builtin_key(specifier) {
+        return Ok(key);
+    }
     let err = |reason: &str| ScriptError::Resolve {
         referrer: referrer.display().to_string(),
         specifier: specifier.to_string(),
@@ -42,7 +70,7 @@ fn resolve_path(referrer: &Path, specifier: &str) -> Result<PathBuf, ScriptError
     if !(specifier.starts_with("./") || specifier.starts_with("../") || specifier.starts_with('/'))
     {
         return Err(err(
-            "only relative (./, ../) and absolute imports are supported",
+            "only relative (./, ../) and absolute imports and the built-in modules (cloudflare:sockets) are supported",
         ));
     }
     let base = referrer.parent().unwrap_or(Path::new("/"));
@@ -100,10 +128,13 @@ fn compile<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     path: &Path,
 ) -> Result<v8::Local<'s, v8::Module>, ScriptError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = match builtin_source(path) {
+        Some(src) => src,
+        None => std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    };
     let name = path.display().to_string();
     v8::tc_scope!(let tc, scope);
     let source = v8::String::new(tc, &text)

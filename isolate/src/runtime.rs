@@ -37,6 +37,8 @@ const BOOTSTRAP: &[(&str, &str)] = &[
         "ringworker:30_websocket.js",
         include_str!("js/30_websocket.js"),
     ),
+    ("ringworker:40_fetch.js", include_str!("js/40_fetch.js")),
+    ("ringworker:50_sockets.js", include_str!("js/50_sockets.js")),
 ];
 
 /// What a shard's runtime runs.
@@ -71,6 +73,11 @@ pub struct WorkerOptions {
     /// Longest `ctx.waitUntil()` work of a cancelled request may hold off
     /// that tear-down. Default 30 s (as in Workers).
     pub wait_until_limit: Duration,
+    /// Most subrequests (`fetch()`, outbound WebSockets, `connect()`) one
+    /// incoming request may make; past it they throw a `TypeError`.
+    /// Default 1,000 (`ringworker::serve_worker` sets it from
+    /// `OutboundConfig::subrequest_limit`).
+    pub subrequest_limit: usize,
     /// Publishes internal stream helpers to the script as
     /// `globalThis[Symbol.for("ringworker.internal.streams")]`: for the JS
     /// API tests only. Default false.
@@ -92,6 +99,7 @@ impl WorkerOptions {
             wait_until_limit: Duration::from_secs(30),
             expose_internals: false,
             cpu_profile: None,
+            subrequest_limit: 1000,
         }
     }
 }
@@ -156,6 +164,14 @@ pub(crate) struct Host {
     watch_queue: Vec<u32>,
     /// Request bodies JS may read, by id (see `op_body_read`).
     bodies: HashMap<u32, ringworker_io::Body>,
+    /// Bodies with a read in flight (taken out of `bodies` meanwhile), and
+    /// those of them cancelled meanwhile: dropped when the read ends.
+    reading: std::collections::HashSet<u32>,
+    cancelled_reads: std::collections::HashSet<u32>,
+    /// Bodies of `fetch()` responses by the request that fetched them: an
+    /// unread one would hold its upstream connection, so they are dropped
+    /// when the request (and its `waitUntil` work) is over.
+    fetch_bodies: HashMap<u32, Vec<u32>>,
     next_body: u32,
     body_reads: Vec<(u32, v8::Global<v8::PromiseResolver>)>,
     pending: HashMap<u64, Pending>,
@@ -177,10 +193,24 @@ pub(crate) struct Host {
     teardown_queue: Vec<u32>,
     /// Accepted WebSockets (see `websocket.rs`).
     pub(crate) sockets: crate::websocket::Sockets,
+    /// Outbound work (fetches, connects) JS started during the current
+    /// entry: each becomes a task once the entry returns.
+    pub(crate) spawns: Vec<Spawn>,
+    /// Subrequests in flight or done, and their abort flags (see `fetch.rs`).
+    pub(crate) outbound: crate::fetch::Outbound,
+    /// Outbound TCP sockets (see `sockets.rs`).
+    pub(crate) tcp: crate::sockets::TcpSockets,
     shard: usize,
 }
 
 pub(crate) type HostRef = Rc<RefCell<Host>>;
+
+/// Work an op queued: given the runtime, the task to run after the entry.
+pub(crate) type Spawn = Box<
+    dyn FnOnce(
+        std::rc::Weak<JsRuntime>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+>;
 
 /// The handles a runtime keeps into its context.
 pub(crate) struct Handles {
@@ -474,6 +504,9 @@ fn op_wait_until_done(
     };
     if left == 0 {
         h.wait_until.remove(&owner);
+        if !h.requests.contains_key(&owner) {
+            h.drop_fetch_bodies(owner);
+        }
         if h.doomed.remove(&owner) {
             h.teardown_queue.push(owner);
         }
@@ -568,7 +601,26 @@ fn op_body_cancel(
     _rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    host(scope).borrow_mut().bodies.remove(&id);
+    host(scope).borrow_mut().drop_body(id);
+}
+
+impl Host {
+    /// Drops body `id` (its source stops: a socket drains or closes), also
+    /// when a read of it is in flight.
+    fn drop_body(&mut self, id: u32) {
+        if self.bodies.remove(&id).is_none() && self.reading.contains(&id) {
+            self.cancelled_reads.insert(id);
+        }
+    }
+
+    /// Request `owner` is over: the fetch() bodies it left unread go.
+    fn drop_fetch_bodies(&mut self, owner: u32) {
+        if let Some(ids) = self.fetch_bodies.remove(&owner) {
+            for id in ids {
+                self.drop_body(id);
+            }
+        }
+    }
 }
 
 /// A Uint8Array over `bytes` without copying: V8 owns a boxed `Bytes` and
@@ -700,6 +752,8 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
     ];
     v.extend(crate::web::native_functions());
     v.extend(crate::websocket::native_functions());
+    v.extend(crate::fetch::native_functions());
+    v.extend(crate::sockets::native_functions());
     v
 }
 
@@ -741,6 +795,8 @@ pub(crate) fn install_surface<'s>(
     }
     crate::web::install(scope, ops);
     crate::websocket::install(scope, ops);
+    crate::fetch::install(scope, ops);
+    crate::sockets::install(scope, ops);
     let rw = v8::Object::new(scope);
     for (name, src) in BOOTSTRAP {
         v8::tc_scope!(let tc, scope);
@@ -804,6 +860,7 @@ impl JsRuntime {
             &*heap as *const HeapGuard as *mut std::ffi::c_void,
         );
         let host = set_slots(&mut isolate, options.shard);
+        host.borrow_mut().outbound.limit = options.subrequest_limit;
         // On a shard, GC pauses and the heap size go into its metrics.
         let gc_clock = ringworker_core::ShardMetrics::current().map(|metrics| {
             Box::new(GcClock {
@@ -1251,6 +1308,28 @@ impl JsRuntime {
                 }
             };
         }
+        if let Some(id) = parts
+            .get_index(tc, 6)
+            .filter(|v| v.is_uint32())
+            .and_then(|v| v.uint32_value(tc))
+        {
+            // A body straight from a socket (the request's, or a fetch()
+            // response's): the connection pulls it natively, and dropping it
+            // (the client left) closes its source at once. The script is done
+            // with the request.
+            let body = self.take_body(id);
+            ids.release(self);
+            return match body {
+                Some(body) => {
+                    resp.body = ResponseBody::stream(body.content_length(), body);
+                    resp
+                }
+                None => {
+                    tracing::error!(target: "js", shard = self.options.shard, "the response body was already consumed");
+                    Response::text(500, "Internal Server Error")
+                }
+            };
+        }
         let body = parts
             .get_index(tc, 2)
             .map(|b| body_bytes(tc, b))
@@ -1296,7 +1375,14 @@ impl JsRuntime {
         }
         let reads = std::mem::take(&mut self.host.borrow_mut().body_reads);
         for (id, resolver) in reads {
-            let body = self.host.borrow_mut().bodies.remove(&id);
+            let body = {
+                let mut h = self.host.borrow_mut();
+                let body = h.bodies.remove(&id);
+                if body.is_some() {
+                    h.reading.insert(id);
+                }
+                body
+            };
             let rt = Rc::downgrade(self);
             spawn_after_entry(async move {
                 let (body, chunk) = match body {
@@ -1327,6 +1413,10 @@ impl JsRuntime {
             });
         }
         self.listen_to_accepted_sockets();
+        let spawns = std::mem::take(&mut self.host.borrow_mut().spawns);
+        for s in spawns {
+            spawn_after_entry(s(Rc::downgrade(self)));
+        }
         let teardowns = std::mem::take(&mut self.host.borrow_mut().teardown_queue);
         for r in teardowns {
             self.teardown(r);
@@ -1438,6 +1528,26 @@ impl JsRuntime {
         }
     }
 
+    /// Makes `body` readable from JS as `bodyRead(id)`; returns the id. A
+    /// body fetched on behalf of `owner` (a request) is dropped when that
+    /// request is over, if nothing read it to its end before.
+    pub(crate) fn register_body(&self, body: ringworker_io::Body, owner: u32) -> u32 {
+        let mut h = self.host.borrow_mut();
+        h.next_body = h.next_body.wrapping_add(1).max(1);
+        let id = h.next_body;
+        h.bodies.insert(id, body);
+        if owner != 0 {
+            h.fetch_bodies.entry(owner).or_default().push(id);
+        }
+        id
+    }
+
+    /// Takes back a body JS has not read from (a native stream handed over
+    /// whole, see `rw.takeNativeBody`).
+    pub(crate) fn take_body(&self, id: u32) -> Option<ringworker_io::Body> {
+        self.host.borrow_mut().bodies.remove(&id)
+    }
+
     /// Settles a `bodyRead` promise with the chunk that arrived.
     fn finish_body_read(
         self: &Rc<Self>,
@@ -1446,8 +1556,13 @@ impl JsRuntime {
         resolver: v8::Global<v8::PromiseResolver>,
         chunk: Option<Result<Bytes, ringworker_io::BodyError>>,
     ) {
-        if let (Some(b), Some(Ok(_))) = (body, &chunk) {
-            self.host.borrow_mut().bodies.insert(id, b);
+        {
+            let mut h = self.host.borrow_mut();
+            h.reading.remove(&id);
+            let cancelled = h.cancelled_reads.remove(&id);
+            if let (Some(b), Some(Ok(_)), false) = (body, &chunk, cancelled) {
+                h.bodies.insert(id, b);
+            }
         }
         let _ = self.enter(|tc, _| {
             let resolver = v8::Local::new(tc, resolver);
@@ -1729,8 +1844,12 @@ impl RequestIds {
         let tracked = {
             let mut h = rt.host.borrow_mut();
             if let Some(b) = self.body {
-                h.bodies.remove(&b);
+                h.drop_body(b);
             }
+            if !h.wait_until.contains_key(&self.request) {
+                h.drop_fetch_bodies(self.request);
+            }
+            h.outbound.request_ended(self.request);
             h.requests.remove(&self.request)
         };
         // A signal watcher (if any) stops.

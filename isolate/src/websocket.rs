@@ -62,16 +62,20 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_ws_send.map_fn_to(),
         op_ws_close.map_fn_to(),
         op_ws_buffered.map_fn_to(),
+        op_ws_connect.map_fn_to(),
+        op_ws_listen.map_fn_to(),
     ]
 }
 
 /// Adds these ops to the `ops` object handed to the JS files.
 pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
-    let list: [(&str, v8::FunctionCallback); 4] = [
+    let list: [(&str, v8::FunctionCallback); 6] = [
         ("wsAccept", op_ws_accept.map_fn_to()),
         ("wsSend", op_ws_send.map_fn_to()),
         ("wsClose", op_ws_close.map_fn_to()),
         ("wsBuffered", op_ws_buffered.map_fn_to()),
+        ("wsConnect", op_ws_connect.map_fn_to()),
+        ("wsListen", op_ws_listen.map_fn_to()),
     ];
     for (name, f) in list {
         let f = v8::Function::new_raw(scope, f).unwrap();
@@ -98,6 +102,120 @@ fn op_ws_accept(
     }
     s.starts.push(id);
     rv.set(v8::Integer::new_from_unsigned(scope, id).into());
+}
+
+/// `wsConnect(url, [name, value, ...], [protocol, ...])` -> `[id, promise]`:
+/// an outbound WebSocket. The socket exists at once (sends and a close queue
+/// until it opens); the promise resolves with `[status, protocol,
+/// [name, value, ...]]` once the handshake completed, or rejects with a
+/// `TypeError`. While open it holds a keepalive token for its request.
+fn op_ws_connect(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let text = args.get(0).to_rust_string_lossy(scope);
+    let url = match url::Url::parse(&text) {
+        Ok(u) => u,
+        Err(e) => return throw_type_error(scope, &format!("WebSocket: invalid URL {text:?}: {e}")),
+    };
+    let headers = crate::fetch::header_pairs(scope, args.get(1));
+    let protocols: Vec<String> = match v8::Local::<v8::Array>::try_from(args.get(2)) {
+        Ok(a) => (0..a.length())
+            .filter_map(|i| a.get_index(scope, i))
+            .map(|v| v.to_rust_string_lossy(scope))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if !crate::fetch::claim_subrequest(scope) {
+        return;
+    }
+    let owner = current_owner(scope);
+    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+        return;
+    };
+    let promise = resolver.get_promise(scope);
+    let resolver = v8::Global::new(scope, resolver);
+    let host = host(scope);
+    let id = {
+        let mut h = host.borrow_mut();
+        let s = &mut h.sockets;
+        s.next = s.next.wrapping_add(1).max(1);
+        let id = s.next;
+        let ws = WebSocket::new();
+        s.live.insert(id, ws.clone());
+        h.spawns.push(Box::new(move |weak| {
+            Box::pin(async move {
+                let result =
+                    ringworker_io::ws::client::connect(ws.clone(), &url, headers, protocols)
+                        .await
+                        .map_err(|e| e.to_string());
+                let Some(rt) = weak.upgrade() else { return };
+                if result.is_err() {
+                    rt.host().borrow_mut().sockets.live.remove(&id);
+                } else {
+                    hold_keepalive(&ws, owner);
+                }
+                let _ = rt.enter_as(owner, |tc, _| {
+                    let resolver = v8::Local::new(tc, resolver);
+                    match result {
+                        Ok(hs) => {
+                            let mut flat: Vec<v8::Local<v8::Value>> = Vec::new();
+                            for (k, v) in &hs.headers {
+                                flat.push(new_string(tc, k).into());
+                                flat.push(new_string(tc, v).into());
+                            }
+                            let flat = v8::Array::new_with_elements(tc, &flat);
+                            let parts = [
+                                v8::Integer::new(tc, i32::from(hs.status)).into(),
+                                new_string(tc, &hs.protocol).into(),
+                                flat.into(),
+                            ];
+                            let parts = v8::Array::new_with_elements(tc, &parts);
+                            resolver.resolve(tc, parts.into());
+                        }
+                        Err(msg) => {
+                            let m = new_string(tc, &msg);
+                            let err = v8::Exception::type_error(tc, m);
+                            resolver.reject(tc, err);
+                        }
+                    }
+                });
+            })
+        }));
+        id
+    };
+    let id = v8::Integer::new_from_unsigned(scope, id);
+    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
+    rv.set(pair.into());
+}
+
+/// An open outbound socket pins its owner (a keepalive token) until it
+/// closes, up to the ledger's cap.
+fn hold_keepalive(ws: &WebSocket, owner: u32) {
+    use ringworker_core::keepalive::{KeepaliveLedger, Owner, TokenEnd, TokenKind};
+    let Some(ledger) = KeepaliveLedger::current() else {
+        return;
+    };
+    let token = ledger.acquire(Owner::Request(u64::from(owner)), TokenKind::WebSocket);
+    let flag = ws.cancel_flag().clone();
+    glommio::spawn_local(async move {
+        let why = flag.cancelled().await;
+        token.end(TokenEnd::from(why));
+    })
+    .detach();
+}
+
+/// `wsListen(id)`: deliver socket `id`'s events to JS (after this entry).
+fn op_ws_listen(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let Some(id) = args.get(0).uint32_value(scope) else {
+        return;
+    };
+    host(scope).borrow_mut().sockets.starts.push(id);
 }
 
 /// Runs `f` on socket `id` (no handle clone: a send is a hot path).

@@ -32,7 +32,7 @@ function apiErrors() {
     s.accept();
     s.close(1000, "é".repeat(62));
   });
-  out.outbound = name(() => new WebSocket("ws://example.com/"));
+  out.outbound = name(() => new WebSocket("ftp://example.com/"));
   out.status101WithoutSocket = name(() => new Response(null, { status: 101 }));
   out.socketWith200 = name(() => new Response(null, { status: 200, webSocket: pair()[0] }));
   const s = pair()[1];

@@ -59,6 +59,11 @@ impl Conn {
         self.sock.peer_addr()
     }
 
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()

@@ -1138,6 +1138,10 @@ async fn write_stream<H: Handler>(
             }
             Some(Some(Err(e))) => {
                 tracing::warn!(shard = env.shard.0, "response body failed: {e}");
+                // What the producer made before it failed still goes out
+                // (a proxied body cut short arrives cut short, not emptier).
+                flush(sh, env, wbuf, &gathered, chunked).await?;
+                wait_sent(sh, env, 0).await?;
                 return Ok(false);
             }
             Some(None) => {

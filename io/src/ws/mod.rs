@@ -9,6 +9,7 @@
 //!   pings answered without the handler, heartbeat, idle timeout, close
 //!   handshake, shutdown with 1001, backpressure.
 
+pub mod client;
 pub mod frame;
 pub mod handshake;
 pub mod message;

@@ -321,6 +321,8 @@
 
   // ---------------------------------------------------------------- Response
   const kStatus = Symbol("status");
+  const kUrl = Symbol("url");
+  const kRedirected = Symbol("redirected");
   const kStatusText = Symbol("statusText");
   const kHeaders = Symbol("headers");
   const kWebSocket = Symbol("webSocket");
@@ -357,6 +359,14 @@
       this[kBody] = extracted.body;
       this[kUsed] = false;
       this[kWebSocket] = webSocket;
+      this[kUrl] = "";
+      this[kRedirected] = false;
+    }
+    get url() {
+      return this[kUrl];
+    }
+    get type() {
+      return this[kStatus] === 0 ? "error" : "default";
     }
     get webSocket() {
       return this[kWebSocket];
@@ -377,7 +387,7 @@
       return this[kBody];
     }
     get redirected() {
-      return false;
+      return this[kRedirected];
     }
     clone() {
       if (this[kUsed]) throw new TypeErr("Response.clone: body has already been used");
@@ -450,6 +460,14 @@
   rw.kBody = kBody;
   rw.kUsed = kUsed;
   rw.extractBody = extractBody;
+  rw.kList = kList;
+  rw.kGuard = kGuard;
+  rw.kSignal = kSignal;
+  rw.kStatus = kStatus;
+  rw.kUrl = kUrl;
+  rw.kRedirected = kRedirected;
+  rw.kWebSocket = kWebSocket;
+  rw.isStream = isStream;
   define("Headers", Headers);
   define("Request", Request);
   define("Response", Response);
@@ -510,7 +528,12 @@
   // ------------------------------------------------ hooks the runtime calls
   // A request body read from the socket chunk by chunk as the stream is
   // pulled (highWaterMark 0: nothing is read before the script asks).
-  function socketBody(id) {
+  // Streams whose bytes come from a native body (a request body from the
+  // socket, a fetch() response body), by stream: while untouched, such a
+  // stream can be handed back to the runtime whole (a response body, a
+  // fetch() request body) and its bytes never pass through JS.
+  const nativeBodies = new WeakMap();
+  function socketBody(id, length = null) {
     let handle;
     handle = rw.newNativeReadable(
       {
@@ -526,8 +549,27 @@
       },
       0,
     );
+    nativeBodies.set(handle.stream, id);
     return handle.stream;
   }
+  rw.socketBody = socketBody;
+  // The native body id of an untouched native stream, or null.
+  function nativeBodyId(stream) {
+    const id = nativeBodies.get(stream);
+    if (id === undefined || rw.isLocked(stream) || rw.isDisturbed(stream)) return null;
+    return id;
+  }
+  rw.nativeBodyId = nativeBodyId;
+  // Hands a native stream's body to the runtime: the stream is spent (a
+  // later read sees it locked) and its id is returned.
+  function takeNativeBody(stream) {
+    const id = nativeBodyId(stream);
+    if (id === null) return null;
+    nativeBodies.delete(stream);
+    rw.streamReader(stream); // lock it: the bytes are the runtime's now
+    return id;
+  }
+  rw.takeNativeBody = takeNativeBody;
 
   function makeRequest(method, url, flatHeaders, bodyId, reqId) {
     const req = new Request(url, { method });
@@ -567,6 +609,9 @@
         throw new TypeErr("Response body stream is locked or has been read");
       }
       resp[kUsed] = true;
+      // A body straight from the socket or from fetch(): forwarded natively.
+      const native = takeNativeBody(body);
+      if (native !== null) return [resp[kStatus], flat, null, null, null, null, native];
       // controller.signal of the stream's source aborts if the client leaves.
       let signal = rw.controllerSignal(body);
       if (signal === undefined) {

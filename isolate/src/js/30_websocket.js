@@ -107,21 +107,54 @@
   class WebSocket extends EventTarget {
     #id = 0; // native socket, once accepted
     #state = CONNECTING;
-    #role; // "client" | "server" (ends of a WebSocketPair)
+    #role; // "client" | "server" (ends of a WebSocketPair), "outbound" (new WebSocket(url)), "fetched" (fetch() with Upgrade)
+    #url = null;
     #peer = null;
     #binaryType = "arraybuffer";
     #protocol = "";
     #closeSent = false;
 
     constructor(url, protocols = undefined, key = undefined) {
-      if (key !== kInternal) {
-        // Outbound WebSockets are built on the outbound-connection layer.
-        throw new TypeErr(
-          `new WebSocket(${JSON.stringify(`${url}`)}): outbound WebSockets are not supported yet; accept inbound ones with new WebSocketPair()`,
-        );
+      if (key === kInternal) {
+        super();
+        this.#role = protocols;
+        return;
+      }
+      if (arguments.length < 1) throw new TypeErr("WebSocket: 1 argument required, but only 0 present");
+      // The browser API: an outbound connection that opens by itself.
+      const target = outboundUrl(url, "WebSocket");
+      const list = protocols === undefined ? [] : typeof protocols === "string" ? [protocols] : [...protocols];
+      const seen = new Set();
+      for (const p of list) {
+        const t = `${p}`;
+        if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(t) || seen.has(t)) {
+          throw new DOMException(`WebSocket: invalid or duplicate subprotocol "${t}"`, "SyntaxError");
+        }
+        seen.add(t);
       }
       super();
-      this.#role = protocols;
+      this.#role = "outbound";
+      this.#url = target;
+      const [id, promise] = ops.wsConnect(target, [], [...seen]);
+      this.#id = id;
+      MapPrototypeSet(byId, id, this);
+      ops.wsListen(id);
+      promise.then(
+        ([, protocol]) => {
+          this.#protocol = protocol;
+          if (this.#state === CONNECTING) {
+            this.#state = OPEN;
+            fire(this, new Event("open"));
+          }
+        },
+        (e) => {
+          MapPrototypeDelete(byId, id);
+          this.#state = CLOSED;
+          const message = e instanceof Error ? e.message : `${e}`;
+          fire(this, new ErrorEvent("error", { message, error: e }));
+          fire(this, new CloseEvent("close", { code: 1006, reason: "", wasClean: false }));
+        },
+      );
     }
 
     static {
@@ -146,6 +179,33 @@
         }
         client.#state = OPEN;
         return server.#id;
+      };
+      // fetch(url, { headers: { Upgrade: "websocket" } }): a 101 Response
+      // whose webSocket the script accept()s (until then its events wait).
+      rw.fetchWebSocket = (url, request) => {
+        const target = outboundUrl(url.href, "fetch");
+        const flat = [];
+        for (const [n, v] of request.headers[rw.kList]) {
+          if (n !== "upgrade" && n !== "connection" && !n.startsWith("sec-websocket-")) flat.push(n, v);
+        }
+        const offered = request.headers.get("sec-websocket-protocol");
+        const protocols = offered === null ? [] : offered.split(",").map((p) => p.trim()).filter((p) => p !== "");
+        const [id, promise] = ops.wsConnect(target, flat, protocols);
+        const signal = request[rw.kSignal];
+        if (signal !== null) {
+          rw.addAbortAlgorithm(signal, () => ops.wsClose(id, 1000, ""));
+        }
+        return promise.then(([status, protocol, headers]) => {
+          const ws = new WebSocket(undefined, "fetched", kInternal);
+          ws.#id = id;
+          ws.#protocol = protocol;
+          ws.#url = target;
+          const resp = new Response(null, { status, webSocket: ws });
+          const list = resp.headers[rw.kList];
+          for (let i = 0; i < headers.length; i += 2) list.push([headers[i].toLowerCase(), headers[i + 1]]);
+          resp.headers[rw.kGuard] = "immutable";
+          return resp;
+        });
       };
       rw.wsSetProtocol = (client, protocol) => {
         client.#protocol = protocol;
@@ -184,6 +244,13 @@
     }
 
     accept() {
+      if (this.#role === "fetched") {
+        if (this.#state !== CONNECTING) throw new TypeErr("accept(): this WebSocket was already accepted");
+        this.#state = OPEN;
+        MapPrototypeSet(byId, this.#id, this);
+        ops.wsListen(this.#id);
+        return;
+      }
       if (this.#role !== "server") {
         throw new TypeErr(
           "accept() is called on the server end of a WebSocketPair (the second socket), not the client end",
@@ -197,8 +264,11 @@
 
     send(data) {
       if (arguments.length < 1) throw new TypeErr("send: 1 argument required, but only 0 present");
-      if (this.#id === 0) {
+      if (this.#id === 0 || (this.#role === "fetched" && this.#state === CONNECTING)) {
         throw new TypeErr("send(): call accept() on this WebSocket before sending on it");
+      }
+      if (this.#state === CONNECTING) {
+        throw new DOMException("send(): the WebSocket is still connecting", "InvalidStateError");
       }
       if (this.#closeSent || this.#state === CLOSING || this.#state === CLOSED) {
         throw new TypeErr("send(): this WebSocket is closing or closed");
@@ -259,8 +329,26 @@
       return "";
     }
     get url() {
-      return null;
+      return this.#url;
     }
+  }
+
+  // An outbound WebSocket URL: ws:, wss: (http: and https: are taken as
+  // them, as browsers do); no fragment.
+  function outboundUrl(input, what) {
+    let u;
+    try {
+      u = new URL(`${input}`);
+    } catch {
+      throw new DOMException(`${what}: invalid URL "${input}"`, "SyntaxError");
+    }
+    if (u.protocol === "http:") u.protocol = "ws:";
+    else if (u.protocol === "https:") u.protocol = "wss:";
+    if (u.protocol !== "ws:" && u.protocol !== "wss:") {
+      throw new DOMException(`${what}: the URL's scheme must be ws: or wss: (got "${u.protocol}")`, "SyntaxError");
+    }
+    if (u.hash !== "") throw new DOMException(`${what}: the URL must not have a fragment`, "SyntaxError");
+    return u.href;
   }
 
   function validCloseCode(c) {

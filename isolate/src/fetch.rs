@@ -1,0 +1,271 @@
+//! The native side of `fetch()` (`js/40_fetch.js`): one hop of an outbound
+//! HTTP request on the shard's client.
+//!
+//! `fetchStart` checks what it can at once (the URL, the request's
+//! subrequest budget) and queues the hop; it runs as a task after the JS
+//! entry, on the shard's HTTP client (`ringworker_io::client`). Its response
+//! body becomes a native body JS reads with `bodyRead`, or hands back whole
+//! (a forwarded response). A plain fetch takes no keepalive token: it does
+//! not keep its owner resident, even while its body streams.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use ringworker_core::{CancelFlag, CancelReason};
+use ringworker_io::client::{Client, OutboundBody, OutboundRequest};
+use v8::MapFnTo;
+
+use crate::runtime::{current_owner, host, new_string, throw_type_error, with_bytes};
+
+/// A runtime's subrequests: their abort flags and each request's count.
+#[derive(Default)]
+pub(crate) struct Outbound {
+    /// Hops in flight, by id: cancelled by `fetchAbort`.
+    aborts: HashMap<u32, CancelFlag>,
+    next: u32,
+    /// Subrequests made so far, by the incoming request that made them.
+    per_request: HashMap<u32, u32>,
+    /// Most subrequests per request (`WorkerOptions::subrequest_limit`).
+    pub(crate) limit: usize,
+}
+
+impl Outbound {
+    /// The request ended: its budget goes with it.
+    pub(crate) fn request_ended(&mut self, request: u32) {
+        if !self.per_request.is_empty() {
+            self.per_request.remove(&request);
+        }
+    }
+
+    /// Counts one subrequest against `owner`'s budget of `limit`; false when
+    /// it is spent. Work outside a request (timers at the top level) has no
+    /// budget.
+    pub(crate) fn take_budget(&mut self, owner: u32, limit: usize) -> bool {
+        if owner == 0 {
+            return true;
+        }
+        let n = self.per_request.entry(owner).or_insert(0);
+        if *n as usize >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
+pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+    vec![op_fetch_start.map_fn_to(), op_fetch_abort.map_fn_to()]
+}
+
+/// Adds these ops to the `ops` object handed to the JS files.
+pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
+    let list: [(&str, v8::FunctionCallback); 2] = [
+        ("fetchStart", op_fetch_start.map_fn_to()),
+        ("fetchAbort", op_fetch_abort.map_fn_to()),
+    ];
+    for (name, f) in list {
+        let f = v8::Function::new_raw(scope, f).unwrap();
+        let k = new_string(scope, name);
+        ops.set(scope, k.into(), f.into());
+    }
+}
+
+/// A request body as the op received it; made into an [`OutboundBody`] in
+/// the task (a JS stream needs the runtime to be pulled).
+enum BodySpec {
+    Empty,
+    Bytes(Bytes),
+    Native(u32),
+    Reader(v8::Global<v8::Object>),
+}
+
+/// `[name, value, ...]` -> pairs.
+pub(crate) fn header_pairs(
+    scope: &mut v8::PinScope,
+    v: v8::Local<v8::Value>,
+) -> Vec<(String, String)> {
+    let Ok(flat) = v8::Local::<v8::Array>::try_from(v) else {
+        return Vec::new();
+    };
+    let n = flat.length();
+    let mut out = Vec::with_capacity(n as usize / 2);
+    let mut i = 0;
+    while i + 1 < n {
+        let k = flat
+            .get_index(scope, i)
+            .unwrap()
+            .to_rust_string_lossy(scope);
+        let v = flat
+            .get_index(scope, i + 1)
+            .unwrap()
+            .to_rust_string_lossy(scope);
+        out.push((k, v));
+        i += 2;
+    }
+    out
+}
+
+/// Claims one subrequest for the current request, or throws.
+pub(crate) fn claim_subrequest(scope: &mut v8::PinScope) -> bool {
+    let owner = current_owner(scope);
+    let h = host(scope);
+    let mut h = h.borrow_mut();
+    let limit = h.outbound.limit;
+    if h.outbound.take_budget(owner, limit) {
+        return true;
+    }
+    drop(h);
+    throw_type_error(
+        scope,
+        &format!("Too many subrequests: a request may make at most {limit}"),
+    );
+    false
+}
+
+/// `fetchStart(method, url, [name, value, ...], bodyKind, body)` ->
+/// `[id, promise]`; the promise resolves with
+/// `[status, statusText, [name, value, ...], bodyId | null, length | -1]`
+/// or rejects with a `TypeError`.
+fn op_fetch_start(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let method = args.get(0).to_rust_string_lossy(scope);
+    let url_text = args.get(1).to_rust_string_lossy(scope);
+    let url = match url::Url::parse(&url_text) {
+        Ok(u) => u,
+        Err(e) => return throw_type_error(scope, &format!("fetch: invalid URL {url_text:?}: {e}")),
+    };
+    let headers = header_pairs(scope, args.get(2));
+    let body = match args.get(3).uint32_value(scope).unwrap_or(0) {
+        1 => {
+            let v = args.get(4);
+            if v.is_string() {
+                BodySpec::Bytes(Bytes::from(v.to_rust_string_lossy(scope)))
+            } else {
+                // Copied: the script may write into its buffer afterwards.
+                BodySpec::Bytes(with_bytes(scope, v, Bytes::copy_from_slice).unwrap_or_default())
+            }
+        }
+        2 => BodySpec::Native(args.get(4).uint32_value(scope).unwrap_or(0)),
+        3 => match v8::Local::<v8::Object>::try_from(args.get(4)) {
+            Ok(reader) => BodySpec::Reader(v8::Global::new(scope, reader)),
+            Err(_) => BodySpec::Empty,
+        },
+        _ => BodySpec::Empty,
+    };
+    if !claim_subrequest(scope) {
+        return;
+    }
+    let owner = current_owner(scope);
+    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+        return;
+    };
+    let promise = resolver.get_promise(scope);
+    let resolver = v8::Global::new(scope, resolver);
+    let cancel = CancelFlag::new();
+    let h = host(scope);
+    let id = {
+        let mut h = h.borrow_mut();
+        let o = &mut h.outbound;
+        o.next = o.next.wrapping_add(1).max(1);
+        let id = o.next;
+        o.aborts.insert(id, cancel.clone());
+        h.spawns.push(Box::new(move |weak| {
+            Box::pin(async move {
+                let body = {
+                    let Some(rt) = weak.upgrade() else { return };
+                    match body {
+                        BodySpec::Empty => OutboundBody::Empty,
+                        BodySpec::Bytes(b) if b.is_empty() => OutboundBody::Empty,
+                        BodySpec::Bytes(b) => OutboundBody::Full(b),
+                        BodySpec::Native(id) => match rt.take_body(id) {
+                            Some(b) => OutboundBody::Stream {
+                                length: b.content_length(),
+                                stream: Box::pin(b),
+                            },
+                            None => OutboundBody::Empty,
+                        },
+                        BodySpec::Reader(reader) => OutboundBody::Stream {
+                            length: None,
+                            stream: Box::pin(crate::body::JsBodyStream::upload(
+                                rt.clone(),
+                                reader,
+                                owner,
+                            )),
+                        },
+                    }
+                };
+                let req = OutboundRequest {
+                    method,
+                    url,
+                    headers,
+                    body,
+                    cancel: Some(cancel),
+                };
+                let result = match Client::current() {
+                    Ok(client) => client.send(req).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("fetch failed: {e}")),
+                };
+                let Some(rt) = weak.upgrade() else { return };
+                rt.host().borrow_mut().outbound.aborts.remove(&id);
+                let result = result.map(|resp| {
+                    let length = resp.body.content_length();
+                    let body = (!resp.body.is_empty()).then(|| rt.register_body(resp.body, owner));
+                    (resp.status, resp.reason, resp.headers, body, length)
+                });
+                let _ = rt.enter_as(owner, |tc, _| {
+                    let resolver = v8::Local::new(tc, resolver);
+                    match result {
+                        Ok((status, reason, headers, body, length)) => {
+                            let mut flat: Vec<v8::Local<v8::Value>> =
+                                Vec::with_capacity(headers.len() * 2);
+                            for (k, v) in &headers {
+                                flat.push(new_string(tc, k).into());
+                                flat.push(new_string(tc, v).into());
+                            }
+                            let flat = v8::Array::new_with_elements(tc, &flat);
+                            let body: v8::Local<v8::Value> = match body {
+                                Some(id) => v8::Integer::new_from_unsigned(tc, id).into(),
+                                None => v8::null(tc).into(),
+                            };
+                            let length = length.map_or(-1.0, |l| l as f64);
+                            let parts = [
+                                v8::Integer::new(tc, i32::from(status)).into(),
+                                new_string(tc, &reason).into(),
+                                flat.into(),
+                                body,
+                                v8::Number::new(tc, length).into(),
+                            ];
+                            let parts = v8::Array::new_with_elements(tc, &parts);
+                            resolver.resolve(tc, parts.into());
+                        }
+                        Err(msg) => {
+                            let m = new_string(tc, &msg);
+                            let err = v8::Exception::type_error(tc, m);
+                            resolver.reject(tc, err);
+                        }
+                    }
+                });
+            })
+        }));
+        id
+    };
+    let id = v8::Integer::new_from_unsigned(scope, id);
+    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
+    rv.set(pair.into());
+}
+
+/// `fetchAbort(id)`: the request's signal aborted before its response head
+/// arrived: the hop stops and its connection is closed.
+fn op_fetch_abort(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    if let Some(flag) = host(scope).borrow_mut().outbound.aborts.remove(&id) {
+        flag.cancel(CancelReason::Aborted);
+    }
+}

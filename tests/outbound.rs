@@ -1,0 +1,515 @@
+//! Outbound `fetch()`, WebSockets and TCP from scripts, end to end: the real
+//! server runs `tests/scripts/outbound.js` against real local upstreams
+//! (`common::upstream`: HTTP/1.1 plain and TLS with a local CA, a WebSocket
+//! echo server, a TCP echo server with STARTTLS).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::upstream::*;
+use common::*;
+use ringworker::{Config, WorkerOptions};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts")
+        .join(name)
+}
+
+fn server(tweak: impl FnOnce(&mut Config)) -> ringworker::Server {
+    let mut cfg = test_config();
+    tweak(&mut cfg);
+    ringworker::serve_worker(cfg, WorkerOptions::new(script("outbound.js"))).expect("script loads")
+}
+
+/// Percent-encodes a query value (enough for URLs and paths).
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn get(addr: SocketAddr, target: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+fn get_json(addr: SocketAddr, target: &str) -> Value {
+    let r = get(addr, target);
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| panic!("{target}: {} {:?}", r.status, r.text()))
+}
+
+#[test]
+fn fetch_reads_status_headers_and_body_and_hides_hop_by_hop_headers() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let v = get_json(addr, &format!("/get?up={}&path=/hello", enc(&up.url(""))));
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["body"], "hello");
+    assert_eq!(v["url"], up.url("/hello"));
+    assert_eq!(v["redirected"], false);
+    let names: Vec<&str> = v["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h[0].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"content-length"), "{names:?}");
+    // A chunked upstream answer: the script sees no transfer-encoding.
+    let v = get_json(
+        addr,
+        &format!(
+            "/get?up={}&path={}",
+            enc(&up.url("")),
+            enc("/stream?chunks=4&size=5")
+        ),
+    );
+    assert_eq!(v["bytes"], 20);
+    let names = v["headers"].to_string();
+    assert!(!names.contains("transfer-encoding"), "{names}");
+}
+
+#[test]
+fn forwarded_responses_stream_byte_exact_and_reuse_pooled_connections() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let base = enc(&up.url(""));
+    // Content-Length and chunked upstream bodies, forwarded natively.
+    let r = get(
+        addr,
+        &format!("/forward?up={base}&path={}", enc("/bytes?n=3000000")),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 3_000_000);
+    assert!(is_pattern(0, &r.body));
+    let r = get(
+        addr,
+        &format!(
+            "/forward?up={base}&path={}",
+            enc("/stream?chunks=100&size=10000")
+        ),
+    );
+    assert_eq!(r.body.len(), 1_000_000);
+    assert!(is_pattern(0, &r.body));
+    // Twenty sequential fetches on one connection.
+    let before = up.connections();
+    let v = get_json(addr, &format!("/sequential?up={base}&n=20"));
+    assert_eq!(v["total"], 100);
+    assert_eq!(
+        up.connections() - before,
+        1,
+        "one pooled connection serves all twenty"
+    );
+}
+
+#[test]
+fn a_js_stream_uploads_64_mib_chunked_with_the_right_checksum() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let n: u64 = 64 << 20;
+    let v = get_json(
+        srv.local_addr(),
+        &format!("/upload?up={}&n={n}", enc(&up.url(""))),
+    );
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < n {
+        fill_pattern(off, &mut buf);
+        h.update(&buf);
+        off += buf.len() as u64;
+    }
+    let want = format!("{:x}", h.finalize());
+    assert_eq!(v["len"], n);
+    assert_eq!(v["sha256"], want);
+}
+
+#[test]
+fn the_request_body_streams_to_the_upstream_and_back_64_mib() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let n: u64 = 64 << 20;
+    let mut s = connect(addr);
+    let head = format!(
+        "POST /echo?up={} HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n",
+        enc(&up.url(""))
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 256 << 10];
+        let mut off = 0;
+        while off < n {
+            fill_pattern(off, &mut buf);
+            w.write_all(&buf).unwrap();
+            off += buf.len() as u64;
+        }
+    });
+    let mut r = Reader::new(s);
+    let resp = r.response(false).unwrap();
+    writer.join().unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.len() as u64, n);
+    assert!(is_pattern(0, &resp.body), "echoed bytes differ");
+}
+
+#[test]
+fn redirects_follow_manual_and_error_modes() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let base = enc(&up.url(""));
+    let v = get_json(
+        addr,
+        &format!("/redirect?up={base}&path={}", enc("/redirect-chain?n=3")),
+    );
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["redirected"], true);
+    assert_eq!(v["url"], up.url("/redirect-chain?n=0"));
+    let v = get_json(
+        addr,
+        &format!(
+            "/redirect?up={base}&mode=manual&path={}",
+            enc("/redirect-chain?n=3")
+        ),
+    );
+    assert_eq!(v["status"], 302);
+    assert_eq!(v["location"], "/redirect-chain?n=2");
+    let v = get_json(
+        addr,
+        &format!(
+            "/redirect?up={base}&mode=error&path={}",
+            enc("/redirect-chain?n=1")
+        ),
+    );
+    assert_eq!(v["error"]["isTypeError"], true, "{v}");
+    let v = get_json(addr, &format!("/redirect?up={base}&path=/redirect-loop"));
+    assert_eq!(v["error"]["isTypeError"], true, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 20 redirects"),
+        "{v}"
+    );
+}
+
+#[test]
+fn failures_reach_the_script_as_type_errors_with_a_message() {
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let v = get_json(addr, &format!("/error?url={}", enc("http://127.0.0.1:1/")));
+    assert_eq!(v["error"]["isTypeError"], true, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("connection refused") && msg.contains("127.0.0.1:1"),
+        "{msg}"
+    );
+    let v = get_json(addr, &format!("/error?url={}", enc("ftp://127.0.0.1/")));
+    assert_eq!(v["error"]["isTypeError"], true, "{v}");
+}
+
+#[test]
+fn an_upstream_failing_mid_body_fails_only_that_body() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let base = enc(&up.url(""));
+    // The forwarded body ends early: the client sees a truncated response
+    // (the connection closes), and the next request is unaffected.
+    let mut s = connect(addr);
+    write!(
+        s,
+        "GET /forward?up={base}&path={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        enc("/fail-mid?n=100000")
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let head_end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(all.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(
+        all.len() - head_end,
+        50_000,
+        "half the body, then the connection closed"
+    );
+    let v = get_json(addr, &format!("/get?up={base}&path=/hello"));
+    assert_eq!(v["body"], "hello");
+}
+
+#[test]
+fn abort_and_partial_reads_close_the_upstream_connection() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let base = enc(&up.url(""));
+    let v = get_json(
+        addr,
+        &format!("/abort?up={base}&ms=60&path={}", enc("/hold?id=abort")),
+    );
+    assert_eq!(v["error"]["name"], "AbortError", "{v}");
+    assert!(
+        up.wait_closed("/hold?id=abort", Duration::from_secs(2))
+            .is_some()
+    );
+    let v = get_json(
+        addr,
+        &format!("/partial?up={base}&path={}", enc("/hold?id=partial")),
+    );
+    assert!(v["first"].as_u64().unwrap() > 0);
+    assert!(
+        up.wait_closed("/hold?id=partial", Duration::from_secs(2))
+            .is_some()
+    );
+    // Aborted before the head arrived.
+    let v = get_json(
+        addr,
+        &format!("/abort?up={base}&ms=30&path={}", enc("/slow-head?ms=3000")),
+    );
+    assert_eq!(v["error"]["name"], "AbortError", "{v}");
+    assert!(
+        up.wait_closed("/slow-head", Duration::from_secs(2))
+            .is_some()
+    );
+}
+
+#[test]
+fn a_client_leaving_a_forwarded_stream_closes_the_upstream_within_5_ms() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let base = enc(&up.url(""));
+    let mut delays = Vec::new();
+    for i in 0..7 {
+        let id = format!("/hold?id=fwd{i}");
+        let mut s = connect(addr);
+        write!(
+            s,
+            "GET /forward?up={base}&path={} HTTP/1.1\r\nHost: t\r\n\r\n",
+            enc(&id)
+        )
+        .unwrap();
+        // Wait for the head and the first tick.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(5).any(|w| w == b"tick\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        let t0 = Instant::now();
+        drop(s);
+        let closed = up
+            .wait_closed(&id, Duration::from_secs(2))
+            .expect("upstream saw the close");
+        delays.push(closed.saturating_duration_since(t0));
+    }
+    delays.sort();
+    let median = delays[delays.len() / 2];
+    assert!(
+        median < Duration::from_millis(5),
+        "close reached the upstream after {delays:?}"
+    );
+}
+
+#[test]
+fn timeouts_and_the_subrequest_limit_are_enforced() {
+    let up = HttpUpstream::start();
+    let base = enc(&up.url(""));
+    let srv = server(|c| {
+        c.outbound.total_timeout = Some(Duration::from_millis(150));
+        c.outbound.subrequest_limit = 5;
+    });
+    let addr = srv.local_addr();
+    let t0 = Instant::now();
+    let v = get_json(
+        addr,
+        &format!("/redirect?up={base}&path={}", enc("/slow-head?ms=3000")),
+    );
+    assert_eq!(v["error"]["isTypeError"], true, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{v}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    let v = get_json(addr, &format!("/subrequests?up={base}&n=7"));
+    assert_eq!(v["ok"], 5);
+    assert!(
+        v["last"].as_str().unwrap().contains("Too many subrequests"),
+        "{v}"
+    );
+}
+
+#[test]
+fn https_with_a_local_ca_and_a_clear_error_for_an_unknown_one() {
+    let ca = TestCa::new();
+    let up = HttpUpstream::start_tls(&ca);
+    let srv = server(|c| c.outbound.extra_ca_file = Some(ca.ca_pem_path().to_path_buf()));
+    let addr = srv.local_addr();
+    let v = get_json(addr, &format!("/get?up={}&path=/hello", enc(&up.url(""))));
+    assert_eq!(v["body"], "hello", "{v}");
+    let r = get(
+        addr,
+        &format!(
+            "/forward?up={}&path={}",
+            enc(&up.url("")),
+            enc("/bytes?n=500000")
+        ),
+    );
+    assert!(is_pattern(0, &r.body) && r.body.len() == 500_000);
+    // A server whose CA is not trusted.
+    let other = TestCa::new();
+    let stranger = HttpUpstream::start_tls(&other);
+    let v = get_json(
+        addr,
+        &format!("/error?url={}", enc(&stranger.url("/hello"))),
+    );
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("TLS") || msg.contains("certificate"), "{msg}");
+}
+
+#[test]
+fn outbound_websockets_with_new_websocket_and_fetch_upgrade() {
+    let up = WsUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let v = get_json(
+        addr,
+        &format!("/ws?ws={}&proto=chat", enc(&up.url("/echo"))),
+    );
+    assert_eq!(v["got"][0], "one", "{v}");
+    assert_eq!(v["got"][1], serde_json::json!([1, 2, 3]), "{v}");
+    assert_eq!(v["close"]["code"], 4001, "{v}");
+    assert_eq!(v["close"]["reason"], "bye", "{v}");
+    assert_eq!(v["protocol"], "chat");
+    let v = get_json(addr, &format!("/ws-fetch?ws={}", enc(&up.url("/f"))));
+    assert_eq!(v["status"], 101, "{v}");
+    assert_eq!(v["got"], serde_json::json!(["a", "b"]), "{v}");
+    assert_eq!(v["close"]["code"], 1000, "{v}");
+    // The upstream saw our close frame.
+    assert!(up.wait_closed("/f", Duration::from_secs(2)).is_some());
+}
+
+#[test]
+fn tcp_connect_echoes_and_start_tls_upgrades() {
+    let ca = TestCa::new();
+    let up = TcpEchoUpstream::start(&ca);
+    let srv = server(|c| c.outbound.extra_ca_file = Some(ca.ca_pem_path().to_path_buf()));
+    let addr = srv.local_addr();
+    let v = get_json(addr, &format!("/tcp?host=127.0.0.1&port={}", up.port()));
+    assert_eq!(v["echo"], "ping\n", "{v}");
+    assert_eq!(v["remote"], format!("127.0.0.1:{}", up.port()));
+    let v = get_json(addr, &format!("/starttls?port={}", up.port()));
+    assert_eq!(v["ok"], "OK\r\n", "{v}");
+    assert_eq!(v["echo"], "secret\n", "{v}");
+    assert_eq!(v["upgraded"], true);
+    assert!(up.records().iter().any(|r| r.tls));
+}
+
+#[test]
+fn finishing_cancelling_or_failing_subrequests_never_touches_an_outbound_websocket() {
+    let up = HttpUpstream::start();
+    let ws = WsUpstream::start();
+    let srv = server(|_| {});
+    let v = get_json(
+        srv.local_addr(),
+        &format!(
+            "/mixed?up={}&ws={}",
+            enc(&up.url("")),
+            enc(&ws.url("/live"))
+        ),
+    );
+    assert_eq!(v["outcomes"]["drained"], 40, "{v}");
+    assert_eq!(v["outcomes"]["cancelled"], 30, "{v}");
+    assert_eq!(v["outcomes"]["failed"], 30, "{v}");
+    assert_eq!(v["closed"], Value::Null, "the WebSocket closed: {v}");
+    let sent = v["sent"].as_u64().unwrap();
+    assert!(sent >= 30, "{v}");
+    assert_eq!(
+        v["got"].as_u64().unwrap(),
+        sent,
+        "every message echoed: {v}"
+    );
+}
+
+fn keepalive(srv: &ringworker::Server) -> ringworker::KeepaliveTotals {
+    let mut t = ringworker::KeepaliveTotals::default();
+    for s in srv.stats() {
+        t.add(&s.keepalive);
+    }
+    t
+}
+
+#[test]
+fn outbound_sockets_hold_keepalive_tokens_up_to_the_cap_and_plain_fetch_holds_none() {
+    let ca = TestCa::new();
+    let ws = WsUpstream::start();
+    let tcp = TcpEchoUpstream::start(&ca);
+    let up = HttpUpstream::start();
+    let srv = server(|c| c.outbound.keepalive_cap = Duration::from_millis(200));
+    let addr = srv.local_addr();
+    // A streaming fetch read partway holds no token.
+    get_json(
+        addr,
+        &format!(
+            "/partial?up={}&path={}",
+            enc(&up.url("")),
+            enc("/hold?id=k")
+        ),
+    );
+    assert_eq!(keepalive(&srv).acquired, 0);
+    let v = get_json(addr, &format!("/ws-hold?n=2&ws={}", enc(&ws.url("/k"))));
+    assert_eq!(v["held"], 2);
+    get_json(addr, &format!("/tcp-hold?port={}", tcp.port()));
+    let t = keepalive(&srv);
+    assert_eq!(
+        (t.acquired, t.live, t.live_websocket, t.live_tcp),
+        (3, 3, 2, 1),
+        "{t:?}"
+    );
+    // Past the cap the tokens stop pinning; the sockets keep working.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = keepalive(&srv);
+    assert_eq!(t.live, 0, "{t:?}");
+    assert_eq!(t.expired_by_cap(), 3, "{t:?}");
+    let v = get_json(addr, "/ws-ping");
+    assert_eq!(
+        v["echoes"],
+        serde_json::json!(["still here", "still here"]),
+        "{v}"
+    );
+    get_json(addr, "/ws-release");
+    get_json(addr, "/tcp-release");
+    let t = keepalive(&srv);
+    assert_eq!(t.past_cap, 0, "{t:?}");
+    assert_eq!(t.released_after_cap, 3, "{t:?}");
+    // Released before the cap: counted by why they ended.
+    get_json(addr, &format!("/ws-hold?n=1&ws={}", enc(&ws.url("/k2"))));
+    assert_eq!(keepalive(&srv).live, 1);
+    get_json(addr, "/ws-release");
+    let t = keepalive(&srv);
+    assert_eq!(t.live, 0, "{t:?}");
+    assert_eq!(t.acquired, 4, "{t:?}");
+    assert_eq!(t.ended.total(), 4, "{t:?}");
+}
