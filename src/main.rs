@@ -92,6 +92,50 @@ struct ServeArgs {
     stats_out: Option<PathBuf>,
     #[command(flatten)]
     ws: WsArgs,
+    #[command(flatten)]
+    outbound: OutboundArgs,
+}
+
+/// Outbound connections made by scripts: fetch(), WebSockets, connect().
+#[derive(Debug, clap::Args)]
+struct OutboundArgs {
+    /// A TCP connect plus TLS handshake must finish within this long, in ms.
+    #[arg(long, default_value_t = 10_000)]
+    connect_timeout_ms: u64,
+    /// A whole fetch() (head and body) must end within this long, in ms (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    fetch_timeout_ms: u64,
+    /// Idle keep-alive connections kept per upstream origin.
+    #[arg(long, default_value_t = 32)]
+    pool_max_idle: usize,
+    /// An idle pooled connection is closed after this long, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    pool_idle_timeout_ms: u64,
+    /// Most subrequests (fetch, outbound WebSockets, connect) per incoming request.
+    #[arg(long, default_value_t = 1000)]
+    subrequest_limit: usize,
+    /// A PEM file of extra CA certificates trusted for https:// and wss:// (besides the webpki roots).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Longest an outbound WebSocket or TCP socket keeps its owner resident, in ms.
+    #[arg(long, default_value_t = 15 * 60 * 1000)]
+    keepalive_cap_ms: u64,
+}
+
+impl OutboundArgs {
+    fn config(&self) -> ringworker::OutboundConfig {
+        let ms = std::time::Duration::from_millis;
+        ringworker::OutboundConfig {
+            connect_timeout: ms(self.connect_timeout_ms),
+            total_timeout: (self.fetch_timeout_ms > 0).then(|| ms(self.fetch_timeout_ms)),
+            max_idle_per_origin: self.pool_max_idle,
+            pool_idle_timeout: ms(self.pool_idle_timeout_ms),
+            subrequest_limit: self.subrequest_limit,
+            extra_ca_file: self.ca_file.clone(),
+            keepalive_cap: ms(self.keepalive_cap_ms),
+            ..ringworker::OutboundConfig::default()
+        }
+    }
 }
 
 /// WebSocket limits and timers.
@@ -230,6 +274,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.pin_shards = !args.no_pin;
     config.timeouts.cancel_grace = std::time::Duration::from_millis(args.cancel_grace_ms);
     config.ws = args.ws.config();
+    config.outbound = args.outbound.config();
     let server = ringworker::serve_worker(config, options)?;
     eprintln!(
         "ringworker: serving on http://{} with {} shards",

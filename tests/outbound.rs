@@ -513,3 +513,15 @@ fn outbound_sockets_hold_keepalive_tokens_up_to_the_cap_and_plain_fetch_holds_no
     assert_eq!(t.acquired, 4, "{t:?}");
     assert_eq!(t.ended.total(), 4, "{t:?}");
 }
+
+#[test]
+fn wss_websockets_use_tls_with_the_local_ca() {
+    let ca = TestCa::new();
+    let up = WsUpstream::start_tls(&ca);
+    let srv = server(|c| c.outbound.extra_ca_file = Some(ca.ca_pem_path().to_path_buf()));
+    let v = get_json(srv.local_addr(), &format!("/ws?ws={}", enc(&up.url("/secure"))));
+    assert!(up.url("/secure").starts_with("wss://"));
+    assert_eq!(v["got"][0], "one", "{v}");
+    assert_eq!(v["close"]["code"], 4001, "{v}");
+    assert!(up.records().iter().any(|r| r.tls));
+}
