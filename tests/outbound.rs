@@ -519,9 +519,57 @@ fn wss_websockets_use_tls_with_the_local_ca() {
     let ca = TestCa::new();
     let up = WsUpstream::start_tls(&ca);
     let srv = server(|c| c.outbound.extra_ca_file = Some(ca.ca_pem_path().to_path_buf()));
-    let v = get_json(srv.local_addr(), &format!("/ws?ws={}", enc(&up.url("/secure"))));
+    let v = get_json(
+        srv.local_addr(),
+        &format!("/ws?ws={}", enc(&up.url("/secure"))),
+    );
     assert!(up.url("/secure").starts_with("wss://"));
     assert_eq!(v["got"][0], "one", "{v}");
     assert_eq!(v["close"]["code"], 4001, "{v}");
     assert!(up.records().iter().any(|r| r.tls));
+}
+
+#[test]
+fn returning_a_fetched_websocket_proxies_the_client_to_the_upstream() {
+    let up = WsUpstream::start();
+    let srv = server(|_| {});
+    let url = format!(
+        "ws://{}/ws-proxy?ws={}",
+        srv.local_addr(),
+        enc(&up.url("/proxied"))
+    );
+    let mut req = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "chat, other".parse().unwrap());
+    let (mut ws, resp) = tungstenite::connect(req).expect("handshake through the proxy");
+    assert_eq!(resp.status(), 101);
+    assert_eq!(
+        resp.headers().get("sec-websocket-protocol").unwrap(),
+        "chat",
+        "the upstream's choice"
+    );
+    for i in 0..50 {
+        ws.send(tungstenite::Message::text(format!("m{i}")))
+            .unwrap();
+        let m = ws.read().unwrap();
+        assert_eq!(m.into_text().unwrap().as_str(), format!("m{i}"));
+    }
+    ws.send(tungstenite::Message::binary(vec![7u8; 100_000]))
+        .unwrap();
+    assert_eq!(ws.read().unwrap().into_data().len(), 100_000);
+    // The upstream closes: the client sees its code.
+    ws.send(tungstenite::Message::text("close:4002:upstream done"))
+        .unwrap();
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => {
+                assert_eq!(u16::from(f.code), 4002);
+                assert_eq!(f.reason.as_str(), "upstream done");
+                break;
+            }
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+    assert_eq!(up.messages(), 52);
 }

@@ -1309,6 +1309,26 @@ impl JsRuntime {
             };
         }
         if let Some(id) = parts
+            .get_index(tc, 7)
+            .filter(|v| v.is_uint32())
+            .and_then(|v| v.uint32_value(tc))
+        {
+            // The unaccepted socket of a fetch() with Upgrade: the client's
+            // connection is joined to it, frames relayed natively.
+            return match self.take_outbound_socket(id) {
+                Some(upstream) => {
+                    let inbound = ringworker_io::ws::WebSocket::new();
+                    inbound.splice(&upstream);
+                    resp.body = ResponseBody::WebSocket(inbound);
+                    resp
+                }
+                None => {
+                    tracing::error!(target: "js", shard = self.options.shard, "the fetched WebSocket of this 101 response is already closed");
+                    Response::text(502, "Bad Gateway")
+                }
+            };
+        }
+        if let Some(id) = parts
             .get_index(tc, 6)
             .filter(|v| v.is_uint32())
             .and_then(|v| v.uint32_value(tc))

@@ -294,6 +294,12 @@ impl JsRuntime {
         self.host().borrow().sockets.get(id).cloned()
     }
 
+    /// Takes outbound socket `id` from the script (it is spliced to a
+    /// client's connection and no longer the script's).
+    pub(crate) fn take_outbound_socket(&self, id: u32) -> Option<WebSocket> {
+        self.host().borrow_mut().sockets.live.remove(&id)
+    }
+
     /// Sockets `request` accepted that it did not return in its response
     /// (`returned`) will never be attached: their scripts see close 1006.
     pub(crate) fn fail_unreturned_sockets(&self, request: u32, returned: Option<&WebSocket>) {

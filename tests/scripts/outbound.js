@@ -128,6 +128,9 @@ async function route(request, env, ctx) {
         const close = await done;
         return json({ got, close, protocol: ws.protocol, url: ws.url });
       }
+      // A WebSocket proxy: the client's upgrade forwarded as is.
+      case "/ws-proxy":
+        return fetch(q("ws").replace(/^ws/, "http"), request);
       case "/ws-fetch": {
         const r = await fetch(q("ws").replace(/^ws/, "http"), { headers: { Upgrade: "websocket" } });
         const ws = r.webSocket;

@@ -346,6 +346,50 @@ impl WebSocket {
         *self.0.listener.borrow_mut() = Some(listener);
     }
 
+    /// Joins this socket to `other` (a WebSocket proxy): every message one
+    /// receives is sent on the other, on the receiving connection's task with
+    /// no handler in between, and a close on either side closes the other
+    /// with the same code (a lost connection becomes 1011). Events already
+    /// queued on either side are relayed at once.
+    pub fn splice(&self, other: &WebSocket) {
+        fn relay(from: &WebSocket, to: WebSocket) {
+            from.set_listener(Rc::new(
+                move |me: &WebSocket, events: &mut dyn Iterator<Item = WsEvent>| {
+                    for ev in events {
+                        match ev {
+                            WsEvent::Message(m) => {
+                                let _ = to.send(m);
+                            }
+                            WsEvent::Error(_) => {}
+                            WsEvent::Close { code, reason, .. } => {
+                                let _ = match code {
+                                    1005 => to.close(None, ""),
+                                    c if super::frame::is_valid_close_code(c) => {
+                                        to.close(Some(c), &reason)
+                                    }
+                                    _ => {
+                                        to.close(Some(1011), "the other side's connection was lost")
+                                    }
+                                };
+                                // Each listener holds the other socket: end the
+                                // cycle once this side is closed.
+                                me.set_listener(Rc::new(
+                                    |_: &WebSocket, _: &mut dyn Iterator<Item = WsEvent>| {},
+                                ));
+                            }
+                        }
+                    }
+                },
+            ));
+        }
+        relay(self, other.clone());
+        relay(other, self.clone());
+        self.0.deliver();
+        other.0.deliver();
+        self.0.wake_session();
+        other.0.wake_session();
+    }
+
     /// Waits for the next event; `None` once the close event was taken.
     pub async fn next_event(&self) -> Option<WsEvent> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await

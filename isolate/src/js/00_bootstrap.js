@@ -597,6 +597,10 @@
     for (const [n, v] of resp[kHeaders][kList]) flat.push(n, v);
     const ws = resp[kWebSocket];
     if (ws !== null) {
+      if (rw.isFetchedWebSocket(ws)) {
+        // -> [101, headers, ..., id of the outbound socket to splice in]
+        return [101, flat, null, null, null, null, null, rw.wsTakeFetched(ws)];
+      }
       // -> [101, headers, null, null, null, id of the accepted server end]
       const id = rw.wsServerId(ws);
       const protocol = resp[kHeaders].get("sec-websocket-protocol");

@@ -202,10 +202,27 @@
           ws.#url = target;
           const resp = new Response(null, { status, webSocket: ws });
           const list = resp.headers[rw.kList];
-          for (let i = 0; i < headers.length; i += 2) list.push([headers[i].toLowerCase(), headers[i + 1]]);
+          for (let i = 0; i < headers.length; i += 2) {
+            // (The handshake's own fields stay with the upstream connection.)
+            const n = headers[i].toLowerCase();
+            if (n === "upgrade" || n === "connection" || n === "sec-websocket-accept" || n === "sec-websocket-extensions") continue;
+            list.push([n, headers[i + 1]]);
+          }
           resp.headers[rw.kGuard] = "immutable";
           return resp;
         });
+      };
+      // A fetched socket returned unaccepted in a response: the runtime joins
+      // it to the client's connection (a WebSocket proxy).
+      rw.isFetchedWebSocket = (ws) => ws instanceof WebSocket && ws.#role === "fetched";
+      rw.wsTakeFetched = (ws) => {
+        if (ws.#state !== CONNECTING) {
+          throw new TypeErr(
+            "Response: this WebSocket was accept()ed by the script; return the fetched response without accepting it to proxy it, or a WebSocketPair's client end",
+          );
+        }
+        ws.#state = CLOSED;
+        return ws.#id;
       };
       rw.wsSetProtocol = (client, protocol) => {
         client.#protocol = protocol;
