@@ -86,6 +86,25 @@ fn fetch_reads_status_headers_and_body_and_hides_hop_by_hop_headers() {
 }
 
 #[test]
+fn a_forwarded_request_carries_its_headers_but_not_its_hop_fields() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let r = roundtrip(
+        addr,
+        format!(
+            "GET /forward?up={}&path=/headers HTTP/1.1\r\nHost: front.example\r\nX-Trace: 42\r\nConnection: close\r\n\r\n",
+            enc(&up.url(""))
+        )
+        .as_bytes(),
+    );
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["x-trace"], "42", "{v}");
+    assert_eq!(v["host"], format!("127.0.0.1:{}", up.port()), "{v}");
+    assert!(v.get("connection").is_none_or(|c| c != "close"), "{v}");
+}
+
+#[test]
 fn forwarded_responses_stream_byte_exact_and_reuse_pooled_connections() {
     let up = HttpUpstream::start();
     let srv = server(|_| {});

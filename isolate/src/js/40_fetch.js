@@ -42,9 +42,13 @@
     return [BODY_BYTES, body, true];
   }
 
+  // Fields of the hop to the upstream are the client's to set: the URL's
+  // host, the body's framing, keep-alive. A forwarded incoming request
+  // carries its own, which must not leak into the next hop.
+  const CLIENT_SET = ["host", "content-length", ...HOP_BY_HOP];
   function flatHeaders(headers) {
     const flat = [];
-    for (const [n, v] of headers[kList]) flat.push(n, v);
+    for (const [n, v] of headers[kList]) if (!CLIENT_SET.includes(n)) flat.push(n, v);
     return flat;
   }
 
