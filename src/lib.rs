@@ -243,7 +243,8 @@ impl Server {
 
 /// Shards' metrics as a JSON array, one object per shard: requests, bytes,
 /// connections, errors, disconnects, latency percentiles (µs), the network
-/// ring's counters, the V8 heap and GC figures and the keepalive ledger's totals.
+/// ring's counters, the V8 heap and GC figures, the outbound client's
+/// counters and the keepalive ledger's totals.
 pub fn stats_json(stats: &[ShardStats]) -> String {
     let mut out = String::from("[");
     for (i, s) in stats.iter().enumerate() {
@@ -266,6 +267,7 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
                 "\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{},\"mean\":{:.1}}},",
                 "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
                 "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{}}},",
+                "\"outbound\":{{\"requests\":{},\"failed\":{},\"connects\":{},\"reuses\":{},\"retries\":{}}},",
                 "\"keepalive\":{{\"acquired\":{},\"live\":{},\"live_websocket\":{},\"live_tcp\":{},\"past_cap\":{},",
                 "\"expired_by_cap\":{},\"pinned_owners\":{},\"pinned_ms\":{},\"ended\":{{\"closed\":{},",
                 "\"peer_closed\":{},\"failed\":{},\"cancelled\":{},\"owner_ended\":{},\"cap_expired\":{}}}}}}}"
@@ -291,6 +293,11 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             s.v8.gc_count,
             s.v8.gc_total_us,
             s.v8.gc_max_us,
+            s.outbound.requests,
+            s.outbound.failed,
+            s.outbound.connects,
+            s.outbound.reuses,
+            s.outbound.retries,
             k.acquired,
             k.live,
             k.live_websocket,

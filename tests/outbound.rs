@@ -131,11 +131,16 @@ fn forwarded_responses_stream_byte_exact_and_reuse_pooled_connections() {
     let before = up.connections();
     let v = get_json(addr, &format!("/sequential?up={base}&n=20"));
     assert_eq!(v["total"], 100);
-    assert_eq!(
-        up.connections() - before,
-        1,
-        "one pooled connection serves all twenty"
+    // (The pool may already hold the forwards' connection: 0 or 1 new.)
+    assert!(
+        up.connections() - before <= 1,
+        "one pooled connection serves all twenty: {} new",
+        up.connections() - before
     );
+    // The shard's stats say the same.
+    let o = srv.stats()[0].outbound;
+    assert!(o.requests >= 22 && o.reuses >= 19, "{o:?}");
+    assert_eq!(o.failed, 0, "{o:?}");
 }
 
 #[test]

@@ -36,5 +36,5 @@ pub use keepalive::{
     EndCounts, KeepaliveLedger, KeepaliveToken, KeepaliveTotals, Owner, OwnerStats, TokenEnd,
     TokenKind,
 };
-pub use metrics::{RingCounters, ShardMetrics, ShardStats, V8Counters};
+pub use metrics::{OutboundCounters, RingCounters, ShardMetrics, ShardStats, V8Counters};
 pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};

@@ -30,6 +30,22 @@ pub struct ShardMetrics {
     latency_us: RefCell<Histogram<u64>>,
     ring: Cell<RingCounters>,
     v8: Cell<V8Counters>,
+    outbound: Cell<OutboundCounters>,
+}
+
+/// The shard's outbound HTTP client (`fetch()` from scripts).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundCounters {
+    /// Requests sent (one per hop; redirects count each).
+    pub requests: u64,
+    /// Requests that failed before a response head arrived.
+    pub failed: u64,
+    /// Connections opened (TCP connects that succeeded).
+    pub connects: u64,
+    /// Requests sent on a pooled keep-alive connection.
+    pub reuses: u64,
+    /// Requests retried on a fresh connection after a stale pooled one failed.
+    pub retries: u64,
 }
 
 /// The shard's network ring: work per `io_uring_enter`.
@@ -83,6 +99,7 @@ impl ShardMetrics {
             ),
             ring: Cell::new(RingCounters::default()),
             v8: Cell::new(V8Counters::default()),
+            outbound: Cell::new(OutboundCounters::default()),
         }
     }
 
@@ -122,6 +139,13 @@ impl ShardMetrics {
         v.gc_total_us += us;
         v.gc_max_us = v.gc_max_us.max(us);
         self.v8.set(v);
+    }
+
+    /// Updates the outbound client's counters.
+    pub fn count_outbound(&self, f: impl FnOnce(&mut OutboundCounters)) {
+        let mut c = self.outbound.get();
+        f(&mut c);
+        self.outbound.set(c);
     }
 
     /// Records the JS heap in use.
@@ -193,6 +217,7 @@ impl ShardMetrics {
             latency_us: self.latency_us.borrow().clone(),
             ring: self.ring.get(),
             v8: self.v8.get(),
+            outbound: self.outbound.get(),
             keepalive: KeepaliveTotals::default(),
             keepalive_owners: Vec::new(),
         }
@@ -226,6 +251,8 @@ pub struct ShardStats {
     pub ring: RingCounters,
     /// The V8 isolate's heap and garbage collections.
     pub v8: V8Counters,
+    /// The outbound HTTP client: requests, failures, connects, pool reuse.
+    pub outbound: OutboundCounters,
     /// Keepalive tokens of outbound WebSockets and TCP sockets: live,
     /// ended by reason, expired by the cap, pinned time.
     pub keepalive: KeepaliveTotals,
@@ -261,6 +288,11 @@ impl ShardStats {
             t.v8.gc_count += s.v8.gc_count;
             t.v8.gc_total_us += s.v8.gc_total_us;
             t.v8.gc_max_us = t.v8.gc_max_us.max(s.v8.gc_max_us);
+            t.outbound.requests += s.outbound.requests;
+            t.outbound.failed += s.outbound.failed;
+            t.outbound.connects += s.outbound.connects;
+            t.outbound.reuses += s.outbound.reuses;
+            t.outbound.retries += s.outbound.retries;
             t.keepalive.add(&s.keepalive);
             let _ = t.latency_us.add(&s.latency_us);
         }

@@ -564,6 +564,7 @@ async fn exchange(
                 drop(conn);
                 p.head = head_copy.unwrap_or_default();
                 client.retries.set(client.retries.get() + 1);
+                client.count(|c| c.retries += 1);
                 retried = true;
             }
             Attempt::Stale(e) | Attempt::Failed(e) => {
@@ -584,6 +585,7 @@ async fn exchange(
 async fn checkout(client: &Client, p: &Prepared) -> Result<(Conn, bool), FetchError> {
     if let Some(c) = client.pool.take(&p.origin) {
         client.reuses.set(client.reuses.get() + 1);
+        client.count(|c| c.reuses += 1);
         return Ok((c, true));
     }
     let target = Target {
@@ -600,6 +602,7 @@ async fn checkout(client: &Client, p: &Prepared) -> Result<(Conn, bool), FetchEr
     )
     .await?;
     client.connects.set(client.connects.get() + 1);
+    client.count(|c| c.connects += 1);
     Ok((c, false))
 }
 
@@ -931,6 +934,7 @@ pub(super) async fn upgrade(
         )
         .await?;
         client.connects.set(client.connects.get() + 1);
+        client.count(|c| c.connects += 1);
         send_head(&conn, &mut p.head, &p.body);
         let limit = client.cfg.max_response_head_bytes;
         let head = read_head(&conn, limit, false, &p.origin_text)

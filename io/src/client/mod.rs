@@ -273,6 +273,8 @@ pub struct Client {
     connects: Cell<u64>,
     reuses: Cell<u64>,
     retries: Cell<u64>,
+    /// The shard's metrics, which export these counters too.
+    metrics: Option<Rc<ringworker_core::ShardMetrics>>,
 }
 
 impl fmt::Debug for Client {
@@ -298,6 +300,7 @@ impl Client {
             cfg: Rc::new(cfg.clone()),
             tls,
             resolver: dns::Resolver::default(),
+            metrics: ringworker_core::ShardMetrics::current(),
             connects: Cell::new(0),
             reuses: Cell::new(0),
             retries: Cell::new(0),
@@ -366,7 +369,19 @@ impl Client {
         self: &Rc<Self>,
         req: OutboundRequest,
     ) -> Result<OutboundResponse, FetchError> {
-        http::send(self, req).await
+        self.count(|c| c.requests += 1);
+        let r = http::send(self, req).await;
+        if r.is_err() {
+            self.count(|c| c.failed += 1);
+        }
+        r
+    }
+
+    /// Updates the shard's outbound counters (when on a shard).
+    pub(crate) fn count(&self, f: impl FnOnce(&mut ringworker_core::OutboundCounters)) {
+        if let Some(m) = &self.metrics {
+            m.count_outbound(f);
+        }
     }
 
     /// Sends an upgrade request (e.g. a WebSocket handshake) on a new
@@ -404,6 +419,7 @@ impl Client {
         )
         .await?;
         self.connects.set(self.connects.get() + 1);
+        self.count(|c| c.connects += 1);
         Ok(c)
     }
 }
