@@ -503,28 +503,38 @@ fn outbound_sockets_hold_keepalive_tokens_up_to_the_cap_and_plain_fetch_holds_no
         ),
     );
     assert_eq!(keepalive(&srv).acquired, 0);
-    let v = get_json(addr, &format!("/ws-hold?n=2&ws={}", enc(&ws.url("/k"))));
-    assert_eq!(v["held"], 2);
-    get_json(addr, &format!("/tcp-hold?port={}", tcp.port()));
-    let t = keepalive(&srv);
+    // Two WebSockets and a TCP socket, held 600 ms by one request.
+    let target = format!(
+        "/hold-all?ms=600&port={}&ws={}",
+        tcp.port(),
+        enc(&ws.url("/k"))
+    );
+    let held = std::thread::spawn(move || get_json(addr, &target));
+    let t0 = Instant::now();
+    let t = loop {
+        let t = keepalive(&srv);
+        if t.acquired == 3 || t0.elapsed() > Duration::from_secs(3) {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!(
         (t.acquired, t.live, t.live_websocket, t.live_tcp),
         (3, 3, 2, 1),
         "{t:?}"
     );
-    // Past the cap the tokens stop pinning; the sockets keep working.
+    // Past the cap (200 ms) the tokens stop pinning; the sockets keep working.
     std::thread::sleep(Duration::from_millis(300));
     let t = keepalive(&srv);
     assert_eq!(t.live, 0, "{t:?}");
     assert_eq!(t.expired_by_cap(), 3, "{t:?}");
-    let v = get_json(addr, "/ws-ping");
+    let v = held.join().unwrap();
     assert_eq!(
         v["echoes"],
         serde_json::json!(["still here", "still here"]),
         "{v}"
     );
-    get_json(addr, "/ws-release");
-    get_json(addr, "/tcp-release");
+    assert_eq!(v["tcp"], "tcp still here", "{v}");
     let t = keepalive(&srv);
     assert_eq!(t.past_cap, 0, "{t:?}");
     assert_eq!(t.released_after_cap, 3, "{t:?}");
@@ -533,9 +543,12 @@ fn outbound_sockets_hold_keepalive_tokens_up_to_the_cap_and_plain_fetch_holds_no
     assert_eq!(keepalive(&srv).live, 1);
     get_json(addr, "/ws-release");
     let t = keepalive(&srv);
-    assert_eq!(t.live, 0, "{t:?}");
-    assert_eq!(t.acquired, 4, "{t:?}");
-    assert_eq!(t.ended.total(), 4, "{t:?}");
+    assert_eq!((t.live, t.acquired, t.ended.total()), (0, 4, 4), "{t:?}");
+    // A TCP socket the script forgets closes when its request ends.
+    get_json(addr, &format!("/tcp-forget?port={}", tcp.port()));
+    assert!(tcp.wait_closed(Duration::from_secs(2)).is_some());
+    let t = keepalive(&srv);
+    assert_eq!(t.ended.owner_ended, 1, "{t:?}");
 }
 
 #[test]
@@ -596,4 +609,90 @@ fn returning_a_fetched_websocket_proxies_the_client_to_the_upstream() {
         }
     }
     assert_eq!(up.messages(), 52);
+}
+
+#[test]
+fn clones_tee_fetched_bodies_and_forwarded_requests_pass_redirects_through() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let base = enc(&up.url(""));
+    let r = get(
+        addr,
+        &format!("/clone?up={base}&path={}", enc("/bytes?n=200000")),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-clone-bytes"), Some("200000"));
+    assert_eq!(
+        r.header("x-clone-url"),
+        Some(up.url("/bytes?n=200000").as_str())
+    );
+    assert_eq!(r.body.len(), 200_000);
+    assert!(is_pattern(0, &r.body));
+    // `fetch(url, request)` keeps the incoming request's redirect mode,
+    // "manual" as in Workers: the client gets the 302 itself.
+    let r = get(
+        addr,
+        &format!("/forward?up={base}&path={}", enc("/redirect-chain?n=2")),
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("/redirect-chain?n=1"));
+}
+
+#[test]
+fn a_script_terminated_after_an_await_answers_503() {
+    let up = HttpUpstream::start();
+    let srv = server(|_| {});
+    let r = get(
+        srv.local_addr(),
+        &format!("/spin-after-fetch?up={}", enc(&up.url(""))),
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    // The shard keeps serving.
+    let v = get_json(
+        srv.local_addr(),
+        &format!("/get?up={}&path=/hello", enc(&up.url(""))),
+    );
+    assert_eq!(v["body"], "hello");
+}
+
+#[test]
+fn refused_upgrades_and_early_closes_follow_the_websocket_api() {
+    let up = WsUpstream::start();
+    let srv = server(|_| {});
+    let addr = srv.local_addr();
+    let v = get_json(
+        addr,
+        &format!("/ws-reject?ws={}", enc(&up.url("/reject/403"))),
+    );
+    assert_eq!(v["status"], 403, "{v}");
+    assert_eq!(v["webSocket"], Value::Null, "{v}");
+    assert_eq!(
+        v["events"],
+        serde_json::json!(["error", "close 1006"]),
+        "{v}"
+    );
+    let v = get_json(
+        addr,
+        &format!("/ws-close-early?ws={}", enc(&up.url("/early"))),
+    );
+    assert_eq!(
+        v["states"],
+        serde_json::json!([0, 2]),
+        "CONNECTING, then CLOSING at once: {v}"
+    );
+    assert_eq!(
+        v["events"],
+        serde_json::json!(["close"]),
+        "no open event: {v}"
+    );
+}
+
+#[test]
+fn start_tls_right_after_connect() {
+    let ca = TestCa::new();
+    let up = TcpEchoUpstream::start_tls(&ca);
+    let srv = server(|c| c.outbound.extra_ca_file = Some(ca.ca_pem_path().to_path_buf()));
+    let v = get_json(srv.local_addr(), &format!("/tls-now?port={}", up.port()));
+    assert_eq!(v["echo"], "right away\n", "{v}");
 }

@@ -20,8 +20,9 @@ use crate::runtime::{current_owner, host, new_string, throw_type_error, with_byt
 /// A runtime's subrequests: their abort flags and each request's count.
 #[derive(Default)]
 pub(crate) struct Outbound {
-    /// Hops in flight, by id: cancelled by `fetchAbort`.
-    aborts: HashMap<u32, CancelFlag>,
+    /// Hops in flight, by id, with the request that made them: cancelled
+    /// by `fetchAbort`, or when that request is over.
+    aborts: HashMap<u32, (u32, CancelFlag)>,
     next: u32,
     /// Subrequests made so far, by the incoming request that made them.
     per_request: HashMap<u32, u32>,
@@ -30,18 +31,27 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    /// The request ended: its budget goes with it.
+    /// The request and its `waitUntil` work are over: its budget goes, and
+    /// its hops still waiting for a response head are aborted.
     pub(crate) fn request_ended(&mut self, request: u32) {
         if !self.per_request.is_empty() {
             self.per_request.remove(&request);
         }
+        if !self.aborts.is_empty() {
+            self.aborts.retain(|_, (owner, flag)| {
+                if *owner == request {
+                    flag.cancel(CancelReason::Aborted);
+                }
+                *owner != request
+            });
+        }
     }
 
     /// Counts one subrequest against `owner`'s budget of `limit`; false when
-    /// it is spent. Work outside a request (timers at the top level) has no
-    /// budget.
-    pub(crate) fn take_budget(&mut self, owner: u32, limit: usize) -> bool {
-        if owner == 0 {
+    /// it is spent. Work outside a live request (timers at the top level,
+    /// WebSocket events) has no budget.
+    pub(crate) fn take_budget(&mut self, owner: u32, limit: usize, live: bool) -> bool {
+        if owner == 0 || !live {
             return true;
         }
         let n = self.per_request.entry(owner).or_insert(0);
@@ -75,7 +85,7 @@ pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
 enum BodySpec {
     Empty,
     Bytes(Bytes),
-    Native(u32),
+    Native(Option<ringworker_io::Body>),
     Reader(v8::Global<v8::Object>),
 }
 
@@ -111,7 +121,8 @@ pub(crate) fn claim_subrequest(scope: &mut v8::PinScope) -> bool {
     let h = host(scope);
     let mut h = h.borrow_mut();
     let limit = h.outbound.limit;
-    if h.outbound.take_budget(owner, limit) {
+    let live = h.owner_live(owner);
+    if h.outbound.take_budget(owner, limit, live) {
         return true;
     }
     drop(h);
@@ -148,7 +159,11 @@ fn op_fetch_start(
                 BodySpec::Bytes(with_bytes(scope, v, Bytes::copy_from_slice).unwrap_or_default())
             }
         }
-        2 => BodySpec::Native(args.get(4).uint32_value(scope).unwrap_or(0)),
+        // Taken now: the request it belongs to may end before the hop starts.
+        2 => {
+            let id = args.get(4).uint32_value(scope).unwrap_or(0);
+            BodySpec::Native(host(scope).borrow_mut().take_body(id))
+        }
         3 => match v8::Local::<v8::Object>::try_from(args.get(4)) {
             Ok(reader) => BodySpec::Reader(v8::Global::new(scope, reader)),
             Err(_) => BodySpec::Empty,
@@ -171,7 +186,7 @@ fn op_fetch_start(
         let o = &mut h.outbound;
         o.next = o.next.wrapping_add(1).max(1);
         let id = o.next;
-        o.aborts.insert(id, cancel.clone());
+        o.aborts.insert(id, (owner, cancel.clone()));
         h.spawns.push(Box::new(move |weak| {
             Box::pin(async move {
                 let body = {
@@ -180,12 +195,17 @@ fn op_fetch_start(
                         BodySpec::Empty => OutboundBody::Empty,
                         BodySpec::Bytes(b) if b.is_empty() => OutboundBody::Empty,
                         BodySpec::Bytes(b) => OutboundBody::Full(b),
-                        BodySpec::Native(id) => match rt.take_body(id) {
-                            Some(b) => OutboundBody::Stream {
-                                length: b.content_length(),
-                                stream: Box::pin(b),
-                            },
-                            None => OutboundBody::Empty,
+                        BodySpec::Native(Some(b)) => OutboundBody::Stream {
+                            length: b.content_length(),
+                            stream: Box::pin(b),
+                        },
+                        BodySpec::Native(None) => OutboundBody::Stream {
+                            length: None,
+                            stream: Box::pin(futures_lite::stream::once(Err(
+                                ringworker_io::BodyError::Stream(
+                                    "the request body was already consumed".into(),
+                                ),
+                            ))),
                         },
                         BodySpec::Reader(reader) => OutboundBody::Stream {
                             length: None,
@@ -202,7 +222,7 @@ fn op_fetch_start(
                     url,
                     headers,
                     body,
-                    cancel: Some(cancel),
+                    cancel: Some(cancel.clone()),
                 };
                 let result = match Client::current() {
                     Ok(client) => client.send(req).await.map_err(|e| e.to_string()),
@@ -210,9 +230,13 @@ fn op_fetch_start(
                 };
                 let Some(rt) = weak.upgrade() else { return };
                 rt.host().borrow_mut().outbound.aborts.remove(&id);
+                // A request that is over gets no body to leak: its
+                // connection closes now.
+                let wanted = owner == 0 || rt.host().borrow().owner_live(owner);
                 let result = result.map(|resp| {
                     let length = resp.body.content_length();
-                    let body = (!resp.body.is_empty()).then(|| rt.register_body(resp.body, owner));
+                    let body = (!resp.body.is_empty() && wanted)
+                        .then(|| rt.register_body(resp.body, owner, cancel));
                     (resp.status, resp.reason, resp.headers, body, length)
                 });
                 let _ = rt.enter_as(owner, |tc, _| {
@@ -265,7 +289,7 @@ fn op_fetch_abort(
     _rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    if let Some(flag) = host(scope).borrow_mut().outbound.aborts.remove(&id) {
+    if let Some((_, flag)) = host(scope).borrow_mut().outbound.aborts.remove(&id) {
         flag.cancel(CancelReason::Aborted);
     }
 }

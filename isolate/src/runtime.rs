@@ -109,6 +109,9 @@ impl WorkerOptions {
 struct Pending {
     outcome: Option<Result<v8::Global<v8::Value>, v8::Global<v8::Value>>>,
     waker: Option<Waker>,
+    /// The script was terminated (CPU limit) while running on behalf of the
+    /// request that waits here: it will never settle.
+    terminated: bool,
 }
 
 /// A request in flight: its cancel flag, and a watch once its script looked
@@ -116,6 +119,8 @@ struct Pending {
 struct Tracked {
     flag: ringworker_core::CancelFlag,
     watch: Option<Rc<RequestWatch>>,
+    /// The pending entry its response promise settles (once it waits).
+    pending: Option<u64>,
 }
 
 /// A request whose `request.signal` must abort when its client goes away.
@@ -172,8 +177,16 @@ pub(crate) struct Host {
     /// unread one would hold its upstream connection, so they are dropped
     /// when the request (and its `waitUntil` work) is over.
     fetch_bodies: HashMap<u32, Vec<u32>>,
+    /// The abort flags of the exchanges behind `fetch()` bodies: dropping
+    /// a body (abort, cancel, request over) stops its upstream at once.
+    body_flags: HashMap<u32, ringworker_core::CancelFlag>,
+    /// `fetch()` bodies watched for garbage collection: a `Response` the
+    /// script let go of unread releases its upstream connection.
+    body_weaks: HashMap<u32, v8::Weak<v8::Object>>,
     next_body: u32,
-    body_reads: Vec<(u32, v8::Global<v8::PromiseResolver>)>,
+    /// Reads JS asked for during the current entry: (body, resolver, the
+    /// request the reading code runs for).
+    body_reads: Vec<(u32, v8::Global<v8::PromiseResolver>, u32)>,
     pending: HashMap<u64, Pending>,
     next_pending: u64,
     /// Live timers by id; a timer's task finds its entry gone once cleared.
@@ -505,7 +518,7 @@ fn op_wait_until_done(
     if left == 0 {
         h.wait_until.remove(&owner);
         if !h.requests.contains_key(&owner) {
-            h.drop_fetch_bodies(owner);
+            h.request_over(owner);
         }
         if h.doomed.remove(&owner) {
             h.teardown_queue.push(owner);
@@ -548,6 +561,7 @@ fn op_body_read(
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let owner = current_owner(scope);
     let Some(resolver) = v8::PromiseResolver::new(scope) else {
         return;
     };
@@ -555,7 +569,7 @@ fn op_body_read(
     host(scope)
         .borrow_mut()
         .body_reads
-        .push((id, v8::Global::new(scope, resolver)));
+        .push((id, v8::Global::new(scope, resolver), owner));
     rv.set(promise.into());
 }
 
@@ -593,6 +607,39 @@ fn op_watch_request(
     }
 }
 
+/// `bodyWatchGc(stream, id)`: `stream` reads `fetch()` body `id`; if the
+/// script lets go of it unread, the body is dropped when V8 collects it
+/// (its upstream connection closes rather than staying open forever).
+fn op_body_watch_gc(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let Ok(stream) = v8::Local::<v8::Object>::try_from(args.get(0)) else {
+        return;
+    };
+    let id = args.get(1).uint32_value(scope).unwrap_or(0);
+    if !host(scope).borrow().bodies.contains_key(&id) {
+        return;
+    }
+    let weak = v8::Weak::with_finalizer(
+        scope,
+        stream,
+        Box::new(move |isolate: &mut v8::Isolate| {
+            if let Some(h) = isolate.get_slot::<HostRef>() {
+                let h = h.clone();
+                // (A GC may run while the host is borrowed: then the body
+                // is left for the request's end.)
+                if let Ok(mut h) = h.try_borrow_mut() {
+                    h.body_weaks.remove(&id);
+                    h.drop_body(id);
+                };
+            }
+        }),
+    );
+    host(scope).borrow_mut().body_weaks.insert(id, weak);
+}
+
 /// `bodyCancel(id)`: the script no longer wants the body; drop it (the
 /// connection drains or closes).
 fn op_body_cancel(
@@ -605,19 +652,63 @@ fn op_body_cancel(
 }
 
 impl Host {
-    /// Drops body `id` (its source stops: a socket drains or closes), also
-    /// when a read of it is in flight.
-    fn drop_body(&mut self, id: u32) {
+    /// Drops body `id` (its source stops: a socket drains or closes, an
+    /// upstream exchange is aborted), also when a read of it is in flight.
+    pub(crate) fn drop_body(&mut self, id: u32) {
         if self.bodies.remove(&id).is_none() && self.reading.contains(&id) {
             self.cancelled_reads.insert(id);
         }
+        self.body_ended(id, true);
     }
 
-    /// Request `owner` is over: the fetch() bodies it left unread go.
-    fn drop_fetch_bodies(&mut self, owner: u32) {
+    /// Body `id` is over (read to its end, failed, or dropped: `abort`): a
+    /// dropped one's exchange is aborted (its upstream connection closes at
+    /// once, even with a read in flight); its GC watch goes.
+    fn body_ended(&mut self, id: u32, abort: bool) {
+        if let Some(flag) = self.body_flags.remove(&id) {
+            if abort {
+                flag.cancel(ringworker_core::CancelReason::Aborted);
+            }
+        }
+        self.body_weaks.remove(&id);
+    }
+
+    /// Takes body `id` out whole (its watches go; its exchange goes on).
+    pub(crate) fn take_body(&mut self, id: u32) -> Option<ringworker_io::Body> {
+        let b = self.bodies.remove(&id)?;
+        self.body_ended(id, false);
+        Some(b)
+    }
+
+    /// Whether request `owner` or its `waitUntil` work is still going.
+    pub(crate) fn owner_live(&self, owner: u32) -> bool {
+        self.requests.contains_key(&owner) || self.wait_until.contains_key(&owner)
+    }
+
+    /// Request `owner` and its `waitUntil` work are over: what it left
+    /// open goes (unread fetch() bodies, fetches still in flight, its TCP
+    /// sockets, fetched WebSockets it never accepted), as in Workers, where
+    /// a request's I/O ends with it.
+    fn request_over(&mut self, owner: u32) {
         if let Some(ids) = self.fetch_bodies.remove(&owner) {
             for id in ids {
                 self.drop_body(id);
+            }
+        }
+        self.outbound.request_ended(owner);
+        self.tcp.owner_ended(owner);
+        self.sockets.owner_ended(owner);
+    }
+
+    /// The script was terminated while running for request `owner`.
+    fn terminate_waiter(&mut self, owner: u32) {
+        let Some(id) = self.requests.get(&owner).and_then(|t| t.pending) else {
+            return;
+        };
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.terminated = true;
+            if let Some(w) = p.waker.take() {
+                w.wake();
             }
         }
     }
@@ -742,6 +833,7 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_watch_request.map_fn_to(),
         op_body_read.map_fn_to(),
         op_body_cancel.map_fn_to(),
+        op_body_watch_gc.map_fn_to(),
         op_log.map_fn_to(),
         op_utf8_encode.map_fn_to(),
         op_utf8_decode.map_fn_to(),
@@ -779,11 +871,12 @@ pub(crate) fn install_surface<'s>(
     }
     // The ops object handed to the JS files.
     let ops = v8::Object::new(scope);
-    let op_list: [(&str, v8::FunctionCallback); 7] = [
+    let op_list: [(&str, v8::FunctionCallback); 8] = [
         ("watchRequest", op_watch_request.map_fn_to()),
         ("waitUntil", op_wait_until.map_fn_to()),
         ("bodyRead", op_body_read.map_fn_to()),
         ("bodyCancel", op_body_cancel.map_fn_to()),
+        ("bodyWatchGc", op_body_watch_gc.map_fn_to()),
         ("log", op_log.map_fn_to()),
         ("utf8Encode", op_utf8_encode.map_fn_to()),
         ("utf8Decode", op_utf8_decode.map_fn_to()),
@@ -1065,6 +1158,7 @@ impl JsRuntime {
                 Tracked {
                     flag: req.cancel_flag().clone(),
                     watch: None,
+                    pending: None,
                 },
             );
             RequestIds { body, request }
@@ -1094,7 +1188,12 @@ impl JsRuntime {
         let started = self.call_fetch(req, ids);
         let outcome = match started {
             Ok(Call::Done(r)) => Ok(r),
-            Ok(Call::Wait(id)) => self.wait(id).await,
+            Ok(Call::Wait(id)) => {
+                if let Some(t) = self.host.borrow_mut().requests.get_mut(&ids.request) {
+                    t.pending = Some(id);
+                }
+                self.wait(id).await
+            }
             Err(e) => Err(e),
         };
         match outcome {
@@ -1198,7 +1297,14 @@ impl JsRuntime {
         }
         let _forget = Forget(self, id);
         let outcome = std::future::poll_fn(|cx| {
-            if self.is_disposed() {
+            if self.is_disposed()
+                || self
+                    .host
+                    .borrow()
+                    .pending
+                    .get(&id)
+                    .is_some_and(|p| p.terminated)
+            {
                 return Poll::Ready(None);
             }
             match self.take_settled(id, cx.waker()) {
@@ -1394,7 +1500,7 @@ impl JsRuntime {
             });
         }
         let reads = std::mem::take(&mut self.host.borrow_mut().body_reads);
-        for (id, resolver) in reads {
+        for (id, resolver, owner) in reads {
             let body = {
                 let mut h = self.host.borrow_mut();
                 let body = h.bodies.remove(&id);
@@ -1413,7 +1519,7 @@ impl JsRuntime {
                     None => (None, None),
                 };
                 if let Some(rt) = rt.upgrade() {
-                    rt.finish_body_read(id, body, resolver, chunk);
+                    rt.finish_body_read(id, body, resolver, chunk, owner);
                 }
             });
         }
@@ -1548,14 +1654,22 @@ impl JsRuntime {
         }
     }
 
-    /// Makes `body` readable from JS as `bodyRead(id)`; returns the id. A
-    /// body fetched on behalf of `owner` (a request) is dropped when that
-    /// request is over, if nothing read it to its end before.
-    pub(crate) fn register_body(&self, body: ringworker_io::Body, owner: u32) -> u32 {
+    /// Makes a `fetch()` response body readable from JS as `bodyRead(id)`;
+    /// returns the id. It is dropped (and `flag`, its exchange's abort flag,
+    /// cancelled) when the script cancels it, when its `Response` is
+    /// garbage-collected unread, or when `owner` (the request that fetched
+    /// it) is over.
+    pub(crate) fn register_body(
+        &self,
+        body: ringworker_io::Body,
+        owner: u32,
+        flag: ringworker_core::CancelFlag,
+    ) -> u32 {
         let mut h = self.host.borrow_mut();
         h.next_body = h.next_body.wrapping_add(1).max(1);
         let id = h.next_body;
         h.bodies.insert(id, body);
+        h.body_flags.insert(id, flag);
         if owner != 0 {
             h.fetch_bodies.entry(owner).or_default().push(id);
         }
@@ -1565,7 +1679,7 @@ impl JsRuntime {
     /// Takes back a body JS has not read from (a native stream handed over
     /// whole, see `rw.takeNativeBody`).
     pub(crate) fn take_body(&self, id: u32) -> Option<ringworker_io::Body> {
-        self.host.borrow_mut().bodies.remove(&id)
+        self.host.borrow_mut().take_body(id)
     }
 
     /// Settles a `bodyRead` promise with the chunk that arrived.
@@ -1575,16 +1689,21 @@ impl JsRuntime {
         body: Option<ringworker_io::Body>,
         resolver: v8::Global<v8::PromiseResolver>,
         chunk: Option<Result<Bytes, ringworker_io::BodyError>>,
+        owner: u32,
     ) {
         {
             let mut h = self.host.borrow_mut();
             h.reading.remove(&id);
             let cancelled = h.cancelled_reads.remove(&id);
-            if let (Some(b), Some(Ok(_)), false) = (body, &chunk, cancelled) {
-                h.bodies.insert(id, b);
+            match (body, &chunk, cancelled) {
+                (Some(b), Some(Ok(_)), false) => {
+                    h.bodies.insert(id, b);
+                }
+                // Ended, failed or dropped meanwhile.
+                (_, _, cancelled) => h.body_ended(id, cancelled),
             }
         }
-        let _ = self.enter(|tc, _| {
+        let _ = self.enter_as(owner, |tc, _| {
             let resolver = v8::Local::new(tc, resolver);
             match chunk {
                 Some(Ok(bytes)) => {
@@ -1651,7 +1770,16 @@ impl JsRuntime {
             }
             let terminated = h.watch.exit();
             if terminated {
+                // Terminated in a continuation of a request (after an
+                // await): its response promise will never settle, so its
+                // waiter learns it now (503). The request is the entry's
+                // owner, or the one whose continuation was running (V8
+                // carries it through promise jobs).
+                let stuck = if owner != 0 { owner } else { current_owner(tc) };
                 tc.cancel_terminate_execution();
+                if stuck != 0 {
+                    self.host.borrow_mut().terminate_waiter(stuck);
+                }
             }
             // The heap size, now and then (reading it is not free).
             let n = self.entries.get().wrapping_add(1);
@@ -1866,11 +1994,11 @@ impl RequestIds {
             if let Some(b) = self.body {
                 h.drop_body(b);
             }
+            let tracked = h.requests.remove(&self.request);
             if !h.wait_until.contains_key(&self.request) {
-                h.drop_fetch_bodies(self.request);
+                h.request_over(self.request);
             }
-            h.outbound.request_ended(self.request);
-            h.requests.remove(&self.request)
+            tracked
         };
         // A signal watcher (if any) stops.
         if let Some(w) = tracked.and_then(|t| t.watch) {

@@ -14,7 +14,9 @@ use std::rc::Rc;
 use std::task::Poll;
 
 use bytes::Bytes;
+use futures_lite::FutureExt;
 use ringworker_core::keepalive::{KeepaliveLedger, KeepaliveToken, Owner, TokenEnd, TokenKind};
+use ringworker_core::{CancelFlag, CancelReason};
 use ringworker_io::client::{Client, Conn};
 use v8::MapFnTo;
 
@@ -25,10 +27,14 @@ use crate::runtime::{
 /// Most bytes one read hands to JS.
 const READ_MAX: usize = 64 * 1024;
 
-/// An open socket: its connection (once connected) and keepalive token.
+/// An open socket: its connection (once connected), keepalive token, the
+/// request it belongs to, and a flag its pending reads and writes race
+/// against (set when it closes or upgrades to TLS).
 struct TcpSocket {
     conn: Option<Rc<Conn>>,
     token: Option<KeepaliveToken>,
+    owner: u32,
+    stop: CancelFlag,
 }
 
 /// A runtime's TCP sockets by id.
@@ -39,20 +45,52 @@ pub(crate) struct TcpSockets {
 }
 
 impl TcpSockets {
-    fn add(&mut self) -> u32 {
+    fn add(&mut self, owner: u32) -> u32 {
         self.next = self.next.wrapping_add(1).max(1);
         self.live.insert(
             self.next,
             TcpSocket {
                 conn: None,
                 token: None,
+                owner,
+                stop: CancelFlag::new(),
             },
         );
         self.next
     }
 
-    fn conn(&self, id: u32) -> Option<Rc<Conn>> {
-        self.live.get(&id).and_then(|s| s.conn.clone())
+    /// The connection of socket `id` and its stop flag.
+    fn conn(&self, id: u32) -> Option<(Rc<Conn>, CancelFlag)> {
+        let s = self.live.get(&id)?;
+        Some((s.conn.clone()?, s.stop.clone()))
+    }
+
+    /// Closes socket `id`: its pending reads and writes end, and the
+    /// connection closes once they let go of it.
+    fn close(&mut self, id: u32, why: TokenEnd) -> Option<Rc<Conn>> {
+        let mut s = self.live.remove(&id)?;
+        s.stop.cancel(CancelReason::Aborted);
+        if let Some(t) = s.token.take() {
+            t.end(why);
+        }
+        s.conn
+    }
+
+    /// Request `owner` is over: its sockets close, as a request's I/O does
+    /// in Workers.
+    pub(crate) fn owner_ended(&mut self, owner: u32) {
+        if self.live.is_empty() {
+            return;
+        }
+        let mine: Vec<u32> = self
+            .live
+            .iter()
+            .filter(|(_, s)| s.owner == owner)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in mine {
+            self.close(id, TokenEnd::OwnerEnded);
+        }
     }
 }
 
@@ -163,7 +201,7 @@ fn op_tcp_connect(
     };
     let host = host(scope);
     let mut h = host.borrow_mut();
-    let id = h.tcp.add();
+    let id = h.tcp.add(owner);
     h.spawns.push(Box::new(move |weak| {
         Box::pin(async move {
             let result = match Client::current() {
@@ -202,9 +240,6 @@ fn op_tcp_read(
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     queue(scope, &mut rv, id, |conn| async move {
-        let Some(conn) = conn else {
-            return Settle::Error("read: the socket is closed".into());
-        };
         poll_fn(|cx| {
             loop {
                 {
@@ -246,9 +281,6 @@ fn op_tcp_write(
         return throw_type_error(scope, "write: expected an ArrayBuffer or a view");
     };
     queue(scope, &mut rv, id, move |conn| async move {
-        let Some(conn) = conn else {
-            return Settle::Error("write: the socket is closed".into());
-        };
         conn.send(&mut Vec::new(), std::slice::from_ref(&bytes), false);
         match poll_fn(|cx| conn.poll_sent(cx, 1)).await {
             Ok(()) => Settle::Done,
@@ -258,10 +290,11 @@ fn op_tcp_write(
 }
 
 /// Runs `work` on socket `id`'s connection as a task after this entry and
-/// returns a promise of its outcome.
+/// returns a promise of its outcome; closing the socket meanwhile ends the
+/// work (and its hold on the connection) with an error.
 fn queue<F, Fut>(scope: &mut v8::PinScope, rv: &mut v8::ReturnValue<v8::Value>, id: u32, work: F)
 where
-    F: FnOnce(Option<Rc<Conn>>) -> Fut + 'static,
+    F: FnOnce(Rc<Conn>) -> Fut + 'static,
     Fut: std::future::Future<Output = Settle> + 'static,
 {
     let owner = current_owner(scope);
@@ -270,11 +303,21 @@ where
     };
     host(scope).borrow_mut().spawns.push(Box::new(move |weak| {
         Box::pin(async move {
-            let conn = match weak.upgrade() {
+            let found = match weak.upgrade() {
                 Some(rt) => rt.host().borrow().tcp.conn(id),
                 None => return,
             };
-            let s = work(conn).await;
+            let s = match found {
+                None => Settle::Error("the socket is closed".into()),
+                Some((conn, stop)) => {
+                    work(conn)
+                        .or(async move {
+                            stop.cancelled().await;
+                            Settle::Error("the socket was closed".into())
+                        })
+                        .await
+                }
+            };
             if let Some(rt) = weak.upgrade() {
                 settle(&rt, owner, resolver, s);
             }
@@ -291,7 +334,7 @@ fn op_tcp_shutdown(
     _rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    if let Some(conn) = host(scope).borrow().tcp.conn(id) {
+    if let Some((conn, _)) = host(scope).borrow().tcp.conn(id) {
         // (It waits for the queued writes: a FIN must not overtake them.)
         glommio::spawn_local(async move {
             let _ = conn.shutdown_write().await;
@@ -308,16 +351,13 @@ fn op_tcp_close(
     _rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let gone = host(scope).borrow_mut().tcp.live.remove(&id);
-    if let Some(s) = gone {
-        if let Some(t) = s.token {
-            t.end(TokenEnd::Closed);
-        }
-    }
+    let _ = host(scope).borrow_mut().tcp.close(id, TokenEnd::Closed);
 }
 
 /// `tcpStartTls(id, serverName)` -> `[newId, opened]`: the connection of
-/// socket `id` continues as TLS under a new socket; `id` names nothing.
+/// socket `id` continues as TLS under a new socket, once it is open (the
+/// script may call `startTls()` right after `connect()`); `id` names
+/// nothing any more and its pending reads end.
 fn op_tcp_start_tls(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
@@ -330,20 +370,37 @@ fn op_tcp_start_tls(
         return;
     };
     let host = host(scope);
-    let mut h = host.borrow_mut();
-    let old = h.tcp.live.remove(&id);
-    let new_id = h.tcp.add();
-    h.spawns.push(Box::new(move |weak| {
+    let new_id = host.borrow_mut().tcp.add(owner);
+    host.borrow_mut().spawns.push(Box::new(move |weak| {
         Box::pin(async move {
-            let conn = old.and_then(|mut s| {
-                if let Some(t) = s.token.take() {
-                    t.end(TokenEnd::Closed);
+            // The plain socket's connect first (JS chains on its `opened`,
+            // so by now it is open, failed or closed).
+            let conn = match weak.upgrade() {
+                Some(rt) => rt.host().borrow_mut().tcp.close(id, TokenEnd::Closed),
+                None => return,
+            };
+            let conn = match conn {
+                Some(mut c) => {
+                    // Pending reads and writes were told to stop: they let
+                    // go of the connection within a round or two.
+                    let mut rounds = 0;
+                    loop {
+                        match Rc::try_unwrap(c) {
+                            Ok(c) => break Some(c),
+                            Err(back) if rounds < 64 => {
+                                c = back;
+                                rounds += 1;
+                                futures_lite::future::yield_now().await;
+                            }
+                            Err(_) => break None,
+                        }
+                    }
                 }
-                s.conn.and_then(|c| Rc::try_unwrap(c).ok())
-            });
+                None => None,
+            };
             let result = match conn {
                 Some(c) => c.start_tls(&name).await.map_err(|e| e.to_string()),
-                None => Err("startTls(): the socket is busy or closed".to_string()),
+                None => Err("startTls(): the socket is closed or still in use".to_string()),
             };
             let Some(rt) = weak.upgrade() else { return };
             let s = match result {
@@ -357,7 +414,6 @@ fn op_tcp_start_tls(
             settle(&rt, owner, resolver, s);
         })
     }));
-    drop(h);
     let id = v8::Integer::new_from_unsigned(scope, new_id);
     let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
     rv.set(pair.into());

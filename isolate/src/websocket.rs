@@ -29,6 +29,9 @@ pub(crate) struct Sockets {
     /// Accepted and not yet returned in a response: (request, socket id).
     /// Usually empty, so finishing a request costs nothing here.
     unreturned: Vec<(u32, u32)>,
+    /// Sockets of `fetch()` with Upgrade the script has neither accepted
+    /// nor returned: (request, socket id). Closed when their request is over.
+    fetched: Vec<(u32, u32)>,
 }
 
 /// Hashes a `u32` id with one multiplication.
@@ -53,6 +56,25 @@ impl Hasher for IdHasher {
 impl Sockets {
     pub(crate) fn get(&self, id: u32) -> Option<&WebSocket> {
         self.live.get(&id)
+    }
+
+    /// Request `owner` is over: the fetched sockets it never took close.
+    pub(crate) fn owner_ended(&mut self, owner: u32) {
+        if self.fetched.is_empty() {
+            return;
+        }
+        let mut mine = Vec::new();
+        self.fetched.retain(|&(o, id)| {
+            if o == owner {
+                mine.push(id);
+            }
+            o != owner
+        });
+        for id in mine {
+            if let Some(ws) = self.live.remove(&id) {
+                let _ = ws.close(Some(1001), "the request that fetched this WebSocket ended");
+            }
+        }
     }
 }
 
@@ -127,6 +149,7 @@ fn op_ws_connect(
             .collect(),
         Err(_) => Vec::new(),
     };
+    let fetched = args.get(3).is_true();
     if !crate::fetch::claim_subrequest(scope) {
         return;
     }
@@ -144,6 +167,9 @@ fn op_ws_connect(
         let id = s.next;
         let ws = WebSocket::new();
         s.live.insert(id, ws.clone());
+        if fetched && owner != 0 {
+            s.fetched.push((owner, id));
+        }
         h.spawns.push(Box::new(move |weak| {
             Box::pin(async move {
                 let result =
@@ -151,10 +177,12 @@ fn op_ws_connect(
                         .await
                         .map_err(|e| e.to_string());
                 let Some(rt) = weak.upgrade() else { return };
-                if result.is_err() {
-                    rt.host().borrow_mut().sockets.live.remove(&id);
-                } else {
-                    hold_keepalive(&ws, owner);
+                match &result {
+                    Ok(hs) if hs.status == 101 => hold_keepalive(&ws, owner),
+                    // (Not 101: an HTTP answer, and no socket.)
+                    _ => {
+                        rt.host().borrow_mut().sockets.live.remove(&id);
+                    }
                 }
                 let _ = rt.enter_as(owner, |tc, _| {
                     let resolver = v8::Local::new(tc, resolver);
@@ -215,7 +243,11 @@ fn op_ws_listen(
     let Some(id) = args.get(0).uint32_value(scope) else {
         return;
     };
-    host(scope).borrow_mut().sockets.starts.push(id);
+    let h = host(scope);
+    let mut h = h.borrow_mut();
+    let s = &mut h.sockets;
+    s.fetched.retain(|&(_, f)| f != id);
+    s.starts.push(id);
 }
 
 /// Runs `f` on socket `id` (no handle clone: a send is a hot path).
@@ -297,7 +329,9 @@ impl JsRuntime {
     /// Takes outbound socket `id` from the script (it is spliced to a
     /// client's connection and no longer the script's).
     pub(crate) fn take_outbound_socket(&self, id: u32) -> Option<WebSocket> {
-        self.host().borrow_mut().sockets.live.remove(&id)
+        let mut h = self.host().borrow_mut();
+        h.sockets.fetched.retain(|&(_, f)| f != id);
+        h.sockets.live.remove(&id)
     }
 
     /// Sockets `request` accepted that it did not return in its response
@@ -356,6 +390,14 @@ impl JsRuntime {
                     }
                 }
             }));
+            // Events that queued before (an outbound socket's first frames,
+            // a fetched socket accepted late) are delivered now, after this
+            // entry, whether or not its session is still running.
+            glommio::spawn_local(async move {
+                futures_lite::future::yield_now().await;
+                ws.deliver_pending();
+            })
+            .detach();
         }
     }
 

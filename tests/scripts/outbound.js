@@ -207,6 +207,83 @@ async function route(request, env, ctx) {
         })));
         return json({ closed: all.length });
       }
+      // Two outbound WebSockets and a TCP socket held for `ms` within one
+      // request (tokens live, then past the cap), then used and closed.
+      case "/hold-all": {
+        const wss = [new WebSocket(q("ws")), new WebSocket(q("ws"))];
+        await Promise.all(wss.map((ws) => new Promise((resolve) => ws.addEventListener("open", resolve))));
+        const socket = connect({ hostname: "127.0.0.1", port: Number(q("port")) });
+        await socket.opened;
+        await new Promise((r) => setTimeout(r, Number(q("ms"))));
+        const echoes = await Promise.all(wss.map((ws) => new Promise((resolve) => {
+          ws.addEventListener("message", (e) => resolve(e.data), { once: true });
+          ws.send("still here");
+        })));
+        const w = socket.writable.getWriter();
+        await w.write(new TextEncoder().encode("tcp still here"));
+        const { value } = await socket.readable.getReader().read();
+        await socket.close();
+        await Promise.all(wss.map((ws) => new Promise((resolve) => {
+          ws.addEventListener("close", resolve);
+          ws.close(1000, "done");
+        })));
+        return json({ echoes, tcp: new TextDecoder().decode(value) });
+      }
+      // A socket the script never closes: it closes when the request ends.
+      case "/tcp-forget": {
+        const socket = connect({ hostname: "127.0.0.1", port: Number(q("port")) });
+        await socket.opened;
+        return json({ ok: true });
+      }
+      case "/clone": {
+        const r = await fetch(up + q("path"));
+        const c = r.clone();
+        const copy = await c.arrayBuffer();
+        return new Response(r.body, { headers: { "x-clone-bytes": `${copy.byteLength}`, "x-clone-url": c.url } });
+      }
+      case "/spin-after-fetch": {
+        await (await fetch(up + "/hello")).text();
+        for (;;) {}
+      }
+      case "/ws-reject": {
+        const r = await fetch(q("ws").replace(/^ws/, "http"), { headers: { Upgrade: "websocket" } });
+        const events = [];
+        const ws = new WebSocket(q("ws"));
+        await new Promise((resolve) => {
+          ws.addEventListener("open", () => events.push("open"));
+          ws.addEventListener("error", () => events.push("error"));
+          ws.addEventListener("close", (e) => {
+            events.push(`close ${e.code}`);
+            resolve();
+          });
+        });
+        return json({ status: r.status, webSocket: r.webSocket, events });
+      }
+      case "/ws-close-early": {
+        const ws = new WebSocket(q("ws"));
+        const events = [];
+        const states = [ws.readyState];
+        ws.close(1000, "changed my mind");
+        states.push(ws.readyState);
+        await new Promise((resolve) => {
+          ws.addEventListener("open", () => events.push("open"));
+          ws.addEventListener("error", () => events.push("error"));
+          ws.addEventListener("close", () => {
+            events.push("close");
+            resolve();
+          });
+        });
+        return json({ events, states });
+      }
+      case "/tls-now": {
+        const socket = connect({ hostname: "localhost", port: Number(q("port")) }, { secureTransport: "starttls" });
+        const secure = socket.startTls();
+        const w = secure.writable.getWriter();
+        await w.write(new TextEncoder().encode("right away\n"));
+        const { value } = await secure.readable.getReader().read();
+        await secure.close();
+        return json({ echo: new TextDecoder().decode(value) });
+      }
       case "/tcp-hold": {
         const socket = connect({ hostname: "127.0.0.1", port: Number(q("port")) });
         await socket.opened;

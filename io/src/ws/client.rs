@@ -30,7 +30,7 @@ pub fn configure(cfg: WsConfig) {
 /// What the server answered to the handshake.
 #[derive(Debug, Clone)]
 pub struct ClientHandshake {
-    /// 101.
+    /// 101, or the status the server refused the upgrade with.
     pub status: u16,
     /// The subprotocol the server chose ("" for none).
     pub protocol: String,
@@ -109,8 +109,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 ///
 /// # Errors
 /// A [`FetchError`] when the connection or the handshake fails: a refused
-/// connection, a TLS failure, an answer other than 101, a wrong
-/// `Sec-WebSocket-Accept`, a subprotocol that was not offered.
+/// connection, a TLS failure, a wrong `Sec-WebSocket-Accept`, a subprotocol
+/// that was not offered. An answer other than 101 is not an error: it comes
+/// back with its status, and `ws` stays unattached.
 pub async fn connect(
     ws: WebSocket,
     url: &url::Url,
@@ -152,10 +153,13 @@ pub async fn connect(
     let fail =
         |why: String| FetchError::Io(format!("WebSocket handshake with {url} failed: {why}"));
     if resp.status != 101 {
-        return Err(fail(format!(
-            "the server answered {} instead of 101",
-            resp.status
-        )));
+        // Refused: the caller gets the answer, and no socket (the connection
+        // closes here).
+        return Ok(ClientHandshake {
+            status: resp.status,
+            protocol: String::new(),
+            headers: resp.headers,
+        });
     }
     let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
     if header(&resp.headers, "sec-websocket-accept") != Some(expected.as_str()) {

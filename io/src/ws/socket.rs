@@ -346,15 +346,30 @@ impl WebSocket {
         *self.0.listener.borrow_mut() = Some(listener);
     }
 
+    /// Hands the events that queued before a listener was set to it now,
+    /// and wakes the session (which may be waiting on it). Call right after
+    /// [`set_listener`](Self::set_listener) from where running the listener
+    /// is safe (not inside it).
+    pub fn deliver_pending(&self) {
+        self.0.deliver();
+        self.0.wake_session();
+    }
+
     /// Joins this socket to `other` (a WebSocket proxy): every message one
     /// receives is sent on the other, on the receiving connection's task with
     /// no handler in between, and a close on either side closes the other
     /// with the same code (a lost connection becomes 1011). Events already
     /// queued on either side are relayed at once.
     pub fn splice(&self, other: &WebSocket) {
-        fn relay(from: &WebSocket, to: WebSocket) {
+        fn relay(from: &WebSocket, to: &WebSocket) {
+            // Weakly: an unattached side that is dropped frees both.
+            let to = Rc::downgrade(&to.0);
             from.set_listener(Rc::new(
                 move |me: &WebSocket, events: &mut dyn Iterator<Item = WsEvent>| {
+                    let Some(to) = to.upgrade().map(|sh| sh.handle()) else {
+                        let _ = me.close(Some(1001), "the other side is gone");
+                        return;
+                    };
                     for ev in events {
                         match ev {
                             WsEvent::Message(m) => {
@@ -371,19 +386,14 @@ impl WebSocket {
                                         to.close(Some(1011), "the other side's connection was lost")
                                     }
                                 };
-                                // Each listener holds the other socket: end the
-                                // cycle once this side is closed.
-                                me.set_listener(Rc::new(
-                                    |_: &WebSocket, _: &mut dyn Iterator<Item = WsEvent>| {},
-                                ));
                             }
                         }
                     }
                 },
             ));
         }
-        relay(self, other.clone());
-        relay(other, self.clone());
+        relay(self, other);
+        relay(other, self);
         self.0.deliver();
         other.0.deliver();
         self.0.wake_session();

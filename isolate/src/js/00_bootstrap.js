@@ -221,6 +221,19 @@
     return Promise.resolve(body);
   }
 
+  // A clone's body: the same bytes for a full body; for a stream, the
+  // stream is teed (this object keeps one branch, the clone gets the other).
+  function teeBody(obj, what) {
+    const body = obj[kBody];
+    if (!isStream(body)) return body;
+    if (rw.isLocked(body) || rw.isDisturbed(body)) {
+      throw new TypeErr(`${what}: the body stream is locked or has been read`);
+    }
+    const [a, b] = rw.ReadableStream.prototype.tee.call(body);
+    obj[kBody] = a;
+    return b;
+  }
+
   const BodyMixin = {
     text() {
       return consume(this).then(bodyToText);
@@ -286,7 +299,11 @@
       this.url = url;
       this.method = method;
       this.headers = headers || new Headers();
-      this.redirect = init.redirect || "follow";
+      const redirect = init.redirect !== undefined ? `${init.redirect}` : input instanceof Request ? input.redirect : "follow";
+      if (redirect !== "follow" && redirect !== "manual" && redirect !== "error") {
+        throw new TypeErr(`Request: invalid redirect mode "${redirect}"`);
+      }
+      this.redirect = redirect;
       this[kBody] = body;
       this[kSignal] = init.signal !== undefined && init.signal !== null ? init.signal : input instanceof Request ? input.signal : null;
       this[kReqId] = null;
@@ -311,7 +328,10 @@
     }
     clone() {
       if (this[kUsed]) throw new TypeErr("Request.clone: body has already been used");
-      return new Request(this);
+      const body = teeBody(this, "Request.clone");
+      const r = new Request(this);
+      r[kBody] = body;
+      return r;
     }
     get [Symbol.toStringTag]() {
       return "Request";
@@ -391,11 +411,13 @@
     }
     clone() {
       if (this[kUsed]) throw new TypeErr("Response.clone: body has already been used");
-      return new Response(this[kBody], {
-        status: this[kStatus],
-        statusText: this[kStatusText],
-        headers: new Headers(this[kHeaders]),
-      });
+      if (this[kWebSocket] !== null) throw new TypeErr("Response.clone: a WebSocket response cannot be cloned");
+      const r = new Response(null, { statusText: this[kStatusText], headers: new Headers(this[kHeaders]) });
+      r[kStatus] = this[kStatus];
+      r[kBody] = teeBody(this, "Response.clone");
+      r[kUrl] = this[kUrl];
+      r[kRedirected] = this[kRedirected];
+      return r;
     }
     static json(data, init = {}) {
       const text = JSONStringify(data);
@@ -533,18 +555,35 @@
   // stream can be handed back to the runtime whole (a response body, a
   // fetch() request body) and its bytes never pass through JS.
   const nativeBodies = new WeakMap();
-  function socketBody(id, length = null) {
+  // `onDone` (optional) runs once the body ended, failed or was cancelled.
+  function socketBody(id, onDone = undefined) {
     let handle;
+    const done = () => {
+      if (onDone !== undefined) {
+        const f = onDone;
+        onDone = undefined;
+        f();
+      }
+    };
     handle = rw.newNativeReadable(
       {
         pull() {
-          return ops.bodyRead(id).then((chunk) => {
-            if (chunk === null) handle.close();
-            else handle.enqueue(chunk);
-          });
+          return ops.bodyRead(id).then(
+            (chunk) => {
+              if (chunk === null) {
+                handle.close();
+                done();
+              } else handle.enqueue(chunk);
+            },
+            (e) => {
+              done();
+              throw e;
+            },
+          );
         },
         cancel() {
           ops.bodyCancel(id);
+          done();
         },
       },
       0,
@@ -572,7 +611,9 @@
   rw.takeNativeBody = takeNativeBody;
 
   function makeRequest(method, url, flatHeaders, bodyId, reqId) {
-    const req = new Request(url, { method });
+    // An incoming request does not follow redirects when forwarded as is
+    // (Workers: `redirect` is "manual" on the request a worker receives).
+    const req = new Request(url, { method, redirect: "manual" });
     const list = req.headers[kList];
     for (let i = 0; i < flatHeaders.length; i += 2) {
       list.push([StringToLowerCase(flatHeaders[i]), flatHeaders[i + 1]]);

@@ -135,25 +135,35 @@
       super();
       this.#role = "outbound";
       this.#url = target;
-      const [id, promise] = ops.wsConnect(target, [], [...seen]);
+      const [id, promise] = ops.wsConnect(target, [], [...seen], false);
       this.#id = id;
       MapPrototypeSet(byId, id, this);
-      ops.wsListen(id);
+      const fail = (message, error) => {
+        MapPrototypeDelete(byId, id);
+        this.#state = CLOSED;
+        fire(this, new ErrorEvent("error", { message, error }));
+        fire(this, new CloseEvent("close", { code: 1006, reason: "", wasClean: false }));
+      };
       promise.then(
-        ([, protocol]) => {
-          this.#protocol = protocol;
-          if (this.#state === CONNECTING) {
-            this.#state = OPEN;
-            fire(this, new Event("open"));
+        ([status, protocol]) => {
+          if (status !== 101) {
+            fail(`WebSocket: the server answered ${status} instead of 101`, new TypeErr(`status ${status}`));
+            return;
           }
+          if (this.#state !== CONNECTING) {
+            // close() was called while connecting: the connection is failed
+            // without an open event (the close frame is already queued).
+            ops.wsListen(id);
+            return;
+          }
+          this.#protocol = protocol;
+          this.#state = OPEN;
+          fire(this, new Event("open"));
+          // Messages flow only after open (frames that came with the 101
+          // waited for it).
+          ops.wsListen(id);
         },
-        (e) => {
-          MapPrototypeDelete(byId, id);
-          this.#state = CLOSED;
-          const message = e instanceof Error ? e.message : `${e}`;
-          fire(this, new ErrorEvent("error", { message, error: e }));
-          fire(this, new CloseEvent("close", { code: 1006, reason: "", wasClean: false }));
-        },
+        (e) => fail(e instanceof Error ? e.message : `${e}`, e),
       );
     }
 
@@ -186,16 +196,25 @@
         const target = outboundUrl(url.href, "fetch");
         const flat = [];
         for (const [n, v] of request.headers[rw.kList]) {
-          if (n !== "upgrade" && n !== "connection" && !n.startsWith("sec-websocket-")) flat.push(n, v);
+          if (!n.startsWith("sec-websocket-") && !rw.isClientSetHeader(n)) flat.push(n, v);
         }
         const offered = request.headers.get("sec-websocket-protocol");
         const protocols = offered === null ? [] : offered.split(",").map((p) => p.trim()).filter((p) => p !== "");
-        const [id, promise] = ops.wsConnect(target, flat, protocols);
+        const [id, promise] = ops.wsConnect(target, flat, protocols, true);
         const signal = request[rw.kSignal];
         if (signal !== null) {
           rw.addAbortAlgorithm(signal, () => ops.wsClose(id, 1000, ""));
         }
         return promise.then(([status, protocol, headers]) => {
+          if (status !== 101) {
+            // The upstream refused the upgrade: its answer, without a socket.
+            const resp = new Response(null, { status: status < 200 ? 502 : status === 101 ? 502 : 200 });
+            resp[rw.kStatus] = status;
+            const list = resp.headers[rw.kList];
+            for (let i = 0; i < headers.length; i += 2) list.push([headers[i].toLowerCase(), headers[i + 1]]);
+            resp.headers[rw.kGuard] = "immutable";
+            return resp;
+          }
           const ws = new WebSocket(undefined, "fetched", kInternal);
           ws.#id = id;
           ws.#protocol = protocol;
@@ -323,7 +342,9 @@
       }
       if (this.#closeSent || this.#state === CLOSED) return;
       this.#closeSent = true;
-      if (this.#state === OPEN) this.#state = CLOSING;
+      if (this.#state === OPEN || (this.#role === "outbound" && this.#state === CONNECTING)) {
+        this.#state = CLOSING;
+      }
       ops.wsClose(this.#id, code === undefined ? -1 : code, reason);
     }
 

@@ -46,6 +46,7 @@
   // host, the body's framing, keep-alive. A forwarded incoming request
   // carries its own, which must not leak into the next hop.
   const CLIENT_SET = ["host", "content-length", ...HOP_BY_HOP];
+  rw.isClientSetHeader = (lowerName) => CLIENT_SET.includes(lowerName);
   function flatHeaders(headers) {
     const flat = [];
     for (const [n, v] of headers[kList]) if (!CLIENT_SET.includes(n)) flat.push(n, v);
@@ -66,12 +67,17 @@
     resp[kUrl] = url;
     resp[kRedirected] = redirected;
     if (bodyId !== null) {
-      const stream = rw.socketBody(bodyId);
+      let removeAbort = null;
+      const stream = rw.socketBody(bodyId, () => {
+        if (removeAbort !== null) removeAbort();
+      });
+      // Let go of unread, the body is dropped at the next GC.
+      ops.bodyWatchGc(stream, bodyId);
       resp[kBody] = stream;
       if (signal !== null) {
         // Aborting after the head arrived errors the body and closes the
         // upstream connection.
-        rw.addAbortAlgorithm(signal, () => {
+        removeAbort = rw.addAbortAlgorithm(signal, () => {
           ops.bodyCancel(bodyId);
           rw.failStream(stream, abortReason(signal));
         });
@@ -142,13 +148,14 @@
     request[kUsed] = body[0] !== BODY_NONE;
     let redirects = 0;
     for (;;) {
+      if (signal !== null && rw.isAborted(signal)) throw abortReason(signal);
       const parts = await hop(method, url.href, headers, body, signal);
       const status = parts[0];
       if (!REDIRECTS.includes(status) || mode === "manual") {
-        return makeResponse(parts, url.href, redirects > 0, signal);
+        return makeResponse(parts, withoutFragment(url), redirects > 0, signal);
       }
       const location = findHeader(parts[2], "location");
-      if (location === null) return makeResponse(parts, url.href, redirects > 0, signal);
+      if (location === null) return makeResponse(parts, withoutFragment(url), redirects > 0, signal);
       if (parts[3] !== null) ops.bodyCancel(parts[3]);
       if (mode === "error") {
         throw new TypeErr(`fetch failed: redirect (${status}) to ${location} with redirect: "error"`);
@@ -182,6 +189,12 @@
       }
       url = next;
     }
+  }
+
+  function withoutFragment(url) {
+    const href = url.href;
+    const i = href.indexOf("#");
+    return i < 0 ? href : href.slice(0, i);
   }
 
   function findHeader(flat, lower) {

@@ -179,12 +179,20 @@
         options !== undefined && options !== null && options.expectedServerHostname !== undefined
           ? `${options.expectedServerHostname}`
           : this.#hostname;
-      const [id, opened] = ops.tcpStartTls(this.#id, name);
-      // The plain socket is spent: its streams end, and its id now names
-      // nothing (the TLS socket took the connection).
+      // The upgrade waits for the plain connection to be open (a script may
+      // call startTls() right after connect()). The plain socket is spent:
+      // its streams end and its id names nothing once the TLS socket took
+      // the connection.
+      let secure;
+      const opened = this.#opened.then(() => {
+        const [id, tlsOpened] = ops.tcpStartTls(this.#id, name);
+        secure.#id = id;
+        return tlsOpened;
+      });
+      secure = new Socket(kInternal, 0, opened, name, "on", this.#allowHalfOpen);
       this.#done = true;
       this.#resolveClosed(undefined);
-      return new Socket(kInternal, id, opened, name, "on", this.#allowHalfOpen);
+      return secure;
     }
   }
 
