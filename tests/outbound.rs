@@ -303,6 +303,10 @@ fn abort_and_partial_reads_close_the_upstream_connection() {
         up.wait_closed("/hold?id=partial", Duration::from_secs(2))
             .is_some()
     );
+    // Never read: closed when the request ends.
+    let v = get_json(addr, &format!("/unread?up={base}&path={}", enc("/hold?id=unread")));
+    assert_eq!(v["status"], 200);
+    assert!(up.wait_closed("/hold?id=unread", Duration::from_secs(2)).is_some());
     // Aborted before the head arrived.
     let v = get_json(
         addr,

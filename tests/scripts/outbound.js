@@ -284,6 +284,12 @@ async function route(request, env, ctx) {
         await secure.close();
         return json({ echo: new TextDecoder().decode(value) });
       }
+      // A response fetched and never read: its connection closes when the
+      // request ends.
+      case "/unread": {
+        const r = await fetch(up + q("path"));
+        return json({ status: r.status });
+      }
       case "/tcp-hold": {
         const socket = connect({ hostname: "127.0.0.1", port: Number(q("port")) });
         await socket.opened;
