@@ -304,9 +304,15 @@ fn abort_and_partial_reads_close_the_upstream_connection() {
             .is_some()
     );
     // Never read: closed when the request ends.
-    let v = get_json(addr, &format!("/unread?up={base}&path={}", enc("/hold?id=unread")));
+    let v = get_json(
+        addr,
+        &format!("/unread?up={base}&path={}", enc("/hold?id=unread")),
+    );
     assert_eq!(v["status"], 200);
-    assert!(up.wait_closed("/hold?id=unread", Duration::from_secs(2)).is_some());
+    assert!(
+        up.wait_closed("/hold?id=unread", Duration::from_secs(2))
+            .is_some()
+    );
     // Aborted before the head arrived.
     let v = get_json(
         addr,
@@ -699,4 +705,98 @@ fn start_tls_right_after_connect() {
     let srv = server(|c| c.outbound.extra_ca_file = Some(ca.ca_pem_path().to_path_buf()));
     let v = get_json(srv.local_addr(), &format!("/tls-now?port={}", up.port()));
     assert_eq!(v["echo"], "right away\n", "{v}");
+}
+
+/// Reads one server frame from `buf` (filled from `s`): (opcode, payload
+/// length), or None at the end of the connection.
+fn read_frame(s: &mut std::net::TcpStream, buf: &mut Vec<u8>) -> Option<(u8, usize)> {
+    loop {
+        if let Some(e) = ringworker::ws::frame::extent(buf) {
+            let total = e.total() as usize;
+            if buf.len() >= total {
+                let op = e.first & 0x0f;
+                if op == 8 {
+                    eprintln!(
+                        "close frame: {}",
+                        String::from_utf8_lossy(&buf[e.header_len..total])
+                    );
+                }
+                buf.drain(..total);
+                return Some((op, total - e.header_len));
+            }
+        }
+        let mut tmp = [0u8; 65536];
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    }
+}
+
+#[test]
+fn backpressure_crosses_a_websocket_proxy() {
+    let up = WsUpstream::start();
+    let srv = server(|c| c.ws.max_buffered_bytes = 1 << 20);
+    // A small receive buffer: what the client does not read piles up in the
+    // proxy quickly (past 1 MiB it would be closed with 1008, not paused).
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(64 << 10).unwrap();
+    sock.connect(&srv.local_addr().into()).unwrap();
+    let mut s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /ws-proxy?ws={} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        enc(&up.url("/bp"))
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    buf.drain(..end);
+    // 64 MiB of echoes while the client does not read for a while: the proxy
+    // must stop reading (the pause reaches the upstream and back to the
+    // client's writes) instead of queueing until 1008, and lose nothing.
+    const MSG: usize = 64 << 10;
+    const COUNT: usize = 1024;
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut w = s.try_clone().unwrap();
+    let counter = written.clone();
+    let writer = std::thread::spawn(move || {
+        let payload = vec![0x5au8; MSG];
+        let mut frame = Vec::new();
+        for _ in 0..COUNT {
+            frame.clear();
+            ringworker::ws::frame::encode(&mut frame, 0x82, &payload, Some([1, 2, 3, 4]));
+            if w.write_all(&frame).is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let stalled_at = written.load(std::sync::atomic::Ordering::SeqCst);
+    let mut echoed = 0;
+    while echoed < COUNT * MSG {
+        match read_frame(&mut s, &mut buf) {
+            Some((2, n)) => echoed += n,
+            Some((8, _)) => {
+                panic!("closed after {echoed} bytes (stalled at {stalled_at} messages)")
+            }
+            Some(_) => {}
+            None => panic!("connection ended after {echoed} bytes"),
+        }
+    }
+    writer.join().unwrap();
 }

@@ -227,6 +227,8 @@ impl<'a, T: Transport> Session<'a, T> {
     /// Parses what arrived. Returns `Some` when the session is over.
     fn read_frames(&mut self, now: Instant) -> Option<Ended> {
         let mut rbuf = self.sock.rbuf();
+        // Message bytes parsed in this call (not yet delivered).
+        let mut batch = 0usize;
         if self.got_close {
             rbuf.clear();
             return None;
@@ -244,6 +246,15 @@ impl<'a, T: Transport> Session<'a, T> {
         }
         while !rbuf.is_empty() {
             if self.ws.events_pending() >= MAX_PENDING_EVENTS {
+                break;
+            }
+            // Spliced: each message goes into the other side's queue when
+            // this batch is delivered, so parsing stops (the rest waits in
+            // the buffer) once that queue plus this batch is over half the
+            // limit; its draining wakes this session.
+            if self.ws.relay_to.borrow().strong_count() > 0
+                && self.ws.relay_backlog() + batch > self.cfg.max_buffered_bytes / 2
+            {
                 break;
             }
             let parsed = frame::next_frame_from(
@@ -296,6 +307,7 @@ impl<'a, T: Transport> Session<'a, T> {
                     match self.asm.push(f) {
                         Ok(Some(m)) => {
                             self.last_message = now;
+                            batch += m.bytes().len();
                             self.ws.emit(WsEvent::Message(m));
                         }
                         Ok(None) => {}
@@ -462,7 +474,8 @@ impl<'a, T: Transport> Session<'a, T> {
             self.seen = self.sock.rbuf().len();
             self.ws.set_session_waker(cx.waker());
             let paused = self.ws.events_pending() >= MAX_PENDING_EVENTS
-                || self.ws.out_bytes.get() > self.cfg.max_buffered_bytes / 2;
+                || self.ws.out_bytes.get() > self.cfg.max_buffered_bytes / 2
+                || self.ws.relay_backlog() > self.cfg.max_buffered_bytes / 2;
             let room = self.need.max(READ_AHEAD);
             let want = !paused && self.seen < room;
             if self.sock.poll_recv(cx, want).is_ready() && self.sock.rbuf().len() > self.seen {

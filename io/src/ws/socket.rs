@@ -96,6 +96,9 @@ pub(crate) struct WsShared {
     /// closes with 1000.
     pub(crate) abandoned: Cell<bool>,
     handles: Cell<usize>,
+    /// The socket this one's messages are relayed to (see
+    /// [`WebSocket::splice`]): reading pauses while its queue is full.
+    pub(crate) relay_to: RefCell<std::rc::Weak<WsShared>>,
 }
 
 impl WsShared {
@@ -158,8 +161,22 @@ impl WsShared {
         let o = self.out.borrow_mut().pop_front()?;
         if let Outbound::Message(m) = &o {
             self.out_bytes.set(self.out_bytes.get() - m.bytes().len());
+            if self.out_bytes.get() == 0 {
+                // Drained: a spliced peer paused on our queue reads again.
+                if let Some(peer) = self.relay_to.borrow().upgrade() {
+                    peer.wake_session();
+                }
+            }
         }
         Some(o)
+    }
+
+    /// Bytes queued on the socket this one relays to (0 if none).
+    pub(crate) fn relay_backlog(&self) -> usize {
+        self.relay_to
+            .borrow()
+            .upgrade()
+            .map_or(0, |p| p.out_bytes.get())
     }
 }
 
@@ -241,6 +258,7 @@ impl WebSocket {
             protocol: RefCell::new(None),
             abandoned: Cell::new(false),
             handles: Cell::new(1),
+            relay_to: RefCell::new(std::rc::Weak::new()),
         }))
     }
 
@@ -359,7 +377,9 @@ impl WebSocket {
     /// receives is sent on the other, on the receiving connection's task with
     /// no handler in between, and a close on either side closes the other
     /// with the same code (a lost connection becomes 1011). Events already
-    /// queued on either side are relayed at once.
+    /// queued on either side are relayed at once. Backpressure crosses the
+    /// splice: a side stops reading while the other's queue is over half of
+    /// `max_buffered_bytes`, until it drained.
     pub fn splice(&self, other: &WebSocket) {
         fn relay(from: &WebSocket, to: &WebSocket) {
             // Weakly: an unattached side that is dropped frees both.
@@ -394,6 +414,8 @@ impl WebSocket {
         }
         relay(self, other);
         relay(other, self);
+        *self.0.relay_to.borrow_mut() = Rc::downgrade(&other.0);
+        *other.0.relay_to.borrow_mut() = Rc::downgrade(&self.0);
         self.0.deliver();
         other.0.deliver();
         self.0.wake_session();
