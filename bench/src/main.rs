@@ -234,9 +234,11 @@ struct HttpArgs {
     /// A request without a full response after this long is an error.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     timeout: Duration,
-    /// Report the CPU time of this server process per request.
+    /// Report the CPU time of this server process per request. Repeatable:
+    /// the first is the server (`server_cpu_*`), the others (e.g. the
+    /// upstream behind a proxy) are reported in `other_cpu`.
     #[arg(long)]
-    cpu_pid: Option<u32>,
+    cpu_pid: Vec<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -371,7 +373,7 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
         expect_status: a.expect_status,
         head_method: a.method == "HEAD",
     };
-    if let Some(pid) = a.cpu_pid {
+    for &pid in &a.cpu_pid {
         cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
     }
 
@@ -382,7 +384,10 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
     };
     let mut samples_start = None;
     let mut samples_end = None;
-    let sample = || (cpu::self_cpu(), a.cpu_pid.map(cpu::process_cpu).transpose());
+    let sample = || {
+        let procs: Vec<_> = a.cpu_pid.iter().map(|&p| cpu::process_cpu(p)).collect();
+        (cpu::self_cpu(), procs)
+    };
     let stats = http_load::run(
         &cfg,
         tl,
@@ -391,14 +396,21 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
     )?;
     let (self0, srv0) = samples_start.expect("window start sampled");
     let (self1, srv1) = samples_end.expect("window end sampled");
-    let server = match (a.cpu_pid, srv0, srv1) {
-        (Some(pid), Ok(Some(s0)), Ok(Some(s1))) => Some((pid, s1.since(&s0))),
-        (Some(pid), Err(e), _) | (Some(pid), _, Err(e)) => {
-            eprintln!("warning: CPU of pid {pid} unavailable: {e}");
-            None
-        }
-        _ => None,
-    };
+    // Kept in --cpu-pid order: an unreadable first process is no server figure.
+    let procs: Vec<_> = a
+        .cpu_pid
+        .iter()
+        .zip(srv0.into_iter().zip(srv1))
+        .map(|(&pid, (c0, c1))| match (c0, c1) {
+            (Ok(c0), Ok(c1)) => Some((pid, c1.since(&c0))),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("warning: CPU of pid {pid} unavailable: {e}");
+                None
+            }
+        })
+        .collect();
+    let server = procs.first().copied().flatten();
+    let others: Vec<_> = procs.iter().skip(1).flatten().copied().collect();
     let rep = report::build(
         report::Meta {
             url: a.url.clone(),
@@ -411,6 +423,7 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
         &stats,
         self1.since(&self0),
         server,
+        &others,
     );
     if a.json {
         println!("{}", serde_json::to_string(&rep)?);

@@ -53,6 +53,20 @@ pub struct Report {
     /// Server CPU over the window as a fraction of one core.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_util: Option<f64>,
+    /// The other processes given with `--cpu-pid`, over the same window.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_cpu: Vec<ProcessCpu>,
+}
+
+/// One more process's CPU time over the measured window.
+#[derive(Debug, Serialize)]
+pub struct ProcessCpu {
+    pub pid: u32,
+    pub cpu_us_per_req: f64,
+    pub cpu_user_us_per_req: f64,
+    pub cpu_sys_us_per_req: f64,
+    /// As a fraction of one core.
+    pub cpu_util: f64,
 }
 
 pub struct Meta {
@@ -81,6 +95,7 @@ pub fn build(
     stats: &Stats,
     loadgen_cpu: CpuTimes,
     server: Option<(u32, CpuTimes)>,
+    others: &[(u32, CpuTimes)],
 ) -> Report {
     let h = &stats.hist;
     let latency_us = if h.is_empty() {
@@ -140,6 +155,16 @@ pub fn build(
         server_cpu_user_us_per_req: server.map(|(_, c)| per_req(c.user)),
         server_cpu_sys_us_per_req: server.map(|(_, c)| per_req(c.system)),
         server_cpu_util: server.map(|(_, c)| round4(c.total().as_secs_f64() / window)),
+        other_cpu: others
+            .iter()
+            .map(|&(pid, c)| ProcessCpu {
+                pid,
+                cpu_us_per_req: per_req(c.total()),
+                cpu_user_us_per_req: per_req(c.user),
+                cpu_sys_us_per_req: per_req(c.system),
+                cpu_util: round4(c.total().as_secs_f64() / window),
+            })
+            .collect(),
     }
 }
 
@@ -191,6 +216,13 @@ pub fn human(r: &Report) -> String {
         let _ = writeln!(
             o,
             "  server cpu    {t:.2} us/req (user {u:.2}, sys {s:.2}), {util:.2} cores  [pid {pid}]"
+        );
+    }
+    for p in &r.other_cpu {
+        let _ = writeln!(
+            o,
+            "  also cpu      {:.2} us/req (user {:.2}, sys {:.2}), {:.2} cores  [pid {}]",
+            p.cpu_us_per_req, p.cpu_user_us_per_req, p.cpu_sys_us_per_req, p.cpu_util, p.pid
         );
     }
     let _ = writeln!(o, "  loadgen cpu   {:.2} cores", r.loadgen_cpu_util);
