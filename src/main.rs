@@ -106,7 +106,7 @@ struct OutboundArgs {
     #[arg(long, default_value_t = 0)]
     fetch_timeout_ms: u64,
     /// Idle keep-alive connections kept per upstream origin.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 256)]
     pool_max_idle: usize,
     /// An idle pooled connection is closed after this long, in ms.
     #[arg(long, default_value_t = 30_000)]
