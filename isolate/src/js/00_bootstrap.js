@@ -205,13 +205,39 @@
   }
   rw.disconnectReason = disconnectReason;
   const kUsed = Symbol("bodyUsed");
+  // A body still in native hands (the socket's, a fetch() response's): its
+  // id until the script looks at the body, when it becomes a stream (made
+  // by obj[kNativeMake], or a plain socket body). Handed back unlooked-at,
+  // it never becomes a JS object at all.
+  const kNativeBody = Symbol("nativeBody");
+  const kNativeMake = Symbol("nativeMake");
+
+  // The body as a value the script may see: a native one becomes a stream.
+  function bodyOf(obj) {
+    const id = obj[kNativeBody];
+    if (id !== undefined && id !== null) {
+      obj[kNativeBody] = null;
+      const make = obj[kNativeMake];
+      obj[kBody] = make !== undefined ? make(id) : socketBody(id);
+    }
+    return obj[kBody];
+  }
+
+  // Takes a native body out of `obj` (for the runtime, or the next hop of
+  // a fetch): its id, or null if it has none or the script looked at it.
+  function takeNativeOf(obj) {
+    const id = obj[kNativeBody];
+    if (id === undefined || id === null) return null;
+    obj[kNativeBody] = null;
+    return id;
+  }
 
   // Resolves with the whole body: a string, bytes, or null. A stream body is
   // read to its end (the request body streams in from the socket this way).
   function consume(obj) {
     if (obj[kUsed]) return Promise.reject(new TypeErr("Body has already been used"));
+    const body = bodyOf(obj);
     obj[kUsed] = true;
-    const body = obj[kBody];
     if (isStream(body)) {
       if (rw.isLocked(body) || rw.isDisturbed(body)) {
         return Promise.reject(new TypeErr("Body has already been used (its stream is locked or read)"));
@@ -224,7 +250,7 @@
   // A clone's body: the same bytes for a full body; for a stream, the
   // stream is teed (this object keeps one branch, the clone gets the other).
   function teeBody(obj, what) {
-    const body = obj[kBody];
+    const body = bodyOf(obj);
     if (!isStream(body)) return body;
     if (rw.isLocked(body) || rw.isDisturbed(body)) {
       throw new TypeErr(`${what}: the body stream is locked or has been read`);
@@ -275,10 +301,12 @@
       let method = "GET";
       let headers;
       let body = null;
+      let native = null;
       if (input instanceof Request) {
         url = input.url;
         method = input.method;
         headers = new Headers(input.headers);
+        native = takeNativeOf(input);
         body = input[kBody];
       } else {
         url = `${input}`;
@@ -290,10 +318,16 @@
         method = METHODS.includes(upper) ? upper : m;
       }
       if (init.headers !== undefined) headers = new Headers(init.headers);
-      if (init.body !== undefined && init.body !== null) {
+      // `fetch(url, request)`: the incoming body moves over natively.
+      const initNative = init instanceof Request ? takeNativeOf(init) : null;
+      if (initNative !== null) {
+        native = initNative;
+        body = null;
+      } else if (init.body !== undefined && init.body !== null) {
         if (method === "GET" || method === "HEAD") {
           throw new TypeErr("Request with GET/HEAD method cannot have body");
         }
+        native = null;
         body = extractBody(init.body).body;
       }
       this.url = url;
@@ -305,12 +339,17 @@
       }
       this.redirect = redirect;
       this[kBody] = body;
-      this[kSignal] = init.signal !== undefined && init.signal !== null ? init.signal : input instanceof Request ? input.signal : null;
+      this[kNativeBody] = native;
+      // (A Request's signal is read raw: looking at an incoming request's
+      // `signal` would start watching its client for nothing.)
+      const initSignal = init instanceof Request ? init[kSignal] : init.signal;
+      this[kSignal] =
+        initSignal !== undefined && initSignal !== null ? initSignal : input instanceof Request ? input[kSignal] : null;
       this[kReqId] = null;
       this[kUsed] = false;
     }
     get body() {
-      return this[kBody];
+      return bodyOf(this);
     }
     // Aborts when the client of an incoming request goes away (the reason
     // names the disconnect). Made on first use: a request that never looks
@@ -404,7 +443,7 @@
       return this[kHeaders];
     }
     get body() {
-      return this[kBody];
+      return bodyOf(this);
     }
     get redirected() {
       return this[kRedirected];
@@ -490,6 +529,9 @@
   rw.kRedirected = kRedirected;
   rw.kWebSocket = kWebSocket;
   rw.isStream = isStream;
+  rw.kNativeBody = kNativeBody;
+  rw.kNativeMake = kNativeMake;
+  rw.takeNativeOf = takeNativeOf;
   define("Headers", Headers);
   define("Request", Request);
   define("Response", Response);
@@ -619,7 +661,7 @@
       list.push([StringToLowerCase(flatHeaders[i]), flatHeaders[i + 1]]);
     }
     req.headers[kGuard] = "immutable";
-    if (bodyId !== null) req[kBody] = socketBody(bodyId);
+    if (bodyId !== null) req[kNativeBody] = bodyId;
     req[kReqId] = reqId;
     return req;
   }
@@ -647,6 +689,12 @@
       const protocol = resp[kHeaders].get("sec-websocket-protocol");
       if (protocol !== null) rw.wsSetProtocol(ws, protocol);
       return [101, flat, null, null, null, id];
+    }
+    // A body the script never looked at goes back to the runtime whole.
+    const untouched = takeNativeOf(resp);
+    if (untouched !== null) {
+      resp[kUsed] = true;
+      return [resp[kStatus], flat, null, null, null, null, untouched];
     }
     const body = resp[kBody];
     if (isStream(body)) {

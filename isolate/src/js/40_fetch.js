@@ -12,7 +12,7 @@
   "use strict";
 
   const TypeErr = TypeError;
-  const { kBody, kList, kGuard, kStatus, kUrl, kRedirected, kUsed } = rw;
+  const { kBody, kList, kGuard, kStatus, kUrl, kRedirected, kUsed, kNativeBody, kNativeMake } = rw;
   const REDIRECTS = [301, 302, 303, 307, 308];
   const MAX_REDIRECTS = 20;
   const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"];
@@ -67,19 +67,27 @@
     resp[kUrl] = url;
     resp[kRedirected] = redirected;
     if (bodyId !== null) {
+      // The body stays native until the script looks at it (returned as
+      // is, it never becomes a stream). Let go of unread, it is dropped at
+      // the next GC (the stream, once made, keeps `resp` alive).
+      resp[kNativeBody] = bodyId;
+      ops.bodyWatchGc(resp, bodyId);
       let removeAbort = null;
-      const stream = rw.socketBody(bodyId, () => {
-        if (removeAbort !== null) removeAbort();
-      });
-      // Let go of unread, the body is dropped at the next GC.
-      ops.bodyWatchGc(stream, bodyId);
-      resp[kBody] = stream;
+      resp[kNativeMake] = (id) => {
+        const keep = resp;
+        return rw.socketBody(id, () => {
+          if (removeAbort !== null) removeAbort();
+          return keep;
+        });
+      };
       if (signal !== null) {
         // Aborting after the head arrived errors the body and closes the
         // upstream connection.
         removeAbort = rw.addAbortAlgorithm(signal, () => {
           ops.bodyCancel(bodyId);
-          rw.failStream(stream, abortReason(signal));
+          const body = resp[kBody];
+          if (body !== null) rw.failStream(body, abortReason(signal));
+          else resp[kNativeBody] = null;
         });
       }
     }
@@ -144,7 +152,8 @@
     let method = request.method;
     let headers = request.headers;
     if (request[kUsed]) throw new TypeErr("fetch: the request body has already been used");
-    let body = bodyForHop(request[kBody]);
+    const native = rw.takeNativeOf(request);
+    let body = native !== null ? [BODY_NATIVE, native, false] : bodyForHop(request[kBody]);
     request[kUsed] = body[0] !== BODY_NONE;
     let redirects = 0;
     for (;;) {
