@@ -843,3 +843,46 @@ fn scripts_do_not_see_the_internal_stream_hooks() {
     let srv = js_server(p, &[], 1);
     assert_eq!(get(srv.local_addr(), "/").text(), "undefined");
 }
+
+/// With a long idle wait in the shard's ring, script timers still fire on
+/// time (their deadlines end the wait), requests are answered at once, and
+/// shutdown is prompt.
+#[test]
+fn idle_ring_wait_keeps_timers_requests_and_shutdown_prompt() {
+    let dir = std::env::temp_dir().join(format!("rw-idle-wait-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let main = dir.join("timer.js");
+    std::fs::write(
+        &main,
+        "export default { async fetch() {\n\
+           const t0 = performance.now();\n\
+           await new Promise((r) => setTimeout(r, 20));\n\
+           return new Response(`${performance.now() - t0}`);\n\
+         } };\n",
+    )
+    .unwrap();
+    let mut cfg = test_config();
+    cfg.idle_ring_wait = Duration::from_millis(300);
+    let srv = ringworker::serve_worker(cfg, WorkerOptions::new(&main)).expect("script loads");
+    for _ in 0..5 {
+        // Let the shard go idle (into its ring wait) first.
+        std::thread::sleep(Duration::from_millis(50));
+        let t0 = Instant::now();
+        let r = get(srv.local_addr(), "/");
+        let waited: f64 = r.text().parse().unwrap();
+        assert!(
+            waited >= 19.0 && waited < 150.0,
+            "the 20 ms timer took {waited} ms"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+    let t0 = Instant::now();
+    srv.shutdown();
+    srv.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,7 +27,11 @@ pub async fn serve_shard<H: Handler>(
     listener: StdTcpListener,
     handler: H,
 ) -> Result<(), ShardError> {
-    let ring = NetRing::start(NetRingConfig::default()).map_err(|e| ShardError::Start {
+    let ring = NetRing::start(NetRingConfig {
+        idle_wait: ctx.config.idle_ring_wait,
+        ..NetRingConfig::default()
+    })
+    .map_err(|e| ShardError::Start {
         shard: ctx.id,
         reason: format!("cannot set up the network ring: {e}"),
     })?;

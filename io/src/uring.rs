@@ -50,6 +50,9 @@ pub struct NetRingConfig {
     pub recv_buffers: u16,
     /// Bytes per receive buffer.
     pub recv_buffer_size: usize,
+    /// How long an idle shard waits in this ring before parking in glommio
+    /// (`Config::idle_ring_wait`); zero: never.
+    pub idle_wait: std::time::Duration,
 }
 
 impl Default for NetRingConfig {
@@ -58,6 +61,7 @@ impl Default for NetRingConfig {
             entries: 1024,
             recv_buffers: 512,
             recv_buffer_size: 8 * 1024,
+            idle_wait: std::time::Duration::ZERO,
         }
     }
 }
@@ -314,6 +318,9 @@ pub struct NetRing {
     /// Shard-wide services that live as long as the ring runs (the outbound
     /// client): dropped at `stop`, inside the executor, not at thread exit.
     locals: RefCell<Vec<Rc<dyn std::any::Any>>>,
+    /// How long an idle driver waits in this ring itself before parking
+    /// the executor (see [`NetRing::wait_briefly`]); zero: never.
+    idle_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for NetRing {
@@ -402,6 +409,7 @@ impl NetRing {
             scratch: RefCell::new(Vec::with_capacity(256)),
             eventfd: efd,
             stopped: Cell::new(false),
+            idle_wait: cfg.idle_wait,
             locals: RefCell::new(Vec::new()),
         });
         glommio::spawn_local(drive(net.clone())).detach();
@@ -775,6 +783,29 @@ impl NetRing {
         handled
     }
 
+    /// Waits up to `max` in this ring's own `io_uring_enter` for a
+    /// completion, with the eventfd quiet meanwhile: an idle shard whose
+    /// next event comes soon takes it without a trip through glommio's park
+    /// (timer re-arms, its rings, the eventfd read). Returns whether
+    /// completions are due. glommio's own timers and wake-ups wait meanwhile
+    /// (at most `max`).
+    fn wait_briefly(&self, max: std::time::Duration) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        ring.completion().disable_eventfd();
+        let ts = types::Timespec::from(max);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        let r = ring.submitter().submit_with_args(1, &args);
+        ring.completion().enable_eventfd();
+        if let Some(m) = &self.metrics {
+            m.ring_enter(0);
+        }
+        match r {
+            Ok(_) => true,
+            // ETIME: nothing came; EINTR: look again anyway.
+            Err(e) => e.raw_os_error() != Some(libc::ETIME),
+        }
+    }
+
     fn complete(&self, c: cqueue::Entry) {
         let slot = c.user_data() as u32;
         let more = cqueue::more(c.flags());
@@ -901,6 +932,9 @@ impl Drop for NetRing {
 /// A yield that took longer than this let other tasks run (see `drive`).
 const BUSY_ROUND: std::time::Duration = std::time::Duration::from_micros(2);
 
+/// A wait in the ring shorter than this is not worth its syscall.
+const MIN_IDLE_WAIT: std::time::Duration = std::time::Duration::from_micros(20);
+
 /// The driver task: one `io_uring_enter` per executor round while there is
 /// work; asleep (waiting for a kick or the eventfd) when there is none.
 async fn drive(net: Rc<NetRing>) {
@@ -924,6 +958,18 @@ async fn drive(net: Rc<NetRing>) {
         futures_lite::future::yield_now().await;
         if before.elapsed() > BUSY_ROUND {
             continue;
+        }
+        if !net.idle_wait.is_zero() {
+            // Until the next script timer at the latest.
+            let wait = match ringworker_core::wakeups::next() {
+                Some(t) => net
+                    .idle_wait
+                    .min(t.saturating_duration_since(std::time::Instant::now())),
+                None => net.idle_wait,
+            };
+            if wait >= MIN_IDLE_WAIT && net.wait_briefly(wait) {
+                continue;
+            }
         }
         std::future::poll_fn(|cx| {
             if net.kicked.get() || net.stopped.get() {

@@ -1529,6 +1529,8 @@ impl JsRuntime {
             spawn_after_entry(async move {
                 let mut delay = delay;
                 loop {
+                    // (An idle shard waiting in its ring wakes by then.)
+                    ringworker_core::wakeups::note(std::time::Instant::now() + delay);
                     glommio::timer::sleep(delay).await;
                     let Some(rt) = rt.upgrade() else { return };
                     match rt.fire_timer(id) {
