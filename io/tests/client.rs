@@ -35,6 +35,7 @@ where
                 entries: 256,
                 recv_buffers: 64,
                 recv_buffer_size: 16 * 1024,
+                ..NetRingConfig::default()
             })
             .expect("network ring");
             f(ring.clone()).await;
