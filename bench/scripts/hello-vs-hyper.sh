@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 DUR=${2:-5}
-cargo build --release --examples -p ringworker -p ringworker-bench >/dev/null 2>&1
+cargo build --release --bins --examples -p ringworker -p ringworker-bench >/dev/null 2>&1
 T=target/release
 OUT=$(mktemp)
 PORT=18190

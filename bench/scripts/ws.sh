@@ -15,7 +15,7 @@ ROUNDS=${1:-3}
 DURATION=${2:-5s}
 IDLE=${3:-10000}
 . bench/scripts/peers.sh
-cargo build --release -p ringworker -p ringworker-bench --example ws-echo >/dev/null 2>&1
+cargo build --release -p ringworker -p ringworker-bench --bins --example ws-echo >/dev/null 2>&1
 OUT=$(mktemp)
 PORT=18390
 
