@@ -93,7 +93,7 @@ struct ServeArgs {
     /// When a shard runs out of work, how long it waits for network events
     /// in its own io_uring before parking (lower latency and CPU per event on
     /// a shard idle between events; script timers end the wait), in µs (0: park at once).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 2000)]
     idle_ring_wait_us: u64,
     #[command(flatten)]
     ws: WsArgs,

@@ -212,10 +212,12 @@ pub struct Config {
     /// (its timer re-arms, ring flushes and eventfd read): lower latency and
     /// CPU per event on a shard that is idle between events. Timers of
     /// scripts end the wait by their deadline; glommio's other timers and
-    /// cross-shard messages may wait up to this long. Zero (the default):
-    /// park at once. Measured (`bench/RESULTS.md` §3b): 2 ms cuts the
-    /// disconnect cycle's CPU by ~15 % and its median latency by ~17 %, but
-    /// costs a busy keep-alive hello at 4 connections ~10 % of its req/s.
+    /// cross-shard messages may wait up to this long. It is used only while
+    /// the shard's idle gaps are typically over 20 µs (a busy shard's
+    /// events come too close together for a sleep here to pay). Default
+    /// 2 ms; zero: park at once. Measured (`bench/RESULTS.md` §3b): a
+    /// keep-alive hello over one connection spends half the CPU per request,
+    /// the disconnect cycle ~10 % less, a busy shard the same.
     pub idle_ring_wait: Duration,
 }
 
@@ -236,7 +238,7 @@ impl Config {
             timeouts: Timeouts::default(),
             ws: WsConfig::default(),
             outbound: OutboundConfig::default(),
-            idle_ring_wait: Duration::ZERO,
+            idle_ring_wait: Duration::from_millis(2),
         }
     }
 }

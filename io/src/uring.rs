@@ -321,6 +321,8 @@ pub struct NetRing {
     /// How long an idle driver waits in this ring itself before parking
     /// the executor (see [`NetRing::wait_briefly`]); zero: never.
     idle_wait: std::time::Duration,
+    /// Moving average of how long the shard stayed idle, in ns.
+    idle_gap_ns: Cell<u64>,
 }
 
 impl std::fmt::Debug for NetRing {
@@ -410,6 +412,7 @@ impl NetRing {
             eventfd: efd,
             stopped: Cell::new(false),
             idle_wait: cfg.idle_wait,
+            idle_gap_ns: Cell::new(LONG_IDLE_GAP_NS),
             locals: RefCell::new(Vec::new()),
         });
         glommio::spawn_local(drive(net.clone())).detach();
@@ -789,6 +792,11 @@ impl NetRing {
     /// (timer re-arms, its rings, the eventfd read). Returns whether
     /// completions are due. glommio's own timers and wake-ups wait meanwhile
     /// (at most `max`).
+    fn note_idle_gap(&self, gap: std::time::Duration) {
+        let g = gap.as_nanos().min(u128::from(u32::MAX)) as u64;
+        self.idle_gap_ns.set((self.idle_gap_ns.get() * 7 + g) / 8);
+    }
+
     fn wait_briefly(&self, max: std::time::Duration) -> bool {
         let mut ring = self.ring.borrow_mut();
         ring.completion().disable_eventfd();
@@ -932,6 +940,10 @@ impl Drop for NetRing {
 /// A yield that took longer than this let other tasks run (see `drive`).
 const BUSY_ROUND: std::time::Duration = std::time::Duration::from_micros(2);
 
+/// The typical idle gap (a moving average) above which an idle shard waits
+/// in its ring (see [`NetRing::wait_briefly`]).
+const LONG_IDLE_GAP_NS: u64 = 20_000;
+
 /// A wait in the ring shorter than this is not worth its syscall.
 const MIN_IDLE_WAIT: std::time::Duration = std::time::Duration::from_micros(20);
 
@@ -959,15 +971,18 @@ async fn drive(net: Rc<NetRing>) {
         if before.elapsed() > BUSY_ROUND {
             continue;
         }
-        if !net.idle_wait.is_zero() {
+        let idle_from = std::time::Instant::now();
+        // Waiting in the ring pays off when idle gaps are long enough for
+        // glommio's park to cost something; with events microseconds apart
+        // (a busy shard) the park is cheap and a sleep here is not.
+        if !net.idle_wait.is_zero() && net.idle_gap_ns.get() >= LONG_IDLE_GAP_NS {
             // Until the next script timer at the latest.
             let wait = match ringworker_core::wakeups::next() {
-                Some(t) => net
-                    .idle_wait
-                    .min(t.saturating_duration_since(std::time::Instant::now())),
+                Some(t) => net.idle_wait.min(t.saturating_duration_since(idle_from)),
                 None => net.idle_wait,
             };
             if wait >= MIN_IDLE_WAIT && net.wait_briefly(wait) {
+                net.note_idle_gap(idle_from.elapsed());
                 continue;
             }
         }
@@ -979,6 +994,7 @@ async fn drive(net: Rc<NetRing>) {
             Poll::Pending
         })
         .await;
+        net.note_idle_gap(idle_from.elapsed());
     }
 }
 
