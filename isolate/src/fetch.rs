@@ -174,11 +174,9 @@ fn op_fetch_start(
         return;
     }
     let owner = current_owner(scope);
-    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
-    let promise = resolver.get_promise(scope);
-    let resolver = v8::Global::new(scope, resolver);
     let cancel = CancelFlag::new();
     let h = host(scope);
     let id = {
@@ -239,46 +237,33 @@ fn op_fetch_start(
                         .then(|| rt.register_body(resp.body, owner, cancel));
                     (resp.status, resp.reason, resp.headers, body, length)
                 });
-                let _ = rt.enter_as(owner, |tc, _| {
-                    let resolver = v8::Local::new(tc, resolver);
-                    match result {
-                        Ok((status, reason, headers, body, length)) => {
-                            let mut flat: Vec<v8::Local<v8::Value>> =
-                                Vec::with_capacity(headers.len() * 2);
-                            for (k, v) in &headers {
-                                flat.push(new_string(tc, k).into());
-                                flat.push(new_string(tc, v).into());
-                            }
-                            let flat = v8::Array::new_with_elements(tc, &flat);
-                            let body: v8::Local<v8::Value> = match body {
-                                Some(id) => v8::Integer::new_from_unsigned(tc, id).into(),
-                                None => v8::null(tc).into(),
-                            };
-                            let length = length.map_or(-1.0, |l| l as f64);
-                            let parts = [
-                                v8::Integer::new(tc, i32::from(status)).into(),
-                                new_string(tc, &reason).into(),
-                                flat.into(),
-                                body,
-                                v8::Number::new(tc, length).into(),
-                            ];
-                            let parts = v8::Array::new_with_elements(tc, &parts);
-                            resolver.resolve(tc, parts.into());
-                        }
-                        Err(msg) => {
-                            let m = new_string(tc, &msg);
-                            let err = v8::Exception::type_error(tc, m);
-                            resolver.reject(tc, err);
-                        }
-                    }
-                });
+                crate::settle::settle_with(
+                    &rt,
+                    owner,
+                    resolver,
+                    result,
+                    |tc, (status, reason, headers, body, length)| {
+                        let flat = crate::settle::flat_headers(tc, &headers);
+                        let body: v8::Local<v8::Value> = match body {
+                            Some(id) => v8::Integer::new_from_unsigned(tc, id).into(),
+                            None => v8::null(tc).into(),
+                        };
+                        let length = length.map_or(-1.0, |l| l as f64);
+                        let parts = [
+                            v8::Integer::new(tc, i32::from(status)).into(),
+                            new_string(tc, &reason).into(),
+                            flat.into(),
+                            body,
+                            v8::Number::new(tc, length).into(),
+                        ];
+                        v8::Array::new_with_elements(tc, &parts).into()
+                    },
+                );
             })
         }));
         id
     };
-    let id = v8::Integer::new_from_unsigned(scope, id);
-    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
-    rv.set(pair.into());
+    crate::settle::return_pair(scope, &mut rv, id, promise);
 }
 
 /// `fetchAbort(id)`: the request's signal aborted before its response head

@@ -19,6 +19,7 @@ mod module;
 pub mod platform;
 mod profiler;
 pub mod runtime;
+mod settle;
 mod snapshot;
 mod sockets;
 mod watchdog;

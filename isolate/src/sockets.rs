@@ -122,15 +122,6 @@ pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
     }
 }
 
-/// A promise and its resolver's global handle.
-fn new_promise<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-) -> Option<(v8::Local<'s, v8::Promise>, v8::Global<v8::PromiseResolver>)> {
-    let resolver = v8::PromiseResolver::new(scope)?;
-    let promise = resolver.get_promise(scope);
-    Some((promise, v8::Global::new(scope, resolver)))
-}
-
 /// What a task settles its promise with.
 enum Settle {
     /// `[remoteAddress, localAddress]`.
@@ -142,25 +133,19 @@ enum Settle {
 }
 
 fn settle(rt: &Rc<JsRuntime>, owner: u32, resolver: v8::Global<v8::PromiseResolver>, s: Settle) {
-    let _ = rt.enter_as(owner, |tc, _| {
-        let resolver = v8::Local::new(tc, resolver);
-        let value: v8::Local<v8::Value> = match s {
-            Settle::Opened(remote, local) => {
-                let r = new_string(tc, &remote).into();
-                let l = new_string(tc, &local).into();
-                v8::Array::new_with_elements(tc, &[r, l]).into()
-            }
-            Settle::Chunk(b) => bytes_to_uint8array(tc, b).into(),
-            Settle::Eof => v8::null(tc).into(),
-            Settle::Done => v8::undefined(tc).into(),
-            Settle::Error(msg) => {
-                let m = new_string(tc, &msg);
-                let err = v8::Exception::type_error(tc, m);
-                resolver.reject(tc, err);
-                return;
-            }
-        };
-        resolver.resolve(tc, value);
+    let outcome = match s {
+        Settle::Error(msg) => Err(msg),
+        other => Ok(other),
+    };
+    crate::settle::settle_with(rt, owner, resolver, outcome, |tc, s| match s {
+        Settle::Opened(remote, local) => {
+            let r = new_string(tc, &remote).into();
+            let l = new_string(tc, &local).into();
+            v8::Array::new_with_elements(tc, &[r, l]).into()
+        }
+        Settle::Chunk(b) => bytes_to_uint8array(tc, b).into(),
+        Settle::Eof => v8::null(tc).into(),
+        Settle::Done | Settle::Error(_) => v8::undefined(tc).into(),
     });
 }
 
@@ -196,7 +181,7 @@ fn op_tcp_connect(
         return;
     }
     let owner = current_owner(scope);
-    let Some((promise, resolver)) = new_promise(scope) else {
+    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
     let host = host(scope);
@@ -226,9 +211,7 @@ fn op_tcp_connect(
         })
     }));
     drop(h);
-    let id = v8::Integer::new_from_unsigned(scope, id);
-    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
-    rv.set(pair.into());
+    crate::settle::return_pair(scope, &mut rv, id, promise);
 }
 
 /// `tcpRead(id)` -> a promise of the next bytes (a Uint8Array), or null once
@@ -298,7 +281,7 @@ where
     Fut: std::future::Future<Output = Settle> + 'static,
 {
     let owner = current_owner(scope);
-    let Some((promise, resolver)) = new_promise(scope) else {
+    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
     host(scope).borrow_mut().spawns.push(Box::new(move |weak| {
@@ -366,7 +349,7 @@ fn op_tcp_start_tls(
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let name = args.get(1).to_rust_string_lossy(scope);
     let owner = current_owner(scope);
-    let Some((promise, resolver)) = new_promise(scope) else {
+    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
     let host = host(scope);
@@ -414,7 +397,5 @@ fn op_tcp_start_tls(
             settle(&rt, owner, resolver, s);
         })
     }));
-    let id = v8::Integer::new_from_unsigned(scope, new_id);
-    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
-    rv.set(pair.into());
+    crate::settle::return_pair(scope, &mut rv, new_id, promise);
 }

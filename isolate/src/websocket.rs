@@ -154,11 +154,9 @@ fn op_ws_connect(
         return;
     }
     let owner = current_owner(scope);
-    let Some(resolver) = v8::PromiseResolver::new(scope) else {
+    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
-    let promise = resolver.get_promise(scope);
-    let resolver = v8::Global::new(scope, resolver);
     let host = host(scope);
     let id = {
         let mut h = host.borrow_mut();
@@ -184,38 +182,20 @@ fn op_ws_connect(
                         rt.host().borrow_mut().sockets.live.remove(&id);
                     }
                 }
-                let _ = rt.enter_as(owner, |tc, _| {
-                    let resolver = v8::Local::new(tc, resolver);
-                    match result {
-                        Ok(hs) => {
-                            let mut flat: Vec<v8::Local<v8::Value>> = Vec::new();
-                            for (k, v) in &hs.headers {
-                                flat.push(new_string(tc, k).into());
-                                flat.push(new_string(tc, v).into());
-                            }
-                            let flat = v8::Array::new_with_elements(tc, &flat);
-                            let parts = [
-                                v8::Integer::new(tc, i32::from(hs.status)).into(),
-                                new_string(tc, &hs.protocol).into(),
-                                flat.into(),
-                            ];
-                            let parts = v8::Array::new_with_elements(tc, &parts);
-                            resolver.resolve(tc, parts.into());
-                        }
-                        Err(msg) => {
-                            let m = new_string(tc, &msg);
-                            let err = v8::Exception::type_error(tc, m);
-                            resolver.reject(tc, err);
-                        }
-                    }
+                crate::settle::settle_with(&rt, owner, resolver, result, |tc, hs| {
+                    let flat = crate::settle::flat_headers(tc, &hs.headers);
+                    let parts = [
+                        v8::Integer::new(tc, i32::from(hs.status)).into(),
+                        new_string(tc, &hs.protocol).into(),
+                        flat.into(),
+                    ];
+                    v8::Array::new_with_elements(tc, &parts).into()
                 });
             })
         }));
         id
     };
-    let id = v8::Integer::new_from_unsigned(scope, id);
-    let pair = v8::Array::new_with_elements(scope, &[id.into(), promise.into()]);
-    rv.set(pair.into());
+    crate::settle::return_pair(scope, &mut rv, id, promise);
 }
 
 /// An open outbound socket pins its owner (a keepalive token) until it

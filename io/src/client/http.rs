@@ -588,6 +588,12 @@ async fn checkout(client: &Client, p: &Prepared) -> Result<(Conn, bool), FetchEr
         client.count(|c| c.reuses += 1);
         return Ok((c, true));
     }
+    Ok((fresh_conn(client, p).await?, false))
+}
+
+/// A new connection to `p`'s origin (TLS with ALPN `http/1.1` for https),
+/// counted.
+async fn fresh_conn(client: &Client, p: &Prepared) -> Result<Conn, FetchError> {
     let target = Target {
         host: &p.origin.host,
         port: p.origin.port,
@@ -603,7 +609,7 @@ async fn checkout(client: &Client, p: &Prepared) -> Result<(Conn, bool), FetchEr
     .await?;
     client.connects.set(client.connects.get() + 1);
     client.count(|c| c.connects += 1);
-    Ok((c, false))
+    Ok(c)
 }
 
 /// Queues the head, with a whole body.
@@ -920,21 +926,7 @@ pub(super) async fn upgrade(
         return Err(FetchError::Aborted);
     }
     let work = async {
-        let target = Target {
-            host: &p.origin.host,
-            port: p.origin.port,
-            tls: p.origin.tls.then_some(&client.tls.http),
-        };
-        let conn = conn::connect(
-            &client.ring,
-            &client.resolver,
-            target,
-            &client.tls.raw,
-            client.cfg.connect_timeout,
-        )
-        .await?;
-        client.connects.set(client.connects.get() + 1);
-        client.count(|c| c.connects += 1);
+        let conn = fresh_conn(client, &p).await?;
         send_head(&conn, &mut p.head, &p.body);
         let limit = client.cfg.max_response_head_bytes;
         let head = read_head(&conn, limit, false, &p.origin_text)
