@@ -212,7 +212,8 @@ pub struct Config {
     /// (its timer re-arms, ring flushes and eventfd read): lower latency and
     /// CPU per event on a shard that is idle between events. Timers of
     /// scripts end the wait by their deadline; glommio's other timers and
-    /// cross-shard messages may wait up to this long. It is used only while
+    /// cross-shard messages may wait up to this long (the shard parks in
+    /// glommio at least once per this long). It is used only while
     /// the shard's idle gaps are typically over 20 µs (a busy shard's
     /// events come too close together for a sleep here to pay). Default
     /// 2 ms; zero: park at once. Measured (`bench/RESULTS.md` §3b): a

@@ -248,8 +248,17 @@ enum Op {
     Accept(Rc<AcceptShared>),
     Send(Rc<RecvShared>),
     Connect(Rc<ConnectShared>),
+    Timer(Rc<TimerShared>),
     /// A cancellation request; its own completion carries nothing.
     Cancel,
+}
+
+/// A timeout in flight: its duration (the kernel reads it from here until
+/// the completion), whether it fired, and who waits.
+struct TimerShared {
+    ts: types::Timespec,
+    done: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
 }
 
 struct BufRing {
@@ -323,6 +332,8 @@ pub struct NetRing {
     idle_wait: std::time::Duration,
     /// Moving average of how long the shard stayed idle, in ns.
     idle_gap_ns: Cell<u64>,
+    /// When the driver last parked in glommio (which then ran its timers).
+    last_park: Cell<std::time::Instant>,
 }
 
 impl std::fmt::Debug for NetRing {
@@ -413,6 +424,7 @@ impl NetRing {
             stopped: Cell::new(false),
             idle_wait: cfg.idle_wait,
             idle_gap_ns: Cell::new(LONG_IDLE_GAP_NS),
+            last_park: Cell::new(std::time::Instant::now()),
             locals: RefCell::new(Vec::new()),
         });
         glommio::spawn_local(drive(net.clone())).detach();
@@ -698,6 +710,29 @@ impl NetRing {
         }
     }
 
+    /// Completes after `d`, as a completion of this ring: a shard waiting
+    /// in its ring for network events (`idle_wait`) wakes for it directly,
+    /// without glommio's timer wheel and park. Dropping it cancels it.
+    pub fn sleep(self: &Rc<Self>, d: std::time::Duration) -> RingSleep {
+        let t = Rc::new(TimerShared {
+            ts: types::Timespec::from(d),
+            done: Cell::new(false),
+            waker: RefCell::new(None),
+        });
+        let slot = self.add_op(Op::Timer(t.clone()));
+        // The timespec lives in `t`, which the op slot keeps until completion.
+        self.push(
+            opcode::Timeout::new(&t.ts as *const types::Timespec)
+                .build()
+                .user_data(slot as u64),
+        );
+        RingSleep {
+            ring: self.clone(),
+            shared: t,
+            slot,
+        }
+    }
+
     /// Starts a multishot accept on `listener`.
     pub fn listen(self: &Rc<Self>, listener: RawFd) -> Acceptor {
         let a = Rc::new(AcceptShared {
@@ -825,6 +860,7 @@ impl NetRing {
                 Some(Some(Op::Accept(a))) => Some(Op::Accept(a.clone())),
                 Some(Some(Op::Send(s))) => Some(Op::Send(s.clone())),
                 Some(Some(Op::Connect(c))) => Some(Op::Connect(c.clone())),
+                Some(Some(Op::Timer(t))) => Some(Op::Timer(t.clone())),
                 Some(Some(Op::Cancel)) => Some(Op::Cancel),
                 _ => None,
             }
@@ -920,10 +956,58 @@ impl NetRing {
                     w.wake();
                 }
             }
+            Some(Op::Timer(t)) => {
+                self.free_op(slot);
+                t.done.set(true);
+                if let Some(w) = t.waker.borrow_mut().take() {
+                    w.wake();
+                }
+            }
             Some(Op::Cancel) => {
                 self.free_op(slot);
             }
             None => {}
+        }
+    }
+}
+
+/// A timer on the shard's network ring (see [`NetRing::sleep`]).
+#[derive(Debug)]
+pub struct RingSleep {
+    ring: Rc<NetRing>,
+    shared: Rc<TimerShared>,
+    slot: u32,
+}
+
+impl std::fmt::Debug for TimerShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerShared")
+            .field("done", &self.done.get())
+            .finish()
+    }
+}
+
+impl std::future::Future for RingSleep {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shared.done.get() {
+            return Poll::Ready(());
+        }
+        let mut w = self.shared.waker.borrow_mut();
+        if !w.as_ref().is_some_and(|x| x.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for RingSleep {
+    fn drop(&mut self) {
+        if !self.shared.done.get() {
+            // Still pending in the kernel: cancel it (the slot keeps the
+            // timespec alive until the cancelled completion arrives).
+            self.ring.cancel(self.slot);
         }
     }
 }
@@ -975,12 +1059,19 @@ async fn drive(net: Rc<NetRing>) {
         // Waiting in the ring pays off when idle gaps are long enough for
         // glommio's park to cost something; with events microseconds apart
         // (a busy shard) the park is cheap and a sleep here is not.
-        if !net.idle_wait.is_zero() && net.idle_gap_ns.get() >= LONG_IDLE_GAP_NS {
-            // Until the next script timer at the latest.
-            let wait = match ringworker_core::wakeups::next() {
-                Some(t) => net.idle_wait.min(t.saturating_duration_since(idle_from)),
-                None => net.idle_wait,
-            };
+        // glommio runs its own timers (timeouts, sweepers) when it parks:
+        // it parks at least once per `idle_wait`, so they are never later
+        // than that.
+        let since_park = idle_from.saturating_duration_since(net.last_park.get());
+        if !net.idle_wait.is_zero()
+            && net.idle_gap_ns.get() >= LONG_IDLE_GAP_NS
+            && since_park < net.idle_wait
+        {
+            // Until the next noted timer, and glommio's next turn, at the latest.
+            let mut wait = net.idle_wait - since_park;
+            if let Some(t) = ringworker_core::wakeups::next() {
+                wait = wait.min(t.saturating_duration_since(idle_from));
+            }
             if wait >= MIN_IDLE_WAIT && net.wait_briefly(wait) {
                 net.note_idle_gap(idle_from.elapsed());
                 continue;
@@ -994,6 +1085,7 @@ async fn drive(net: Rc<NetRing>) {
             Poll::Pending
         })
         .await;
+        net.last_park.set(std::time::Instant::now());
         net.note_idle_gap(idle_from.elapsed());
     }
 }

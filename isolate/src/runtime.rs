@@ -1528,10 +1528,18 @@ impl JsRuntime {
             let rt = Rc::downgrade(self);
             spawn_after_entry(async move {
                 let mut delay = delay;
+                // On a shard, a timer is a completion of its network ring: a
+                // shard idle in that ring wakes for it directly.
+                let ring = ringworker_io::uring::NetRing::current();
                 loop {
-                    // (An idle shard waiting in its ring wakes by then.)
-                    ringworker_core::wakeups::note(std::time::Instant::now() + delay);
-                    glommio::timer::sleep(delay).await;
+                    match &ring {
+                        Some(r) => r.sleep(delay).await,
+                        None => {
+                            // (An idle shard waiting in its ring wakes by then.)
+                            ringworker_core::wakeups::note(std::time::Instant::now() + delay);
+                            glommio::timer::sleep(delay).await;
+                        }
+                    }
                     let Some(rt) = rt.upgrade() else { return };
                     match rt.fire_timer(id) {
                         Some(next) => delay = next,
