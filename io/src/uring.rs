@@ -842,10 +842,18 @@ impl NetRing {
         if let Some(m) = &self.metrics {
             m.ring_enter(0);
         }
+        // Completion work the kernel queued while the eventfd was off rang
+        // no bell: it must be collected now, or a park would sleep through
+        // it (a lost wake-up: a stalled connection).
+        let pending = {
+            let mut sq = ring.submission();
+            sq.sync();
+            sq.taskrun() || sq.cq_overflow()
+        } || !ring.completion().is_empty();
         match r {
             Ok(_) => true,
             // ETIME: nothing came; EINTR: look again anyway.
-            Err(e) => e.raw_os_error() != Some(libc::ETIME),
+            Err(e) => pending || e.raw_os_error() != Some(libc::ETIME),
         }
     }
 
