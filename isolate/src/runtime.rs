@@ -3,7 +3,8 @@
 //! The shard's executor drives the event loop: a request calls the script's
 //! `fetch`, microtasks run right after, and a returned promise that is still
 //! pending is awaited as a Rust future (V8 calls back into a slot the future
-//! watches). Timers are glommio timers that call back into the isolate.
+//! watches). Timers are timeouts on the shard's network ring (glommio timers off a
+//! shard) that call back into the isolate.
 //! Nothing here blocks the shard.
 
 use std::cell::RefCell;
