@@ -210,15 +210,15 @@ pub struct Config {
     /// events in its own io_uring before parking in glommio. An event that
     /// comes within it is taken at once, without glommio's park and wake-up
     /// (its timer re-arms, ring flushes and eventfd read): lower latency and
-    /// CPU per event on a shard that is idle between events. Timers of
-    /// scripts end the wait by their deadline; glommio's other timers and
+    /// CPU per event on a shard that is idle between events. Script timers
+    /// are completions of that ring, so they end the wait; glommio's timers and
     /// cross-shard messages may wait up to this long (the shard parks in
     /// glommio at least once per this long). It is used only while
     /// the shard's idle gaps are typically over 20 µs (a busy shard's
     /// events come too close together for a sleep here to pay). Default
     /// 2 ms; zero: park at once. Measured (`bench/RESULTS.md` §3b): a
     /// keep-alive hello over one connection spends half the CPU per request,
-    /// the disconnect cycle ~10 % less, a busy shard the same.
+    /// the disconnect cycle ~20 % less, a busy shard the same.
     pub idle_ring_wait: Duration,
 }
 

@@ -16,7 +16,6 @@ pub mod drain;
 pub mod keepalive;
 pub mod metrics;
 pub mod shard;
-pub mod wakeups;
 
 /// A waker that counts its wake-ups, for the unit tests.
 #[cfg(test)]

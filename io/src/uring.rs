@@ -1075,11 +1075,9 @@ async fn drive(net: Rc<NetRing>) {
             && net.idle_gap_ns.get() >= LONG_IDLE_GAP_NS
             && since_park < net.idle_wait
         {
-            // Until the next noted timer, and glommio's next turn, at the latest.
-            let mut wait = net.idle_wait - since_park;
-            if let Some(t) = ringworker_core::wakeups::next() {
-                wait = wait.min(t.saturating_duration_since(idle_from));
-            }
+            // Until glommio's next turn at the latest (script timers are
+            // completions of this ring: they end the wait themselves).
+            let wait = net.idle_wait - since_park;
             if wait >= MIN_IDLE_WAIT && net.wait_briefly(wait) {
                 net.note_idle_gap(idle_from.elapsed());
                 continue;

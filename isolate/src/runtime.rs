@@ -1535,11 +1535,7 @@ impl JsRuntime {
                 loop {
                     match &ring {
                         Some(r) => r.sleep(delay).await,
-                        None => {
-                            // (An idle shard waiting in its ring wakes by then.)
-                            ringworker_core::wakeups::note(std::time::Instant::now() + delay);
-                            glommio::timer::sleep(delay).await;
-                        }
+                        None => glommio::timer::sleep(delay).await,
                     }
                     let Some(rt) = rt.upgrade() else { return };
                     match rt.fire_timer(id) {
