@@ -229,6 +229,10 @@ impl<'a, T: Transport> Session<'a, T> {
         let mut rbuf = self.sock.rbuf();
         // Message bytes parsed in this call (not yet delivered).
         let mut batch = 0usize;
+        // Spliced sockets only: the other side's queue (it cannot drain
+        // while this runs, so it is read once).
+        let relay_room = (self.ws.relay_to.borrow().strong_count() > 0)
+            .then(|| (self.cfg.max_buffered_bytes / 2).saturating_sub(self.ws.relay_backlog()));
         if self.got_close {
             rbuf.clear();
             return None;
@@ -252,9 +256,7 @@ impl<'a, T: Transport> Session<'a, T> {
             // this batch is delivered, so parsing stops (the rest waits in
             // the buffer) once that queue plus this batch is over half the
             // limit; its draining wakes this session.
-            if self.ws.relay_to.borrow().strong_count() > 0
-                && self.ws.relay_backlog() + batch > self.cfg.max_buffered_bytes / 2
-            {
+            if relay_room.is_some_and(|room| batch >= room) {
                 break;
             }
             let parsed = frame::next_frame_from(
