@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_lite::Stream;
 use ringworker_io::BodyError;
 
-use crate::runtime::{JsFailure, JsRuntime, RequestIds};
+use crate::runtime::{JsFailure, JsRuntime, RequestIds, Settled};
 
 /// A chunk's bytes, kept alive by their V8 backing store.
 struct JsChunk {
@@ -204,7 +204,11 @@ impl Stream for JsBodyStream {
             if let Some(id) = this.pending {
                 return match this.rt.take_settled(id, cx.waker()) {
                     None => Poll::Pending,
-                    Some(o) => {
+                    Some(Settled::Terminated) => {
+                        this.pending = None;
+                        Poll::Ready(this.deliver(Err(JsFailure::Terminated)))
+                    }
+                    Some(Settled::Value(o)) => {
                         this.pending = None;
                         let out = this.outcome(o);
                         // Empty chunks are legal in JS and meaningless on the wire.

@@ -63,21 +63,13 @@ impl Outbound {
     }
 }
 
-pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
-    vec![op_fetch_start.map_fn_to(), op_fetch_abort.map_fn_to()]
-}
-
-/// Adds these ops to the `ops` object handed to the JS files.
-pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
-    let list: [(&str, v8::FunctionCallback); 2] = [
+/// This module's ops (named as the JS files call them on `ops`); also the
+/// snapshot's external references.
+pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
+    vec![
         ("fetchStart", op_fetch_start.map_fn_to()),
         ("fetchAbort", op_fetch_abort.map_fn_to()),
-    ];
-    for (name, f) in list {
-        let f = v8::Function::new_raw(scope, f).unwrap();
-        let k = new_string(scope, name);
-        ops.set(scope, k.into(), f.into());
-    }
+    ]
 }
 
 /// A request body as the op received it; made into an [`OutboundBody`] in

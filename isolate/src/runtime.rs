@@ -115,6 +115,15 @@ struct Pending {
     terminated: bool,
 }
 
+/// How a pending entry ended (see [`JsRuntime::take_settled`]).
+pub(crate) enum Settled {
+    /// Fulfilled (`Ok`) or rejected (`Err`) with this value.
+    Value(Result<v8::Global<v8::Value>, v8::Global<v8::Value>>),
+    /// The script was terminated while running for the request that waits
+    /// here: the promise will never settle.
+    Terminated,
+}
+
 /// A request in flight: its cancel flag, and a watch once its script looked
 /// at `request.signal` (most never do, and pay nothing for it).
 struct Tracked {
@@ -168,22 +177,13 @@ pub(crate) struct Host {
     next_request: u32,
     /// Requests whose signal needs a watcher task (started after the entry).
     watch_queue: Vec<u32>,
-    /// Request bodies JS may read, by id (see `op_body_read`).
-    bodies: HashMap<u32, ringworker_io::Body>,
-    /// Bodies with a read in flight (taken out of `bodies` meanwhile), and
-    /// those of them cancelled meanwhile: dropped when the read ends.
-    reading: std::collections::HashSet<u32>,
-    cancelled_reads: std::collections::HashSet<u32>,
+    /// Native bodies JS may read (request bodies, `fetch()` response
+    /// bodies), by id (see `op_body_read`).
+    bodies: HashMap<u32, BodyEntry>,
     /// Bodies of `fetch()` responses by the request that fetched them: an
     /// unread one would hold its upstream connection, so they are dropped
     /// when the request (and its `waitUntil` work) is over.
     fetch_bodies: HashMap<u32, Vec<u32>>,
-    /// The abort flags of the exchanges behind `fetch()` bodies: dropping
-    /// a body (abort, cancel, request over) stops its upstream at once.
-    body_flags: HashMap<u32, ringworker_core::CancelFlag>,
-    /// `fetch()` bodies watched for garbage collection: a `Response` the
-    /// script let go of unread releases its upstream connection.
-    body_weaks: HashMap<u32, v8::Weak<v8::Object>>,
     next_body: u32,
     /// Reads JS asked for during the current entry: (body, resolver, the
     /// request the reading code runs for).
@@ -218,6 +218,31 @@ pub(crate) struct Host {
 }
 
 pub(crate) type HostRef = Rc<RefCell<Host>>;
+
+/// A native body JS may read.
+struct BodyEntry {
+    /// The body; `None` while a read holds it.
+    body: Option<ringworker_io::Body>,
+    /// Dropped while a read held it: the read lets it go.
+    dropped: bool,
+    /// A `fetch()` body's exchange: cancelled when the body is dropped, so
+    /// its upstream stops at once (abort, cancel, request over).
+    flag: Option<ringworker_core::CancelFlag>,
+    /// A `fetch()` body's GC watch on its `Response`: let go of unread, it
+    /// releases the upstream connection.
+    weak: Option<v8::Weak<v8::Object>>,
+}
+
+impl BodyEntry {
+    fn new(body: ringworker_io::Body, flag: Option<ringworker_core::CancelFlag>) -> Self {
+        Self {
+            body: Some(body),
+            dropped: false,
+            flag,
+            weak: None,
+        }
+    }
+}
 
 /// Work an op queued: given the runtime, the task to run after the entry.
 pub(crate) type Spawn = Box<
@@ -632,13 +657,14 @@ fn op_body_watch_gc(
                 // (A GC may run while the host is borrowed: then the body
                 // is left for the request's end.)
                 if let Ok(mut h) = h.try_borrow_mut() {
-                    h.body_weaks.remove(&id);
                     h.drop_body(id);
                 };
             }
         }),
     );
-    host(scope).borrow_mut().body_weaks.insert(id, weak);
+    if let Some(e) = host(scope).borrow_mut().bodies.get_mut(&id) {
+        e.weak = Some(weak);
+    }
 }
 
 /// `bodyCancel(id)`: the script no longer wants the body; drop it (the
@@ -656,28 +682,26 @@ impl Host {
     /// Drops body `id` (its source stops: a socket drains or closes, an
     /// upstream exchange is aborted), also when a read of it is in flight.
     pub(crate) fn drop_body(&mut self, id: u32) {
-        if self.bodies.remove(&id).is_none() && self.reading.contains(&id) {
-            self.cancelled_reads.insert(id);
+        let Some(e) = self.bodies.get_mut(&id) else {
+            return;
+        };
+        // Its exchange stops at once, even with a read in flight.
+        if let Some(flag) = e.flag.take() {
+            flag.cancel(ringworker_core::CancelReason::Aborted);
         }
-        self.body_ended(id, true);
-    }
-
-    /// Body `id` is over (read to its end, failed, or dropped: `abort`): a
-    /// dropped one's exchange is aborted (its upstream connection closes at
-    /// once, even with a read in flight); its GC watch goes.
-    fn body_ended(&mut self, id: u32, abort: bool) {
-        if let Some(flag) = self.body_flags.remove(&id) {
-            if abort {
-                flag.cancel(ringworker_core::CancelReason::Aborted);
-            }
+        e.weak = None;
+        if e.body.is_some() {
+            self.bodies.remove(&id);
+        } else {
+            e.dropped = true;
         }
-        self.body_weaks.remove(&id);
     }
 
     /// Takes body `id` out whole (its watches go; its exchange goes on).
     pub(crate) fn take_body(&mut self, id: u32) -> Option<ringworker_io::Body> {
-        let b = self.bodies.remove(&id)?;
-        self.body_ended(id, false);
+        let e = self.bodies.get_mut(&id)?;
+        let b = e.body.take()?;
+        self.bodies.remove(&id);
         Some(b)
     }
 
@@ -824,6 +848,25 @@ fn body_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Bytes {
 /// The context's embedder-data slot that holds `rw` (survives the snapshot).
 pub(crate) const RW_SLOT: i32 = 1;
 
+/// The ops handed to the JS files as `ops`, every module's.
+fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
+    let mut v: Vec<(&'static str, v8::FunctionCallback)> = vec![
+        ("watchRequest", op_watch_request.map_fn_to()),
+        ("waitUntil", op_wait_until.map_fn_to()),
+        ("bodyRead", op_body_read.map_fn_to()),
+        ("bodyCancel", op_body_cancel.map_fn_to()),
+        ("bodyWatchGc", op_body_watch_gc.map_fn_to()),
+        ("log", op_log.map_fn_to()),
+        ("utf8Encode", op_utf8_encode.map_fn_to()),
+        ("utf8Decode", op_utf8_decode.map_fn_to()),
+    ];
+    v.extend(crate::web::ops());
+    v.extend(crate::websocket::ops());
+    v.extend(crate::fetch::ops());
+    v.extend(crate::sockets::ops());
+    v
+}
+
 /// Every native function the API surface is built with: a snapshot refers to
 /// them by index in this list.
 pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
@@ -831,22 +874,11 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_set_timeout.map_fn_to(),
         op_set_interval.map_fn_to(),
         op_clear_timer.map_fn_to(),
-        op_watch_request.map_fn_to(),
-        op_body_read.map_fn_to(),
-        op_body_cancel.map_fn_to(),
-        op_body_watch_gc.map_fn_to(),
-        op_log.map_fn_to(),
-        op_utf8_encode.map_fn_to(),
-        op_utf8_decode.map_fn_to(),
         op_on_fulfilled.map_fn_to(),
         op_on_rejected.map_fn_to(),
-        op_wait_until.map_fn_to(),
         op_wait_until_done.map_fn_to(),
     ];
-    v.extend(crate::web::native_functions());
-    v.extend(crate::websocket::native_functions());
-    v.extend(crate::fetch::native_functions());
-    v.extend(crate::sockets::native_functions());
+    v.extend(all_ops().into_iter().map(|(_, f)| f));
     v
 }
 
@@ -872,25 +904,11 @@ pub(crate) fn install_surface<'s>(
     }
     // The ops object handed to the JS files.
     let ops = v8::Object::new(scope);
-    let op_list: [(&str, v8::FunctionCallback); 8] = [
-        ("watchRequest", op_watch_request.map_fn_to()),
-        ("waitUntil", op_wait_until.map_fn_to()),
-        ("bodyRead", op_body_read.map_fn_to()),
-        ("bodyCancel", op_body_cancel.map_fn_to()),
-        ("bodyWatchGc", op_body_watch_gc.map_fn_to()),
-        ("log", op_log.map_fn_to()),
-        ("utf8Encode", op_utf8_encode.map_fn_to()),
-        ("utf8Decode", op_utf8_decode.map_fn_to()),
-    ];
-    for (name, f) in op_list {
+    for (name, f) in all_ops() {
         let f = v8::Function::new_raw(scope, f).unwrap();
         let k = new_string(scope, name);
         ops.set(scope, k.into(), f.into());
     }
-    crate::web::install(scope, ops);
-    crate::websocket::install(scope, ops);
-    crate::fetch::install(scope, ops);
-    crate::sockets::install(scope, ops);
     let rw = v8::Object::new(scope);
     for (name, src) in BOOTSTRAP {
         v8::tc_scope!(let tc, scope);
@@ -1149,7 +1167,7 @@ impl JsRuntime {
             let body = (!body.is_empty()).then(|| {
                 h.next_body = h.next_body.wrapping_add(1).max(1);
                 let id = h.next_body;
-                h.bodies.insert(id, body);
+                h.bodies.insert(id, BodyEntry::new(body, None));
                 id
             });
             h.next_request = h.next_request.wrapping_add(1).max(1);
@@ -1298,18 +1316,12 @@ impl JsRuntime {
         }
         let _forget = Forget(self, id);
         let outcome = std::future::poll_fn(|cx| {
-            if self.is_disposed()
-                || self
-                    .host
-                    .borrow()
-                    .pending
-                    .get(&id)
-                    .is_some_and(|p| p.terminated)
-            {
+            if self.is_disposed() {
                 return Poll::Ready(None);
             }
             match self.take_settled(id, cx.waker()) {
-                Some(o) => Poll::Ready(Some(o)),
+                Some(Settled::Value(o)) => Poll::Ready(Some(o)),
+                Some(Settled::Terminated) => Poll::Ready(None),
                 None => Poll::Pending,
             }
         })
@@ -1502,14 +1514,13 @@ impl JsRuntime {
         }
         let reads = std::mem::take(&mut self.host.borrow_mut().body_reads);
         for (id, resolver, owner) in reads {
-            let body = {
-                let mut h = self.host.borrow_mut();
-                let body = h.bodies.remove(&id);
-                if body.is_some() {
-                    h.reading.insert(id);
-                }
-                body
-            };
+            // (The entry stays, without its body, while the read holds it.)
+            let body = self
+                .host
+                .borrow_mut()
+                .bodies
+                .get_mut(&id)
+                .and_then(|e| e.body.take());
             let rt = Rc::downgrade(self);
             spawn_after_entry(async move {
                 let (body, chunk) = match body {
@@ -1675,8 +1686,7 @@ impl JsRuntime {
         let mut h = self.host.borrow_mut();
         h.next_body = h.next_body.wrapping_add(1).max(1);
         let id = h.next_body;
-        h.bodies.insert(id, body);
-        h.body_flags.insert(id, flag);
+        h.bodies.insert(id, BodyEntry::new(body, Some(flag)));
         if owner != 0 {
             h.fetch_bodies.entry(owner).or_default().push(id);
         }
@@ -1700,14 +1710,14 @@ impl JsRuntime {
     ) {
         {
             let mut h = self.host.borrow_mut();
-            h.reading.remove(&id);
-            let cancelled = h.cancelled_reads.remove(&id);
-            match (body, &chunk, cancelled) {
-                (Some(b), Some(Ok(_)), false) => {
-                    h.bodies.insert(id, b);
+            match (h.bodies.get_mut(&id), body, &chunk) {
+                // More may come: the body goes back for the next read.
+                (Some(e), Some(b), Some(Ok(_))) if !e.dropped => e.body = Some(b),
+                // Ended, failed, or dropped meanwhile: it goes.
+                (Some(_), _, _) => {
+                    h.bodies.remove(&id);
                 }
-                // Ended, failed or dropped meanwhile.
-                (_, _, cancelled) => h.body_ended(id, cancelled),
+                (None, _, _) => {}
             }
         }
         let _ = self.enter_as(owner, |tc, _| {
@@ -1867,23 +1877,22 @@ impl JsRuntime {
     /// The outcome of pending entry `id` once settled (then forgotten);
     /// otherwise registers `waker`.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn take_settled(
-        &self,
-        id: u64,
-        waker: &Waker,
-    ) -> Option<Result<v8::Global<v8::Value>, v8::Global<v8::Value>>> {
+    pub(crate) fn take_settled(&self, id: u64, waker: &Waker) -> Option<Settled> {
         let mut h = self.host.borrow_mut();
         let p = h.pending.get_mut(&id)?;
-        match p.outcome.take() {
-            Some(o) => {
-                h.pending.remove(&id);
-                Some(o)
+        let settled = if p.terminated {
+            Settled::Terminated
+        } else {
+            match p.outcome.take() {
+                Some(o) => Settled::Value(o),
+                None => {
+                    p.waker = Some(waker.clone());
+                    return None;
+                }
             }
-            None => {
-                p.waker = Some(waker.clone());
-                None
-            }
-        }
+        };
+        h.pending.remove(&id);
+        Some(settled)
     }
 
     /// Forgets pending entry `id` (its waiter is gone).

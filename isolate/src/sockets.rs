@@ -94,32 +94,17 @@ impl TcpSockets {
     }
 }
 
-pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+/// This module's ops (named as the JS files call them on `ops`); also the
+/// snapshot's external references.
+pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     vec![
-        op_tcp_connect.map_fn_to(),
-        op_tcp_read.map_fn_to(),
-        op_tcp_write.map_fn_to(),
-        op_tcp_shutdown.map_fn_to(),
-        op_tcp_close.map_fn_to(),
-        op_tcp_start_tls.map_fn_to(),
-    ]
-}
-
-/// Adds these ops to the `ops` object handed to the JS files.
-pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
-    let list: [(&str, v8::FunctionCallback); 6] = [
         ("tcpConnect", op_tcp_connect.map_fn_to()),
         ("tcpRead", op_tcp_read.map_fn_to()),
         ("tcpWrite", op_tcp_write.map_fn_to()),
         ("tcpShutdown", op_tcp_shutdown.map_fn_to()),
         ("tcpClose", op_tcp_close.map_fn_to()),
         ("tcpStartTls", op_tcp_start_tls.map_fn_to()),
-    ];
-    for (name, f) in list {
-        let f = v8::Function::new_raw(scope, f).unwrap();
-        let k = new_string(scope, name);
-        ops.set(scope, k.into(), f.into());
-    }
+    ]
 }
 
 /// What a task settles its promise with.

@@ -291,24 +291,10 @@ fn op_time_origin(
     rv.set(v8::Number::new(scope, ms).into());
 }
 
-/// This module's native functions (for the snapshot's external references).
-pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+/// This module's ops (named as the JS files call them on `ops`); also the
+/// snapshot's external references.
+pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     vec![
-        op_url_parse.map_fn_to(),
-        op_url_set.map_fn_to(),
-        op_decoder_open.map_fn_to(),
-        op_decode.map_fn_to(),
-        op_decoder_reset.map_fn_to(),
-        op_random_fill.map_fn_to(),
-        op_now.map_fn_to(),
-        op_time_origin.map_fn_to(),
-        op_utf8_encode_into.map_fn_to(),
-    ]
-}
-
-/// Adds these ops to the `ops` object handed to the JS files.
-pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
-    let list: [(&str, v8::FunctionCallback); 9] = [
         ("urlParse", op_url_parse.map_fn_to()),
         ("urlSet", op_url_set.map_fn_to()),
         ("decoderOpen", op_decoder_open.map_fn_to()),
@@ -318,12 +304,7 @@ pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
         ("now", op_now.map_fn_to()),
         ("timeOrigin", op_time_origin.map_fn_to()),
         ("utf8EncodeInto", op_utf8_encode_into.map_fn_to()),
-    ];
-    for (name, f) in list {
-        let f = v8::Function::new_raw(scope, f).unwrap();
-        let k = string(scope, name);
-        ops.set(scope, k.into(), f.into());
-    }
+    ]
 }
 
 /// `utf8EncodeInto(string, view)` -> [read (UTF-16 units), written (bytes)].

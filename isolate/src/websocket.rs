@@ -34,6 +34,19 @@ pub(crate) struct Sockets {
     fetched: Vec<(u32, u32)>,
 }
 
+/// Removes `owner`'s entries from a list of (owner, socket id); returns
+/// their socket ids.
+fn take_owned(list: &mut Vec<(u32, u32)>, owner: u32) -> Vec<u32> {
+    let mut mine = Vec::new();
+    list.retain(|&(o, id)| {
+        if o == owner {
+            mine.push(id);
+        }
+        o != owner
+    });
+    mine
+}
+
 /// Hashes a `u32` id with one multiplication.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
@@ -63,14 +76,7 @@ impl Sockets {
         if self.fetched.is_empty() {
             return;
         }
-        let mut mine = Vec::new();
-        self.fetched.retain(|&(o, id)| {
-            if o == owner {
-                mine.push(id);
-            }
-            o != owner
-        });
-        for id in mine {
+        for id in take_owned(&mut self.fetched, owner) {
             if let Some(ws) = self.live.remove(&id) {
                 let _ = ws.close(Some(1001), "the request that fetched this WebSocket ended");
             }
@@ -78,32 +84,17 @@ impl Sockets {
     }
 }
 
-pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
+/// This module's ops (named as the JS files call them on `ops`); also the
+/// snapshot's external references.
+pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     vec![
-        op_ws_accept.map_fn_to(),
-        op_ws_send.map_fn_to(),
-        op_ws_close.map_fn_to(),
-        op_ws_buffered.map_fn_to(),
-        op_ws_connect.map_fn_to(),
-        op_ws_listen.map_fn_to(),
-    ]
-}
-
-/// Adds these ops to the `ops` object handed to the JS files.
-pub(crate) fn install(scope: &mut v8::PinScope, ops: v8::Local<v8::Object>) {
-    let list: [(&str, v8::FunctionCallback); 6] = [
         ("wsAccept", op_ws_accept.map_fn_to()),
         ("wsSend", op_ws_send.map_fn_to()),
         ("wsClose", op_ws_close.map_fn_to()),
         ("wsBuffered", op_ws_buffered.map_fn_to()),
         ("wsConnect", op_ws_connect.map_fn_to()),
         ("wsListen", op_ws_listen.map_fn_to()),
-    ];
-    for (name, f) in list {
-        let f = v8::Function::new_raw(scope, f).unwrap();
-        let k = new_string(scope, name);
-        ops.set(scope, k.into(), f.into());
-    }
+    ]
 }
 
 /// `wsAccept()` -> id of a new native socket owned by the current request.
@@ -323,14 +314,8 @@ impl JsRuntime {
             if s.unreturned.is_empty() {
                 return;
             }
-            let mut mine = Vec::new();
-            s.unreturned.retain(|&(owner, id)| {
-                if owner == request {
-                    mine.push(id);
-                }
-                owner != request
-            });
-            mine.iter()
+            take_owned(&mut s.unreturned, request)
+                .iter()
                 .filter_map(|id| s.live.get(id))
                 .filter(|ws| !returned.is_some_and(|r| r.same_as(ws)))
                 .cloned()
