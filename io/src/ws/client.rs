@@ -60,42 +60,6 @@ impl Transport for Conn {
     }
 }
 
-/// A fresh `Sec-WebSocket-Key`: 16 unpredictable bytes, base64.
-fn new_key() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let keys = std::collections::hash_map::RandomState::new();
-    let mut bytes = [0u8; 16];
-    for (i, part) in bytes.chunks_mut(8).enumerate() {
-        let mut h = keys.build_hasher();
-        h.write_usize(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        part.copy_from_slice(&h.finish().to_ne_bytes());
-    }
-    base64(&bytes)
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -126,7 +90,7 @@ pub async fn connect(
     };
     // (Both are special schemes, so this cannot fail.)
     let _ = http.set_scheme(scheme);
-    let key = new_key();
+    let key = tungstenite::handshake::client::generate_key();
     let mut h: Vec<(String, String)> = headers
         .into_iter()
         .filter(|(n, _)| {
@@ -192,20 +156,4 @@ pub async fn connect(
         protocol,
         headers: resp.headers,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_rfc_examples() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(new_key().len(), 24);
-        assert_ne!(new_key(), new_key());
-    }
 }
