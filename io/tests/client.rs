@@ -53,6 +53,18 @@ fn cfg() -> OutboundConfig {
     }
 }
 
+/// GETs `url` and reads the whole body (at most `limit` bytes).
+async fn get_body(client: &std::rc::Rc<Client>, url: &str, limit: usize) -> Bytes {
+    client
+        .send(get(url))
+        .await
+        .unwrap()
+        .body
+        .collect(limit)
+        .await
+        .unwrap()
+}
+
 fn get(url: &str) -> OutboundRequest {
     request("GET", url, OutboundBody::Empty)
 }
@@ -521,14 +533,7 @@ fn a_pooled_connection_the_server_closed_is_dropped() {
     let url = format!("http://{}/", up.addr);
     on_shard(move |ring| async move {
         let client = Client::new(ring, &cfg()).unwrap();
-        client
-            .send(get(&url))
-            .await
-            .unwrap()
-            .body
-            .collect(10)
-            .await
-            .unwrap();
+        get_body(&client, &url, 10).await;
         assert_eq!(client.stats().idle, 1);
         close_tx.send(()).unwrap();
         // The FIN reaches the pool's sweeper: the connection goes at once,
@@ -565,14 +570,7 @@ fn a_stale_pooled_connection_is_retried_on_a_new_one() {
     let accepted = up.accepted.clone();
     on_shard(move |ring| async move {
         let client = Client::new(ring, &cfg()).unwrap();
-        client
-            .send(get(&url))
-            .await
-            .unwrap()
-            .body
-            .collect(10)
-            .await
-            .unwrap();
+        get_body(&client, &url, 10).await;
         let resp = client
             .send(request(
                 "PUT",
@@ -813,14 +811,7 @@ fn a_burst_to_a_new_name_makes_one_lookup() {
             assert_eq!(&t.await[..], b"ok");
         }
         // And the answer is cached.
-        client
-            .send(get(&url))
-            .await
-            .unwrap()
-            .body
-            .collect(10)
-            .await
-            .unwrap();
+        get_body(&client, &url, 10).await;
         assert_eq!(client.stats().dns_lookups, 1);
     });
 }
