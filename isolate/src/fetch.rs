@@ -162,11 +162,7 @@ fn op_fetch_start(
         },
         _ => BodySpec::Empty,
     };
-    if !claim_subrequest(scope) {
-        return;
-    }
-    let owner = current_owner(scope);
-    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
+    let Some((owner, promise, resolver)) = crate::settle::start_subrequest(scope) else {
         return;
     };
     let cancel = CancelFlag::new();

@@ -16,6 +16,24 @@ pub(crate) fn new_promise<'s>(
     Some((promise, v8::Global::new(scope, resolver)))
 }
 
+/// Starts a subrequest (`fetch()`, an outbound WebSocket, `connect()`) for
+/// the request the current code runs for: counts it against that request's
+/// budget (throwing past it) and makes its promise. Returns the owner too.
+pub(crate) fn start_subrequest<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+) -> Option<(
+    u32,
+    v8::Local<'s, v8::Promise>,
+    v8::Global<v8::PromiseResolver>,
+)> {
+    if !crate::fetch::claim_subrequest(scope) {
+        return None;
+    }
+    let owner = crate::runtime::current_owner(scope);
+    let (promise, resolver) = new_promise(scope)?;
+    Some((owner, promise, resolver))
+}
+
 /// Returns `[id, promise]` from an op.
 pub(crate) fn return_pair(
     scope: &mut v8::PinScope,

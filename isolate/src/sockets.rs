@@ -162,11 +162,7 @@ fn op_tcp_connect(
     let Ok(port) = u16::try_from(port) else {
         return throw_type_error(scope, "connect: invalid port");
     };
-    if !crate::fetch::claim_subrequest(scope) {
-        return;
-    }
-    let owner = current_owner(scope);
-    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
+    let Some((owner, promise, resolver)) = crate::settle::start_subrequest(scope) else {
         return;
     };
     let host = host(scope);

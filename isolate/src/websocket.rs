@@ -141,11 +141,7 @@ fn op_ws_connect(
         Err(_) => Vec::new(),
     };
     let fetched = args.get(3).is_true();
-    if !crate::fetch::claim_subrequest(scope) {
-        return;
-    }
-    let owner = current_owner(scope);
-    let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
+    let Some((owner, promise, resolver)) = crate::settle::start_subrequest(scope) else {
         return;
     };
     let host = host(scope);
