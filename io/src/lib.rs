@@ -20,6 +20,7 @@ pub mod http;
 pub mod listener;
 pub mod server;
 pub mod socket;
+pub mod storage;
 pub mod uring;
 pub mod ws;
 
