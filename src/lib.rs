@@ -51,14 +51,14 @@ use std::sync::{Arc, Mutex};
 
 pub use ringworker_core::keepalive::{KeepaliveTotals, OwnerStats};
 pub use ringworker_core::{
-    CancelFlag, CancelReason, Config, HttpLimits, OutboundConfig, OverIpLimit, ShardController,
-    ShardId, ShardStats, Timeouts, WsConfig,
+    ActorCounters, CancelFlag, CancelReason, Config, HttpLimits, OutboundConfig, OverIpLimit,
+    ShardController, ShardId, ShardStats, Timeouts, WsConfig,
 };
 pub use ringworker_io::client;
 pub use ringworker_io::http::response::ReceiverGone;
 pub use ringworker_io::ws;
 pub use ringworker_io::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
-pub use ringworker_isolate::{JsHandler, WorkerOptions};
+pub use ringworker_isolate::{ActorBinding, ActorOptions, JsHandler, WorkerOptions};
 
 use ringworker_core::{ShardError, ShardSet};
 
@@ -120,6 +120,7 @@ pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Er
     let mut options = options;
     options.cancel_grace = config.timeouts.cancel_grace;
     options.subrequest_limit = config.outbound.subrequest_limit;
+    options.actors.shards = config.shards.max(1);
     try_serve(config, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;
@@ -244,7 +245,7 @@ impl Server {
 /// Shards' metrics as a JSON array, one object per shard: requests, bytes,
 /// connections, errors, disconnects, latency percentiles (µs), the network
 /// ring's counters, the V8 heap and GC figures, the outbound client's
-/// counters and the keepalive ledger's totals.
+/// counters, the actors' counters and the keepalive ledger's totals.
 pub fn stats_json(stats: &[ShardStats]) -> String {
     let mut out = String::from("[");
     for (i, s) in stats.iter().enumerate() {
@@ -268,6 +269,7 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
                 "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
                 "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{}}},",
                 "\"outbound\":{{\"requests\":{},\"failed\":{},\"connects\":{},\"reuses\":{},\"retries\":{}}},",
+                "\"actors\":{{\"live\":{},\"hibernated_sockets\":{},\"activations\":{},\"evicted_idle\":{},\"hibernated\":{},\"aborted\":{},\"auto_responses\":{},\"alarms_fired\":{},\"alarm_retries\":{}}},",
                 "\"keepalive\":{{\"acquired\":{},\"live\":{},\"live_websocket\":{},\"live_tcp\":{},\"past_cap\":{},",
                 "\"expired_by_cap\":{},\"pinned_owners\":{},\"pinned_ms\":{},\"ended\":{{\"closed\":{},",
                 "\"peer_closed\":{},\"failed\":{},\"cancelled\":{},\"owner_ended\":{},\"cap_expired\":{}}}}}}}"
@@ -298,6 +300,15 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             s.outbound.connects,
             s.outbound.reuses,
             s.outbound.retries,
+            s.actors.live,
+            s.actors.hibernated_sockets,
+            s.actors.activations,
+            s.actors.evicted_idle,
+            s.actors.hibernated,
+            s.actors.aborted,
+            s.actors.auto_responses,
+            s.actors.alarms_fired,
+            s.actors.alarm_retries,
             k.acquired,
             k.live,
             k.live_websocket,

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ringworker::Config;
-use ringworker_isolate::{JsRuntime, WorkerOptions};
+use std::time::Duration;
+
+use ringworker_isolate::{ActorBinding, JsRuntime, WorkerOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,6 +101,77 @@ struct ServeArgs {
     ws: WsArgs,
     #[command(flatten)]
     outbound: OutboundArgs,
+    #[command(flatten)]
+    actors: ActorArgs,
+}
+
+/// Actors (Durable Objects): bindings, storage, eviction and hibernation.
+#[derive(Debug, clap::Args)]
+struct ActorArgs {
+    /// Bind an exported Durable Object class: BINDING=Class (repeatable;
+    /// adds to wrangler.toml's `[[durable_objects.bindings]]`).
+    #[arg(long = "actor", value_name = "BINDING=CLASS")]
+    actors: Vec<String>,
+    /// Where actors' SQLite databases live (`memory`: in memory, lost on
+    /// eviction). Default: `.ringworker/state` beside wrangler.toml or the script.
+    #[arg(long)]
+    actor_storage: Option<String>,
+    /// Make every storage write survive power loss (`synchronous=FULL`), not
+    /// only a killed process.
+    #[arg(long)]
+    actor_durable_full: bool,
+    /// An idle actor is evicted after a window drawn from MIN-MAX ms.
+    #[arg(long, default_value = "70000-140000", value_name = "MIN-MAX")]
+    actor_evict_ms: String,
+    /// An idle actor with only hibernatable WebSockets hibernates after this, in ms.
+    #[arg(long, default_value_t = 10_000)]
+    hibernate_after_ms: u64,
+    /// A failed alarm() is retried after this (doubling each time), in ms.
+    #[arg(long, default_value_t = 2_000)]
+    alarm_retry_ms: u64,
+}
+
+impl ActorArgs {
+    fn options(
+        &self,
+        mut bindings: Vec<ActorBinding>,
+        base: &Path,
+    ) -> anyhow::Result<ringworker::ActorOptions> {
+        for a in &self.actors {
+            let Some((binding, class)) = a.split_once('=') else {
+                bail!("--actor {a}: expected BINDING=CLASS");
+            };
+            bindings.retain(|b| b.binding != binding);
+            bindings.push(ActorBinding {
+                binding: binding.to_string(),
+                class: class.to_string(),
+            });
+        }
+        let (lo, hi) = match self.actor_evict_ms.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u64>()?, b.trim().parse::<u64>()?),
+            None => {
+                let v = self.actor_evict_ms.trim().parse::<u64>()?;
+                (v, v)
+            }
+        };
+        if hi < lo {
+            bail!("--actor-evict-ms {}: MAX is below MIN", self.actor_evict_ms);
+        }
+        let storage_dir = match self.actor_storage.as_deref() {
+            Some("memory") => None,
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => Some(base.join(".ringworker").join("state")),
+        };
+        Ok(ringworker::ActorOptions {
+            bindings,
+            storage_dir,
+            durable_full: self.actor_durable_full,
+            evict_after: (Duration::from_millis(lo), Duration::from_millis(hi)),
+            hibernate_after: Duration::from_millis(self.hibernate_after_ms),
+            alarm_retry_base: Duration::from_millis(self.alarm_retry_ms),
+            ..ringworker::ActorOptions::default()
+        })
+    }
 }
 
 /// Outbound connections made by scripts: fetch(), WebSockets, connect().
@@ -198,6 +271,7 @@ impl WsArgs {
 struct Project {
     main: Option<PathBuf>,
     vars: Vec<(String, String)>,
+    actors: Vec<ActorBinding>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -206,6 +280,7 @@ const KNOWN_KEYS: &[&str] = &[
     "vars",
     "compatibility_date",
     "compatibility_flags",
+    "migrations",
 ];
 
 fn read_project(path: &Path) -> anyhow::Result<Project> {
@@ -237,6 +312,38 @@ fn read_project(path: &Path) -> anyhow::Result<Project> {
                     project.vars.push((k.clone(), v));
                 }
             }
+            "durable_objects" => {
+                let bindings = value
+                    .get("bindings")
+                    .and_then(|b| b.as_array())
+                    .with_context(|| {
+                        format!(
+                            "{}: `[durable_objects]` must have `bindings` ([[durable_objects.bindings]])",
+                            path.display()
+                        )
+                    })?;
+                for b in bindings {
+                    let field = |k: &str| {
+                        b.get(k).and_then(|v| v.as_str()).with_context(|| {
+                            format!(
+                                "{}: each [[durable_objects.bindings]] needs a string `{k}`",
+                                path.display()
+                            )
+                        })
+                    };
+                    if b.get("script_name").is_some() {
+                        bail!(
+                            "{}: binding {}: classes of other scripts (`script_name`) are not supported; export the class from this worker",
+                            path.display(),
+                            field("name")?
+                        );
+                    }
+                    project.actors.push(ActorBinding {
+                        binding: field("name")?.to_string(),
+                        class: field("class_name")?.to_string(),
+                    });
+                }
+            }
             k if KNOWN_KEYS.contains(&k) => {}
             other => tracing::warn!(
                 "{}: `{other}` is not supported and is ignored",
@@ -248,10 +355,18 @@ fn read_project(path: &Path) -> anyhow::Result<Project> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let project = match &args.config {
+    let mut project = match &args.config {
         Some(p) => read_project(p)?,
         None => Project::default(),
     };
+    let base = match (&args.config, &args.script) {
+        (Some(c), _) => c.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        (None, Some(s)) => s.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        (None, None) => PathBuf::from("."),
+    };
+    let actors = args
+        .actors
+        .options(std::mem::take(&mut project.actors), &base)?;
     let Some(main) = args.script.clone().or(project.main) else {
         bail!("no script: pass a path, or --config with a wrangler.toml that sets `main`");
     };
@@ -268,6 +383,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
     options.heap_limit = args.heap_limit_mb << 20;
     options.cpu_profile = args.cpu_profile.clone();
+    options.actors = actors;
 
     // Load once here so a broken script fails fast with its position.
     JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;

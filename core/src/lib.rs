@@ -36,5 +36,7 @@ pub use keepalive::{
     EndCounts, KeepaliveLedger, KeepaliveToken, KeepaliveTotals, Owner, OwnerStats, TokenEnd,
     TokenKind,
 };
-pub use metrics::{OutboundCounters, RingCounters, ShardMetrics, ShardStats, V8Counters};
+pub use metrics::{
+    ActorCounters, OutboundCounters, RingCounters, ShardMetrics, ShardStats, V8Counters,
+};
 pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};

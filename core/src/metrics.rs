@@ -31,6 +31,30 @@ pub struct ShardMetrics {
     ring: Cell<RingCounters>,
     v8: Cell<V8Counters>,
     outbound: Cell<OutboundCounters>,
+    actors: Cell<ActorCounters>,
+}
+
+/// The shard's actors (Durable Objects): how many live, why they left.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ActorCounters {
+    /// Actors in memory now.
+    pub live: u64,
+    /// Hibernatable WebSockets whose actor is not in memory now.
+    pub hibernated_sockets: u64,
+    /// Actors constructed (first use, or again after eviction).
+    pub activations: u64,
+    /// Evicted after their idle window with nothing holding them.
+    pub evicted_idle: u64,
+    /// Hibernated: evicted with only hibernatable WebSockets, which stay open.
+    pub hibernated: u64,
+    /// Dropped by `ctx.abort()` or a failed constructor.
+    pub aborted: u64,
+    /// Messages answered by an auto-response, without waking the actor.
+    pub auto_responses: u64,
+    /// `alarm()` runs (retries included).
+    pub alarms_fired: u64,
+    /// `alarm()` runs that failed and were retried.
+    pub alarm_retries: u64,
 }
 
 /// The shard's outbound HTTP client (`fetch()` from scripts).
@@ -100,6 +124,7 @@ impl ShardMetrics {
             ring: Cell::new(RingCounters::default()),
             v8: Cell::new(V8Counters::default()),
             outbound: Cell::new(OutboundCounters::default()),
+            actors: Cell::new(ActorCounters::default()),
         }
     }
 
@@ -146,6 +171,11 @@ impl ShardMetrics {
         let mut c = self.outbound.get();
         f(&mut c);
         self.outbound.set(c);
+    }
+
+    /// Sets the actor counters.
+    pub fn set_actors(&self, c: ActorCounters) {
+        self.actors.set(c);
     }
 
     /// Records the JS heap in use.
@@ -218,6 +248,7 @@ impl ShardMetrics {
             ring: self.ring.get(),
             v8: self.v8.get(),
             outbound: self.outbound.get(),
+            actors: self.actors.get(),
             keepalive: KeepaliveTotals::default(),
             keepalive_owners: Vec::new(),
         }
@@ -253,6 +284,8 @@ pub struct ShardStats {
     pub v8: V8Counters,
     /// The outbound HTTP client: requests, failures, connects, pool reuse.
     pub outbound: OutboundCounters,
+    /// Actors: live, hibernated sockets, evictions by cause, alarms.
+    pub actors: ActorCounters,
     /// Keepalive tokens of outbound WebSockets and TCP sockets: live,
     /// ended by reason, expired by the cap, pinned time.
     pub keepalive: KeepaliveTotals,
@@ -293,6 +326,16 @@ impl ShardStats {
             t.outbound.connects += s.outbound.connects;
             t.outbound.reuses += s.outbound.reuses;
             t.outbound.retries += s.outbound.retries;
+            let (a, b) = (&mut t.actors, &s.actors);
+            a.live += b.live;
+            a.hibernated_sockets += b.hibernated_sockets;
+            a.activations += b.activations;
+            a.evicted_idle += b.evicted_idle;
+            a.hibernated += b.hibernated;
+            a.aborted += b.aborted;
+            a.auto_responses += b.auto_responses;
+            a.alarms_fired += b.alarms_fired;
+            a.alarm_retries += b.alarm_retries;
             t.keepalive.add(&s.keepalive);
             let _ = t.latency_us.add(&s.latency_us);
         }

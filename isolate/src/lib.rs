@@ -11,6 +11,7 @@
 //! Isolates are not `Send`: each is created on its shard and never leaves it.
 #![warn(missing_debug_implementations)]
 
+pub mod actor;
 mod body;
 pub mod error;
 mod fetch;
@@ -26,6 +27,7 @@ mod watchdog;
 mod web;
 mod websocket;
 
+pub use actor::{ActorBinding, ActorOptions};
 pub use error::ScriptError;
 pub use handler::JsHandler;
 pub use runtime::{JsRuntime, WorkerOptions};

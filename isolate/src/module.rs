@@ -34,7 +34,18 @@ fn canonical(path: &Path) -> Result<PathBuf, ScriptError> {
 
 /// Built-in modules and their named exports. Each is a small source module
 /// that takes its exports from the runtime (`js/50_sockets.js` publishes them).
-const BUILTINS: &[(&str, &[&str])] = &[("cloudflare:sockets", &["connect"])];
+const BUILTINS: &[(&str, &[&str])] = &[
+    ("cloudflare:sockets", &["connect"]),
+    (
+        "cloudflare:workers",
+        &[
+            "DurableObject",
+            "WorkerEntrypoint",
+            "RpcTarget",
+            "WebSocketRequestResponsePair",
+        ],
+    ),
+];
 
 /// The key a built-in module is mapped under (never a real path).
 fn builtin_key(specifier: &str) -> Option<PathBuf> {
@@ -70,7 +81,7 @@ fn resolve_path(referrer: &Path, specifier: &str) -> Result<PathBuf, ScriptError
     if !(specifier.starts_with("./") || specifier.starts_with("../") || specifier.starts_with('/'))
     {
         return Err(err(
-            "only relative (./, ../) and absolute imports and the built-in modules (cloudflare:sockets) are supported",
+            "only relative (./, ../) and absolute imports and the built-in modules (cloudflare:sockets, cloudflare:workers) are supported",
         ));
     }
     let base = referrer.parent().unwrap_or(Path::new("/"));

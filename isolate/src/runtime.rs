@@ -40,6 +40,7 @@ const BOOTSTRAP: &[(&str, &str)] = &[
     ),
     ("ringworker:40_fetch.js", include_str!("js/40_fetch.js")),
     ("ringworker:50_sockets.js", include_str!("js/50_sockets.js")),
+    ("ringworker:60_actors.js", include_str!("js/60_actors.js")),
 ];
 
 /// What a shard's runtime runs.
@@ -84,6 +85,9 @@ pub struct WorkerOptions {
     /// API tests only. Default false.
     #[doc(hidden)]
     pub expose_internals: bool,
+    /// Actors (Durable-Object classes) the script's `env` binds, and how
+    /// they are stored, evicted and hibernated.
+    pub actors: crate::actor::ActorOptions,
 }
 
 impl WorkerOptions {
@@ -101,6 +105,7 @@ impl WorkerOptions {
             expose_internals: false,
             cpu_profile: None,
             subrequest_limit: 1000,
+            actors: crate::actor::ActorOptions::default(),
         }
     }
 }
@@ -214,6 +219,8 @@ pub(crate) struct Host {
     pub(crate) outbound: crate::fetch::Outbound,
     /// Outbound TCP sockets (see `sockets.rs`).
     pub(crate) tcp: crate::sockets::TcpSockets,
+    /// Actors living in this isolate (see `actor.rs`).
+    pub(crate) actors: crate::actor::Actors,
     shard: usize,
 }
 
@@ -705,6 +712,46 @@ impl Host {
         Some(b)
     }
 
+    /// A new owner id (a request's or an actor's), tracked like a request.
+    pub(crate) fn new_owner(&mut self) -> u32 {
+        self.next_request = self.next_request.wrapping_add(1).max(1);
+        let id = self.next_request;
+        self.requests.insert(
+            id,
+            Tracked {
+                flag: ringworker_core::CancelFlag::new(),
+                watch: None,
+                pending: None,
+            },
+        );
+        id
+    }
+
+    /// Whether `owner` handed work to `waitUntil()` that is still pending.
+    pub(crate) fn has_wait_until(&self, owner: u32) -> bool {
+        self.wait_until.contains_key(&owner)
+    }
+
+    /// Whether `owner` has a timer scheduled.
+    pub(crate) fn has_timers(&self, owner: u32) -> bool {
+        self.timers.values().any(|t| t.owner == owner)
+    }
+
+    /// Owner `owner` (an evicted actor) is gone: its timers stop and its
+    /// I/O closes, as at the end of a request.
+    pub(crate) fn end_owner(&mut self, owner: u32) {
+        if let Some(t) = self.requests.remove(&owner) {
+            t.flag.cancel(ringworker_core::CancelReason::Evicted);
+        }
+        self.wait_until.remove(&owner);
+        self.timers.retain(|_, t| t.owner != owner);
+        if self.torn_down.len() >= TORN_DOWN_MEMORY {
+            self.torn_down.pop_first();
+        }
+        self.torn_down.insert(owner);
+        self.request_over(owner);
+    }
+
     /// Whether request `owner` or its `waitUntil` work is still going.
     pub(crate) fn owner_live(&self, owner: u32) -> bool {
         self.requests.contains_key(&owner) || self.wait_until.contains_key(&owner)
@@ -864,6 +911,7 @@ fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::websocket::ops());
     v.extend(crate::fetch::ops());
     v.extend(crate::sockets::ops());
+    v.extend(crate::actor::ops());
     v
 }
 
@@ -973,6 +1021,9 @@ impl JsRuntime {
         );
         let host = set_slots(&mut isolate, options.shard);
         host.borrow_mut().outbound.limit = options.subrequest_limit;
+        host.borrow_mut()
+            .actors
+            .configure(options.actors.clone(), options.shard);
         // On a shard, GC pauses and the heap size go into its metrics.
         let gc_clock = ringworker_core::ShardMetrics::current().map(|metrics| {
             Box::new(GcClock {
@@ -1095,6 +1146,35 @@ impl JsRuntime {
                 let v = new_string(scope, v);
                 env.set(scope, k.into(), v.into());
             }
+            // Actor namespaces: env[binding] for each exported class bound.
+            for b in &options.actors.bindings {
+                let k = new_string(scope, &b.class);
+                let class = ns
+                    .get(scope, k.into())
+                    .filter(|v| v.is_function())
+                    .ok_or_else(|| {
+                        ScriptError::Evaluate(format!(
+                            "{main_name}: the binding {} names the class {}, but the script exports no class of that name",
+                            b.binding, b.class
+                        ))
+                    })?;
+                let register = crate::actor::hook(scope, "register")
+                    .expect("60_actors.js sets rw.actorHooks.register");
+                let recv = v8::undefined(scope).into();
+                let shards = v8::Integer::new_from_unsigned(scope, options.actors.shards as u32);
+                let shard = v8::Integer::new_from_unsigned(scope, options.shard as u32);
+                let namespace = register
+                    .call(
+                        scope,
+                        recv,
+                        &[k.into(), class, env.into(), shard.into(), shards.into()],
+                    )
+                    .ok_or_else(|| {
+                        ScriptError::Evaluate(format!("{main_name}: cannot bind {}", b.binding))
+                    })?;
+                let k = new_string(scope, &b.binding);
+                env.set(scope, k.into(), namespace);
+            }
             // ctx: waitUntil(p) (the work runs on, and holds off a cancelled
             // request's tear-down), passThroughOnException() (a no-op).
             let ctx = {
@@ -1157,6 +1237,7 @@ impl JsRuntime {
     /// shard's executor, after [`JsRuntime::new`].
     pub fn start(self: &Rc<Self>) {
         self.after_entry();
+        self.start_actors();
     }
 
     /// Answers one HTTP request with the script's `fetch`.
@@ -1557,6 +1638,7 @@ impl JsRuntime {
             });
         }
         self.listen_to_accepted_sockets();
+        self.start_alarms();
         let spawns = std::mem::take(&mut self.host.borrow_mut().spawns);
         for s in spawns {
             spawn_after_entry(s(Rc::downgrade(self)));
@@ -1846,6 +1928,20 @@ impl JsRuntime {
             return Err(JsFailure::Terminated);
         }
         Ok(r)
+    }
+
+    /// Waits for pending entry `id` (see [`Self::watch_promise`]): true if
+    /// its promise was fulfilled, false if it was rejected (the reason is
+    /// logged) or the script was terminated.
+    pub(crate) async fn wait_settled(self: &Rc<Self>, id: u64) -> bool {
+        match self.wait(id).await {
+            Ok(_) => true,
+            Err(JsFailure::Exception(text)) => {
+                tracing::error!(target: "js", shard = self.options.shard, "{text}");
+                false
+            }
+            Err(JsFailure::Terminated) => false,
+        }
     }
 
     /// Registers `promise` to settle pending entry `id` (see [`Self::take_settled`]).

@@ -15,7 +15,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use futures_lite::FutureExt;
-use ringworker_core::keepalive::{KeepaliveLedger, KeepaliveToken, Owner, TokenEnd, TokenKind};
+use ringworker_core::keepalive::{KeepaliveLedger, KeepaliveToken, TokenEnd, TokenKind};
 use ringworker_core::{CancelFlag, CancelReason};
 use ringworker_io::client::{Client, Conn};
 use v8::MapFnTo;
@@ -144,8 +144,9 @@ fn opened(rt: &Rc<JsRuntime>, id: u32, owner: u32, conn: Conn) -> Option<Settle>
     // Closed while connecting: the connection just drops.
     let s = h.tcp.live.get_mut(&id)?;
     s.conn = Some(Rc::new(conn));
-    s.token = KeepaliveLedger::current()
-        .map(|l| l.acquire(Owner::Request(u64::from(owner)), TokenKind::Tcp));
+    let who = h.actors.ledger_owner(owner);
+    let s = h.tcp.live.get_mut(&id)?;
+    s.token = KeepaliveLedger::current().map(|l| l.acquire(who, TokenKind::Tcp));
     Some(info)
 }
 

@@ -12,6 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use bytes::Bytes;
+use ringworker_core::keepalive::Owner;
 use ringworker_io::ws::{Message, WebSocket, WsEvent};
 use v8::MapFnTo;
 
@@ -71,6 +72,20 @@ impl Sockets {
         self.live.get(&id)
     }
 
+    /// A new native server socket; its events reach JS once the current
+    /// entry returns. With `unreturned_by`, that request must return it in
+    /// its 101 response or the socket fails.
+    pub(crate) fn add_accepted(&mut self, unreturned_by: Option<u32>) -> u32 {
+        self.next = self.next.wrapping_add(1).max(1);
+        let id = self.next;
+        self.live.insert(id, WebSocket::new());
+        if let Some(owner) = unreturned_by {
+            self.unreturned.push((owner, id));
+        }
+        self.starts.push(id);
+        id
+    }
+
     /// Request `owner` is over: the fetched sockets it never took close.
     pub(crate) fn owner_ended(&mut self, owner: u32) {
         if self.fetched.is_empty() {
@@ -106,14 +121,10 @@ fn op_ws_accept(
     let owner = current_owner(scope);
     let host = host(scope);
     let mut h = host.borrow_mut();
-    let s = &mut h.sockets;
-    s.next = s.next.wrapping_add(1).max(1);
-    let id = s.next;
-    s.live.insert(id, WebSocket::new());
-    if owner != 0 {
-        s.unreturned.push((owner, id));
-    }
-    s.starts.push(id);
+    // (An actor's socket is returned by whichever request called it.)
+    let is_request = owner != 0 && h.actors.ledger_owner(owner) == Owner::Request(owner.into());
+    let id = h.sockets.add_accepted(is_request.then_some(owner));
+    h.actors.socket_accepted(owner, id);
     rv.set(v8::Integer::new_from_unsigned(scope, id).into());
 }
 
@@ -163,7 +174,10 @@ fn op_ws_connect(
                         .map_err(|e| e.to_string());
                 let Some(rt) = weak.upgrade() else { return };
                 match &result {
-                    Ok(hs) if hs.status == 101 => hold_keepalive(&ws, owner),
+                    Ok(hs) if hs.status == 101 => {
+                        let who = rt.host().borrow().actors.ledger_owner(owner);
+                        hold_keepalive(&ws, who)
+                    }
                     // (Not 101: an HTTP answer, and no socket.)
                     _ => {
                         rt.host().borrow_mut().sockets.live.remove(&id);
@@ -187,12 +201,12 @@ fn op_ws_connect(
 
 /// An open outbound socket pins its owner (a keepalive token) until it
 /// closes, up to the ledger's cap.
-fn hold_keepalive(ws: &WebSocket, owner: u32) {
-    use ringworker_core::keepalive::{KeepaliveLedger, Owner, TokenEnd, TokenKind};
+fn hold_keepalive(ws: &WebSocket, owner: Owner) {
+    use ringworker_core::keepalive::{KeepaliveLedger, TokenEnd, TokenKind};
     let Some(ledger) = KeepaliveLedger::current() else {
         return;
     };
-    let token = ledger.acquire(Owner::Request(u64::from(owner)), TokenKind::WebSocket);
+    let token = ledger.acquire(owner, TokenKind::WebSocket);
     let flag = ws.cancel_flag().clone();
     glommio::spawn_local(async move {
         let why = flag.cancelled().await;
@@ -333,9 +347,11 @@ impl JsRuntime {
             let rt = Rc::downgrade(self);
             ws.set_listener(Rc::new(move |ws, events| {
                 let Some(rt) = rt.upgrade() else { return };
-                match rt.dispatch_socket_events(id, events) {
+                match rt.dispatch_socket_events(id, ws, events) {
                     Delivered::Closed => {
-                        rt.host().borrow_mut().sockets.live.remove(&id);
+                        let mut h = rt.host().borrow_mut();
+                        h.sockets.live.remove(&id);
+                        h.actors.socket_closed(id);
                     }
                     Delivered::Open => {}
                     Delivered::Terminated => {
@@ -366,8 +382,38 @@ impl JsRuntime {
     fn dispatch_socket_events(
         self: &Rc<Self>,
         id: u32,
+        ws: &WebSocket,
         events: &mut dyn Iterator<Item = WsEvent>,
     ) -> Delivered {
+        // A hibernatable socket's events go to its actor (woken if it
+        // hibernated); its auto-response is answered here, without JS.
+        let actor = self
+            .host()
+            .borrow()
+            .actors
+            .hibernatable_key(id)
+            .map(str::to_owned);
+        let mut owned;
+        let events: &mut dyn Iterator<Item = WsEvent> = if actor.is_some() {
+            let mut kept = Vec::new();
+            for ev in events {
+                if let WsEvent::Message(Message::Text(t)) = &ev {
+                    let auto = self.host().borrow_mut().actors.auto_response(id, t);
+                    if let Some(res) = auto {
+                        let _ = ws.send(Message::Text(Bytes::from(res)));
+                        continue;
+                    }
+                }
+                kept.push(ev);
+            }
+            if kept.is_empty() {
+                return Delivered::Open;
+            }
+            owned = kept.into_iter();
+            &mut owned
+        } else {
+            events
+        };
         let mut closed = false;
         let entered = self.enter(|tc, h| {
             let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(4);
@@ -403,10 +449,21 @@ impl JsRuntime {
                 }
             }
             let batch = v8::Array::new_with_elements(tc, &flat);
-            let f = v8::Local::new(tc, &h.ws_dispatch);
             let recv = v8::undefined(tc).into();
             let id = v8::Integer::new_from_unsigned(tc, id);
-            f.call(tc, recv, &[id.into(), batch.into()]);
+            match &actor {
+                Some(key) => {
+                    let Some(f) = crate::actor::hook(tc, "socketEvents") else {
+                        return;
+                    };
+                    let key = new_string(tc, key);
+                    f.call(tc, recv, &[key.into(), id.into(), batch.into()]);
+                }
+                None => {
+                    let f = v8::Local::new(tc, &h.ws_dispatch);
+                    f.call(tc, recv, &[id.into(), batch.into()]);
+                }
+            }
         });
         match entered {
             _ if closed => Delivered::Closed,

@@ -243,6 +243,29 @@
         ws.#state = CLOSED;
         return ws.#id;
       };
+      // ctx.acceptWebSocket(ws): the server end is accepted with `accept`
+      // (an op returning the native id); its events go to the actor.
+      rw.wsAcceptWith = (ws, accept) => {
+        if (!(ws instanceof WebSocket) || ws.#role !== "server") {
+          throw new TypeErr("acceptWebSocket(): expected the server end of a WebSocketPair (the second socket)");
+        }
+        if (ws.#id !== 0) throw new TypeErr("acceptWebSocket(): this WebSocket was already accepted");
+        ws.#id = accept();
+        ws.#state = OPEN;
+        return ws.#id;
+      };
+      // A hibernated actor's socket, seen again by its woken actor.
+      rw.wsRevive = (id) => {
+        const ws = new WebSocket(undefined, "server", kInternal);
+        ws.#id = id;
+        ws.#state = OPEN;
+        return ws;
+      };
+      rw.wsId = (ws) => (ws instanceof WebSocket ? ws.#id : 0);
+      rw.wsPeerClosed = (ws) => {
+        ws.#state = CLOSED;
+      };
+      rw.wsBinaryData = (ws, u8) => (ws.#binaryType === "blob" ? new rw.Blob([u8]) : u8.buffer);
       rw.wsSetProtocol = (client, protocol) => {
         client.#protocol = protocol;
         client.#peer.#protocol = protocol;
@@ -346,6 +369,17 @@
         this.#state = CLOSING;
       }
       ops.wsClose(this.#id, code === undefined ? -1 : code, reason);
+    }
+
+    // Kept natively (it survives the actor's hibernation): a structured
+    // clone of at most 16 KiB.
+    serializeAttachment(value) {
+      if (this.#id === 0) throw new TypeErr("serializeAttachment(): accept this WebSocket first");
+      ops.wsSetAttachment(this.#id, value);
+    }
+    deserializeAttachment() {
+      if (this.#id === 0) return null;
+      return ops.wsGetAttachment(this.#id);
     }
 
     get readyState() {

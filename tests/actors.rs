@@ -1,0 +1,500 @@
+//! Actors (Durable Objects) end to end: the real server runs
+//! `tests/scripts/actors.js` with its classes bound, and the tests talk to
+//! it over real sockets (raw HTTP, tungstenite WebSockets), with shortened
+//! eviction, hibernation and alarm windows.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::upstream::*;
+use common::*;
+use ringworker::{ActorBinding, ActorOptions, Config, WorkerOptions};
+use serde_json::Value;
+use tungstenite::Message;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/actors.js")
+}
+
+/// A fresh storage folder for one test.
+fn state_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "ringworker-actors-{name}-{}-{:?}",
+        std::process::id(),
+        Instant::now()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn bindings() -> Vec<ActorBinding> {
+    [
+        ("COUNTER", "Counter"),
+        ("LEGACY", "Legacy"),
+        ("STORE", "Store"),
+        ("DURABLE", "Durable"),
+        ("ALARMED", "Alarmed"),
+        ("ROOM", "Room"),
+        ("PINNED", "Pinned"),
+    ]
+    .into_iter()
+    .map(|(b, c)| ActorBinding {
+        binding: b.into(),
+        class: c.into(),
+    })
+    .collect()
+}
+
+fn options(storage: Option<PathBuf>) -> ActorOptions {
+    ActorOptions {
+        bindings: bindings(),
+        storage_dir: storage,
+        evict_after: (Duration::from_secs(60), Duration::from_secs(60)),
+        hibernate_after: Duration::from_secs(60),
+        alarm_retry_base: Duration::from_millis(20),
+        ..ActorOptions::default()
+    }
+}
+
+fn server(actors: ActorOptions, tweak: impl FnOnce(&mut Config)) -> ringworker::Server {
+    let mut cfg = test_config();
+    tweak(&mut cfg);
+    let mut o = WorkerOptions::new(script());
+    o.vars.push(("GREETING".into(), "hi".into()));
+    o.actors = actors;
+    ringworker::serve_worker(cfg, o).expect("script loads")
+}
+
+fn get(addr: SocketAddr, target: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+fn get_json(addr: SocketAddr, target: &str) -> Value {
+    let r = get(addr, target);
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| panic!("{target}: {} {:?}", r.status, r.text()))
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn actor_stats(srv: &ringworker::Server) -> ringworker::ActorCounters {
+    srv.stats()[0].actors
+}
+
+#[test]
+fn ids_are_stable_per_class_and_name_and_both_class_forms_work() {
+    let srv = server(options(None), |_| {});
+    let ids = get_json(srv.local_addr(), "/ids/x");
+    assert_eq!(ids["same"], true, "{ids}");
+    assert_eq!(ids["hex"], true);
+    assert_eq!(ids["name"], "x");
+    assert_eq!(ids["uniqueDiffers"], true);
+    assert_eq!(ids["roundTrip"], true);
+    assert_eq!(ids["otherClass"], true);
+    assert_eq!(ids["errors"][0], true, "{ids}");
+    assert!(
+        ids["errors"][1]
+            .as_str()
+            .unwrap()
+            .contains("64 lowercase hex"),
+        "{ids}"
+    );
+    let r = get(srv.local_addr(), "/legacy/one");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let parts: Vec<&str> = text.split(' ').collect();
+    assert_eq!(parts[0], "legacy");
+    assert_eq!(parts[1].len(), 64, "{text}");
+    assert_eq!(parts[2], "hi", "env reaches the actor: {text}");
+    // The same name is the same actor: constructed once.
+    get(srv.local_addr(), "/legacy/one");
+    get(srv.local_addr(), "/legacy/two");
+    let c = get_json(srv.local_addr(), "/constructions");
+    assert_eq!(c["Legacy"], 2, "{c}");
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
+fn input_gate_keeps_a_thousand_concurrent_increments_exact() {
+    raise_nofile();
+    let srv = server(options(Some(state_dir("gate"))), |_| {});
+    let addr = srv.local_addr();
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut reader = Reader::new(connect(addr));
+                for _ in 0..20 {
+                    use std::io::Write;
+                    reader
+                        .stream
+                        .write_all(b"GET /counter/c/inc HTTP/1.1\r\nHost: t\r\n\r\n")
+                        .unwrap();
+                    let r = reader.response(false).unwrap();
+                    assert_eq!(r.status, 200, "{}", r.text());
+                    seen.push(r.text().parse::<u32>().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    // Every increment saw a distinct value: no two read-modify-writes
+    // interleaved.
+    assert_eq!(all, (1..=1000).collect::<Vec<_>>());
+    assert_eq!(get(addr, "/counter/c").text(), "1000");
+    assert_eq!(get_json(addr, "/constructions")["Counter"], 1);
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
+fn rpc_methods_clone_arguments_and_results_and_carry_errors() {
+    let srv = server(options(None), |_| {});
+    let r = get_json(srv.local_addr(), "/rpc/r?by=5");
+    assert_eq!(r["value"], 5, "{r}");
+    assert_eq!(r["name"], "r");
+    assert_eq!(r["id"].as_str().unwrap().len(), 64);
+    assert_eq!(r["error"], "RangeError: deliberate", "{r}");
+    assert!(
+        r["missing"]
+            .as_str()
+            .unwrap()
+            .contains("does not implement the method \"nope\""),
+        "{r}"
+    );
+    let r = get_json(srv.local_addr(), "/rpc/r?by=7");
+    assert_eq!(r["value"], 12, "{r}");
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
+fn storage_kv_list_transactions_and_sql() {
+    let srv = server(options(Some(state_dir("store"))), |_| {});
+    let out = get_json(srv.local_addr(), "/store/s");
+    assert_eq!(
+        out["a"],
+        serde_json::json!([[1, 2, 3], 0, "12345678901234567890", [7, 8]]),
+        "structured clone round trip: {out}"
+    );
+    assert_eq!(out["many"], serde_json::json!({"b": 2, "c": "three"}));
+    assert_eq!(out["missing"], true);
+    assert_eq!(
+        out["list"],
+        serde_json::json!(["a", "b", "c", "pre:1", "pre:2", "pre:3", "é"])
+    );
+    assert_eq!(out["prefix"], serde_json::json!(["pre:3", "pre:2"]));
+    assert_eq!(out["range"], serde_json::json!(["b", "c", "pre:1"]));
+    assert_eq!(out["startAfter"], serde_json::json!(["pre:2", "pre:3"]));
+    assert_eq!(out["deleted"], serde_json::json!([true, false, 2]));
+    assert_eq!(out["txnError"], "abort txn");
+    assert_eq!(out["txn"], serde_json::json!([1, null, null]), "{out}");
+    assert_eq!(
+        out["columns"],
+        serde_json::json!(["id", "body", "score", "raw"])
+    );
+    assert_eq!(
+        out["rows"],
+        serde_json::json!([[1, "hello", 1.5, [1, 2]], [2, "world", 2, null]])
+    );
+    assert_eq!(out["one"], 2);
+    assert_eq!(out["raw"], serde_json::json!([["hello"], ["world"]]));
+    assert_eq!(out["written"], 2);
+    assert!(
+        out["SELECT * FROM _rw_kv"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed"),
+        "{out}"
+    );
+    assert!(
+        out["SELECT * FROM nosuch"]
+            .as_str()
+            .unwrap()
+            .contains("no such table"),
+        "{out}"
+    );
+    assert_eq!(out["size"], true);
+    assert_eq!(out["sync"], 3);
+    assert_eq!(out["afterDeleteAll"], serde_json::json!([0, 0]), "{out}");
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
+fn alarms_fire_retry_with_backoff_and_can_be_deleted() {
+    let srv = server(options(Some(state_dir("alarms"))), |_| {});
+    let addr = srv.local_addr();
+    let set = get_json(addr, "/alarmed/a/set?fail=2&in=30");
+    assert!(set["alarm"].as_f64().unwrap() > 0.0, "{set}");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            get_json(addr, "/alarmed/a")["runs"] == serde_json::json!([0, 1, 2])
+        }),
+        "the alarm ran, failed twice and was retried: {}",
+        get_json(addr, "/alarmed/a")
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            get_json(addr, "/alarmed/a")["alarm"].is_null()
+        }),
+        "a fired alarm is cleared"
+    );
+    let s = actor_stats(&srv);
+    assert!(s.alarms_fired >= 3 && s.alarm_retries >= 2, "{s:?}");
+
+    get_json(addr, "/alarmed/b/set?in=300");
+    let d = get_json(addr, "/alarmed/b/delete");
+    assert!(d["alarm"].is_null(), "{d}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get_json(addr, "/alarmed/b")["runs"], serde_json::json!([]));
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+/// A `ringworker serve` child process on `port`.
+fn spawn_cli(port: u16, state: &std::path::Path) -> std::process::Child {
+    let mut args: Vec<String> = vec![
+        "serve".into(),
+        script().display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--shards".into(),
+        "1".into(),
+        "--no-pin".into(),
+        "--actor-storage".into(),
+        state.display().to_string(),
+        "--var".into(),
+        "GREETING=hi".into(),
+    ];
+    for b in bindings() {
+        args.push("--actor".into());
+        args.push(format!("{}={}", b.binding, b.class));
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ringworker");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
+        "server listens"
+    );
+    child
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn storage_and_alarms_survive_kill_9_and_restart() {
+    let state = state_dir("kill9");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = spawn_cli(port, &state);
+    let r = get(addr, "/durable/d/write?n=200&alarm_ms=1500");
+    assert_eq!(r.text(), "written");
+    // SIGKILL at once: no shutdown, no flush.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = spawn_cli(port, &state);
+    let read = get_json(addr, "/durable/d/read");
+    assert_eq!(read["count"], 200, "{read}");
+    assert!(
+        read["alarm"].as_f64().is_some(),
+        "the alarm is still set: {read}"
+    );
+    // The alarm fires in the new process, scheduled from the index even
+    // though the read above is the only thing that touched the actor.
+    assert!(
+        eventually(Duration::from_secs(5), || get_json(addr, "/durable/d/read")
+            ["fired"]
+            == 1),
+        "{}",
+        get_json(addr, "/durable/d/read")
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+type Ws = tungstenite::WebSocket<TcpStream>;
+
+fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
+    let stream = connect(addr);
+    let (ws, resp) = tungstenite::client(format!("ws://{addr}{path}"), stream).expect("handshake");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+fn send_recv(ws: &mut Ws, text: &str) -> String {
+    ws.send(Message::text(text)).unwrap();
+    recv_text(ws)
+}
+
+fn recv_text(ws: &mut Ws) -> String {
+    loop {
+        match ws.read().expect("a message") {
+            Message::Text(t) => return t.to_string(),
+            Message::Close(f) => panic!("closed: {f:?}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn hibernation_keeps_sockets_open_wakes_the_actor_and_replies_reach_the_client() {
+    let mut opts = options(None);
+    opts.hibernate_after = Duration::from_millis(100);
+    let srv = server(opts, |_| {});
+    let addr = srv.local_addr();
+    let mut alice = ws_connect(addr, "/room/r?user=alice");
+    assert_eq!(send_recv(&mut alice, "ping"), "pong alice");
+    assert_eq!(send_recv(&mut alice, "heartbeat"), "beat alice");
+    assert_eq!(send_recv(&mut alice, "tags"), "tags room,user:alice");
+    assert_eq!(send_recv(&mut alice, "constructions"), "constructions 1");
+
+    // Idle past the window: the actor hibernates, the socket stays open.
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let s = actor_stats(&srv);
+            s.hibernated >= 1 && s.live == 0
+        }),
+        "{:?}",
+        actor_stats(&srv)
+    );
+    assert_eq!(actor_stats(&srv).hibernated_sockets, 1);
+    // The auto-response answers without waking it.
+    let before = actor_stats(&srv).activations;
+    assert_eq!(send_recv(&mut alice, "auto-ping"), "auto-pong");
+    std::thread::sleep(Duration::from_millis(30));
+    let s = actor_stats(&srv);
+    assert_eq!(s.activations, before, "auto-response woke the actor: {s:?}");
+    assert_eq!(s.live, 0);
+    assert!(s.auto_responses >= 1);
+
+    // A message wakes it: constructed again, and its reply (with the
+    // attachment's data) reaches the client.
+    assert_eq!(send_recv(&mut alice, "ping"), "pong alice");
+    assert_eq!(send_recv(&mut alice, "constructions"), "constructions 2");
+    assert_eq!(send_recv(&mut alice, "heartbeat"), "beat alice");
+    let ts = send_recv(&mut alice, "auto-ts");
+    assert!(
+        ts.strip_prefix("auto-ts ")
+            .and_then(|t| t.parse::<f64>().ok())
+            .is_some(),
+        "{ts}"
+    );
+    assert_eq!(send_recv(&mut alice, "hello room"), "alice: hello room");
+
+    // Bob joins and goes quiet; Alice keeps her heartbeat fresh. Both
+    // hibernate, then Alice asks for a stale check: the alarm closes Bob.
+    let mut bob = ws_connect(addr, "/room/r?user=bob");
+    assert_eq!(send_recv(&mut bob, "ping"), "pong bob");
+    assert!(eventually(Duration::from_secs(3), || actor_stats(&srv)
+        .live
+        == 0));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(send_recv(&mut alice, "heartbeat"), "beat alice");
+    assert_eq!(
+        send_recv(&mut alice, "stale-check 150"),
+        "stale-check armed"
+    );
+    let closed = loop {
+        match bob.read() {
+            Ok(Message::Close(f)) => break f,
+            Ok(_) => {}
+            Err(e) => panic!("bob: {e}"),
+        }
+    };
+    let f = closed.expect("a close frame");
+    assert_eq!(u16::from(f.code), 4000);
+    assert_eq!(f.reason.as_str(), "stale heartbeat");
+    // Alice is still there.
+    assert_eq!(send_recv(&mut alice, "ping"), "pong alice");
+    alice.close(None).unwrap();
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+/// An actor whose only hold is an outbound connection of `mode` stays
+/// resident until the keepalive cap, then is evicted; a streaming fetch()
+/// holds nothing.
+fn pinned_case(mode: &str, target: String) -> (bool, Duration) {
+    let mut opts = options(None);
+    opts.evict_after = (Duration::from_millis(100), Duration::from_millis(100));
+    let srv = server(opts, |c| {
+        c.outbound.keepalive_cap = Duration::from_millis(600)
+    });
+    let addr = srv.local_addr();
+    let t0 = Instant::now();
+    let r = get(addr, &format!("/pinned/p?mode={mode}&target={target}"));
+    assert_eq!(r.text(), format!("pinned {mode}"));
+    std::thread::sleep(Duration::from_millis(350));
+    let resident_at_350ms = actor_stats(&srv).live == 1;
+    assert!(
+        eventually(Duration::from_secs(5), || actor_stats(&srv).evicted_idle
+            == 1),
+        "{mode}: never evicted: {:?}",
+        actor_stats(&srv)
+    );
+    let evicted_after = t0.elapsed();
+    srv.shutdown();
+    srv.join().unwrap();
+    (resident_at_350ms, evicted_after)
+}
+
+#[test]
+fn outbound_websocket_and_tcp_keep_an_actor_until_the_cap_and_fetch_does_not() {
+    let ws = WsUpstream::start();
+    let (resident, after) = pinned_case("ws", ws.url("/"));
+    assert!(
+        resident,
+        "an outbound WebSocket holds the actor past its window"
+    );
+    assert!(after >= Duration::from_millis(600), "{after:?}");
+
+    let ca = TestCa::new();
+    let tcp = TcpEchoUpstream::start(&ca);
+    let (resident, after) = pinned_case("tcp", format!("http://127.0.0.1:{}", tcp.port()));
+    assert!(resident, "a TCP socket holds the actor past its window");
+    assert!(after >= Duration::from_millis(600), "{after:?}");
+
+    let up = HttpUpstream::start();
+    let (resident, after) = pinned_case("fetch", up.url("/hold"));
+    assert!(!resident, "a streaming fetch() does not hold the actor");
+    assert!(after < Duration::from_millis(600), "{after:?}");
+}
