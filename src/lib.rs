@@ -121,6 +121,16 @@ pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Er
     options.cancel_grace = config.timeouts.cancel_grace;
     options.subrequest_limit = config.outbound.subrequest_limit;
     options.actors.shards = config.shards.max(1);
+    if options.actors.shards > 1 && !options.actors.bindings.is_empty() {
+        options.actors.mesh = Some(
+            ringworker_isolate::ActorMesh::new(options.actors.shards).map_err(|e| {
+                Error::Shard(ShardError::Start {
+                    shard: ringworker_core::ShardId(0),
+                    reason: format!("cannot create the actor mailboxes: {e}"),
+                })
+            })?,
+        );
+    }
     try_serve(config, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;

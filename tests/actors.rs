@@ -498,3 +498,92 @@ fn outbound_websocket_and_tcp_keep_an_actor_until_the_cap_and_fetch_does_not() {
     assert!(!resident, "a streaming fetch() does not hold the actor");
     assert!(after < Duration::from_millis(600), "{after:?}");
 }
+
+#[test]
+fn with_two_shards_every_request_reaches_the_one_instance_on_its_home_shard() {
+    raise_nofile();
+    let mut opts = options(Some(state_dir("shards")));
+    opts.hibernate_after = Duration::from_millis(100);
+    let srv = server(opts, |c| c.shards = 2);
+    let addr = srv.local_addr();
+    // Many connections: SO_REUSEPORT spreads them over both shards.
+    let threads: Vec<_> = (0..40)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut reader = Reader::new(connect(addr));
+                for _ in 0..5 {
+                    use std::io::Write;
+                    reader
+                        .stream
+                        .write_all(b"GET /counter/shared/inc HTTP/1.1\r\nHost: t\r\n\r\n")
+                        .unwrap();
+                    let r = reader.response(false).unwrap();
+                    assert_eq!(r.status, 200, "{}", r.text());
+                    seen.push(r.text().parse::<u32>().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=200).collect::<Vec<_>>());
+    let stats = srv.stats();
+    assert!(
+        stats.iter().all(|s| s.requests > 0),
+        "both shards took requests: {:?}",
+        stats.iter().map(|s| s.requests).collect::<Vec<_>>()
+    );
+    let activations: u64 = stats.iter().map(|s| s.actors.activations).sum();
+    assert_eq!(activations, 1, "one instance, on its home shard");
+
+    // RPC from both shards.
+    for _ in 0..10 {
+        let r = get_json(addr, "/rpc/shared-rpc?by=1");
+        assert_eq!(r["error"], "RangeError: deliberate", "{r}");
+    }
+    assert_eq!(get_json(addr, "/rpc/shared-rpc?by=0")["value"], 10);
+
+    // WebSockets from clients on both shards join one room, through
+    // hibernation.
+    let mut clients: Vec<Ws> = (0..8)
+        .map(|i| ws_connect(addr, &format!("/room/big?user=u{i}")))
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(send_recv(c, "ping"), format!("pong u{i}"));
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            srv.stats().iter().map(|s| s.actors.hibernated).sum::<u64>() >= 1
+                && srv
+                    .stats()
+                    .iter()
+                    .map(|s| s.actors.hibernated_sockets)
+                    .sum::<u64>()
+                    == 8
+        }),
+        "the room hibernates"
+    );
+    clients[3].send(Message::text("hello all")).unwrap();
+    for c in clients.iter_mut() {
+        assert_eq!(recv_text(c), "u3: hello all");
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(send_recv(c, "ping"), format!("pong u{i}"));
+    }
+    for mut c in clients {
+        c.close(None).unwrap();
+        loop {
+            match c.read() {
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    srv.shutdown();
+    srv.join().unwrap();
+}

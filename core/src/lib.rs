@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod drain;
 pub mod keepalive;
+pub mod mesh;
 pub mod metrics;
 pub mod shard;
 

@@ -16,6 +16,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod client;
+pub mod doorbell;
 pub mod http;
 pub mod listener;
 pub mod server;

@@ -47,6 +47,16 @@ impl Socket {
         }
     }
 
+    /// Takes ownership of a connected non-TCP stream socket (a Unix socket)
+    /// and starts receiving on it.
+    pub fn from_owned(ring: &Rc<NetRing>, fd: OwnedFd) -> Self {
+        Self {
+            recv: ring.socket(fd),
+            ring: ring.clone(),
+            peer: Err(io::Error::other("not a TCP socket")),
+        }
+    }
+
     /// Connects to `addr` through the ring (`IORING_OP_CONNECT`, no blocking
     /// syscall) with a non-blocking, close-on-exec socket with `TCP_NODELAY`,
     /// then starts receiving on it like an accepted socket.

@@ -566,7 +566,8 @@ impl NetRing {
     /// whether the connection has room for more: without room the receive is
     /// paused (backpressure reaches the client's TCP window).
     ///
-    /// Ready when `buf` holds bytes or the receive side ended.
+    /// Ready only once the receive side ended; until then it wakes `cx`
+    /// when bytes arrive, so a caller looks at the buffer before polling.
     pub fn poll_recv(
         self: &Rc<Self>,
         s: &Rc<RecvShared>,

@@ -68,6 +68,9 @@ pub struct ActorOptions {
     /// How many shards serve the script (an actor's home is its id's hash
     /// modulo this).
     pub shards: usize,
+    /// The shards' actor mailboxes, with several shards (`serve_worker`
+    /// makes it): a stub whose actor lives on another shard goes through it.
+    pub mesh: Option<crate::remote::ActorMesh>,
 }
 
 impl Default for ActorOptions {
@@ -81,6 +84,7 @@ impl Default for ActorOptions {
             alarm_retry_base: Duration::from_secs(2),
             alarm_retries: 6,
             shards: 1,
+            mesh: None,
         }
     }
 }
@@ -170,6 +174,16 @@ impl Actors {
     pub(crate) fn configure(&mut self, options: ActorOptions, shard: usize) {
         self.options = Rc::new(options);
         self.shard = shard;
+    }
+
+    /// The options actors run with.
+    pub(crate) fn options(&self) -> &ActorOptions {
+        &self.options
+    }
+
+    /// This shard.
+    pub(crate) fn shard(&self) -> usize {
+        self.shard
     }
 
     /// The ledger identity of code running as `owner`: its actor's, or the
@@ -670,6 +684,7 @@ impl JsRuntime {
     /// Schedules the alarms this shard owns from the alarm index (after a
     /// restart). Call once at start.
     pub(crate) fn start_actors(self: &Rc<Self>) {
+        self.serve_mesh();
         let rows = {
             let mut h = self.host().borrow_mut();
             let shards = h.actors.options.shards;

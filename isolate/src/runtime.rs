@@ -221,6 +221,9 @@ pub(crate) struct Host {
     pub(crate) tcp: crate::sockets::TcpSockets,
     /// Actors living in this isolate (see `actor.rs`).
     pub(crate) actors: crate::actor::Actors,
+    /// Calls to actors on other shards, and WebSocket bridges to them (see
+    /// `remote.rs`).
+    pub(crate) remote: crate::remote::Remote,
     shard: usize,
 }
 
@@ -912,6 +915,7 @@ fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::fetch::ops());
     v.extend(crate::sockets::ops());
     v.extend(crate::actor::ops());
+    v.extend(crate::remote::ops());
     v
 }
 
@@ -1928,6 +1932,33 @@ impl JsRuntime {
             return Err(JsFailure::Terminated);
         }
         Ok(r)
+    }
+
+    /// Waits for pending entry `id`: its promise's value or rejection, or
+    /// `None` if the script was terminated (or the isolate disposed).
+    #[allow(clippy::type_complexity)]
+    pub(crate) async fn wait_value(
+        self: &Rc<Self>,
+        id: u64,
+    ) -> Option<Result<v8::Global<v8::Value>, v8::Global<v8::Value>>> {
+        struct Forget<'a>(&'a JsRuntime, u64);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.forget_pending(self.1);
+            }
+        }
+        let _forget = Forget(self, id);
+        std::future::poll_fn(|cx| {
+            if self.is_disposed() {
+                return Poll::Ready(None);
+            }
+            match self.take_settled(id, cx.waker()) {
+                Some(Settled::Value(o)) => Poll::Ready(Some(o)),
+                Some(Settled::Terminated) => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Waits for pending entry `id` (see [`Self::watch_promise`]): true if

@@ -72,6 +72,19 @@ impl Sockets {
         self.live.get(&id)
     }
 
+    /// Registers `ws`, a socket the script got from a fetch (or from an
+    /// actor on another shard), owned by request `owner` until the script
+    /// accepts or returns it.
+    pub(crate) fn add_fetched(&mut self, owner: u32, ws: WebSocket) -> u32 {
+        self.next = self.next.wrapping_add(1).max(1);
+        let id = self.next;
+        self.live.insert(id, ws);
+        if owner != 0 {
+            self.fetched.push((owner, id));
+        }
+        id
+    }
+
     /// A new native server socket; its events reach JS once the current
     /// entry returns. With `unreturned_by`, that request must return it in
     /// its 101 response or the socket fails.

@@ -5,10 +5,12 @@
 //!   unmasking over the socket's receive buffer;
 //! - [`message`]: reassembly of fragments with incremental UTF-8 checks;
 //! - [`WebSocket`]: the handler's end (send, close, events);
+//! - [`bridge`]: a socket whose peer is on another shard (over the mesh);
 //! - the session (crate-private): the upgraded connection's driver —
 //!   pings answered without the handler, heartbeat, idle timeout, close
 //!   handshake, shutdown with 1001, backpressure.
 
+pub mod bridge;
 pub mod client;
 pub mod frame;
 pub mod handshake;

@@ -261,6 +261,13 @@
         ws.#state = OPEN;
         return ws;
       };
+      // This shard's end of a bridge to an actor's socket on another shard:
+      // returned unaccepted, it is joined to the client's connection.
+      rw.wsFetched = (id) => {
+        const ws = new WebSocket(undefined, "fetched", kInternal);
+        ws.#id = id;
+        return ws;
+      };
       rw.wsId = (ws) => (ws instanceof WebSocket ? ws.#id : 0);
       rw.wsPeerClosed = (ws) => {
         ws.#state = CLOSED;

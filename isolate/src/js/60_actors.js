@@ -118,11 +118,13 @@
   // A stub: `fetch()`, and any other property is an RPC method.
   function makeStub(cls, id) {
     const hex = id.toString();
+    const home = ops.actorHome(hex);
     const target = {
       id,
       name: id.name,
       fetch(input, init = undefined) {
         const request = init === undefined && input instanceof Request ? input : new Request(input, init);
+        if (home !== shard) return remoteFetch(cls, hex, id.name, request);
         return deliver(cls, hex, id.name, (a) => {
           if (typeof a.instance.fetch !== "function") {
             throw new TypeErr(`The Durable Object class ${cls} has no fetch() method`);
@@ -143,6 +145,7 @@
           } catch (e) {
             return PromiseReject(new TypeErr(`RPC ${prop}(): an argument cannot be cloned: ${e.message}`));
           }
+          if (home !== shard) return ops.actorRemoteCall(cls, hex, id.name ?? null, prop, cloned);
           return deliver(cls, hex, id.name, (a) => {
             const f = prop === "constructor" ? undefined : a.instance[prop];
             if (typeof f !== "function") {
@@ -153,6 +156,34 @@
         };
       },
     });
+  }
+
+  // A fetch() to an actor on another shard: the bodies cross whole; a 101
+  // comes back with this shard's end of a bridge to the actor's socket.
+  async function remoteFetch(cls, hex, name, request) {
+    const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer());
+    const flat = [];
+    for (const [n, v] of request.headers) flat.push(n, v);
+    const [status, headers, rbody, socket] = await ops.actorRemoteFetch(
+      cls,
+      hex,
+      name ?? null,
+      request.method,
+      request.url,
+      flat,
+      body,
+    );
+    const h = new Headers();
+    for (let i = 0; i < headers.length; i += 2) h.append(headers[i], headers[i + 1]);
+    if (socket !== 0) return new Response(null, { status: 101, headers: h, webSocket: rw.wsFetched(socket) });
+    const nullBody = status === 101 || status === 204 || status === 205 || status === 304;
+    return new Response(nullBody ? null : rbody, { status, headers: h });
+  }
+
+  function flatHeaders(headers) {
+    const flat = [];
+    for (const [n, v] of headers) flat.push(n, v);
+    return flat;
   }
 
   // -------------------------------------------------------------- actors
@@ -604,6 +635,36 @@
       return deliver(cls, hex, undefined, (a) => {
         if (typeof a.instance.alarm !== "function") return undefined;
         return a.instance.alarm({ retryCount, isRetry: retryCount > 0 });
+      });
+    },
+    // A fetch() from another shard: [status, flat headers, body, socket id].
+    remoteFetch(cls, hex, name, method, url, flat, body) {
+      const headers = new Headers();
+      for (let i = 0; i < flat.length; i += 2) headers.append(flat[i], flat[i + 1]);
+      const init = { method, headers };
+      if (body !== null && method !== "GET" && method !== "HEAD") init.body = body;
+      const request = new Request(url, init);
+      return deliver(cls, hex, name, (a) => {
+        if (typeof a.instance.fetch !== "function") {
+          throw new TypeErr(`The Durable Object class ${cls} has no fetch() method`);
+        }
+        return a.instance.fetch(request);
+      }).then(async (resp) => {
+        if (!(resp instanceof Response)) throw new TypeErr("fetch() of a Durable Object must return a Response");
+        const ws = resp.webSocket;
+        if (ws !== null && ws !== undefined) return [resp.status, flatHeaders(resp.headers), null, rw.wsServerId(ws)];
+        const buf = resp.body === null ? null : new Uint8Array(await resp.arrayBuffer());
+        return [resp.status, flatHeaders(resp.headers), buf, 0];
+      });
+    },
+    // An RPC call from another shard: the result (cloned by the runtime).
+    remoteCall(cls, hex, name, method, args) {
+      return deliver(cls, hex, name, (a) => {
+        const f = method === "constructor" ? undefined : a.instance[method];
+        if (typeof f !== "function") {
+          throw new TypeErr(`The RPC receiver does not implement the method "${method}".`);
+        }
+        return f.apply(a.instance, args);
       });
     },
     // Events of a hibernatable socket: [kind, ...] as for rw.wsDispatch.
