@@ -276,8 +276,21 @@ fn alarms_fire_retry_with_backoff_and_can_be_deleted() {
     srv.join().unwrap();
 }
 
+/// Kills the child server when the test ends, also on a failed assertion.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // SAFETY: a plain kill(2) of our own child, which we then reap.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// A `ringworker serve` child process on `port`.
-fn spawn_cli(port: u16, state: &std::path::Path) -> std::process::Child {
+fn spawn_cli(port: u16, state: &std::path::Path) -> Child {
     let mut args: Vec<String> = vec![
         "serve".into(),
         script().display().to_string(),
@@ -295,11 +308,14 @@ fn spawn_cli(port: u16, state: &std::path::Path) -> std::process::Child {
         args.push("--actor".into());
         args.push(format!("{}={}", b.binding, b.class));
     }
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
-        .args(&args)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start ringworker");
+    let child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start ringworker"),
+    );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(
         eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
@@ -321,16 +337,15 @@ fn storage_and_alarms_survive_kill_9_and_restart() {
     let state = state_dir("kill9");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = spawn_cli(port, &state);
+    let child = spawn_cli(port, &state);
     let r = get(addr, "/durable/d/write?n=200&alarm_ms=1500");
     assert_eq!(r.text(), "written");
     // SIGKILL at once: no shutdown, no flush.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = spawn_cli(port, &state);
+    let child = spawn_cli(port, &state);
     let read = get_json(addr, "/durable/d/read");
     assert_eq!(read["count"], 200, "{read}");
     assert!(
@@ -346,8 +361,7 @@ fn storage_and_alarms_survive_kill_9_and_restart() {
         "{}",
         get_json(addr, "/durable/d/read")
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     let _ = std::fs::remove_dir_all(&state);
 }
 
@@ -586,4 +600,99 @@ fn with_two_shards_every_request_reaches_the_one_instance_on_its_home_shard() {
     }
     srv.shutdown();
     srv.join().unwrap();
+}
+
+/// `ringworker serve --config <wrangler.toml>` in a child process.
+fn spawn_project(config: &str, port: u16, state: &std::path::Path, shards: usize) -> Child {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(config);
+    let child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--shards", &shards.to_string(), "--no-pin"])
+            .arg("--actor-storage")
+            .arg(state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start ringworker"),
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
+        "server listens"
+    );
+    child
+}
+
+fn request(addr: SocketAddr, method: &str, target: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!("{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+#[test]
+fn the_counter_example_runs_from_its_wrangler_toml_on_two_shards() {
+    let state = state_dir("counter-example");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = spawn_project("examples/counter/wrangler.toml", port, &state, 2);
+    for i in 1..=20 {
+        assert_eq!(request(addr, "POST", "/visits").text(), format!("{i}\n"));
+    }
+    assert_eq!(request(addr, "GET", "/visits").text(), "20\n");
+    assert_eq!(request(addr, "GET", "/other").text(), "0\n");
+    assert_eq!(request(addr, "DELETE", "/visits").text(), "reset\n");
+    assert_eq!(request(addr, "GET", "/visits").text(), "0\n");
+    drop(child);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn the_chat_room_example_keeps_history_and_broadcasts() {
+    let state = state_dir("chat-example");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = spawn_project("examples/chat-room/wrangler.toml", port, &state, 2);
+    let mut ada = ws_connect(addr, "/rooms/lobby?name=ada");
+    let joined: Value = serde_json::from_str(&recv_text(&mut ada)).unwrap();
+    assert_eq!(joined["text"], "ada joined");
+    assert_eq!(send_recv(&mut ada, "ping"), "pong", "auto-response");
+    ada.send(Message::text("hello")).unwrap();
+    let m: Value = serde_json::from_str(&recv_text(&mut ada)).unwrap();
+    assert_eq!(
+        (m["name"].as_str(), m["text"].as_str()),
+        (Some("ada"), Some("hello"))
+    );
+    // A newcomer gets the history, then everyone hears it join.
+    let mut bob = ws_connect(addr, "/rooms/lobby?name=bob");
+    let first: Value = serde_json::from_str(&recv_text(&mut bob)).unwrap();
+    assert_eq!(first["text"], "hello", "the history comes first");
+    let second: Value = serde_json::from_str(&recv_text(&mut bob)).unwrap();
+    assert_eq!(second["text"], "bob joined");
+    let j: Value = serde_json::from_str(&recv_text(&mut ada)).unwrap();
+    assert_eq!(j["text"], "bob joined");
+    bob.send(Message::text("hi ada")).unwrap();
+    let m: Value = serde_json::from_str(&recv_text(&mut ada)).unwrap();
+    assert_eq!(
+        (m["name"].as_str(), m["text"].as_str()),
+        (Some("bob"), Some("hi ada"))
+    );
+    let history = get_json(addr, "/rooms/lobby/history");
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["hello", "hi ada"],
+        "messages are stored, joins are not"
+    );
+    drop(child);
+    let _ = std::fs::remove_dir_all(&state);
 }

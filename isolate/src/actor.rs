@@ -1323,6 +1323,12 @@ fn op_sockets(
         .hibernatable
         .iter()
         .filter(|(_, s)| &s.key == key && tag.as_ref().is_none_or(|t| s.tags.contains(t)))
+        // (A socket whose close is being delivered is no longer listed.)
+        .filter(|(id, _)| {
+            h.sockets.get(**id).is_some_and(|ws| {
+                !matches!(ws.ready_state(), ringworker_io::ws::ReadyState::Closed)
+            })
+        })
         .map(|(&id, _)| id)
         .collect();
     ids.sort_unstable();

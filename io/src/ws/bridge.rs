@@ -79,8 +79,9 @@ impl RemoteEnd {
 }
 
 /// Makes `ws` (not attached to a connection) one end of a bridge: it opens,
-/// and a local task hands what its handler queues to `forward`. Returns
-/// the end that takes the other end's frames.
+/// and a local task hands what its handler queues to `forward` (starting
+/// after the caller's current task yields). Returns the end that takes the
+/// other end's frames.
 pub fn attach_remote(ws: &WebSocket, forward: impl Fn(BridgeFrame) + 'static) -> RemoteEnd {
     let shared = ws.0.clone();
     if shared.state.get() == ReadyState::Connecting {
@@ -92,6 +93,10 @@ pub fn attach_remote(ws: &WebSocket, forward: impl Fn(BridgeFrame) + 'static) ->
     };
     let task_end = end.clone();
     glommio::spawn_local(async move {
+        // glommio runs a new task at once: yield first, so what the caller
+        // does next (telling the other end this one exists) goes before the
+        // frames already queued here.
+        futures_lite::future::yield_now().await;
         let ws = task_end.ws.clone();
         poll_fn(|cx| {
             while let Some(o) = ws.take_out() {
