@@ -50,6 +50,10 @@ enum Cmd {
 enum WsScenario {
     Echo,
     Idle,
+    /// Sockets spread over actor rooms (`{room}` in the URL path) that
+    /// hibernate: memory per hibernated socket, then the round trip of a
+    /// message that wakes a hibernated room vs one to an awake room.
+    Hibernate,
 }
 
 #[derive(Args)]
@@ -83,6 +87,17 @@ struct WsArgs {
     /// Idle: wait after opening them before reading the memory.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     settle: Duration,
+    /// Hibernate: rooms the sockets are spread over.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Hibernate: messages that wake a hibernated room (each followed by
+    /// one to the now-awake room).
+    #[arg(long, default_value_t = 1000)]
+    wakes: usize,
+    /// Hibernate: how long a room must be left alone before it counts as
+    /// hibernated again (the server's window plus its sweep).
+    #[arg(long, default_value = "150ms", value_parser = parse_duration)]
+    idle: Duration,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -110,6 +125,24 @@ fn run_ws(a: WsArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 print!("{}", ws_load::human_echo(&r));
+            }
+        }
+        WsScenario::Hibernate => {
+            let pid = a.rss_pid.context("--scenario hibernate needs --rss-pid")?;
+            raise_nofile();
+            let r = ws_load::hibernate(&ws_load::HibernateConfig {
+                target,
+                sockets: a.sockets,
+                rooms: a.rooms.max(1),
+                pid,
+                settle: a.settle,
+                wakes: a.wakes,
+                idle: a.idle,
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!("{}", ws_load::human_hibernate(&r));
             }
         }
         WsScenario::Idle => {
@@ -264,6 +297,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+#[derive(Clone)]
 struct Target {
     addr: SocketAddr,
     /// Value for the Host header (authority as written in the URL).

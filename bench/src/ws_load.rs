@@ -328,3 +328,138 @@ pub fn human_idle(r: &IdleReport) -> String {
         r.sample
     )
 }
+
+pub struct HibernateConfig {
+    /// Its path has `{room}` where the room number goes.
+    pub target: Target,
+    pub sockets: usize,
+    pub rooms: usize,
+    pub pid: u32,
+    /// Wait after opening them (past the hibernation window) before
+    /// reading the memory.
+    pub settle: Duration,
+    pub wakes: usize,
+    pub idle: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HibernateReport {
+    pub url: String,
+    pub sockets: usize,
+    pub rooms: usize,
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    pub bytes_per_socket: f64,
+    /// Round trip of a message to a hibernated room (wake, construct,
+    /// webSocketMessage, reply), microseconds.
+    pub wake_us: crate::report::Latency,
+    /// The same to the room just woken (already in memory).
+    pub awake_us: crate::report::Latency,
+    pub wakes: usize,
+}
+
+/// The payload of the next server frame on `s` (`buf` keeps what follows).
+fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let mut tmp = [0u8; 512];
+    loop {
+        if let Some(n) = frame_len(buf) {
+            let off = if buf[1] & 0x7f == 126 { 4 } else { 2 };
+            let payload = buf[off..n].to_vec();
+            buf.drain(..n);
+            return Ok(payload);
+        }
+        let n = s.read(&mut tmp)?;
+        if n == 0 {
+            bail!("the server closed a socket");
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+}
+
+fn percentiles(mut v: Vec<f64>) -> crate::report::Latency {
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v[((v.len() - 1) as f64 * p).round() as usize]
+        }
+    };
+    crate::report::Latency {
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: q(1.0),
+        mean: if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        },
+    }
+}
+
+pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
+    let before = rss_bytes(cfg.pid)?;
+    let mut socks: Vec<(TcpStream, Vec<u8>)> = Vec::with_capacity(cfg.sockets);
+    for i in 0..cfg.sockets {
+        let mut t = cfg.target.clone();
+        t.path = t.path.replace("{room}", &(i % cfg.rooms).to_string());
+        let (s, rest) =
+            handshake(&t).with_context(|| format!("socket {i} of {}", cfg.sockets))?;
+        socks.push((s, rest));
+    }
+    std::thread::sleep(cfg.settle);
+    let after = rss_bytes(cfg.pid)?;
+    // Wake rooms in turn; a room is visited again only after `idle`.
+    let per_room = (cfg.sockets / cfg.rooms).max(1);
+    let mut last_use = vec![Instant::now(); cfg.rooms];
+    let mut wake = Vec::with_capacity(cfg.wakes);
+    let mut awake = Vec::with_capacity(cfg.wakes);
+    for k in 0..cfg.wakes {
+        let room = k % cfg.rooms;
+        let since = last_use[room].elapsed();
+        if since < cfg.idle {
+            std::thread::sleep(cfg.idle - since);
+        }
+        let (s, buf) = &mut socks[room + cfg.rooms * ((k / cfg.rooms) % per_room)];
+        for out in [&mut wake, &mut awake] {
+            let t0 = Instant::now();
+            s.write_all(&client_frame(b"wake?"))?;
+            let reply = read_frame(s, buf)?;
+            out.push(t0.elapsed().as_secs_f64() * 1e6);
+            if reply != b"wake?" {
+                bail!("unexpected reply {:?}", String::from_utf8_lossy(&reply));
+            }
+        }
+        last_use[room] = Instant::now();
+    }
+    Ok(HibernateReport {
+        url: format!("ws://{}{}", cfg.target.authority, cfg.target.path),
+        sockets: cfg.sockets,
+        rooms: cfg.rooms,
+        rss_before_bytes: before,
+        rss_after_bytes: after,
+        bytes_per_socket: after.saturating_sub(before) as f64 / cfg.sockets as f64,
+        wake_us: percentiles(wake),
+        awake_us: percentiles(awake),
+        wakes: cfg.wakes,
+    })
+}
+
+pub fn human_hibernate(r: &HibernateReport) -> String {
+    format!(
+        "{} hibernated WebSockets in {} rooms: server RSS {:.1} MiB -> {:.1} MiB, {:.0} bytes per socket\n\
+         {} wakes: round trip to a hibernated room p50 {:.0} us, p99 {:.0} us; to the awake room p50 {:.0} us, p99 {:.0} us\n",
+        r.sockets,
+        r.rooms,
+        r.rss_before_bytes as f64 / 1048576.0,
+        r.rss_after_bytes as f64 / 1048576.0,
+        r.bytes_per_socket,
+        r.wakes,
+        r.wake_us.p50,
+        r.wake_us.p99,
+        r.awake_us.p50,
+        r.awake_us.p99,
+    )
+}

@@ -150,6 +150,8 @@ pub(crate) struct Actors {
     by_key: HashMap<String, u32>,
     /// Hibernatable sockets by socket id.
     hibernatable: HashMap<u32, HibernatableSocket>,
+    /// The same sockets by actor key, in id order.
+    sockets_of: HashMap<String, std::collections::BTreeSet<u32>>,
     /// Attachments by socket id (any socket may carry one).
     attachments: HashMap<u32, Vec<u8>>,
     /// Auto-responses by actor key: (request text, response text).
@@ -186,6 +188,11 @@ impl Actors {
         self.shard
     }
 
+    /// Whether `owner` is a live actor.
+    pub(crate) fn is_actor(&self, owner: u32) -> bool {
+        self.by_owner.contains_key(&owner)
+    }
+
     /// The ledger identity of code running as `owner`: its actor's, or the
     /// request's.
     pub(crate) fn ledger_owner(&self, owner: u32) -> Owner {
@@ -205,7 +212,13 @@ impl Actors {
 
     /// Socket `id` closed.
     pub(crate) fn socket_closed(&mut self, id: u32) {
-        if self.hibernatable.remove(&id).is_some() {
+        if let Some(s) = self.hibernatable.remove(&id) {
+            if let Some(set) = self.sockets_of.get_mut(&s.key) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.sockets_of.remove(&s.key);
+                }
+            }
             self.publish();
         }
         self.attachments.remove(&id);
@@ -278,11 +291,15 @@ impl Actors {
     /// Publishes the counters (and the gauges) to the shard's metrics.
     fn publish(&mut self) {
         self.counters.live = self.by_owner.len() as u64;
-        self.counters.hibernated_sockets = self
-            .hibernatable
-            .values()
-            .filter(|s| !self.by_key.contains_key(&s.key))
-            .count() as u64;
+        // Sockets of actors not in memory: all of them, less the live
+        // actors' (usually few).
+        let live: usize = self
+            .by_key
+            .keys()
+            .filter_map(|k| self.sockets_of.get(k))
+            .map(|s| s.len())
+            .sum();
+        self.counters.hibernated_sockets = (self.hibernatable.len() - live) as u64;
         if let Some(m) = ringworker_core::ShardMetrics::current() {
             m.set_actors(self.counters);
         }
@@ -601,8 +618,7 @@ impl crate::runtime::Host {
             return None;
         }
         let idle = a.idle_since.elapsed();
-        let hibernatable = self.actors.hibernatable.values().any(|s| s.key == a.key);
-        if hibernatable {
+        if self.actors.sockets_of.contains_key(&a.key) {
             // A pending timer is work the actor expects to do awake.
             (idle >= self.actors.options.hibernate_after && !self.has_timers(owner))
                 .then_some(Eviction::Hibernated)
@@ -905,7 +921,12 @@ fn with_store<R>(
     let h = host(scope);
     let r = {
         let mut h = h.borrow_mut();
-        h.actors.store(owner).and_then(f)
+        let watch = h.watch.clone();
+        let run = || h.actors.store(owner).and_then(f);
+        match watch {
+            Some(w) => w.excluding(run),
+            None => run(),
+        }
     };
     match r {
         Ok(r) => Some(r),
@@ -1281,12 +1302,7 @@ fn op_accept_ws(
     let Some(key) = h.actors.by_owner.get(&owner).map(|a| a.key.clone()) else {
         return throw_type_error(scope, "acceptWebSocket(): this actor was evicted");
     };
-    let count = h
-        .actors
-        .hibernatable
-        .values()
-        .filter(|s| s.key == key)
-        .count();
+    let count = h.actors.sockets_of.get(&key).map_or(0, |s| s.len());
     if count >= 32_768 {
         return throw_type_error(
             scope,
@@ -1294,6 +1310,11 @@ fn op_accept_ws(
         );
     }
     let id = h.sockets.add_accepted(None);
+    h.actors
+        .sockets_of
+        .entry(key.clone())
+        .or_default()
+        .insert(id);
     h.actors.hibernatable.insert(
         id,
         HibernatableSocket {
@@ -1318,20 +1339,28 @@ fn op_sockets(
     let Some(key) = h.actors.by_owner.get(&owner).map(|a| &a.key) else {
         return;
     };
-    let mut ids: Vec<u32> = h
+    let ids: Vec<u32> = h
         .actors
-        .hibernatable
-        .iter()
-        .filter(|(_, s)| &s.key == key && tag.as_ref().is_none_or(|t| s.tags.contains(t)))
+        .sockets_of
+        .get(key)
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|id| {
+            tag.as_ref().is_none_or(|t| {
+                h.actors
+                    .hibernatable
+                    .get(id)
+                    .is_some_and(|s| s.tags.contains(t))
+            })
+        })
         // (A socket whose close is being delivered is no longer listed.)
-        .filter(|(id, _)| {
-            h.sockets.get(**id).is_some_and(|ws| {
+        .filter(|id| {
+            h.sockets.get(*id).is_some_and(|ws| {
                 !matches!(ws.ready_state(), ringworker_io::ws::ReadyState::Closed)
             })
         })
-        .map(|(&id, _)| id)
         .collect();
-    ids.sort_unstable();
     let ids: Vec<v8::Local<v8::Value>> = ids
         .into_iter()
         .map(|id| v8::Integer::new_from_unsigned(scope, id).into())

@@ -224,6 +224,8 @@ pub(crate) struct Host {
     /// Calls to actors on other shards, and WebSocket bridges to them (see
     /// `remote.rs`).
     pub(crate) remote: crate::remote::Remote,
+    /// The isolate's CPU-time watch (storage time is held out of it).
+    pub(crate) watch: Option<Arc<Watch>>,
     shard: usize,
 }
 
@@ -1041,6 +1043,7 @@ impl JsRuntime {
             isolate.add_gc_epilogue_callback(gc_ended, data, v8::GCType::kGCTypeAll);
         }
         let watch = Watch::new(&isolate);
+        host.borrow_mut().watch = Some(watch.clone());
         let main_name = options.main.display().to_string();
         let built = {
             v8::scope!(let scope, &mut isolate);
@@ -1847,6 +1850,7 @@ impl JsRuntime {
             // In-flight requests of a recycled isolate fail cleanly.
             return Err(JsFailure::Terminated);
         }
+        let mut reset_actor = None;
         let (r, terminated) = {
             let mut inner = self.inner.borrow_mut();
             let Some(Inner { h, isolate, .. }) = inner.as_mut() else {
@@ -1882,6 +1886,9 @@ impl JsRuntime {
                 tc.cancel_terminate_execution();
                 if stuck != 0 {
                     self.host.borrow_mut().terminate_waiter(stuck);
+                    if self.host.borrow().actors.is_actor(stuck) {
+                        reset_actor = Some(stuck);
+                    }
                 }
             }
             // The heap size, now and then (reading it is not free).
@@ -1929,6 +1936,11 @@ impl JsRuntime {
                 "script ran longer than {:?} and was terminated",
                 self.options.cpu_limit
             );
+            if let Some(owner) = reset_actor {
+                // Its input gate and queued events cannot be trusted: the
+                // actor is reset, as Durable Objects are.
+                self.evict_actor(owner, crate::actor::Eviction::Aborted);
+            }
             return Err(JsFailure::Terminated);
         }
         Ok(r)

@@ -139,6 +139,23 @@ impl Watch {
         }
     }
 
+    /// Runs `f`, native work inside an entry that is not the script's CPU
+    /// (storage: SQLite may wait for the disk), with the deadline held off
+    /// while it runs and then moved out by as long as it took.
+    pub(crate) fn excluding<R>(&self, f: impl FnOnce() -> R) -> R {
+        let d = self.deadline.swap(u64::MAX, Ordering::AcqRel);
+        let t0 = now_nanos();
+        let r = f();
+        if d != 0 {
+            let took = now_nanos().saturating_sub(t0);
+            self.deadline
+                .store(d.saturating_add(took), Ordering::Release);
+        } else {
+            self.deadline.store(0, Ordering::Release);
+        }
+        r
+    }
+
     /// JS returned. Whether the watchdog terminated it (the caller must then
     /// cancel the termination before using the isolate again).
     pub(crate) fn exit(&self) -> bool {

@@ -626,9 +626,18 @@
       return new DurableObjectNamespace(kInternal, cls);
     },
     // The runtime evicts (or hibernates) an idle actor.
-    evict(owner, _why) {
+    evict(owner, why) {
       const a = byOwner.get(owner);
-      if (a !== undefined) forget(a);
+      if (a === undefined) return;
+      forget(a);
+      if (why === "aborted") {
+        // Reset (it ran past its CPU limit): what waited at its gate fails.
+        a.failed = new Error(`the Durable Object ${a.cls} was reset: its script exceeded the CPU time limit`);
+        a.locks = 0;
+        const q = a.queue;
+        a.queue = [];
+        for (const f of q) f();
+      }
     },
     // An alarm is due: a promise of the handler's outcome.
     alarm(cls, hex, retryCount) {
