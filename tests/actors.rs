@@ -193,6 +193,25 @@ fn rpc_methods_clone_arguments_and_results_and_carry_errors() {
 }
 
 #[test]
+fn an_actor_that_runs_past_the_cpu_limit_is_reset_and_serves_again() {
+    let srv = server(options(Some(state_dir("spin"))), |_| {});
+    let addr = srv.local_addr();
+    assert_eq!(get(addr, "/counter/s/inc").text(), "1");
+    let r = get(addr, "/spin/s");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        eventually(Duration::from_secs(2), || actor_stats(&srv).aborted == 1),
+        "{:?}",
+        actor_stats(&srv)
+    );
+    // A new instance, with the storage the old one wrote.
+    assert_eq!(get(addr, "/counter/s/inc").text(), "2");
+    assert_eq!(get_json(addr, "/constructions")["Counter"], 2);
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
 fn storage_kv_list_transactions_and_sql() {
     let srv = server(options(Some(state_dir("store"))), |_| {});
     let out = get_json(srv.local_addr(), "/store/s");

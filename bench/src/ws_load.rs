@@ -405,8 +405,7 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
     for i in 0..cfg.sockets {
         let mut t = cfg.target.clone();
         t.path = t.path.replace("{room}", &(i % cfg.rooms).to_string());
-        let (s, rest) =
-            handshake(&t).with_context(|| format!("socket {i} of {}", cfg.sockets))?;
+        let (s, rest) = handshake(&t).with_context(|| format!("socket {i} of {}", cfg.sockets))?;
         socks.push((s, rest));
     }
     std::thread::sleep(cfg.settle);

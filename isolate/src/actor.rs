@@ -166,6 +166,9 @@ pub(crate) struct Actors {
     evictions: std::collections::VecDeque<(String, Eviction)>,
     counters: ActorCounters,
     sweeper: bool,
+    /// The actor whose code was running when the current entry was
+    /// terminated (see `runAs`).
+    pub(crate) terminated_in: Option<u32>,
 }
 
 /// How many recent evictions are remembered for `actorStats()`.
@@ -573,6 +576,10 @@ fn op_run_as(
     let recv = v8::undefined(scope).into();
     let r = f.call(scope, recv, &[]);
     scope.set_continuation_preserved_embedder_data(before);
+    if r.is_none() && scope.is_execution_terminating() {
+        // Terminated (CPU limit) inside the actor: the entry resets it.
+        host(scope).borrow_mut().actors.terminated_in = Some(owner);
+    }
     if let Some(r) = r {
         rv.set(r);
     }

@@ -1886,10 +1886,13 @@ impl JsRuntime {
                 tc.cancel_terminate_execution();
                 if stuck != 0 {
                     self.host.borrow_mut().terminate_waiter(stuck);
-                    if self.host.borrow().actors.is_actor(stuck) {
-                        reset_actor = Some(stuck);
-                    }
                 }
+                let mut h = self.host.borrow_mut();
+                reset_actor = h
+                    .actors
+                    .terminated_in
+                    .take()
+                    .or_else(|| h.actors.is_actor(stuck).then_some(stuck));
             }
             // The heap size, now and then (reading it is not free).
             let n = self.entries.get().wrapping_add(1);

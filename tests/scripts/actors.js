@@ -33,6 +33,9 @@ export class Counter extends DurableObject {
   fail() {
     throw new RangeError("deliberate");
   }
+  spin() {
+    for (;;) {}
+  }
 }
 
 // The older form: constructor(state, env), no base class.
@@ -271,6 +274,10 @@ export default {
         otherClass: env.LEGACY.idFromName("x").toString() !== a.toString(),
         errors,
       });
+    }
+    if (kind === "spin") {
+      // Runs past the CPU limit inside the actor: this request fails (503).
+      return new Response(await env.COUNTER.getByName(name).spin());
     }
     if (kind === "rpc") {
       const stub = env.COUNTER.getByName(name);
