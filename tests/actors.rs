@@ -133,21 +133,24 @@ fn ids_are_stable_per_class_and_name_and_both_class_forms_work() {
     srv.join().unwrap();
 }
 
-#[test]
-fn input_gate_keeps_a_thousand_concurrent_increments_exact() {
-    raise_nofile();
-    let srv = server(options(Some(state_dir("gate"))), |_| {});
-    let addr = srv.local_addr();
-    let threads: Vec<_> = (0..50)
+/// `conns` keep-alive connections each sending `per_conn` GETs of `path`
+/// back to back: every response's body as a number.
+fn concurrent_gets(
+    addr: SocketAddr,
+    path: &'static str,
+    conns: usize,
+    per_conn: usize,
+) -> Vec<u32> {
+    let threads: Vec<_> = (0..conns)
         .map(|_| {
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
                 let mut reader = Reader::new(connect(addr));
-                for _ in 0..20 {
+                for _ in 0..per_conn {
                     use std::io::Write;
                     reader
                         .stream
-                        .write_all(b"GET /counter/c/inc HTTP/1.1\r\nHost: t\r\n\r\n")
+                        .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
                         .unwrap();
                     let r = reader.response(false).unwrap();
                     assert_eq!(r.status, 200, "{}", r.text());
@@ -162,6 +165,15 @@ fn input_gate_keeps_a_thousand_concurrent_increments_exact() {
         .flat_map(|t| t.join().unwrap())
         .collect();
     all.sort_unstable();
+    all
+}
+
+#[test]
+fn input_gate_keeps_a_thousand_concurrent_increments_exact() {
+    raise_nofile();
+    let srv = server(options(Some(state_dir("gate"))), |_| {});
+    let addr = srv.local_addr();
+    let all = concurrent_gets(addr, "/counter/c/inc", 50, 20);
     // Every increment saw a distinct value: no two read-modify-writes
     // interleaved.
     assert_eq!(all, (1..=1000).collect::<Vec<_>>());
@@ -540,30 +552,7 @@ fn with_two_shards_every_request_reaches_the_one_instance_on_its_home_shard() {
     let srv = server(opts, |c| c.shards = 2);
     let addr = srv.local_addr();
     // Many connections: SO_REUSEPORT spreads them over both shards.
-    let threads: Vec<_> = (0..40)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let mut seen = Vec::new();
-                let mut reader = Reader::new(connect(addr));
-                for _ in 0..5 {
-                    use std::io::Write;
-                    reader
-                        .stream
-                        .write_all(b"GET /counter/shared/inc HTTP/1.1\r\nHost: t\r\n\r\n")
-                        .unwrap();
-                    let r = reader.response(false).unwrap();
-                    assert_eq!(r.status, 200, "{}", r.text());
-                    seen.push(r.text().parse::<u32>().unwrap());
-                }
-                seen
-            })
-        })
-        .collect();
-    let mut all: Vec<u32> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    all.sort_unstable();
+    let all = concurrent_gets(addr, "/counter/shared/inc", 40, 5);
     assert_eq!(all, (1..=200).collect::<Vec<_>>());
     let stats = srv.stats();
     assert!(

@@ -1395,25 +1395,8 @@ impl JsRuntime {
     }
 
     async fn wait(self: &Rc<Self>, id: u64) -> Result<v8::Global<v8::Value>, JsFailure> {
-        // If this future is dropped (the connection gave up), the entry goes.
-        struct Forget<'a>(&'a JsRuntime, u64);
-        impl Drop for Forget<'_> {
-            fn drop(&mut self) {
-                self.0.forget_pending(self.1);
-            }
-        }
-        let _forget = Forget(self, id);
-        let outcome = std::future::poll_fn(|cx| {
-            if self.is_disposed() {
-                return Poll::Ready(None);
-            }
-            match self.take_settled(id, cx.waker()) {
-                Some(Settled::Value(o)) => Poll::Ready(Some(o)),
-                Some(Settled::Terminated) => Poll::Ready(None),
-                None => Poll::Pending,
-            }
-        })
-        .await;
+        // (If this future is dropped, the connection gave up: the entry goes.)
+        let outcome = self.wait_value(id).await;
         let Some(outcome) = outcome else {
             return Err(JsFailure::Terminated);
         };
