@@ -89,6 +89,10 @@ impl Default for ActorOptions {
     }
 }
 
+/// After this many sockets' actors hibernated, the isolate is asked to
+/// collect garbage (see `sweep`).
+const GC_AFTER_HIBERNATED: usize = 1000;
+
 /// The longest attachment a WebSocket may carry (serialized).
 const MAX_ATTACHMENT: usize = 16 << 10;
 
@@ -655,6 +659,8 @@ impl crate::runtime::Host {
 /// The eviction sweeper: one task per runtime while it has actors, waking
 /// at a quarter of the shortest window.
 async fn sweep(weak: Weak<JsRuntime>) {
+    let mut last_gc: Option<Instant> = None;
+    let mut hibernated_sockets = 0usize;
     loop {
         let tick = {
             let Some(rt) = weak.upgrade() else { return };
@@ -678,8 +684,29 @@ async fn sweep(weak: Weak<JsRuntime>) {
                 .filter_map(|&o| h.evictable(o, ledger.as_deref()).map(|why| (o, why)))
                 .collect()
         };
+        {
+            let h = rt.host().borrow();
+            for (owner, why) in &due {
+                if *why == Eviction::Hibernated {
+                    let key = h.actors.by_owner.get(owner).map(|a| &a.key);
+                    hibernated_sockets += key
+                        .and_then(|k| h.actors.sockets_of.get(k))
+                        .map_or(0, |s| s.len());
+                }
+            }
+        }
         for (owner, why) in due {
             rt.evict_actor(owner, why);
+        }
+        // What hibernated actors held (their objects, their sockets' JS
+        // wrappers) is garbage now: once many sockets went to sleep, collect
+        // it rather than keep it resident (a full GC: at most every 10 s).
+        if hibernated_sockets >= GC_AFTER_HIBERNATED
+            && last_gc.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10))
+        {
+            hibernated_sockets = 0;
+            last_gc = Some(Instant::now());
+            rt.release_memory();
         }
     }
 }

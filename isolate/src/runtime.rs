@@ -1233,6 +1233,14 @@ impl JsRuntime {
         self.inner.borrow().is_none()
     }
 
+    /// Asks V8 to collect garbage now and give freed memory back (after
+    /// actors hibernated: their objects and their sockets' wrappers).
+    pub(crate) fn release_memory(&self) {
+        if let Some(inner) = self.inner.borrow_mut().as_mut() {
+            inner.isolate.low_memory_notification();
+        }
+    }
+
     /// Whether the isolate ran out of heap: it must not take new requests.
     pub fn is_exhausted(&self) -> bool {
         self.heap
