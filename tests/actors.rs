@@ -339,9 +339,14 @@ fn spawn_cli(port: u16, state: &std::path::Path) -> Child {
         args.push("--actor".into());
         args.push(format!("{}={}", b.binding, b.class));
     }
+    spawn_server(&args, port)
+}
+
+/// Starts `ringworker` with `args` and waits until it listens on `port`.
+fn spawn_server(args: &[String], port: u16) -> Child {
     let child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
-            .args(&args)
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -613,25 +618,19 @@ fn with_two_shards_every_request_reaches_the_one_instance_on_its_home_shard() {
 /// `ringworker serve --config <wrangler.toml>` in a child process.
 fn spawn_project(config: &str, port: u16, state: &std::path::Path, shards: usize) -> Child {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(config);
-    let child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--shards", &shards.to_string(), "--no-pin"])
-            .arg("--actor-storage")
-            .arg(state)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start ringworker"),
-    );
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(
-        eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
-        "server listens"
-    );
-    child
+    let args: Vec<String> = vec![
+        "serve".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--shards".into(),
+        shards.to_string(),
+        "--no-pin".into(),
+        "--actor-storage".into(),
+        state.display().to_string(),
+    ];
+    spawn_server(&args, port)
 }
 
 fn request(addr: SocketAddr, method: &str, target: &str) -> Resp {

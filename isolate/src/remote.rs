@@ -21,21 +21,28 @@ use v8::MapFnTo;
 
 use crate::runtime::{JsRuntime, current_owner, host, new_string, throw_type_error, with_bytes};
 
+/// Who sent a call, and which actor it is for.
+#[derive(Debug)]
+pub struct Addressed {
+    /// The sending shard.
+    pub from: usize,
+    /// The sender's id for the reply.
+    pub token: u64,
+    /// The actor's class.
+    pub class: String,
+    /// Its id: 64 hex digits.
+    pub hex: String,
+    /// Its name, for ids made with `idFromName`.
+    pub name: Option<String>,
+}
+
 /// A message between shards about an actor. `Send`.
 #[derive(Debug)]
 pub enum ActorMessage {
-    /// `stub.fetch()` from shard `from`.
+    /// `stub.fetch()`.
     Fetch {
-        /// The sending shard.
-        from: usize,
-        /// The sender's id for the reply.
-        token: u64,
-        /// The class and id.
-        class: String,
-        /// 64 hex digits.
-        hex: String,
-        /// The name, for ids made with `idFromName`.
-        name: Option<String>,
+        /// Sender and actor.
+        to: Addressed,
         /// The request.
         method: String,
         /// Its URL.
@@ -47,18 +54,10 @@ pub enum ActorMessage {
         /// The sender's bridge id, should the answer be a WebSocket.
         bridge: u64,
     },
-    /// An RPC call `stub.method(...args)` from shard `from`.
+    /// An RPC call `stub.method(...args)`.
     Call {
-        /// The sending shard.
-        from: usize,
-        /// The sender's id for the reply.
-        token: u64,
-        /// The class.
-        class: String,
-        /// 64 hex digits.
-        hex: String,
-        /// The name, for ids made with `idFromName`.
-        name: Option<String>,
+        /// Sender and actor.
+        to: Addressed,
         /// The method.
         method: String,
         /// The arguments array, structured-cloned.
@@ -176,14 +175,17 @@ fn opt_string(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Option<Strin
     (!v.is_null_or_undefined()).then(|| v.to_rust_string_lossy(scope))
 }
 
-/// Sends `make(from, token, bridge)` to actor `hex`'s home and returns a
-/// promise of the reply.
+/// Sends `make(addressed, bridge)` to actor `class`/`hex`'s home and
+/// returns a promise of the reply.
 fn send_call(
     scope: &mut v8::PinScope,
     rv: &mut v8::ReturnValue<v8::Value>,
-    hex: &str,
-    make: impl FnOnce(usize, u64, u64) -> ActorMessage,
+    args: &v8::FunctionCallbackArguments,
+    make: impl FnOnce(Addressed, u64) -> ActorMessage,
 ) {
+    let class = args.get(0).to_rust_string_lossy(scope);
+    let hex = args.get(1).to_rust_string_lossy(scope);
+    let name = opt_string(scope, args.get(2));
     let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
@@ -196,7 +198,7 @@ fn send_call(
             "this actor's home is another shard, but no mesh is set up",
         );
     };
-    let home = crate::actor::home_shard(hex, h.actors.options().shards);
+    let home = crate::actor::home_shard(&hex, h.actors.options().shards);
     let from = h.actors.shard();
     let r = &mut h.remote;
     r.next_token += 1;
@@ -211,7 +213,14 @@ fn send_call(
             bridge,
         },
     );
-    if let Err(e) = mesh.0.send(home, make(from, token, bridge)) {
+    let to = Addressed {
+        from,
+        token,
+        class,
+        hex,
+        name,
+    };
+    if let Err(e) = mesh.0.send(home, make(to, bridge)) {
         r.waiting.remove(&token);
         drop(h);
         return throw_type_error(scope, &format!("cannot reach the actor's shard: {e}"));
@@ -227,21 +236,13 @@ fn op_remote_fetch(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let class = args.get(0).to_rust_string_lossy(scope);
-    let hex = args.get(1).to_rust_string_lossy(scope);
-    let name = opt_string(scope, args.get(2));
     let method = args.get(3).to_rust_string_lossy(scope);
     let url = args.get(4).to_rust_string_lossy(scope);
     let headers = crate::fetch::header_pairs(scope, args.get(5));
     let body = with_bytes(scope, args.get(6), <[u8]>::to_vec);
-    let target = hex.clone();
-    send_call(scope, &mut rv, &target, move |from, token, bridge| {
+    send_call(scope, &mut rv, &args, move |to, bridge| {
         ActorMessage::Fetch {
-            from,
-            token,
-            class,
-            hex,
-            name,
+            to,
             method,
             url,
             headers,
@@ -258,24 +259,14 @@ fn op_remote_call(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let class = args.get(0).to_rust_string_lossy(scope);
-    let hex = args.get(1).to_rust_string_lossy(scope);
-    let name = opt_string(scope, args.get(2));
     let method = args.get(3).to_rust_string_lossy(scope);
     let Some(call_args) = crate::actor::serialize(scope, args.get(4)) else {
         return;
     };
-    let target = hex.clone();
-    send_call(scope, &mut rv, &target, move |from, token, _| {
-        ActorMessage::Call {
-            from,
-            token,
-            class,
-            hex,
-            name,
-            method,
-            args: call_args,
-        }
+    send_call(scope, &mut rv, &args, move |to, _| ActorMessage::Call {
+        to,
+        method,
+        args: call_args,
     });
 }
 
@@ -343,11 +334,14 @@ impl JsRuntime {
             }
             ActorMessage::Reply { token, result } => self.on_reply(mesh, token, result),
             ActorMessage::Fetch {
-                from,
-                token,
-                class,
-                hex,
-                name,
+                to:
+                    Addressed {
+                        from,
+                        token,
+                        class,
+                        hex,
+                        name,
+                    },
                 method,
                 url,
                 headers,
@@ -392,11 +386,14 @@ impl JsRuntime {
                 });
             }
             ActorMessage::Call {
-                from,
-                token,
-                class,
-                hex,
-                name,
+                to:
+                    Addressed {
+                        from,
+                        token,
+                        class,
+                        hex,
+                        name,
+                    },
                 method,
                 args,
             } => {
