@@ -252,6 +252,25 @@ impl Server {
     }
 }
 
+/// `[[actor, why], ...]` as JSON.
+fn actor_rows(rows: &[ringworker_core::ActorRow]) -> String {
+    let esc = |t: &str| {
+        t.chars()
+            .flat_map(|c| match c {
+                '"' => vec!['\\', '"'],
+                '\\' => vec!['\\', '\\'],
+                c if (c as u32) < 0x20 => vec![' '],
+                c => vec![c],
+            })
+            .collect::<String>()
+    };
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| format!("[\"{}\",\"{}\"]", esc(&r.actor), esc(&r.why)))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
 /// Shards' metrics as a JSON array, one object per shard: requests, bytes,
 /// connections, errors, disconnects, latency percentiles (µs), the network
 /// ring's counters, the V8 heap and GC figures, the outbound client's
@@ -279,7 +298,8 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
                 "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
                 "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{}}},",
                 "\"outbound\":{{\"requests\":{},\"failed\":{},\"connects\":{},\"reuses\":{},\"retries\":{}}},",
-                "\"actors\":{{\"live\":{},\"hibernated_sockets\":{},\"activations\":{},\"evicted_idle\":{},\"hibernated\":{},\"aborted\":{},\"auto_responses\":{},\"alarms_fired\":{},\"alarm_retries\":{}}},",
+                "\"actors\":{{\"live\":{},\"hibernated_sockets\":{},\"activations\":{},\"evicted_idle\":{},\"hibernated\":{},\"aborted\":{},\"auto_responses\":{},\"alarms_fired\":{},\"alarm_retries\":{},",
+                "\"resident\":{},\"evicted\":{}}},",
                 "\"keepalive\":{{\"acquired\":{},\"live\":{},\"live_websocket\":{},\"live_tcp\":{},\"past_cap\":{},",
                 "\"expired_by_cap\":{},\"pinned_owners\":{},\"pinned_ms\":{},\"ended\":{{\"closed\":{},",
                 "\"peer_closed\":{},\"failed\":{},\"cancelled\":{},\"owner_ended\":{},\"cap_expired\":{}}}}}}}"
@@ -319,6 +339,8 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             s.actors.auto_responses,
             s.actors.alarms_fired,
             s.actors.alarm_retries,
+            actor_rows(&s.actor_report.resident),
+            actor_rows(&s.actor_report.evicted),
             k.acquired,
             k.live,
             k.live_websocket,

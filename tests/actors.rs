@@ -503,7 +503,7 @@ fn hibernation_keeps_sockets_open_wakes_the_actor_and_replies_reach_the_client()
 /// An actor whose only hold is an outbound connection of `mode` stays
 /// resident until the keepalive cap, then is evicted; a streaming fetch()
 /// holds nothing.
-fn pinned_case(mode: &str, target: String) -> (bool, Duration) {
+fn pinned_case(mode: &str, target: String) -> (bool, Duration, String) {
     let mut opts = options(None);
     opts.evict_after = (Duration::from_millis(100), Duration::from_millis(100));
     let srv = server(opts, |c| {
@@ -515,6 +515,13 @@ fn pinned_case(mode: &str, target: String) -> (bool, Duration) {
     assert_eq!(r.text(), format!("pinned {mode}"));
     std::thread::sleep(Duration::from_millis(350));
     let resident_at_350ms = actor_stats(&srv).live == 1;
+    // The stats say what holds it.
+    let why = srv.stats()[0]
+        .actor_report
+        .resident
+        .first()
+        .map(|r| r.why.clone())
+        .unwrap_or_default();
     assert!(
         eventually(Duration::from_secs(5), || actor_stats(&srv).evicted_idle
             == 1),
@@ -522,15 +529,24 @@ fn pinned_case(mode: &str, target: String) -> (bool, Duration) {
         actor_stats(&srv)
     );
     let evicted_after = t0.elapsed();
+    let evicted = srv.stats()[0].actor_report.evicted.clone();
+    assert_eq!(evicted.len(), 1, "{evicted:?}");
+    assert!(evicted[0].actor.starts_with("Pinned:"), "{evicted:?}");
+    assert_eq!(evicted[0].why, "idle");
+    // The same in the stats JSON (what `--stats-out` writes).
+    let json: Value = serde_json::from_str(&ringworker::stats_json(&srv.stats())).unwrap();
+    assert_eq!(json[0]["actors"]["evicted"][0][1], "idle", "{json}");
+    assert_eq!(json[0]["actors"]["evicted_idle"], 1, "{json}");
     srv.shutdown();
     srv.join().unwrap();
-    (resident_at_350ms, evicted_after)
+    (resident_at_350ms, evicted_after, why)
 }
 
 #[test]
 fn outbound_websocket_and_tcp_keep_an_actor_until_the_cap_and_fetch_does_not() {
     let ws = WsUpstream::start();
-    let (resident, after) = pinned_case("ws", ws.url("/"));
+    let (resident, after, why) = pinned_case("ws", ws.url("/"));
+    assert_eq!(why, "1 keepalive token(s)");
     assert!(
         resident,
         "an outbound WebSocket holds the actor past its window"
@@ -539,12 +555,13 @@ fn outbound_websocket_and_tcp_keep_an_actor_until_the_cap_and_fetch_does_not() {
 
     let ca = TestCa::new();
     let tcp = TcpEchoUpstream::start(&ca);
-    let (resident, after) = pinned_case("tcp", format!("http://127.0.0.1:{}", tcp.port()));
+    let (resident, after, why) = pinned_case("tcp", format!("http://127.0.0.1:{}", tcp.port()));
+    assert_eq!(why, "1 keepalive token(s)");
     assert!(resident, "a TCP socket holds the actor past its window");
     assert!(after >= Duration::from_millis(600), "{after:?}");
 
     let up = HttpUpstream::start();
-    let (resident, after) = pinned_case("fetch", up.url("/hold"));
+    let (resident, after, _) = pinned_case("fetch", up.url("/hold"));
     assert!(!resident, "a streaming fetch() does not hold the actor");
     assert!(after < Duration::from_millis(600), "{after:?}");
 }

@@ -16,8 +16,31 @@ const HIST_MAX_US: u64 = 60_000_000;
 /// How many keepalive owner rows (the longest pinned) a snapshot carries.
 pub const KEEPALIVE_OWNERS_IN_STATS: usize = 32;
 
+/// One actor and why it is in memory, or why it left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorRow {
+    /// `Class:id`.
+    pub actor: String,
+    /// What holds it ("2 keepalive token(s)", "idle for 3s"), or how it
+    /// left ("idle", "hibernated", "aborted").
+    pub why: String,
+}
+
+/// The shard's actors as its isolate reports them when a snapshot is taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActorReport {
+    /// Actors in memory and what holds each (at most [`ACTOR_ROWS`]).
+    pub resident: Vec<ActorRow>,
+    /// The most recent evictions, oldest first (at most [`ACTOR_ROWS`]).
+    pub evicted: Vec<ActorRow>,
+}
+
+/// Most rows of each kind in an [`ActorReport`].
+pub const ACTOR_ROWS: usize = 32;
+
+type ActorReporter = Box<dyn Fn() -> ActorReport>;
+
 /// One shard's live counters. Not `Send`: it lives and is updated on its shard.
-#[derive(Debug)]
 pub struct ShardMetrics {
     requests: Cell<u64>,
     bytes_in: Cell<u64>,
@@ -32,6 +55,16 @@ pub struct ShardMetrics {
     v8: Cell<V8Counters>,
     outbound: Cell<OutboundCounters>,
     actors: Cell<ActorCounters>,
+    actor_report: RefCell<Option<ActorReporter>>,
+}
+
+impl std::fmt::Debug for ShardMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardMetrics")
+            .field("requests", &self.requests.get())
+            .field("open_connections", &self.open_connections.get())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The shard's actors (Durable Objects): how many live, why they left.
@@ -125,6 +158,7 @@ impl ShardMetrics {
             v8: Cell::new(V8Counters::default()),
             outbound: Cell::new(OutboundCounters::default()),
             actors: Cell::new(ActorCounters::default()),
+            actor_report: RefCell::new(None),
         }
     }
 
@@ -171,6 +205,12 @@ impl ShardMetrics {
         let mut c = self.outbound.get();
         f(&mut c);
         self.outbound.set(c);
+    }
+
+    /// Registers what reports the shard's actors (resident, recently
+    /// evicted) into each snapshot: the isolate that hosts them.
+    pub fn set_actor_reporter(&self, f: Option<ActorReporter>) {
+        *self.actor_report.borrow_mut() = f;
     }
 
     /// Sets the actor counters.
@@ -249,6 +289,12 @@ impl ShardMetrics {
             v8: self.v8.get(),
             outbound: self.outbound.get(),
             actors: self.actors.get(),
+            actor_report: self
+                .actor_report
+                .borrow()
+                .as_ref()
+                .map(|f| f())
+                .unwrap_or_default(),
             keepalive: KeepaliveTotals::default(),
             keepalive_owners: Vec::new(),
         }
@@ -286,6 +332,8 @@ pub struct ShardStats {
     pub outbound: OutboundCounters,
     /// Actors: live, hibernated sockets, evictions by cause, alarms.
     pub actors: ActorCounters,
+    /// Which actors are in memory and why; which left recently and why.
+    pub actor_report: ActorReport,
     /// Keepalive tokens of outbound WebSockets and TCP sockets: live,
     /// ended by reason, expired by the cap, pinned time.
     pub keepalive: KeepaliveTotals,

@@ -185,6 +185,50 @@ impl Actors {
         self.shard = shard;
     }
 
+    /// Has the shard's stats report this isolate's actors: what holds each
+    /// resident one, and why recent ones left.
+    pub(crate) fn report_to_metrics(host: &crate::runtime::HostRef) {
+        let Some(m) = ringworker_core::ShardMetrics::current() else {
+            return;
+        };
+        if host.borrow().actors.options.bindings.is_empty() {
+            return;
+        }
+        let weak = Rc::downgrade(host);
+        m.set_actor_reporter(Some(Box::new(move || {
+            use ringworker_core::{ACTOR_ROWS, ActorReport, ActorRow};
+            let Some(h) = weak.upgrade() else {
+                return ActorReport::default();
+            };
+            let Ok(h) = h.try_borrow() else {
+                return ActorReport::default();
+            };
+            let ledger = KeepaliveLedger::current();
+            let resident = h
+                .actors
+                .by_owner
+                .iter()
+                .take(ACTOR_ROWS)
+                .map(|(&owner, a)| ActorRow {
+                    actor: a.key.clone(),
+                    why: h.resident_because(owner, a, ledger.as_deref()),
+                })
+                .collect();
+            let skip = h.actors.evictions.len().saturating_sub(ACTOR_ROWS);
+            let evicted = h
+                .actors
+                .evictions
+                .iter()
+                .skip(skip)
+                .map(|(k, why)| ActorRow {
+                    actor: k.clone(),
+                    why: why.describe().to_string(),
+                })
+                .collect();
+            ActorReport { resident, evicted }
+        })));
+    }
+
     /// The options actors run with.
     pub(crate) fn options(&self) -> &ActorOptions {
         &self.options

@@ -1030,6 +1030,7 @@ impl JsRuntime {
         host.borrow_mut()
             .actors
             .configure(options.actors.clone(), options.shard);
+        crate::actor::Actors::report_to_metrics(&host);
         // On a shard, GC pauses and the heap size go into its metrics.
         let gc_clock = ringworker_core::ShardMetrics::current().map(|metrics| {
             Box::new(GcClock {
