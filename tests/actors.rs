@@ -68,19 +68,6 @@ fn server(actors: ActorOptions, tweak: impl FnOnce(&mut Config)) -> ringworker::
     ringworker::serve_worker(cfg, o).expect("script loads")
 }
 
-fn get(addr: SocketAddr, target: &str) -> Resp {
-    roundtrip(
-        addr,
-        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-}
-
-fn get_json(addr: SocketAddr, target: &str) -> Value {
-    let r = get(addr, target);
-    serde_json::from_slice(&r.body)
-        .unwrap_or_else(|_| panic!("{target}: {} {:?}", r.status, r.text()))
-}
-
 /// Polls `cond` every 10 ms until it holds or `limit` passes.
 fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -358,14 +345,6 @@ fn spawn_server(args: &[String], port: u16) -> Child {
         "server listens"
     );
     child
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

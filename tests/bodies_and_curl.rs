@@ -27,14 +27,6 @@ impl Drop for Example {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run_example(name: &str) -> Example {
     let bin = example_bin(name);
     assert!(

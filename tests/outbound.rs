@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -39,19 +38,6 @@ fn enc(s: &str) -> String {
         }
     }
     out
-}
-
-fn get(addr: SocketAddr, target: &str) -> Resp {
-    roundtrip(
-        addr,
-        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-}
-
-fn get_json(addr: SocketAddr, target: &str) -> Value {
-    let r = get(addr, target);
-    serde_json::from_slice(&r.body)
-        .unwrap_or_else(|_| panic!("{target}: {} {:?}", r.status, r.text()))
 }
 
 #[test]

@@ -14,16 +14,14 @@
 #   (window 100 ms), the server's RSS growth per socket, then WAKES messages
 #   that each wake a hibernated room, each followed by one to the awake room
 #   (round trips from the client).
-# Server on SERVER_CPU, load generator on LOADGEN_CPU (bench/scripts/peers.sh).
+# Server on SERVER_CPU, load generator on LOADGEN_CPU (bench/scripts/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 DURATION=${2:-5s}
 SOCKETS=${3:-10000}
 WAKES=${4:-1000}
-SERVER_CPU=${SERVER_CPU:-0}
-LOADGEN_CPU=${LOADGEN_CPU:-1}
-T=target/release
+. bench/scripts/lib.sh
 cargo build --release -p ringworker -p ringworker-bench --bins >/dev/null 2>&1
 ulimit -n 65536 2>/dev/null || true
 OUT=$(mktemp)
@@ -31,13 +29,6 @@ STATE=$(mktemp -d)
 LOGS=$(mktemp)
 PORT=18990
 
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 serve() { # script -> pid (the actor bindings unless the script is the hello)
   local actors=()
@@ -48,14 +39,6 @@ serve() { # script -> pid (the actor bindings unless the script is the hello)
   echo $!
 }
 
-stop() { # pid: SIGTERM, then wait for it to exit (SIGKILL after 10 s)
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -9 "$1" 2>/dev/null || true
-}
 
 tag() { python3 -c "import json,sys; d=json.load(sys.stdin); d.update(cell='$1', round=$2); print(json.dumps(d))" >> "$OUT"; }
 

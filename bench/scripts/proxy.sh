@@ -11,8 +11,7 @@
 # 64 KiB chunk (chunked encoding). The proxy and its upstream share
 # SERVER_CPU (default 0), so that core does both hops' work; the load
 # generator runs on LOADGEN_CPU (default 1, the core that takes the block-device
-# interrupts, see bench/scripts/peers.sh — not sourced here: it installs Bun
-# and Deno, which this scenario does not use).
+# interrupts, see bench/scripts/lib.sh).
 #
 # Per cell: req/s and latency from ringworker-bench; CPU per request of the
 # proxy and of the upstream over the measured window (`--cpu-pid` twice);
@@ -24,34 +23,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-5}
 DURATION=${2:-5s}
-SERVER_CPU=${SERVER_CPU:-0}
-LOADGEN_CPU=${LOADGEN_CPU:-1}
+. bench/scripts/lib.sh
 # (--bins too: naming an --example alone builds no binaries.)
 cargo build --release -p ringworker -p ringworker-bench --bins --example hello --example stream >/dev/null 2>&1
-T=target/release
 OUT=$(mktemp)
 TMP=$(mktemp -d)
 PORT=18600
 
-# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # core_busy CPU: that core's busy clock ticks so far (/proc/stat).
 core_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 # proc_ticks PID...: user + system clock ticks of these processes.
 proc_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo $t; }
 
-# stop PID: SIGTERM (the server writes its --stats-out), then reap it.
-stop() {
-  kill "$1"
-  wait "$1" 2>/dev/null || true
-}
 
 # Cells: name, upstream (hello|stream), proxied (0|1), path, proxy options.
 CELLS=(

@@ -404,7 +404,7 @@ impl ActorStore {
 
     /// Runs the actor's SQL: one or more statements separated by `;`, in
     /// order and all or none (a failing statement undoes the ones before
-    /// it). `params` bind `?`/`?NNN` placeholders and are only allowed when
+    /// it). `params` bind the `?`/`?NNN` parameters and are only allowed when
     /// there is exactly one statement. Returns the last statement's columns
     /// and rows and the counters of all of them (see [`SqlResult`]).
     ///

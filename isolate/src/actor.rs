@@ -153,11 +153,14 @@ pub(crate) struct Actors {
     by_owner: HashMap<u32, Actor>,
     by_key: HashMap<String, u32>,
     /// Hibernatable sockets by socket id.
-    hibernatable: HashMap<u32, HibernatableSocket>,
-    /// The same sockets by actor key, in id order.
+    hibernatable: HashMap<u32, HibernatableSocket, IdHash>,
+    /// The actor that `ws.accept()`ed each socket it holds (see
+    /// `Actor::plain_sockets`).
+    plain_owner: HashMap<u32, u32, IdHash>,
+    /// The same hibernatable sockets by actor key, in id order.
     sockets_of: HashMap<String, std::collections::BTreeSet<u32>>,
     /// Attachments by socket id (any socket may carry one).
-    attachments: HashMap<u32, Vec<u8>>,
+    attachments: HashMap<u32, Vec<u8>, IdHash>,
     /// Auto-responses by actor key: (request text, response text).
     auto_response: HashMap<String, (String, String)>,
     /// Alarms scheduled on this shard by actor key: (due ms, generation).
@@ -174,6 +177,10 @@ pub(crate) struct Actors {
     /// terminated (see `runAs`).
     pub(crate) terminated_in: Option<u32>,
 }
+
+/// Socket ids are sequential and not chosen by clients: one multiplication
+/// hashes them (no SipHash on each WebSocket batch's lookup).
+type IdHash = std::hash::BuildHasherDefault<crate::websocket::IdHasher>;
 
 /// How many recent evictions are remembered for `actorStats()`.
 const EVICTION_LOG: usize = 256;
@@ -258,6 +265,7 @@ impl Actors {
     pub(crate) fn socket_accepted(&mut self, owner: u32, id: u32) {
         if let Some(a) = self.by_owner.get_mut(&owner) {
             a.plain_sockets.insert(id);
+            self.plain_owner.insert(id, owner);
         }
     }
 
@@ -273,9 +281,9 @@ impl Actors {
             self.publish();
         }
         self.attachments.remove(&id);
-        for a in self.by_owner.values_mut() {
-            if a.plain_sockets.remove(&id) {
-                break;
+        if let Some(owner) = self.plain_owner.remove(&id) {
+            if let Some(a) = self.by_owner.get_mut(&owner) {
+                a.plain_sockets.remove(&id);
             }
         }
     }
@@ -406,7 +414,6 @@ pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
         ("actorActivate", op_activate.map_fn_to()),
         ("actorBusy", op_busy.map_fn_to()),
         ("actorEvicted", op_evicted.map_fn_to()),
-        ("actorStats", op_stats.map_fn_to()),
         ("runAs", op_run_as.map_fn_to()),
         ("stGet", op_st_get.map_fn_to()),
         ("stGetMany", op_st_get_many.map_fn_to()),
@@ -550,63 +557,6 @@ fn op_evicted(
         .release_actor(owner, Eviction::Aborted);
 }
 
-/// `actorStats()` -> counters and the recent evictions, for tests and
-/// operators: `{ live, activations, evictedIdle, hibernated, aborted,
-/// hibernatedSockets, autoResponses, alarmsFired,
-/// alarmRetries, evictions: [[key, reason], ...], resident: [[key, why], ...] }`.
-fn op_stats(
-    scope: &mut v8::PinScope,
-    _args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let h = host(scope);
-    let h = h.borrow();
-    let a = &h.actors;
-    let c = a.counters;
-    let obj = v8::Object::new(scope);
-    let set_num = |scope: &mut v8::PinScope, obj: v8::Local<v8::Object>, k: &str, v: f64| {
-        let k = new_string(scope, k);
-        let v = v8::Number::new(scope, v);
-        obj.set(scope, k.into(), v.into());
-    };
-    set_num(scope, obj, "live", c.live as f64);
-    set_num(scope, obj, "activations", c.activations as f64);
-    set_num(scope, obj, "evictedIdle", c.evicted_idle as f64);
-    set_num(scope, obj, "hibernated", c.hibernated as f64);
-    set_num(scope, obj, "aborted", c.aborted as f64);
-    set_num(scope, obj, "hibernatedSockets", c.hibernated_sockets as f64);
-    set_num(scope, obj, "autoResponses", c.auto_responses as f64);
-    set_num(scope, obj, "alarmsFired", c.alarms_fired as f64);
-    set_num(scope, obj, "alarmRetries", c.alarm_retries as f64);
-    let ev: Vec<v8::Local<v8::Value>> = a
-        .evictions
-        .iter()
-        .map(|(k, why)| {
-            let k = new_string(scope, k).into();
-            let w = new_string(scope, why.describe()).into();
-            v8::Array::new_with_elements(scope, &[k, w]).into()
-        })
-        .collect();
-    let ev = v8::Array::new_with_elements(scope, &ev);
-    let k = new_string(scope, "evictions");
-    obj.set(scope, k.into(), ev.into());
-    let ledger = KeepaliveLedger::current();
-    let resident: Vec<v8::Local<v8::Value>> = a
-        .by_owner
-        .iter()
-        .map(|(&owner, act)| {
-            let why = h.resident_because(owner, act, ledger.as_deref());
-            let k = new_string(scope, &act.key).into();
-            let w = new_string(scope, &why).into();
-            v8::Array::new_with_elements(scope, &[k, w]).into()
-        })
-        .collect();
-    let resident = v8::Array::new_with_elements(scope, &resident);
-    let k = new_string(scope, "resident");
-    obj.set(scope, k.into(), resident.into());
-    rv.set(obj.into());
-}
-
 /// `runAs(owner, fn)` -> `fn()`, run on behalf of `owner` (an actor): what
 /// it schedules, also from its promise reactions, is the actor's.
 fn op_run_as(
@@ -692,6 +642,7 @@ impl crate::runtime::Host {
         self.actors.by_key.remove(&a.key);
         self.actors.log_eviction(a.key.clone(), why);
         for id in &a.plain_sockets {
+            self.actors.plain_owner.remove(id);
             if let Some(ws) = self.sockets.get(*id) {
                 let _ = ws.close(Some(1001), "the actor was evicted");
             }

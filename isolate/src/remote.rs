@@ -334,27 +334,18 @@ impl JsRuntime {
             }
             ActorMessage::Reply { token, result } => self.on_reply(mesh, token, result),
             ActorMessage::Fetch {
-                to:
-                    Addressed {
-                        from,
-                        token,
-                        class,
-                        hex,
-                        name,
-                    },
+                to,
                 method,
                 url,
                 headers,
                 body,
                 bridge,
             } => {
-                let started = self.enter(|tc, _| {
-                    let f = crate::actor::hook(tc, "remoteFetch")?;
+                let started = self.call_hook("remoteFetch", &to, &method, |tc| {
                     let flat: Vec<v8::Local<v8::Value>> = headers
                         .iter()
                         .flat_map(|(n, v)| [new_string(tc, n).into(), new_string(tc, v).into()])
                         .collect();
-                    let flat = v8::Array::new_with_elements(tc, &flat);
                     let body: v8::Local<v8::Value> = match body {
                         Some(b) => {
                             let store =
@@ -363,60 +354,22 @@ impl JsRuntime {
                         }
                         None => v8::null(tc).into(),
                     };
-                    let name: v8::Local<v8::Value> = match &name {
-                        Some(n) => new_string(tc, n).into(),
-                        None => v8::undefined(tc).into(),
-                    };
-                    let a = [
-                        new_string(tc, &class).into(),
-                        new_string(tc, &hex).into(),
-                        name,
-                        new_string(tc, &method).into(),
+                    Some(vec![
                         new_string(tc, &url).into(),
-                        flat.into(),
+                        v8::Array::new_with_elements(tc, &flat).into(),
                         body,
-                    ];
-                    let recv = v8::undefined(tc).into();
-                    let p = f.call(tc, recv, &a)?;
-                    let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
-                    Some(self.watch_promise(tc, p))
+                    ])
                 });
-                self.answer(mesh.clone(), from, token, started, move |rt, tc, v| {
+                let from = to.from;
+                self.answer(mesh.clone(), &to, started, move |rt, tc, v| {
                     rt.fetch_reply(tc, v, from, bridge)
                 });
             }
-            ActorMessage::Call {
-                to:
-                    Addressed {
-                        from,
-                        token,
-                        class,
-                        hex,
-                        name,
-                    },
-                method,
-                args,
-            } => {
-                let started = self.enter(|tc, _| {
-                    let f = crate::actor::hook(tc, "remoteCall")?;
-                    let args = crate::actor::deserialize(tc, &args)?;
-                    let name: v8::Local<v8::Value> = match &name {
-                        Some(n) => new_string(tc, n).into(),
-                        None => v8::undefined(tc).into(),
-                    };
-                    let a = [
-                        new_string(tc, &class).into(),
-                        new_string(tc, &hex).into(),
-                        name,
-                        new_string(tc, &method).into(),
-                        args,
-                    ];
-                    let recv = v8::undefined(tc).into();
-                    let p = f.call(tc, recv, &a)?;
-                    let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
-                    Some(self.watch_promise(tc, p))
+            ActorMessage::Call { to, method, args } => {
+                let started = self.call_hook("remoteCall", &to, &method, |tc| {
+                    Some(vec![crate::actor::deserialize(tc, &args)?])
                 });
-                self.answer(mesh.clone(), from, token, started, |_, tc, v| {
+                self.answer(mesh.clone(), &to, started, |_, tc, v| {
                     crate::actor::serialize(tc, v)
                         .map(RemoteReply::Value)
                         .ok_or_else(|| RemoteError::Text("the result cannot be cloned".into()))
@@ -425,12 +378,43 @@ impl JsRuntime {
         }
     }
 
-    /// Waits for the call's promise and sends its outcome back to `from`.
+    /// Calls `rw.actorHooks[hook](class, hex, name, method, ...rest)` for
+    /// the call `to`, and watches the promise it returns.
+    fn call_hook(
+        self: &Rc<Self>,
+        hook: &str,
+        to: &Addressed,
+        method: &str,
+        rest: impl for<'s, 'i> FnOnce(
+            &mut v8::PinScope<'s, 'i>,
+        ) -> Option<Vec<v8::Local<'s, v8::Value>>>,
+    ) -> Result<Option<u64>, crate::runtime::JsFailure> {
+        self.enter(|tc, _| {
+            let f = crate::actor::hook(tc, hook)?;
+            let name: v8::Local<v8::Value> = match &to.name {
+                Some(n) => new_string(tc, n).into(),
+                None => v8::undefined(tc).into(),
+            };
+            let mut a = vec![
+                new_string(tc, &to.class).into(),
+                new_string(tc, &to.hex).into(),
+                name,
+                new_string(tc, method).into(),
+            ];
+            a.extend(rest(tc)?);
+            let recv = v8::undefined(tc).into();
+            let p = f.call(tc, recv, &a)?;
+            let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
+            Some(self.watch_promise(tc, p))
+        })
+    }
+
+    /// Waits for the call's promise and sends its outcome back to the
+    /// caller of `to`.
     fn answer(
         self: &Rc<Self>,
         mesh: ActorMesh,
-        from: usize,
-        token: u64,
+        to: &Addressed,
         started: Result<Option<u64>, crate::runtime::JsFailure>,
         ok: impl for<'s, 'i> FnOnce(
             &Rc<JsRuntime>,
@@ -439,6 +423,7 @@ impl JsRuntime {
         ) -> Result<RemoteReply, RemoteError>
         + 'static,
     ) {
+        let (from, token) = (to.from, to.token);
         let weak = Rc::downgrade(self);
         glommio::spawn_local(async move {
             let result = match started {

@@ -1169,14 +1169,9 @@ impl JsRuntime {
                 let register = crate::actor::hook(scope, "register")
                     .expect("60_actors.js sets rw.actorHooks.register");
                 let recv = v8::undefined(scope).into();
-                let shards = v8::Integer::new_from_unsigned(scope, options.actors.shards as u32);
                 let shard = v8::Integer::new_from_unsigned(scope, options.shard as u32);
                 let namespace = register
-                    .call(
-                        scope,
-                        recv,
-                        &[k.into(), class, env.into(), shard.into(), shards.into()],
-                    )
+                    .call(scope, recv, &[k.into(), class, env.into(), shard.into()])
                     .ok_or_else(|| {
                         ScriptError::Evaluate(format!("{main_name}: cannot bind {}", b.binding))
                     })?;

@@ -135,7 +135,7 @@ fn op_ws_accept(
     let host = host(scope);
     let mut h = host.borrow_mut();
     // (An actor's socket is returned by whichever request called it.)
-    let is_request = owner != 0 && h.actors.ledger_owner(owner) == Owner::Request(owner.into());
+    let is_request = owner != 0 && !h.actors.is_actor(owner);
     let id = h.sockets.add_accepted(is_request.then_some(owner));
     h.actors.socket_accepted(owner, id);
     rv.set(v8::Integer::new_from_unsigned(scope, id).into());

@@ -188,6 +188,31 @@ pub fn roundtrip(addr: SocketAddr, raw: &[u8]) -> Resp {
     Reader::new(s).response(false).expect("a response")
 }
 
+/// `GET target` on a new connection (`Connection: close`).
+pub fn get(addr: SocketAddr, target: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// [`get`], with the body parsed as JSON (a failure names the target, the
+/// status and the body).
+pub fn get_json(addr: SocketAddr, target: &str) -> serde_json::Value {
+    let r = get(addr, target);
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| panic!("{target}: {} {:?}", r.status, r.text()))
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The path of a built example binary. A plain `cargo test` builds the
 /// examples; a filtered run (`cargo test --test x`) does not, so build it then.
 pub fn example_bin(name: &str) -> PathBuf {

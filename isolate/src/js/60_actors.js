@@ -29,7 +29,6 @@
   const byOwner = new Map(); // owner -> Actor
   let workerEnv = undefined;
   let shard = 0;
-  let shards = 1;
 
   // The base classes of `cloudflare:workers`.
   class DurableObject {
@@ -618,11 +617,10 @@
   // ------------------------------------------------- hooks for the runtime
   rw.actorHooks = ObjectFreeze({
     // env[binding] for an exported class.
-    register(cls, ctor, env, thisShard, shardCount) {
+    register(cls, ctor, env, thisShard) {
       classes.set(cls, ctor);
       workerEnv = env;
       shard = thisShard;
-      shards = shardCount;
       return new DurableObjectNamespace(kInternal, cls);
     },
     // The runtime evicts (or hibernates) an idle actor.
@@ -721,5 +719,4 @@
   rw.define("WebSocketRequestResponsePair", WebSocketRequestResponsePair);
   rw.define("DurableObjectId", DurableObjectId);
   rw.define("DurableObjectNamespace", DurableObjectNamespace);
-  rw.actorsInfo = () => ({ shard, shards, live: live.size });
 });
