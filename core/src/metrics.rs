@@ -127,6 +127,13 @@ pub struct V8Counters {
     pub gc_total_us: u64,
     /// The longest one, microseconds.
     pub gc_max_us: u64,
+    /// Young-generation collections (scavenges) among them.
+    pub minor_gc_count: u64,
+    /// Young-generation bytes still in use right after each of those,
+    /// summed: over `minor_gc_count`, what an average scavenge had to keep
+    /// (and copy). Objects that outlive their request show up here long
+    /// before they show up in the heap size.
+    pub minor_gc_survived_bytes: u64,
 }
 
 thread_local! {
@@ -197,6 +204,15 @@ impl ShardMetrics {
         v.gc_count += 1;
         v.gc_total_us += us;
         v.gc_max_us = v.gc_max_us.max(us);
+        self.v8.set(v);
+    }
+
+    /// Counts one young-generation collection that left `survived` bytes
+    /// in the young generation.
+    pub fn minor_gc(&self, survived: u64) {
+        let mut v = self.v8.get();
+        v.minor_gc_count += 1;
+        v.minor_gc_survived_bytes += survived;
         self.v8.set(v);
     }
 
@@ -369,6 +385,8 @@ impl ShardStats {
             t.v8.gc_count += s.v8.gc_count;
             t.v8.gc_total_us += s.v8.gc_total_us;
             t.v8.gc_max_us = t.v8.gc_max_us.max(s.v8.gc_max_us);
+            t.v8.minor_gc_count += s.v8.minor_gc_count;
+            t.v8.minor_gc_survived_bytes += s.v8.minor_gc_survived_bytes;
             t.outbound.requests += s.outbound.requests;
             t.outbound.failed += s.outbound.failed;
             t.outbound.connects += s.outbound.connects;

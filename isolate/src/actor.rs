@@ -807,7 +807,7 @@ async fn run_alarm(weak: Weak<JsRuntime>, key: String, at: f64, generation: u64)
         let Some((class, hex)) = key.split_once(':') else {
             return;
         };
-        let started = rt.enter(|tc, _| {
+        let started = rt.enter(|tc, h| {
             let f = hook(tc, "alarm")?;
             let c = new_string(tc, class).into();
             let x = new_string(tc, hex).into();
@@ -815,7 +815,7 @@ async fn run_alarm(weak: Weak<JsRuntime>, key: String, at: f64, generation: u64)
             let recv = v8::undefined(tc).into();
             let p = f.call(tc, recv, &[c, x, n])?;
             let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
-            Some(rt.watch_promise(tc, p))
+            Some(rt.watch_promise(tc, h, p))
         });
         let ok = match started {
             Ok(Some(id)) => rt.wait_settled(id).await,

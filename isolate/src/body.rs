@@ -223,7 +223,7 @@ impl Stream for JsBodyStream {
             // Usually the source enqueued synchronously, so the read settles
             // within this entry's microtasks: take the chunk right here rather
             // than registering callbacks and entering JS again.
-            let started = rt.enter_as(this.request, |tc, _| {
+            let started = rt.enter_as(this.request, |tc, handles| {
                 let reader = v8::Local::new(tc, reader);
                 let k = v8::String::new(tc, "read").unwrap();
                 let read = reader
@@ -233,7 +233,7 @@ impl Stream for JsBodyStream {
                 let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
                 tc.perform_microtask_checkpoint();
                 Some(match p.state() {
-                    v8::PromiseState::Pending => Read::Pending(rt.watch_promise(tc, p)),
+                    v8::PromiseState::Pending => Read::Pending(rt.watch_promise(tc, handles, p)),
                     v8::PromiseState::Fulfilled => {
                         let r = p.result(tc);
                         Read::Chunk(extract(tc, r))

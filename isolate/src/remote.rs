@@ -389,7 +389,7 @@ impl JsRuntime {
             &mut v8::PinScope<'s, 'i>,
         ) -> Option<Vec<v8::Local<'s, v8::Value>>>,
     ) -> Result<Option<u64>, crate::runtime::JsFailure> {
-        self.enter(|tc, _| {
+        self.enter(|tc, h| {
             let f = crate::actor::hook(tc, hook)?;
             let name: v8::Local<v8::Value> = match &to.name {
                 Some(n) => new_string(tc, n).into(),
@@ -405,7 +405,7 @@ impl JsRuntime {
             let recv = v8::undefined(tc).into();
             let p = f.call(tc, recv, &a)?;
             let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
-            Some(self.watch_promise(tc, p))
+            Some(self.watch_promise(tc, h, p))
         })
     }
 

@@ -270,6 +270,8 @@ pub(crate) struct Handles {
     response_parts: v8::Global<v8::Function>,
     pub(crate) client_gone: v8::Global<v8::Function>,
     abort_with_disconnect: v8::Global<v8::Function>,
+    /// `watchPromise(promise, id)`: reports the outcome through `settled`.
+    watch_promise: v8::Global<v8::Function>,
     pub(crate) ws_dispatch: v8::Global<v8::Function>,
     handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
@@ -321,8 +323,8 @@ unsafe extern "C" fn gc_started(
 }
 
 unsafe extern "C" fn gc_ended(
-    _isolate: v8::UnsafeRawIsolatePtr,
-    _type: v8::GCType,
+    mut isolate: v8::UnsafeRawIsolatePtr,
+    gc_type: v8::GCType,
     _flags: v8::GCCallbackFlags,
     data: *mut std::ffi::c_void,
 ) {
@@ -331,6 +333,24 @@ unsafe extern "C" fn gc_ended(
     if let Some(t) = clock.started.take() {
         clock.metrics.gc_pause(t.elapsed());
     }
+    let minor = v8::GCType::kGCTypeScavenge.0 | v8::GCType::kGCTypeMinorMarkSweep.0;
+    if gc_type.0 & minor != 0 {
+        // SAFETY: V8 calls this on the isolate's thread with a live isolate.
+        let isolate = unsafe { v8::Isolate::ref_from_raw_isolate_ptr_mut(&mut isolate) };
+        clock.metrics.minor_gc(young_bytes(isolate));
+    }
+}
+
+/// Bytes in use in the young generation (new space and its large objects).
+fn young_bytes(isolate: &mut v8::Isolate) -> u64 {
+    (0..isolate.number_of_heap_spaces())
+        .filter_map(|i| isolate.get_heap_space_statistics(i))
+        .filter(|s| {
+            let name = s.space_name().to_bytes();
+            name == b"new_space" || name == b"new_large_object_space"
+        })
+        .map(|s| s.space_used_size() as u64)
+        .sum()
 }
 
 /// What the near-heap-limit callback needs, at a stable address.
@@ -516,13 +536,14 @@ fn set_owner(scope: &v8::PinScope, owner: u32) {
 fn op_wait_until(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
+    mut rv: v8::ReturnValue<v8::Value>,
 ) {
     let owner = current_owner(scope);
     let Ok(promise) = v8::Local::<v8::Promise>::try_from(args.get(0)) else {
         return;
     };
     if owner == 0 || promise.state() != v8::PromiseState::Pending {
+        rv.set(v8::Integer::new(scope, 0).into());
         return;
     }
     *host(scope)
@@ -530,20 +551,17 @@ fn op_wait_until(
         .wait_until
         .entry(owner)
         .or_insert(0) += 1;
-    let data: v8::Local<v8::Value> = v8::Integer::new_from_unsigned(scope, owner).into();
-    let done = v8::Function::builder_raw(op_wait_until_done.map_fn_to())
-        .data(data)
-        .build(scope)
-        .unwrap();
-    promise.then2(scope, done, done);
+    // JS reports the promise's settling with `waitUntilDone(owner)`.
+    rv.set(v8::Integer::new_from_unsigned(scope, owner).into());
 }
 
+/// `waitUntilDone(owner)`: one of `owner`'s `waitUntil` promises settled.
 fn op_wait_until_done(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let owner = args.data().uint32_value(scope).unwrap_or(0);
+    let owner = args.get(0).uint32_value(scope).unwrap_or(0);
     let h = host(scope);
     let mut h = h.borrow_mut();
     let left = match h.wait_until.get_mut(&owner) {
@@ -828,35 +846,26 @@ pub(crate) fn bytes_to_uint8array<'s>(
     v8::Uint8Array::new(scope, ab, 0, len).expect("view within its buffer")
 }
 
-fn settle(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, fulfilled: bool) {
-    let Some(id) = args.data().integer_value(scope) else {
+/// `settled(id, fulfilled, value)`: pending entry `id` (see
+/// [`JsRuntime::watch_promise`]) settled.
+fn op_settled(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let Some(id) = args.get(0).integer_value(scope) else {
         return;
     };
-    let value = v8::Global::new(scope, args.get(0));
+    let fulfilled = args.get(1).is_true();
     let h = host(scope);
     let mut h = h.borrow_mut();
     if let Some(p) = h.pending.get_mut(&(id as u64)) {
+        let value = v8::Global::new(scope, args.get(2));
         p.outcome = Some(if fulfilled { Ok(value) } else { Err(value) });
         if let Some(w) = p.waker.take() {
             w.wake();
         }
     }
-}
-
-fn op_on_fulfilled(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    settle(scope, args, true);
-}
-
-fn op_on_rejected(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    settle(scope, args, false);
 }
 
 /// Runs `f` over the bytes of an ArrayBuffer or view, without copying.
@@ -905,6 +914,8 @@ fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     let mut v: Vec<(&'static str, v8::FunctionCallback)> = vec![
         ("watchRequest", op_watch_request.map_fn_to()),
         ("waitUntil", op_wait_until.map_fn_to()),
+        ("waitUntilDone", op_wait_until_done.map_fn_to()),
+        ("settled", op_settled.map_fn_to()),
         ("bodyRead", op_body_read.map_fn_to()),
         ("bodyCancel", op_body_cancel.map_fn_to()),
         ("bodyWatchGc", op_body_watch_gc.map_fn_to()),
@@ -928,9 +939,6 @@ pub(crate) fn native_functions() -> Vec<v8::FunctionCallback> {
         op_set_timeout.map_fn_to(),
         op_set_interval.map_fn_to(),
         op_clear_timer.map_fn_to(),
-        op_on_fulfilled.map_fn_to(),
-        op_on_rejected.map_fn_to(),
-        op_wait_until_done.map_fn_to(),
     ];
     v.extend(all_ops().into_iter().map(|(_, f)| f));
     v
@@ -1081,6 +1089,7 @@ impl JsRuntime {
             let response_parts = get_fn(scope, "responseParts");
             let client_gone = get_fn(scope, "clientGone");
             let abort_with_disconnect = get_fn(scope, "abortWithDisconnect");
+            let watch_promise = get_fn(scope, "watchPromise");
             let ws_dispatch = {
                 let k = new_string(scope, "wsDispatch");
                 let f = rw
@@ -1197,6 +1206,7 @@ impl JsRuntime {
                 response_parts,
                 client_gone,
                 abort_with_disconnect,
+                watch_promise,
                 ws_dispatch,
                 handler: v8::Global::new(scope, handler),
                 fetch: v8::Global::new(scope, fetch),
@@ -1394,7 +1404,7 @@ impl JsRuntime {
                 let r = promise.result(tc);
                 Err(value_text(tc, r))
             }
-            v8::PromiseState::Pending => Ok(Call::Wait(self.watch_promise(tc, promise))),
+            v8::PromiseState::Pending => Ok(Call::Wait(self.watch_promise(tc, h, promise))),
         }
     }
 
@@ -1981,6 +1991,7 @@ impl JsRuntime {
     pub(crate) fn watch_promise(
         &self,
         tc: &mut v8::PinScope,
+        handles: &Handles,
         promise: v8::Local<v8::Promise>,
     ) -> u64 {
         let id = {
@@ -1990,16 +2001,10 @@ impl JsRuntime {
             h.pending.insert(id, Pending::default());
             id
         };
-        let data: v8::Local<v8::Value> = v8::Number::new(tc, id as f64).into();
-        let on_ok = v8::Function::builder_raw(op_on_fulfilled.map_fn_to())
-            .data(data)
-            .build(tc)
-            .unwrap();
-        let on_err = v8::Function::builder_raw(op_on_rejected.map_fn_to())
-            .data(data)
-            .build(tc)
-            .unwrap();
-        promise.then2(tc, on_ok, on_err);
+        let watch = v8::Local::new(tc, &handles.watch_promise);
+        let id_value: v8::Local<v8::Value> = v8::Number::new(tc, id as f64).into();
+        let recv = v8::undefined(tc).into();
+        watch.call(tc, recv, &[promise.into(), id_value]);
         id
     }
 

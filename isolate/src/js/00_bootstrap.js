@@ -18,6 +18,8 @@
   const SymbolIterator = Symbol.iterator;
   const TypeErr = TypeError;
   const PromiseResolve = (v) => Promise.resolve(v);
+  const PromiseThen = Promise.prototype.then;
+  const ReflectApply = Reflect.apply;
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const BAD_VALUE = /[\0\r\n]/;
@@ -541,6 +543,7 @@
   // `addEventListener("fetch", (event) => event.respondWith(...))`, the older
   // Workers form; used when the main module has no default export.
   const fetchListeners = [];
+  const noop = () => {};
   class FetchEvent {
     #responded = false;
     #response = undefined;
@@ -548,7 +551,7 @@
       this.type = `${type}`;
       this.request = init.request;
       this.waitUntil = init.waitUntil;
-      this.passThroughOnException = () => {};
+      this.passThroughOnException = noop;
     }
     respondWith(response) {
       if (this.#responded) {
@@ -726,6 +729,19 @@
     return reader.cancel(reason).catch(() => {});
   }
 
+  // Hands `p` to the runtime as `waitUntil` work of the request (or actor)
+  // the calling code runs for; the runtime hears when it settles. (Plain
+  // closures: a native function made per call is a new function template
+  // in V8's old space each time.)
+  function trackWaitUntil(p) {
+    const owner = ops.waitUntil(p);
+    if (owner !== 0) {
+      const done = () => ops.waitUntilDone(owner);
+      ReflectApply(PromiseThen, p, [done, done]);
+    }
+  }
+  rw.trackWaitUntil = trackWaitUntil;
+
   // The `ctx` every fetch gets. waitUntil work belongs to the request that
   // handed it over (the runtime knows which): it runs to completion even if
   // that request's client leaves, and holds off its tear-down.
@@ -733,7 +749,7 @@
     const logFailure = (e) => console.error("waitUntil:", e);
     return {
       waitUntil(promise) {
-        ops.waitUntil(PromiseResolve(promise).then(undefined, logFailure));
+        trackWaitUntil(PromiseResolve(promise).then(undefined, logFailure));
       },
       passThroughOnException() {},
     };
@@ -747,5 +763,15 @@
     responseParts,
     dispatchFetch,
     hasFetchListeners: () => fetchListeners.length > 0,
+    // The runtime waits on `promise` as pending entry `id`: its outcome is
+    // handed back through ops.settled. (Plain closures: a native function
+    // made per wait would be a new function template in V8's old space each
+    // time.)
+    watchPromise(promise, id) {
+      ReflectApply(PromiseThen, promise, [
+        (v) => ops.settled(id, true, v),
+        (e) => ops.settled(id, false, e),
+      ]);
+    },
   });
 });

@@ -1110,13 +1110,17 @@
       pullSteps: undefined,
       releaseSteps: undefined,
     };
-    c.cancelSteps = (reason) => {
+    // (Each closure goes through a local binding: V8 allocates a function
+    // literal assigned straight to a property in old space, as a likely
+    // long-lived method, and a dead old-space closure keeps this request's
+    // young objects alive through every scavenge until a full GC.)
+    const cancelSteps = (reason) => {
       resetQueue(c);
       const result = c.cancelAlgorithm(reason);
       readableStreamDefaultControllerClearAlgorithms(c);
       return result;
     };
-    c.pullSteps = (readRequest) => {
+    const pullSteps = (readRequest) => {
       const s = c.stream;
       if (c.queue.size > 0) {
         const chunk = dequeueValue(c);
@@ -1132,6 +1136,8 @@
         readableStreamDefaultControllerCallPullIfNeeded(c);
       }
     };
+    c.cancelSteps = cancelSteps;
+    c.pullSteps = pullSteps;
     c.releaseSteps = noop;
     c.obj = new ReadableStreamDefaultController(kInternal, c);
     return c;
@@ -1421,14 +1427,15 @@
       pullSteps: undefined,
       releaseSteps: undefined,
     };
-    c.cancelSteps = (reason) => {
+    // (Closures through local bindings: see newDefaultControllerRecord.)
+    const cancelSteps = (reason) => {
       readableByteStreamControllerClearPendingPullIntos(c);
       resetQueue(c);
       const result = c.cancelAlgorithm(reason);
       readableByteStreamControllerClearAlgorithms(c);
       return result;
     };
-    c.pullSteps = (readRequest) => {
+    const pullSteps = (readRequest) => {
       const s = c.stream;
       if (c.queueTotalSize > 0) {
         readableByteStreamControllerFillReadRequestFromQueue(c, readRequest);
@@ -1458,7 +1465,7 @@
       readableStreamAddReadRequest(s, readRequest);
       readableByteStreamControllerCallPullIfNeeded(c);
     };
-    c.releaseSteps = () => {
+    const releaseSteps = () => {
       if (c.pendingPullIntos.size > 0) {
         const first = c.pendingPullIntos.peek();
         first.readerType = "none";
@@ -1466,6 +1473,9 @@
         c.pendingPullIntos.push(first);
       }
     };
+    c.cancelSteps = cancelSteps;
+    c.pullSteps = pullSteps;
+    c.releaseSteps = releaseSteps;
     c.obj = new ReadableByteStreamController(kInternal, c);
     return c;
   }
@@ -2223,12 +2233,14 @@
         const error = signalReason(signal);
         const actions = [];
         if (!preventAbort) {
-          actions[actions.length] = () =>
+          const abortDest = () =>
             dest.state === "writable" ? writableStreamAbort(dest, error) : resolvedUndefined();
+          actions[actions.length] = abortDest;
         }
         if (!preventCancel) {
-          actions[actions.length] = () =>
+          const cancelSource = () =>
             source.state === "readable" ? readableStreamCancel(source, error) : resolvedUndefined();
+          actions[actions.length] = cancelSource;
         }
         shutdownWithAnAction(
           () => {
@@ -3036,12 +3048,15 @@
       abortSteps: undefined,
       errorSteps: undefined,
     };
-    c.abortSteps = (reason) => {
+    // (Closures through local bindings: see newDefaultControllerRecord.)
+    const abortSteps = (reason) => {
       const result = c.abortAlgorithm(reason);
       writableStreamDefaultControllerClearAlgorithms(c);
       return result;
     };
-    c.errorSteps = () => resetQueue(c);
+    const errorSteps = () => resetQueue(c);
+    c.abortSteps = abortSteps;
+    c.errorSteps = errorSteps;
     c.obj = new WritableStreamDefaultController(kInternal, c);
     return c;
   }
@@ -3681,6 +3696,8 @@
   }
   webidlClass(TextEncoderStream, "TextEncoderStream");
 
+  const kStreamOption = ObjectFreeze({ __proto__: null, stream: true });
+
   class TextDecoderStream {
     #t;
     #decoder;
@@ -3691,14 +3708,13 @@
       }
       const decoder = new TD(label === undefined ? "utf-8" : label, options);
       const decode = TD.prototype.decode;
-      const streamOption = ObjectFreeze({ __proto__: null, stream: true });
       const transformer = {
         __proto__: null,
         transform(chunk, controller) {
           if (!isArrayBuffer(chunk) && !isView(chunk)) {
             throw new TypeErr("TextDecoderStream: chunks must be an ArrayBuffer or an ArrayBufferView");
           }
-          const out = call(decode, decoder, chunk, streamOption);
+          const out = call(decode, decoder, chunk, kStreamOption);
           if (out !== "") transformEnqueue(controller, out);
         },
         flush(controller) {
@@ -3827,54 +3843,131 @@
     return result.promise;
   }
 
-  function nullProtoResult(done, value) {
-    const o = ObjectCreate(null);
-    o.done = done;
-    o.value = value;
-    return o;
+  // `{ done, value }` for the runtime. Instances of a class whose prototype
+  // chain ends at null: a patched Object.prototype.then cannot intercept
+  // them, and unlike Object.create(null) objects they share one fast map.
+  class ReadResult {
+    constructor(done, value) {
+      this.done = done;
+      this.value = value;
+    }
   }
+  ObjectSetPrototypeOf(ReadResult.prototype, null);
+  const nullProtoResult = (done, value) => new ReadResult(done, value);
+
+  // What rw.streamReader returns. A class, not a frozen null-prototype
+  // literal per call: freezing a dictionary-mode object makes V8 copy its
+  // map into old space every time, which is garbage only a full GC frees.
+  class StreamReaderHandle {
+    #reader;
+    constructor(reader) {
+      this.#reader = reader;
+    }
+    read() {
+      const reader = this.#reader;
+      if (reader.stream === undefined) {
+        return promiseReject(new TypeErr("Cannot read from a released reader"));
+      }
+      const d = new Deferred();
+      readableStreamDefaultReaderRead(reader, {
+        chunkSteps(chunk) {
+          let bytes;
+          try {
+            bytes = chunkToBytes(chunk);
+          } catch (e) {
+            setHandled(readerGenericCancel(reader, e));
+            d.reject(e);
+            return;
+          }
+          d.resolve(nullProtoResult(false, bytes));
+        },
+        closeSteps() {
+          d.resolve(nullProtoResult(true, undefined));
+        },
+        errorSteps(e) {
+          d.reject(e);
+        },
+      });
+      return d.promise;
+    }
+    cancel(reason) {
+      const reader = this.#reader;
+      if (reader.stream === undefined) return resolvedUndefined();
+      return readerGenericCancel(reader, reason);
+    }
+    releaseLock() {
+      const reader = this.#reader;
+      if (reader.stream !== undefined) readableStreamDefaultReaderRelease(reader);
+    }
+  }
+  ObjectSetPrototypeOf(StreamReaderHandle.prototype, null);
+  ObjectFreeze(StreamReaderHandle.prototype);
 
   function streamReader(stream) {
     const s = rsRec(stream);
     if (s === undefined) throw new TypeErr("streamReader: not a ReadableStream");
-    const reader = acquireReadableStreamDefaultReader(s);
-    return ObjectFreeze({
-      __proto__: null,
-      read() {
-        if (reader.stream === undefined) {
-          return promiseReject(new TypeErr("Cannot read from a released reader"));
-        }
-        const d = new Deferred();
-        readableStreamDefaultReaderRead(reader, {
-          chunkSteps(chunk) {
-            let bytes;
-            try {
-              bytes = chunkToBytes(chunk);
-            } catch (e) {
-              setHandled(readerGenericCancel(reader, e));
-              d.reject(e);
-              return;
-            }
-            d.resolve(nullProtoResult(false, bytes));
-          },
-          closeSteps() {
-            d.resolve(nullProtoResult(true, undefined));
-          },
-          errorSteps(e) {
-            d.reject(e);
-          },
-        });
-        return d.promise;
-      },
-      cancel(reason) {
-        if (reader.stream === undefined) return resolvedUndefined();
-        return readerGenericCancel(reader, reason);
-      },
-      releaseLock() {
-        if (reader.stream !== undefined) readableStreamDefaultReaderRelease(reader);
-      },
-    });
+    return new StreamReaderHandle(acquireReadableStreamDefaultReader(s));
   }
+
+  // What rw.newNativeReadable returns (a class for the same reason as
+  // StreamReaderHandle).
+  class NativeReadableHandle {
+    #s;
+    #bytes;
+    constructor(s, bytes) {
+      this.#s = s;
+      this.#bytes = bytes;
+      this.stream = s.obj;
+    }
+    #canCloseOrEnqueue() {
+      const s = this.#s;
+      const c = s.controller;
+      return c.failMessage === undefined && !c.closeRequested && s.state === "readable";
+    }
+    enqueue(chunk) {
+      if (!this.#canCloseOrEnqueue()) return false;
+      const c = this.#s.controller;
+      if (!this.#bytes) {
+        readableStreamDefaultControllerEnqueue(c, chunk);
+        return true;
+      }
+      try {
+        requireView(chunk, "enqueue");
+        if (viewByteLength(chunk) === 0) return true;
+        readableByteStreamControllerEnqueue(c, chunk);
+        return true;
+      } catch (e) {
+        readableByteStreamControllerError(c, e);
+        return false;
+      }
+    }
+    close() {
+      if (!this.#canCloseOrEnqueue()) return false;
+      const c = this.#s.controller;
+      if (!this.#bytes) {
+        readableStreamDefaultControllerClose(c);
+        return true;
+      }
+      try {
+        readableByteStreamControllerClose(c);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    error(e) {
+      const s = this.#s;
+      if (s.state !== "readable") return false;
+      if (this.#bytes) readableByteStreamControllerError(s.controller, e);
+      else readableStreamDefaultControllerError(s.controller, e);
+      return true;
+    }
+    desiredSize() {
+      return readableStreamControllerGetDesiredSize(this.#s.controller);
+    }
+  }
+  ObjectSetPrototypeOf(NativeReadableHandle.prototype, null);
+  ObjectFreeze(NativeReadableHandle.prototype);
 
   function newNativeReadable(source, highWaterMark = 1, options = undefined) {
     const hwm = NumberCtor(highWaterMark);
@@ -3903,50 +3996,7 @@
     } else {
       s = createReadableStream(startAlgorithm, pullAlgorithm, cancelAlgorithm, hwm, () => 1);
     }
-    const c = s.controller;
-    const canCloseOrEnqueue = () => c.failMessage === undefined && !c.closeRequested && s.state === "readable";
-    handle = ObjectFreeze({
-      __proto__: null,
-      stream: s.obj,
-      enqueue(chunk) {
-        if (!canCloseOrEnqueue()) return false;
-        if (!bytes) {
-          readableStreamDefaultControllerEnqueue(c, chunk);
-          return true;
-        }
-        try {
-          requireView(chunk, "enqueue");
-          if (viewByteLength(chunk) === 0) return true;
-          readableByteStreamControllerEnqueue(c, chunk);
-          return true;
-        } catch (e) {
-          readableByteStreamControllerError(c, e);
-          return false;
-        }
-      },
-      close() {
-        if (!canCloseOrEnqueue()) return false;
-        if (!bytes) {
-          readableStreamDefaultControllerClose(c);
-          return true;
-        }
-        try {
-          readableByteStreamControllerClose(c);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      error(e) {
-        if (s.state !== "readable") return false;
-        if (bytes) readableByteStreamControllerError(c, e);
-        else readableStreamDefaultControllerError(c, e);
-        return true;
-      },
-      desiredSize() {
-        return readableStreamControllerGetDesiredSize(c);
-      },
-    });
+    handle = new NativeReadableHandle(s, bytes);
     return handle;
   }
 

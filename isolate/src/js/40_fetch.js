@@ -73,13 +73,16 @@
       resp[kNativeBody] = bodyId;
       ops.bodyWatchGc(resp, bodyId);
       let removeAbort = null;
-      resp[kNativeMake] = (id) => {
+      // (Through a local binding: a function literal assigned straight to
+      // a property is allocated in V8's old space.)
+      const make = (id) => {
         const keep = resp;
         return rw.socketBody(id, () => {
           if (removeAbort !== null) removeAbort();
           return keep;
         });
       };
+      resp[kNativeMake] = make;
       if (signal !== null) {
         // Aborting after the head arrived errors the body and closes the
         // upstream connection.

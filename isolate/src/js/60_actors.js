@@ -543,7 +543,7 @@
       return this.#storage;
     }
     waitUntil(promise) {
-      ops.waitUntil(PromiseResolve(promise).then(undefined, (e) => console.error("waitUntil:", e)));
+      rw.trackWaitUntil(PromiseResolve(promise).then(undefined, (e) => console.error("waitUntil:", e)));
     }
     blockConcurrencyWhile(callback) {
       const a = this.#a;
