@@ -47,6 +47,8 @@ pub struct Config {
     pub settle: Duration,
     pub cpu_pid: Option<u32>,
     pub idle_window: Duration,
+    /// Where to write every disconnect (CSV), if anywhere.
+    pub samples: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +91,15 @@ fn rand(seed: &mut u64) -> u64 {
     seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// Whether client `id` leaves with FIN (else RST).
+fn fin(mode: Mode, id: usize) -> bool {
+    match mode {
+        Mode::Fin => true,
+        Mode::Rst => false,
+        Mode::Mixed => id % 2 == 0,
+    }
+}
+
 /// One client: open the stream, hold it, leave. Returns the close stamp.
 fn one(cfg: &Config, id: usize, seed: &mut u64) -> anyhow::Result<f64> {
     let t = &cfg.target;
@@ -126,12 +137,7 @@ fn one(cfg: &Config, id: usize, seed: &mut u64) -> anyhow::Result<f64> {
     if hold > 0 {
         std::thread::sleep(Duration::from_micros(rand(seed) % hold));
     }
-    let fin = match cfg.mode {
-        Mode::Fin => true,
-        Mode::Rst => false,
-        Mode::Mixed => id % 2 == 0,
-    };
-    if fin {
+    if fin(cfg.mode, id) {
         let at = wall_ms();
         s.shutdown(Shutdown::Write)?;
         // Drain until the server closes (bounded), so close() sends no RST.
@@ -260,11 +266,21 @@ pub fn run(cfg: Config, url: String) -> anyhow::Result<Report> {
     let closes = closes.into_inner().unwrap();
     let mut delays = Vec::with_capacity(closes.len());
     let mut missed = 0;
+    let mut csv = String::from("id,how,close_ms,delay_ms\n");
     for (id, at) in &closes {
         match stamps.get(&id.to_string()).and_then(|v| v.as_f64()) {
-            Some(aborted) => delays.push(aborted - at),
+            Some(aborted) => {
+                delays.push(aborted - at);
+                if cfg.samples.is_some() {
+                    let how = if fin(cfg.mode, *id) { "fin" } else { "rst" };
+                    csv.push_str(&format!("{id},{how},{at:.3},{:.4}\n", aborted - at));
+                }
+            }
             None => missed += 1,
         }
+    }
+    if let Some(path) = &cfg.samples {
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
     delays.sort_by(|a, b| a.total_cmp(b));
     let used = match (cpu0, cpu1) {

@@ -204,6 +204,10 @@ struct DisconnectArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write every disconnect as CSV (id, how, close wall-clock ms,
+    /// close-to-abort ms) to this file, for looking at the tail.
+    #[arg(long)]
+    samples: Option<std::path::PathBuf>,
 }
 
 fn run_disconnect(a: DisconnectArgs) -> anyhow::Result<()> {
@@ -218,6 +222,7 @@ fn run_disconnect(a: DisconnectArgs) -> anyhow::Result<()> {
             settle: a.settle,
             cpu_pid: a.cpu_pid,
             idle_window: a.idle_window,
+            samples: a.samples.clone(),
         },
         a.url.clone(),
     )?;

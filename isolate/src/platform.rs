@@ -24,6 +24,21 @@ pub fn init_v8() {
     });
 }
 
+/// Lets the calling thread run on any core of the process (a thread spawned
+/// from a pinned shard inherits its pin; the watchdog must not sit on one
+/// shard's core).
+pub(crate) fn unpin_current_thread() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; getpid/gettid have no
+    // preconditions, and the set passed is valid for the size given.
+    unsafe {
+        let mut mask: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(libc::getpid(), size, &mut mask) == 0 {
+            libc::sched_setaffinity(0, size, &mask);
+        }
+    }
+}
+
 /// This process's thread ids.
 fn threads() -> Vec<i32> {
     std::fs::read_dir("/proc/self/task")
