@@ -281,9 +281,11 @@ pub(crate) struct Handles {
 }
 
 struct Inner {
-    // Field order matters: the handles and the profiler drop before the isolate.
+    // Field order matters: the handles, the profiler and the queued
+    // foreground tasks drop before the isolate.
     h: Handles,
     profile: Option<crate::profiler::CpuProfile>,
+    tasks: Option<crate::platform::IsolateTasks>,
     isolate: v8::OwnedIsolate,
 }
 
@@ -303,6 +305,9 @@ pub struct JsRuntime {
     heap: Box<HeapGuard>,
     host: HostRef,
     options: WorkerOptions,
+    /// The doorbell of the isolate's foreground-task inbox, until the task
+    /// that serves it starts (see [`Self::serve_foreground_tasks`]).
+    tasks_bell: std::cell::Cell<Option<std::os::fd::OwnedFd>>,
 }
 
 /// GC pause accounting for the shard's metrics, at a stable address.
@@ -1023,6 +1028,10 @@ impl JsRuntime {
                 ));
         }
         let mut isolate = v8::Isolate::new(params);
+        let (tasks, tasks_bell) = match crate::platform::IsolateTasks::register(&isolate) {
+            Some((t, bell)) => (Some(t), Some(bell)),
+            None => (None, None),
+        };
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_promise_reject_callback(promise_reject);
         let heap = Box::new(HeapGuard {
@@ -1221,6 +1230,7 @@ impl JsRuntime {
             inner: RefCell::new(Some(Inner {
                 h,
                 profile,
+                tasks,
                 isolate,
             })),
             gc_clock,
@@ -1230,6 +1240,7 @@ impl JsRuntime {
             heap,
             host,
             options,
+            tasks_bell: std::cell::Cell::new(tasks_bell),
         });
         Ok(rt)
     }
@@ -1259,6 +1270,88 @@ impl JsRuntime {
     pub fn start(self: &Rc<Self>) {
         self.after_entry();
         self.start_actors();
+        self.serve_foreground_tasks();
+    }
+
+    /// Runs the foreground tasks V8 posts for this isolate (finishing an
+    /// asynchronous WebAssembly compile, FinalizationRegistry callbacks, GC
+    /// jobs) on the shard, each as a JS entry: when the inbox's doorbell
+    /// rings, and delayed ones when they are due.
+    fn serve_foreground_tasks(self: &Rc<Self>) {
+        let Some(bell) = self.tasks_bell.take() else {
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        glommio::spawn_local(async move {
+            let mut bell = ringworker_io::doorbell::Doorbell::new(bell);
+            let ring = ringworker_io::uring::NetRing::current();
+            loop {
+                let next = {
+                    let Some(rt) = weak.upgrade() else { return };
+                    rt.next_delayed_task()
+                };
+                let rang = match next {
+                    Some(due) => {
+                        let wait = due.saturating_duration_since(std::time::Instant::now());
+                        let timer = async {
+                            match &ring {
+                                Some(r) => r.sleep(wait).await,
+                                None => glommio::timer::sleep(wait).await,
+                            }
+                            true
+                        };
+                        futures_lite::future::or(bell.rung(), timer).await
+                    }
+                    None => bell.rung().await,
+                };
+                let Some(rt) = weak.upgrade() else { return };
+                if !rang || !rt.run_foreground_tasks() {
+                    return;
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// When the earliest delayed foreground task is due.
+    fn next_delayed_task(&self) -> Option<std::time::Instant> {
+        let inner = self.inner.borrow();
+        let tasks = inner.as_ref()?.tasks.as_ref()?;
+        tasks.delayed.borrow().iter().map(|(t, _)| *t).min()
+    }
+
+    /// Runs what was posted and is due; false once the isolate is gone.
+    fn run_foreground_tasks(self: &Rc<Self>) -> bool {
+        let now = std::time::Instant::now();
+        let due = {
+            let inner = self.inner.borrow();
+            let Some(tasks) = inner.as_ref().and_then(|i| i.tasks.as_ref()) else {
+                return false;
+            };
+            let mut due = Vec::new();
+            let mut delayed = tasks.delayed.borrow_mut();
+            tasks.drain(|p| match p.due {
+                Some(t) if t > now => delayed.push((t, p.task)),
+                _ => due.push(p.task),
+            });
+            let mut i = 0;
+            while i < delayed.len() {
+                if delayed[i].0 <= now {
+                    due.push(delayed.swap_remove(i).1);
+                } else {
+                    i += 1;
+                }
+            }
+            due
+        };
+        for task in due {
+            // (A JS entry: callbacks it runs are under the CPU limit, and
+            // the microtasks it queues run after it.)
+            if self.enter(|_, _| task.run()).is_err() && self.is_disposed() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Answers one HTTP request with the script's `fetch`.
