@@ -1000,3 +1000,32 @@ export default {
         );
     }
 }
+
+/// The CPU limit counts the shard thread's CPU time, not the wall time of
+/// an entry: a thread that is not running (here blocked in `Atomics.wait`;
+/// in practice preempted on a busy machine) is not charged for it, while a
+/// loop that spins as long is stopped.
+#[test]
+fn time_off_the_cpu_is_not_charged_to_the_cpu_limit() {
+    let script = write_script(
+        "offcpu.js",
+        r#"export default {
+    fetch(request) {
+        const t0 = Date.now();
+        if (request.url.endsWith("/spin")) {
+            while (Date.now() - t0 < 150) {}
+        } else {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150);
+        }
+        return new Response(`after ${Date.now() - t0} ms`);
+    },
+};"#,
+    );
+    let mut options = WorkerOptions::new(script);
+    options.cpu_limit = Duration::from_millis(50);
+    let srv = js_server_with(options, 1, Timeouts::default().cancel_grace);
+    let a = srv.local_addr();
+    let r = get(a, "/wait");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(a, "/spin").status, 503);
+}

@@ -5,6 +5,10 @@
 //! stores a deadline in the isolate's [`Watch`] (one atomic store); one
 //! process-wide watchdog thread looks at the deadlines while isolates are
 //! entering JS and calls V8's `terminate_execution` on those past theirs.
+//! Deadlines are wall-clock, but before terminating, the watchdog reads the
+//! shard thread's CPU clock: time the thread spent preempted (a busy
+//! machine, a parallel build) is not charged to the script, which gets the
+//! rest of its limit in CPU time, as Workers promise.
 //! It sleeps until the earliest deadline of an entry in progress, and
 //! otherwise for a quarter of the smallest limit any entry used (1-20 ms):
 //! an entry that starts while it sleeps is seen well before its deadline.
@@ -47,6 +51,13 @@ pub(crate) struct Watch {
     /// Nanoseconds since the epoch when JS was last entered (never reset).
     entered: AtomicU64,
     terminated: AtomicBool,
+    /// The CPU clock of the thread that runs the isolate (None if unknown).
+    cpu_clock: Option<libc::clockid_t>,
+    /// The watchdog's own notes on the entry it last saw: which entry (its
+    /// `entered`), and the thread's CPU time and the wall time then.
+    seen_entry: AtomicU64,
+    seen_cpu: AtomicU64,
+    seen_wall: AtomicU64,
 }
 
 struct Registry {
@@ -97,9 +108,23 @@ fn watchdog(reg: &'static Registry) {
                     continue;
                 }
                 busy = true;
+                let entered = w.entered.load(Ordering::Acquire);
+                if w.seen_entry.swap(entered, Ordering::Relaxed) != entered {
+                    // A new entry: note the thread's CPU time now.
+                    w.seen_cpu
+                        .store(w.thread_cpu().unwrap_or(0), Ordering::Relaxed);
+                    w.seen_wall.store(now, Ordering::Relaxed);
+                }
                 if now > d {
-                    if !w.terminated.swap(true, Ordering::AcqRel) {
-                        w.handle.terminate_execution();
+                    match w.cpu_left(d, entered, now) {
+                        // Preempted for part of it: look again when the rest
+                        // of its CPU time could be spent.
+                        Some(left) => next = next.min(now + left.as_nanos() as u64),
+                        None => {
+                            if !w.terminated.swap(true, Ordering::AcqRel) {
+                                w.handle.terminate_execution();
+                            }
+                        }
                     }
                 } else {
                     next = next.min(d);
@@ -134,13 +159,22 @@ fn watchdog(reg: &'static Registry) {
 }
 
 impl Watch {
-    /// Registers `isolate` with the watchdog.
+    /// Registers `isolate` with the watchdog. Call on the thread that runs it.
     pub(crate) fn new(isolate: &v8::Isolate) -> Arc<Watch> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: pthread_self is this thread; `clock` is a valid out pointer.
+        let cpu_clock = (unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) }
+            == 0)
+            .then_some(clock);
         let w = Arc::new(Watch {
             handle: isolate.thread_safe_handle(),
             deadline: AtomicU64::new(0),
             entered: AtomicU64::new(0),
             terminated: AtomicBool::new(false),
+            cpu_clock,
+            seen_entry: AtomicU64::new(0),
+            seen_cpu: AtomicU64::new(0),
+            seen_wall: AtomicU64::new(0),
         });
         if let Ok(mut all) = registry().watches.lock() {
             all.push(Arc::downgrade(&w));
@@ -179,6 +213,43 @@ impl Watch {
             self.deadline.store(0, Ordering::Release);
         }
         r
+    }
+
+    /// The CPU time the isolate's thread has used, in nanoseconds.
+    fn thread_cpu(&self) -> Option<u64> {
+        let clock = self.cpu_clock?;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out pointer; a clock of a thread that has
+        // exited fails with EINVAL (then the wall clock decides).
+        (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+            .then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+    }
+
+    /// For an entry past its wall-clock deadline `d`: how much CPU time it
+    /// may still use, or None if its limit is spent (or the CPU clock is
+    /// unknown). Its CPU time is what the thread used since the watchdog
+    /// first saw the entry, plus all the wall time before that (so a
+    /// preemption is forgiven only once the watchdog has seen the entry).
+    fn cpu_left(&self, d: u64, entered: u64, now: u64) -> Option<Duration> {
+        if self.seen_entry.load(Ordering::Relaxed) != entered {
+            return None;
+        }
+        let cpu = self.thread_cpu()?;
+        let seen_cpu = self.seen_cpu.load(Ordering::Relaxed);
+        if seen_cpu == 0 {
+            return None;
+        }
+        let seen_wall = self.seen_wall.load(Ordering::Relaxed);
+        let used = seen_wall.saturating_sub(entered) + cpu.saturating_sub(seen_cpu);
+        let limit = d.saturating_sub(entered);
+        // (Past ten times its limit in wall time it stops anyway.)
+        if used >= limit || now.saturating_sub(entered) > limit.saturating_mul(10) {
+            return None;
+        }
+        Some(Duration::from_nanos(limit - used))
     }
 
     /// JS returned. Whether the watchdog terminated it (the caller must then
