@@ -1241,10 +1241,7 @@ fn op_st_sql(
                     SqlValue::Integer(n) => v8::Number::new(scope, n as f64).into(),
                     SqlValue::Real(n) => v8::Number::new(scope, n).into(),
                     SqlValue::Text(t) => new_string(scope, &t).into(),
-                    SqlValue::Blob(b) => {
-                        let store = v8::ArrayBuffer::new_backing_store_from_vec(b).make_shared();
-                        v8::ArrayBuffer::with_backing_store(scope, &store).into()
-                    }
+                    SqlValue::Blob(b) => crate::runtime::array_buffer(scope, b).into(),
                 })
                 .collect();
             v8::Array::new_with_elements(scope, &cells).into()

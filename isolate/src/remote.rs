@@ -342,23 +342,12 @@ impl JsRuntime {
                 bridge,
             } => {
                 let started = self.call_hook("remoteFetch", &to, &method, |tc| {
-                    let flat: Vec<v8::Local<v8::Value>> = headers
-                        .iter()
-                        .flat_map(|(n, v)| [new_string(tc, n).into(), new_string(tc, v).into()])
-                        .collect();
+                    let flat = crate::settle::flat_headers(tc, &headers);
                     let body: v8::Local<v8::Value> = match body {
-                        Some(b) => {
-                            let store =
-                                v8::ArrayBuffer::new_backing_store_from_vec(b).make_shared();
-                            v8::ArrayBuffer::with_backing_store(tc, &store).into()
-                        }
+                        Some(b) => crate::runtime::array_buffer(tc, b).into(),
                         None => v8::null(tc).into(),
                     };
-                    Some(vec![
-                        new_string(tc, &url).into(),
-                        v8::Array::new_with_elements(tc, &flat).into(),
-                        body,
-                    ])
+                    Some(vec![new_string(tc, &url).into(), flat.into(), body])
                 });
                 let from = to.from;
                 self.answer(mesh.clone(), &to, started, move |rt, tc, v| {
@@ -586,9 +575,7 @@ impl JsRuntime {
                     let body: v8::Local<v8::Value> = match body {
                         Some(b) => {
                             let len = b.len();
-                            let store =
-                                v8::ArrayBuffer::new_backing_store_from_vec(b).make_shared();
-                            let ab = v8::ArrayBuffer::with_backing_store(tc, &store);
+                            let ab = crate::runtime::array_buffer(tc, b);
                             v8::Uint8Array::new(tc, ab, 0, len)
                                 .map(Into::into)
                                 .unwrap_or_else(|| v8::null(tc).into())

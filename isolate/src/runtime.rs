@@ -419,6 +419,15 @@ pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> v8::Local
     v8::String::new(scope, s).unwrap_or_else(|| v8::String::empty(scope))
 }
 
+/// An `ArrayBuffer` over `bytes` (moved in, not copied).
+pub(crate) fn array_buffer<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    bytes: Vec<u8>,
+) -> v8::Local<'s, v8::ArrayBuffer> {
+    let store = v8::ArrayBuffer::new_backing_store_from_vec(bytes).make_shared();
+    v8::ArrayBuffer::with_backing_store(scope, &store)
+}
+
 pub(crate) fn throw_type_error(scope: &mut v8::PinScope, msg: &str) {
     let m = new_string(scope, msg);
     let e = v8::Exception::type_error(scope, m);
@@ -457,8 +466,7 @@ fn op_utf8_encode(
 ) {
     let s = args.get(0).to_rust_string_lossy(scope);
     let len = s.len();
-    let store = v8::ArrayBuffer::new_backing_store_from_vec(s.into_bytes()).make_shared();
-    let ab = v8::ArrayBuffer::with_backing_store(scope, &store);
+    let ab = array_buffer(scope, s.into_bytes());
     if let Some(u8a) = v8::Uint8Array::new(scope, ab, 0, len) {
         rv.set(u8a.into());
     }
