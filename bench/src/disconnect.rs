@@ -266,12 +266,15 @@ pub fn run(cfg: Config, url: String) -> anyhow::Result<Report> {
     let closes = closes.into_inner().unwrap();
     let mut delays = Vec::with_capacity(closes.len());
     let mut missed = 0;
-    let mut csv = String::from("id,how,close_ms,delay_ms\n");
+    let mut csv = cfg
+        .samples
+        .as_ref()
+        .map(|_| String::from("id,how,close_ms,delay_ms\n"));
     for (id, at) in &closes {
         match stamps.get(&id.to_string()).and_then(|v| v.as_f64()) {
             Some(aborted) => {
                 delays.push(aborted - at);
-                if cfg.samples.is_some() {
+                if let Some(csv) = csv.as_mut() {
                     let how = if fin(cfg.mode, *id) { "fin" } else { "rst" };
                     csv.push_str(&format!("{id},{how},{at:.3},{:.4}\n", aborted - at));
                 }
@@ -279,7 +282,7 @@ pub fn run(cfg: Config, url: String) -> anyhow::Result<Report> {
             None => missed += 1,
         }
     }
-    if let Some(path) = &cfg.samples {
+    if let (Some(path), Some(csv)) = (&cfg.samples, csv) {
         std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
     delays.sort_by(|a, b| a.total_cmp(b));

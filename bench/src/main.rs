@@ -121,11 +121,7 @@ fn run_ws(a: WsArgs) -> anyhow::Result<()> {
                 duration: a.duration,
                 cpu_pid: a.cpu_pid,
             })?;
-            if a.json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                print!("{}", ws_load::human_echo(&r));
-            }
+            print_report(a.json, &r, ws_load::human_echo)?;
         }
         WsScenario::Hibernate => {
             let pid = a.rss_pid.context("--scenario hibernate needs --rss-pid")?;
@@ -139,21 +135,13 @@ fn run_ws(a: WsArgs) -> anyhow::Result<()> {
                 wakes: a.wakes,
                 idle: a.idle,
             })?;
-            if a.json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                print!("{}", ws_load::human_hibernate(&r));
-            }
+            print_report(a.json, &r, ws_load::human_hibernate)?;
         }
         WsScenario::Idle => {
             let pid = a.rss_pid.context("--scenario idle needs --rss-pid")?;
             raise_nofile();
             let r = ws_load::idle(&target, a.sockets, pid, a.settle)?;
-            if a.json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                print!("{}", ws_load::human_idle(&r));
-            }
+            print_report(a.json, &r, ws_load::human_idle)?;
         }
     }
     Ok(())
@@ -226,11 +214,7 @@ fn run_disconnect(a: DisconnectArgs) -> anyhow::Result<()> {
         },
         a.url.clone(),
     )?;
-    if a.json {
-        println!("{}", serde_json::to_string(&rep)?);
-    } else {
-        print!("{}", disconnect::human(&rep));
-    }
+    print_report(a.json, &rep, disconnect::human)?;
     Ok(())
 }
 
@@ -464,11 +448,7 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
         server,
         &others,
     );
-    if a.json {
-        println!("{}", serde_json::to_string(&rep)?);
-    } else {
-        print!("{}", report::human(&rep));
-    }
+    print_report(a.json, &rep, report::human)?;
     Ok(())
 }
 
@@ -478,6 +458,20 @@ fn main() -> anyhow::Result<()> {
         Cmd::Disconnect(a) => run_disconnect(a),
         Cmd::Ws(a) => run_ws(a),
     }
+}
+
+/// Prints a run's report: one JSON object with `--json`, else `human`'s text.
+fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    human: fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print!("{}", human(report));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
