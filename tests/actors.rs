@@ -612,7 +612,11 @@ fn with_two_shards_every_request_reaches_the_one_instance_on_its_home_shard() {
 }
 
 /// `ringworker serve --config <wrangler.toml>` in a child process.
-fn spawn_project(config: &str, port: u16, state: &std::path::Path, shards: usize) -> Child {
+/// `ringworker serve --config CONFIG` on two shards, a free port and a
+/// fresh state directory: the child, its address and that directory.
+fn spawn_project(name: &str, config: &str) -> (Child, SocketAddr, PathBuf) {
+    let state = state_dir(name);
+    let port = free_port();
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(config);
     let args: Vec<String> = vec![
         "serve".into(),
@@ -621,12 +625,14 @@ fn spawn_project(config: &str, port: u16, state: &std::path::Path, shards: usize
         "--listen".into(),
         format!("127.0.0.1:{port}"),
         "--shards".into(),
-        shards.to_string(),
+        "2".into(),
         "--no-pin".into(),
         "--actor-storage".into(),
         state.display().to_string(),
     ];
-    spawn_server(&args, port)
+    let child = spawn_server(&args, port);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    (child, addr, state)
 }
 
 fn request(addr: SocketAddr, method: &str, target: &str) -> Resp {
@@ -639,10 +645,7 @@ fn request(addr: SocketAddr, method: &str, target: &str) -> Resp {
 
 #[test]
 fn the_counter_example_runs_from_its_wrangler_toml_on_two_shards() {
-    let state = state_dir("counter-example");
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = spawn_project("examples/counter/wrangler.toml", port, &state, 2);
+    let (child, addr, state) = spawn_project("counter-example", "examples/counter/wrangler.toml");
     for i in 1..=20 {
         assert_eq!(request(addr, "POST", "/visits").text(), format!("{i}\n"));
     }
@@ -656,10 +659,7 @@ fn the_counter_example_runs_from_its_wrangler_toml_on_two_shards() {
 
 #[test]
 fn the_chat_room_example_keeps_history_and_broadcasts() {
-    let state = state_dir("chat-example");
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = spawn_project("examples/chat-room/wrangler.toml", port, &state, 2);
+    let (child, addr, state) = spawn_project("chat-example", "examples/chat-room/wrangler.toml");
     let mut ada = ws_connect(addr, "/rooms/lobby?name=ada");
     let joined: Value = serde_json::from_str(&recv_text(&mut ada)).unwrap();
     assert_eq!(joined["text"], "ada joined");

@@ -3853,7 +3853,6 @@
     }
   }
   ObjectSetPrototypeOf(ReadResult.prototype, null);
-  const nullProtoResult = (done, value) => new ReadResult(done, value);
 
   // What rw.streamReader returns. A class, not a frozen null-prototype
   // literal per call: freezing a dictionary-mode object makes V8 copy its
@@ -3879,10 +3878,10 @@
             d.reject(e);
             return;
           }
-          d.resolve(nullProtoResult(false, bytes));
+          d.resolve(new ReadResult(false, bytes));
         },
         closeSteps() {
-          d.resolve(nullProtoResult(true, undefined));
+          d.resolve(new ReadResult(true, undefined));
         },
         errorSteps(e) {
           d.reject(e);
