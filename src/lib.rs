@@ -51,8 +51,8 @@ use std::sync::{Arc, Mutex};
 
 pub use ringworker_core::keepalive::{KeepaliveTotals, OwnerStats};
 pub use ringworker_core::{
-    ActorCounters, CancelFlag, CancelReason, Config, HttpLimits, OutboundConfig, OverIpLimit,
-    ShardController, ShardId, ShardStats, Timeouts, WsConfig,
+    ActorCounters, CancelFlag, CancelReason, Config, DormantCounters, HttpLimits, OutboundConfig,
+    OverIpLimit, ShardController, ShardId, ShardStats, Timeouts, WsConfig,
 };
 pub use ringworker_io::client;
 pub use ringworker_io::http::response::ReceiverGone;
@@ -272,7 +272,7 @@ fn actor_rows(rows: &[ringworker_core::ActorRow]) -> String {
 }
 
 /// Shards' metrics as a JSON array, one object per shard: requests, bytes,
-/// connections, errors, disconnects, latency percentiles (µs), the network
+/// connections, errors, disconnects, dormant WebSockets, latency percentiles (µs), the network
 /// ring's counters, the V8 heap and GC figures, the outbound client's
 /// counters, the actors' counters and the keepalive ledger's totals.
 pub fn stats_json(stats: &[ShardStats]) -> String {
@@ -294,6 +294,7 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             concat!(
                 "{{\"shard\":{},\"requests\":{},\"bytes_in\":{},\"bytes_out\":{},",
                 "\"accepted\":{},\"client_errors\":{},\"server_errors\":{},\"disconnects\":{},",
+                "\"dormant_websockets\":{{\"now\":{},\"steps\":{},\"resumed\":{}}},",
                 "\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{},\"mean\":{:.1}}},",
                 "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
                 "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{},\"minor_gc_count\":{},\"minor_gc_survived_bytes\":{}}},",
@@ -312,6 +313,9 @@ pub fn stats_json(stats: &[ShardStats]) -> String {
             s.client_errors,
             s.server_errors,
             s.disconnects,
+            s.dormant.now,
+            s.dormant.steps,
+            s.dormant.resumed,
             q(0.5),
             q(0.9),
             q(0.99),

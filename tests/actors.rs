@@ -404,6 +404,164 @@ fn recv_text(ws: &mut Ws) -> String {
     }
 }
 
+fn dormant(srv: &ringworker::Server) -> ringworker::DormantCounters {
+    srv.stats()[0].dormant
+}
+
+/// Reads for `d`, answering pings (tungstenite queues the pong and sends it
+/// on the next read); returns the pings seen. Panics on anything but pings.
+fn answer_pings_for(ws: &mut Ws, d: Duration) -> usize {
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let end = Instant::now() + d;
+    let mut pings = 0;
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(Message::Ping(_)) => pings += 1,
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    pings
+}
+
+/// A hibernatable socket has no task while it is idle (awake actor or
+/// not): it is *dormant*, and messages, the actor's sends, heartbeats,
+/// fragments, closes and shutdown all still work.
+#[test]
+fn idle_hibernatable_sockets_go_dormant_and_keep_every_websocket_behaviour() {
+    let srv = server(options(None), |_| {});
+    let addr = srv.local_addr();
+    let mut socks: Vec<Ws> = (0..40)
+        .map(|i| ws_connect(addr, &format!("/room/d?user=u{i}")))
+        .collect();
+    for (i, ws) in socks.iter_mut().enumerate() {
+        assert_eq!(send_recv(ws, "ping"), format!("pong u{i}"));
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || dormant(&srv).now == 40),
+        "{:?}",
+        dormant(&srv)
+    );
+    let resumed = dormant(&srv).resumed;
+
+    // A broadcast from the (awake) actor reaches every dormant socket, and
+    // none needs a task for it.
+    socks[0].send(Message::text("hello all")).unwrap();
+    for ws in socks.iter_mut() {
+        assert_eq!(recv_text(ws), "u0: hello all");
+    }
+    assert_eq!(dormant(&srv).resumed, resumed, "{:?}", dormant(&srv));
+    assert!(dormant(&srv).steps >= 80, "{:?}", dormant(&srv));
+
+    // A fragmented message needs more than one step: the socket gets its
+    // task back, then goes dormant again.
+    {
+        use tungstenite::protocol::frame::{Frame, coding::Data, coding::OpCode};
+        let ws = &mut socks[1];
+        let mut first = Frame::message(b"frag".to_vec(), OpCode::Data(Data::Text), false);
+        first.header_mut().is_final = false;
+        ws.write(Message::Frame(first)).unwrap();
+        ws.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let rest = Frame::message(b"ments".to_vec(), OpCode::Data(Data::Continue), true);
+        ws.write(Message::Frame(rest)).unwrap();
+        ws.flush().unwrap();
+    }
+    for ws in socks.iter_mut() {
+        assert_eq!(recv_text(ws), "u1: fragments");
+    }
+    assert!(dormant(&srv).resumed > resumed, "{:?}", dormant(&srv));
+    assert!(eventually(Duration::from_secs(2), || dormant(&srv).now == 40));
+
+    // A client's close handshake completes from dormancy, code echoed.
+    let mut leaving = socks.pop().unwrap();
+    leaving
+        .close(Some(tungstenite::protocol::CloseFrame {
+            code: 4001.into(),
+            reason: "done".into(),
+        }))
+        .unwrap();
+    let echoed = loop {
+        match leaving.read() {
+            Ok(Message::Close(f)) => break f,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(u16::from(echoed.expect("a code").code), 4001);
+
+    // Shutdown: every dormant socket gets 1001.
+    srv.shutdown();
+    for ws in socks.iter_mut().take(5) {
+        let f = loop {
+            match ws.read() {
+                Ok(Message::Close(f)) => break f,
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(u16::from(f.expect("a code").code), 1001);
+    }
+    drop(socks);
+    srv.join().unwrap();
+}
+
+/// Heartbeats go on while a socket is dormant: a client that answers is
+/// pinged and kept; one that stops answering is dropped after the pong
+/// timeout.
+#[test]
+fn dormant_sockets_are_pinged_and_dropped_when_they_stop_answering() {
+    let srv = server(options(None), |c| {
+        c.ws.ping_interval = Some(Duration::from_millis(40));
+        c.ws.pong_timeout = Duration::from_millis(150);
+    });
+    let addr = srv.local_addr();
+    let mut live = ws_connect(addr, "/room/h?user=live");
+    let mut silent = ws_connect(addr, "/room/h?user=silent");
+    assert_eq!(send_recv(&mut live, "ping"), "pong live");
+    assert_eq!(send_recv(&mut silent, "ping"), "pong silent");
+    let open = srv.stats()[0].open_connections;
+    let pings = answer_pings_for(&mut live, Duration::from_millis(500));
+    assert!(
+        pings >= 5,
+        "only {pings} pings in 500 ms at a 40 ms interval"
+    );
+    // The silent one was dropped meanwhile (40 + 150 ms, plus a tick).
+    assert!(
+        eventually(Duration::from_secs(3), || srv.stats()[0].open_connections
+            < open),
+        "a peer that stopped answering pings was not dropped"
+    );
+    assert_eq!(dormant(&srv).now, 1, "{:?}", dormant(&srv));
+    silent
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut saw_ping = false;
+    loop {
+        match silent.read() {
+            Ok(Message::Ping(_)) => saw_ping = true,
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(_) => break,
+        }
+    }
+    assert!(saw_ping, "the silent peer was never pinged");
+    // The live one still talks to its actor.
+    assert_eq!(send_recv(&mut live, "ping"), "pong live");
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
 #[test]
 fn hibernation_keeps_sockets_open_wakes_the_actor_and_replies_reach_the_client() {
     let mut opts = options(None);

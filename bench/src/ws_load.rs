@@ -350,6 +350,11 @@ pub struct HibernateReport {
     pub rss_before_bytes: u64,
     pub rss_after_bytes: u64,
     pub bytes_per_socket: f64,
+    /// RSS with the first half of the sockets hibernated.
+    pub rss_half_bytes: u64,
+    /// RSS growth per socket of the second half: the steady cost of one more
+    /// hibernated socket.
+    pub marginal_bytes_per_socket: f64,
     /// Round trip of a message to a hibernated room (wake, construct,
     /// webSocketMessage, reply), microseconds.
     pub wake_us: crate::report::Latency,
@@ -402,7 +407,16 @@ fn percentiles(mut v: Vec<f64>) -> crate::report::Latency {
 pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
     let before = rss_bytes(cfg.pid)?;
     let mut socks: Vec<(TcpStream, Vec<u8>)> = Vec::with_capacity(cfg.sockets);
+    // In two halves, each let hibernate: the second half's growth is the
+    // cost of one more hibernated socket, without what the first sockets
+    // paid once (code paged in, the JS heap's pages, allocator arenas).
+    let half = cfg.sockets / 2;
+    let mut mid = before;
     for i in 0..cfg.sockets {
+        if i == half && half > 0 {
+            std::thread::sleep(cfg.settle);
+            mid = rss_bytes(cfg.pid)?;
+        }
         let mut t = cfg.target.clone();
         t.path = t.path.replace("{room}", &(i % cfg.rooms).to_string());
         let (s, rest) = handshake(&t).with_context(|| format!("socket {i} of {}", cfg.sockets))?;
@@ -440,6 +454,9 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
         rss_before_bytes: before,
         rss_after_bytes: after,
         bytes_per_socket: after.saturating_sub(before) as f64 / cfg.sockets as f64,
+        rss_half_bytes: mid,
+        marginal_bytes_per_socket: after.saturating_sub(mid) as f64
+            / (cfg.sockets - half).max(1) as f64,
         wake_us: percentiles(wake),
         awake_us: percentiles(awake),
         wakes: cfg.wakes,
@@ -448,13 +465,15 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
 
 pub fn human_hibernate(r: &HibernateReport) -> String {
     format!(
-        "{} hibernated WebSockets in {} rooms: server RSS {:.1} MiB -> {:.1} MiB, {:.0} bytes per socket\n\
+        "{} hibernated WebSockets in {} rooms: server RSS {:.1} MiB -> {:.1} MiB, {:.0} bytes per socket \
+         ({:.0} bytes per socket of the second half)\n\
          {} wakes: round trip to a hibernated room p50 {:.0} us, p99 {:.0} us; to the awake room p50 {:.0} us, p99 {:.0} us\n",
         r.sockets,
         r.rooms,
         r.rss_before_bytes as f64 / 1048576.0,
         r.rss_after_bytes as f64 / 1048576.0,
         r.bytes_per_socket,
+        r.marginal_bytes_per_socket,
         r.wakes,
         r.wake_us.p50,
         r.wake_us.p99,

@@ -38,7 +38,7 @@ pub use keepalive::{
     TokenKind,
 };
 pub use metrics::{
-    ACTOR_ROWS, ActorCounters, ActorReport, ActorRow, OutboundCounters, RingCounters, ShardMetrics,
-    ShardStats, V8Counters,
+    ACTOR_ROWS, ActorCounters, ActorReport, ActorRow, DormantCounters, OutboundCounters,
+    RingCounters, ShardMetrics, ShardStats, V8Counters,
 };
 pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};

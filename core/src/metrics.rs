@@ -50,6 +50,7 @@ pub struct ShardMetrics {
     client_errors: Cell<u64>,
     server_errors: Cell<u64>,
     disconnects: Cell<u64>,
+    dormant: Cell<DormantCounters>,
     latency_us: RefCell<Histogram<u64>>,
     ring: Cell<RingCounters>,
     v8: Cell<V8Counters>,
@@ -105,6 +106,20 @@ pub struct OutboundCounters {
     pub retries: u64,
 }
 
+/// Dormant WebSockets: idle parkable sockets held by the shard without a
+/// task; their traffic is handled in steps.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DormantCounters {
+    /// Dormant right now.
+    pub now: u64,
+    /// Steps taken on dormant sockets (a message, a send, a heartbeat).
+    pub steps: u64,
+    /// Times a step found more to do than a step can (a close, a
+    /// fragmented message, backpressure, shutdown) and gave the socket a
+    /// task again.
+    pub resumed: u64,
+}
+
 /// The shard's network ring: work per `io_uring_enter`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RingCounters {
@@ -158,6 +173,7 @@ impl ShardMetrics {
             client_errors: Cell::new(0),
             server_errors: Cell::new(0),
             disconnects: Cell::new(0),
+            dormant: Cell::new(DormantCounters::default()),
             latency_us: RefCell::new(
                 Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds"),
             ),
@@ -283,6 +299,13 @@ impl ShardMetrics {
         self.disconnects.set(self.disconnects.get() + 1);
     }
 
+    /// Dormant WebSockets: `f` updates the counters.
+    pub fn count_dormant(&self, f: impl FnOnce(&mut DormantCounters)) {
+        let mut c = self.dormant.get();
+        f(&mut c);
+        self.dormant.set(c);
+    }
+
     /// Connections open right now.
     pub fn open_connections(&self) -> u64 {
         self.open_connections.get()
@@ -300,6 +323,7 @@ impl ShardMetrics {
             client_errors: self.client_errors.get(),
             server_errors: self.server_errors.get(),
             disconnects: self.disconnects.get(),
+            dormant: self.dormant.get(),
             latency_us: self.latency_us.borrow().clone(),
             ring: self.ring.get(),
             v8: self.v8.get(),
@@ -338,6 +362,8 @@ pub struct ShardStats {
     pub server_errors: u64,
     /// Requests whose client went away while they were in flight.
     pub disconnects: u64,
+    /// WebSockets without a task of their own (see `ringworker_io::ws`).
+    pub dormant: DormantCounters,
     /// Request latency (head parsed -> response written), microseconds.
     pub latency_us: Histogram<u64>,
     /// The network ring's work.
@@ -378,6 +404,9 @@ impl ShardStats {
             t.client_errors += s.client_errors;
             t.server_errors += s.server_errors;
             t.disconnects += s.disconnects;
+            t.dormant.now += s.dormant.now;
+            t.dormant.steps += s.dormant.steps;
+            t.dormant.resumed += s.dormant.resumed;
             t.ring.enters += s.ring.enters;
             t.ring.submissions += s.ring.submissions;
             t.ring.completions += s.ring.completions;

@@ -53,8 +53,13 @@ pub async fn serve_shard<H: Handler>(
         drain: ctx.drain.clone(),
         shard: ctx.id,
         ws_per_ip: Default::default(),
+        gate: Gate::new(),
+        dormant: crate::ws::dormant::DormantSet::new(&ctx.config.ws),
     });
-    let gate = Gate::new();
+    let gate = env.gate.clone();
+    if let Ok(task) = gate.spawn(crate::http::dormant::drive(env.clone())) {
+        drop(task.detach());
+    }
     ctx.ready();
     tracing::debug!(shard = ctx.id.0, "accepting");
 
@@ -103,7 +108,9 @@ pub async fn serve_shard<H: Handler>(
         "draining connections"
     );
     // Connections end themselves: idle ones at once, busy ones after their
-    // response, and all of them when the drain deadline forces them.
+    // response, and all of them when the drain deadline forces them. Dormant
+    // WebSockets get their tasks back first (to send 1001).
+    crate::http::dormant::wake_all(&env);
     let _ = gate.close().await;
     ring.stop();
     Ok(())

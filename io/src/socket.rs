@@ -137,6 +137,11 @@ impl Socket {
         self.ring.shrink_buffers(&self.recv);
     }
 
+    /// Keeps no spare buffers between uses (see [`NetRing::set_lean`]).
+    pub fn set_lean(&self, lean: bool) {
+        self.ring.set_lean(&self.recv, lean);
+    }
+
     /// Shuts down the write side (sends FIN) so the peer sees a clean close.
     pub fn shutdown_write(&self) {
         // SAFETY: plain syscall on a descriptor the ring state keeps open.

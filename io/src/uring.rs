@@ -107,6 +107,9 @@ pub struct RecvShared {
     /// message's `msghdr`, so a message must keep its address as it moves.
     #[allow(clippy::vec_box)]
     tx_spare: RefCell<Vec<Box<SendMsg>>>,
+    /// Keep no spare sends and no receive capacity between uses (a socket
+    /// that is quiet for long: see [`NetRing::set_lean`]).
+    lean: Cell<bool>,
 }
 
 /// One `sendmsg` in flight: owns every byte it points at until it completes.
@@ -538,6 +541,7 @@ impl NetRing {
             tx_error: Cell::new(None),
             tx_waker: RefCell::new(None),
             tx_spare: RefCell::new(Vec::new()),
+            lean: Cell::new(false),
         });
         self.arm_recv(&s);
         s
@@ -656,6 +660,15 @@ impl NetRing {
                 *buf = BytesMut::new();
             }
         }
+        if s.lean.get() {
+            // Nothing kept: not even the queues' capacity.
+            *s.tx_spare.borrow_mut() = Vec::new();
+            let mut q = s.tx_queue.borrow_mut();
+            if q.is_empty() && q.capacity() > 0 {
+                *q = VecDeque::new();
+            }
+            return;
+        }
         let mut spare = s.tx_spare.borrow_mut();
         spare.truncate(1);
         for m in spare.iter_mut() {
@@ -663,6 +676,17 @@ impl NetRing {
             m.chunks = Vec::new();
             m.framing = Vec::new();
             m.iov = Vec::new();
+        }
+    }
+
+    /// A lean socket keeps no spare sends: each send allocates its message
+    /// and frees it on completion. For sockets quiet for long stretches,
+    /// where a few hundred bytes per socket matter more than an allocation
+    /// per send.
+    pub fn set_lean(&self, s: &Rc<RecvShared>, lean: bool) {
+        s.lean.set(lean);
+        if lean {
+            self.shrink_buffers(s);
         }
     }
 
@@ -926,7 +950,7 @@ impl NetRing {
                     if done {
                         if let Some(mut m) = q.pop_front() {
                             let mut spare = s.tx_spare.borrow_mut();
-                            if spare.len() < 2 {
+                            if spare.len() < 2 && !s.lean.get() {
                                 m.clear();
                                 spare.push(m);
                             }

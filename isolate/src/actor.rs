@@ -118,7 +118,8 @@ struct Actor {
 /// A WebSocket accepted with `ctx.acceptWebSocket()`: survives its actor's
 /// hibernation with nothing but this and the io socket.
 struct HibernatableSocket {
-    key: String,
+    /// Its actor's key, shared by all the actor's sockets.
+    key: Rc<str>,
     tags: Vec<String>,
     /// When the auto-response last answered on it (ms since the epoch).
     auto_at: Option<f64>,
@@ -272,10 +273,10 @@ impl Actors {
     /// Socket `id` closed.
     pub(crate) fn socket_closed(&mut self, id: u32) {
         if let Some(s) = self.hibernatable.remove(&id) {
-            if let Some(set) = self.sockets_of.get_mut(&s.key) {
+            if let Some(set) = self.sockets_of.get_mut(&*s.key) {
                 set.remove(&id);
                 if set.is_empty() {
-                    self.sockets_of.remove(&s.key);
+                    self.sockets_of.remove(&*s.key);
                 }
             }
             self.publish();
@@ -290,13 +291,13 @@ impl Actors {
 
     /// The actor key of hibernatable socket `id`.
     pub(crate) fn hibernatable_key(&self, id: u32) -> Option<&str> {
-        self.hibernatable.get(&id).map(|s| s.key.as_str())
+        self.hibernatable.get(&id).map(|s| &*s.key)
     }
 
     /// The auto-response for a text message on hibernatable socket `id`.
     pub(crate) fn auto_response(&mut self, id: u32, text: &[u8]) -> Option<String> {
         let s = self.hibernatable.get_mut(&id)?;
-        let (req, res) = self.auto_response.get(&s.key)?;
+        let (req, res) = self.auto_response.get(&*s.key)?;
         if req.as_bytes() != text {
             return None;
         }
@@ -1336,15 +1337,22 @@ fn op_accept_ws(
         );
     }
     let id = h.sockets.add_accepted(None);
-    h.actors
-        .sockets_of
-        .entry(key.clone())
-        .or_default()
-        .insert(id);
-    h.actors.hibernatable.insert(
+    // Quiet whenever idle, hibernated or not: its connection may go dormant
+    // (no task; see `ringworker_io::ws::WebSocket::set_parkable`).
+    if let Some(ws) = h.sockets.get(id) {
+        ws.set_parkable(true);
+    }
+    let a = &mut h.actors;
+    let set = a.sockets_of.entry(key.clone()).or_default();
+    let shared_key = set
+        .first()
+        .and_then(|other| a.hibernatable.get(other))
+        .map_or_else(|| Rc::from(key.as_str()), |s| s.key.clone());
+    set.insert(id);
+    a.hibernatable.insert(
         id,
         HibernatableSocket {
-            key,
+            key: shared_key,
             tags,
             auto_at: None,
         },

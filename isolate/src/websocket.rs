@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use ringworker_core::keepalive::Owner;
-use ringworker_io::ws::{Message, WebSocket, WsEvent};
+use ringworker_io::ws::{Listener, Message, WebSocket, WsEvent};
 use v8::MapFnTo;
 
 use crate::runtime::{JsRuntime, current_owner, host, new_string, throw_type_error, with_bytes};
@@ -33,6 +33,9 @@ pub(crate) struct Sockets {
     /// Sockets of `fetch()` with Upgrade the script has neither accepted
     /// nor returned: (request, socket id). Closed when their request is over.
     fetched: Vec<(u32, u32)>,
+    /// The listener shared by every accepted socket (made on first use; it
+    /// holds the runtime weakly).
+    listener: Option<Listener>,
 }
 
 /// Removes `owner`'s entries from a list of (owner, socket id); returns
@@ -357,9 +360,30 @@ impl JsRuntime {
             let Some(ws) = self.accepted_socket(id) else {
                 continue;
             };
-            let rt = Rc::downgrade(self);
-            ws.set_listener(Rc::new(move |ws, events| {
+            ws.set_key(id);
+            ws.set_listener(self.socket_listener());
+            // Events that queued before (an outbound socket's first frames,
+            // a fetched socket accepted late) are delivered now, after this
+            // entry, whether or not its session is still running.
+            glommio::spawn_local(async move {
+                futures_lite::future::yield_now().await;
+                ws.deliver_pending();
+            })
+            .detach();
+        }
+    }
+
+    /// The listener of every socket JS accepted (one for all: each socket
+    /// carries its id as its key).
+    fn socket_listener(self: &Rc<Self>) -> Listener {
+        if let Some(l) = self.host().borrow().sockets.listener.as_ref() {
+            return l.clone();
+        }
+        let rt = Rc::downgrade(self);
+        let listener: Listener = Rc::new(
+            move |ws: &WebSocket, events: &mut dyn Iterator<Item = WsEvent>| {
                 let Some(rt) = rt.upgrade() else { return };
+                let id = ws.key();
                 match rt.dispatch_socket_events(id, ws, events) {
                     Delivered::Closed => {
                         let mut h = rt.host().borrow_mut();
@@ -379,16 +403,10 @@ impl JsRuntime {
                         let _ = ws.close(Some(1011), "the script exceeded its CPU time limit");
                     }
                 }
-            }));
-            // Events that queued before (an outbound socket's first frames,
-            // a fetched socket accepted late) are delivered now, after this
-            // entry, whether or not its session is still running.
-            glommio::spawn_local(async move {
-                futures_lite::future::yield_now().await;
-                ws.deliver_pending();
-            })
-            .detach();
-        }
+            },
+        );
+        self.host().borrow_mut().sockets.listener = Some(listener.clone());
+        listener
     }
 
     /// Delivers a batch of events to the JS socket `id` in one entry.

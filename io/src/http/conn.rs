@@ -74,6 +74,10 @@ pub(crate) struct ConnEnv<H> {
     pub shard: ShardId,
     /// Open WebSockets per client address (for `ws.max_per_ip`).
     pub ws_per_ip: RefCell<HashMap<IpAddr, usize>>,
+    /// The shard's connection tasks, for draining.
+    pub gate: glommio::sync::Gate,
+    /// Idle parkable WebSockets held without a task.
+    pub dormant: crate::ws::dormant::DormantSet,
 }
 
 struct Meta {
@@ -207,17 +211,28 @@ pub(crate) async fn serve_connection<H: Handler>(
         sh.cancel_in_flight(CancelReason::Shutdown);
     } else if let Some(ws) = sh.upgraded.take() {
         // (The drain subscription stays: shutdown sends the socket 1001.)
-        if run_websocket(&sh, &env, peer, ws).await == Ended::Closed {
-            linger_close(&sh).await;
+        match run_websocket(&sh, &env, peer, ws.clone()).await {
+            Ended::Closed => linger_close(&sh.sock).await,
+            Ended::Dropped => {}
+            Ended::Parked(idle) => {
+                // This task ends; the socket waits in the dormant set (still
+                // an open connection).
+                drop(subscription);
+                let Shared { sock, .. } = sh;
+                super::dormant::park(&env, sock, ws, idle);
+                return;
+            }
         }
+        ws_left(&env, peer);
     } else if !sh.peer_gone.get() {
-        linger_close(&sh).await;
+        linger_close(&sh.sock).await;
     }
     drop(subscription);
     env.metrics.connection_closed();
 }
 
-/// Drives an upgraded connection, counted against its address's limit.
+/// Drives an upgraded connection, counted against its address's limit
+/// (until [`ws_left`]).
 async fn run_websocket<H: Handler>(
     sh: &Shared,
     env: &ConnEnv<H>,
@@ -239,7 +254,7 @@ async fn run_websocket<H: Handler>(
     }
     // (The 101 was sent: what the HTTP exchange left in the buffers goes.)
     sh.sock.shrink_buffers();
-    let ended = Session::new(
+    Session::new(
         &sh.sock,
         Role::Server,
         ws,
@@ -248,33 +263,36 @@ async fn run_websocket<H: Handler>(
         &env.metrics,
     )
     .run()
-    .await;
+    .await
+}
+
+/// A WebSocket of `peer` ended: it no longer counts against its address.
+pub(crate) fn ws_left<H>(env: &ConnEnv<H>, peer: SocketAddr) {
     let mut per_ip = env.ws_per_ip.borrow_mut();
-    if let Some(n) = per_ip.get_mut(&ip) {
+    if let Some(n) = per_ip.get_mut(&peer.ip()) {
         *n -= 1;
         if *n == 0 {
-            per_ip.remove(&ip);
+            per_ip.remove(&peer.ip());
         }
     }
-    ended
 }
 
 /// Sends FIN, then reads and discards briefly so the peer gets our last
 /// response before the socket is torn down.
-async fn linger_close(sh: &Shared) {
-    sh.sock.shutdown_write();
+pub(crate) async fn linger_close(sock: &Socket) {
+    sock.shutdown_write();
     let mut discarded = 0usize;
     let read_to_eof = poll_fn(|cx| {
         loop {
             {
-                let mut rbuf = sh.sock.rbuf();
+                let mut rbuf = sock.rbuf();
                 discarded += rbuf.len();
                 rbuf.clear();
             }
-            if sh.sock.recv_end().is_some() || discarded > 1 << 20 {
+            if sock.recv_end().is_some() || discarded > 1 << 20 {
                 return Poll::Ready(());
             }
-            if sh.sock.poll_recv(cx, true).is_pending() && sh.sock.rbuf().is_empty() {
+            if sock.poll_recv(cx, true).is_pending() && sock.rbuf().is_empty() {
                 return Poll::Pending;
             }
         }

@@ -4,6 +4,7 @@
 pub mod chunked;
 pub mod conn;
 pub mod date;
+pub(crate) mod dormant;
 pub mod handler;
 pub mod head_writer;
 pub mod parse;

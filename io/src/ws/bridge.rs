@@ -71,9 +71,7 @@ impl RemoteEnd {
                 was_clean: true,
             });
         }
-        self.ws
-            .cancel
-            .cancel(ringworker_core::CancelReason::PeerClosed);
+        self.ws.cancel(ringworker_core::CancelReason::PeerClosed);
         self.ws.wake_session();
     }
 }

@@ -8,10 +8,13 @@
 //! - [`bridge`]: a socket whose peer is on another shard (over the mesh);
 //! - the session (crate-private): the upgraded connection's driver —
 //!   pings answered without the handler, heartbeat, idle timeout, close
-//!   handshake, shutdown with 1001, backpressure.
+//!   handshake, shutdown with 1001, backpressure;
+//! - the dormant set (crate-private): idle parkable sockets held without a
+//!   task, their traffic handled in steps of the same session code.
 
 pub mod bridge;
 pub mod client;
+pub(crate) mod dormant;
 pub mod frame;
 pub mod handshake;
 pub mod message;

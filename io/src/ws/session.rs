@@ -100,6 +100,33 @@ pub(crate) enum Ended {
     Closed,
     /// The peer is gone or dead: drop the connection.
     Dropped,
+    /// Idle on a parkable socket (see [`crate::ws::WebSocket::set_parkable`]):
+    /// nothing buffered, nothing half-done. The socket stays open and a
+    /// session continues later from these timestamps.
+    Parked(Idle),
+}
+
+/// All a parked session needs to go on: its heartbeat and idle clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Idle {
+    last_heard: Instant,
+    last_message: Instant,
+    pong_due: Option<Instant>,
+}
+
+/// A session's state without its borrows, to carry it into a task of its
+/// own (a dormant socket whose step found more to do than a step can).
+pub(crate) struct Suspended {
+    ws: Rc<WsShared>,
+    asm: Assembler,
+    wbuf: Vec<u8>,
+    sent_close: bool,
+    got_close: bool,
+    failed: bool,
+    close_deadline: Option<Instant>,
+    need: usize,
+    idle: Idle,
+    seen: usize,
 }
 
 pub(crate) struct Session<'a, T: Transport> {
@@ -125,6 +152,33 @@ pub(crate) struct Session<'a, T: Transport> {
     pong_due: Option<Instant>,
     alarm: Alarm,
     seen: usize,
+    /// A dormant socket's step: polled once by the shard's dormant set, which
+    /// keeps the time instead of an alarm (see `next_deadline`).
+    stepping: bool,
+    /// When this session next has something to do on its own (a heartbeat,
+    /// a timeout), as of the last poll.
+    pub(crate) next_deadline: Option<Instant>,
+}
+
+/// After a session ended (`Closed` or `Dropped`): the close frame goes out
+/// before the connection is shut down, and whatever else is queued never
+/// will.
+pub(crate) async fn wind_up<T: Transport>(sock: &T, ws: &WsShared, cfg: &WsConfig, ended: Ended) {
+    if ended == Ended::Closed {
+        let _ = glommio::timer::timeout(cfg.close_timeout, async {
+            let _ = poll_fn(|cx| sock.poll_sent(cx, 0)).await;
+            Ok(())
+        })
+        .await;
+    }
+    ws.out.borrow_mut().clear();
+    ws.out_bytes.set(0);
+}
+
+impl Suspended {
+    pub(crate) fn ws(&self) -> &Rc<WsShared> {
+        &self.ws
+    }
 }
 
 impl<'a, T: Transport> Session<'a, T> {
@@ -165,6 +219,116 @@ impl<'a, T: Transport> Session<'a, T> {
             pong_due: None,
             alarm: Alarm::new(),
             seen: 0,
+            stepping: false,
+            next_deadline: None,
+        }
+    }
+
+    /// A session that goes on from `s` (which a step, or an earlier task,
+    /// left).
+    pub(crate) fn resume(
+        sock: &'a T,
+        s: Suspended,
+        cfg: &'a WsConfig,
+        drain: &'a DrainSignal,
+        metrics: &'a ShardMetrics,
+    ) -> Self {
+        Self {
+            sock,
+            role: Role::Server,
+            ws: s.ws,
+            cfg,
+            drain,
+            metrics,
+            asm: s.asm,
+            wbuf: s.wbuf,
+            sent_close: s.sent_close,
+            got_close: s.got_close,
+            failed: s.failed,
+            close_deadline: s.close_deadline,
+            need: s.need,
+            last_heard: s.idle.last_heard,
+            last_message: s.idle.last_message,
+            pong_due: s.idle.pong_due,
+            alarm: Alarm::new(),
+            seen: s.seen,
+            stepping: false,
+            next_deadline: None,
+        }
+    }
+
+    /// A parked session, to be polled once (a dormant socket's step) with
+    /// [`Self::step`].
+    pub(crate) fn stepping(
+        sock: &'a T,
+        ws: Rc<WsShared>,
+        idle: Idle,
+        cfg: &'a WsConfig,
+        drain: &'a DrainSignal,
+        metrics: &'a ShardMetrics,
+    ) -> Self {
+        let mut s = Self::new(sock, Role::Server, ws, cfg, drain, metrics);
+        s.last_heard = idle.last_heard;
+        s.last_message = idle.last_message;
+        s.pong_due = idle.pong_due;
+        s.stepping = true;
+        s
+    }
+
+    /// One round: reads, delivers and sends what it can, and handles the
+    /// deadlines that passed. `Pending` with [`Self::next_deadline`] set when
+    /// the session must go on in a task (it is not idle).
+    pub(crate) fn step(&mut self, cx: &mut Context<'_>) -> Poll<Ended> {
+        self.poll(cx)
+    }
+
+    /// This session's state, for [`Self::resume`] in a task.
+    pub(crate) fn suspend(self) -> Suspended {
+        Suspended {
+            ws: self.ws,
+            asm: self.asm,
+            wbuf: self.wbuf,
+            sent_close: self.sent_close,
+            got_close: self.got_close,
+            failed: self.failed,
+            close_deadline: self.close_deadline,
+            need: self.need,
+            idle: Idle {
+                last_heard: self.last_heard,
+                last_message: self.last_message,
+                pong_due: self.pong_due,
+            },
+            seen: self.seen,
+        }
+    }
+
+    /// Whether the session is idle with nothing half-done, so that its socket
+    /// may go dormant. (Sends still in flight are fine: their completion wakes
+    /// the dormant socket.)
+    fn may_park(&self) -> bool {
+        self.ws.parkable.get()
+            && self.role == Role::Server
+            && !self.drain.is_draining()
+            && !self.sent_close
+            && !self.got_close
+            && !self.failed
+            && self.close_deadline.is_none()
+            && self.need == 0
+            && self.wbuf.is_empty()
+            && self.asm.buffered() == 0
+            && !self.ws.abandoned.get()
+            && self.ws.relay_to.borrow().strong_count() == 0
+            && self.ws.out.borrow().is_empty()
+            && self.ws.events_pending() == 0
+            && self.sock.rbuf().is_empty()
+            && self.sock.recv_end().is_none()
+    }
+
+    fn idle(&self) -> Idle {
+        Idle {
+            last_heard: self.last_heard,
+            last_message: self.last_message,
+            pong_due: self.pong_due,
         }
     }
 
@@ -172,23 +336,15 @@ impl<'a, T: Transport> Session<'a, T> {
     pub(crate) async fn run(mut self) -> Ended {
         let ended = poll_fn(|cx| self.poll(cx)).await;
         tracing::debug!(?ended, "WebSocket session ended");
-        if ended == Ended::Closed {
-            // The close frame goes out before the connection is shut down.
-            let sock = self.sock;
-            let _ = glommio::timer::timeout(self.cfg.close_timeout, async {
-                let _ = poll_fn(|cx| sock.poll_sent(cx, 0)).await;
-                Ok(())
-            })
-            .await;
+        if matches!(ended, Ended::Parked(_)) {
+            return ended;
         }
-        // Whatever is still queued will never go out.
-        self.ws.out.borrow_mut().clear();
-        self.ws.out_bytes.set(0);
+        wind_up(self.sock, &self.ws, self.cfg, ended).await;
         ended
     }
 
     fn emit_close(&self, code: u16, reason: &str, was_clean: bool, why: CancelReason) {
-        self.ws.cancel.cancel(why);
+        self.ws.cancel(why);
         if self.ws.state.get() != ReadyState::Closed {
             self.ws.emit(WsEvent::Close {
                 code,
@@ -498,8 +654,23 @@ impl<'a, T: Transport> Session<'a, T> {
             .into_iter()
             .flatten()
             .min();
+            if self.stepping {
+                // The dormant set keeps the time; a passed deadline is
+                // handled in this same step.
+                if deadline.is_some_and(|d| now >= d) {
+                    continue;
+                }
+                self.next_deadline = deadline;
+                if self.may_park() {
+                    return Poll::Ready(Ended::Parked(self.idle()));
+                }
+                return Poll::Pending;
+            }
             if self.alarm.poll(cx, deadline) {
                 continue;
+            }
+            if self.may_park() {
+                return Poll::Ready(Ended::Parked(self.idle()));
             }
             return Poll::Pending;
         }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use ringworker_core::CancelFlag;
+use ringworker_core::{CancelFlag, CancelReason};
 
 use super::frame::is_valid_close_code;
 use super::message::Message;
@@ -88,8 +88,11 @@ pub(crate) struct WsShared {
     /// Takes events synchronously on the connection's task (see
     /// [`WebSocket::set_listener`]).
     listener: RefCell<Option<Listener>>,
-    /// Set when the peer goes away (or the connection is failed or shut down).
-    pub(crate) cancel: CancelFlag,
+    /// Set when the peer goes away (or the connection is failed or shut
+    /// down). Made on first use (most sockets never ask, and a flag is a few
+    /// hundred bytes); `cancelled` keeps the reason until then.
+    cancel: std::cell::OnceCell<CancelFlag>,
+    cancelled: Cell<Option<CancelReason>>,
     /// The subprotocol the handler chose (`Sec-WebSocket-Protocol`).
     pub(crate) protocol: RefCell<Option<String>>,
     /// The handler dropped every handle and set no listener: the session
@@ -99,9 +102,46 @@ pub(crate) struct WsShared {
     /// The socket this one's messages are relayed to (see
     /// [`WebSocket::splice`]): reading pauses while its queue is full.
     pub(crate) relay_to: RefCell<std::rc::Weak<WsShared>>,
+    /// An idle server session may go dormant (see [`WebSocket::set_parkable`]).
+    pub(crate) parkable: Cell<bool>,
+    /// The handler's number for it (see [`WebSocket::set_key`]).
+    key: Cell<u32>,
 }
 
 impl WsShared {
+    /// Records why the socket is over and sets its flag (if anyone made it).
+    pub(crate) fn cancel(&self, why: CancelReason) {
+        if self.cancelled.get().is_none() {
+            self.cancelled.set(Some(why));
+        }
+        if let Some(flag) = self.cancel.get() {
+            flag.cancel(why);
+        }
+    }
+
+    fn cancel_flag(&self) -> &CancelFlag {
+        self.cancel.get_or_init(|| {
+            let flag = CancelFlag::new();
+            if let Some(why) = self.cancelled.get() {
+                flag.cancel(why);
+            }
+            flag
+        })
+    }
+
+    /// Gives back the capacity of empty queues (a dormant socket keeps only
+    /// what it needs).
+    pub(crate) fn shrink(&self) {
+        let mut out = self.out.borrow_mut();
+        if out.is_empty() && out.capacity() > 0 {
+            *out = VecDeque::new();
+        }
+        let mut events = self.events.borrow_mut();
+        if events.is_empty() && events.capacity() > 0 {
+            *events = VecDeque::new();
+        }
+    }
+
     pub(crate) fn wake_session(&self) {
         if let Some(w) = self.session.borrow_mut().take() {
             w.wake();
@@ -254,11 +294,14 @@ impl WebSocket {
             session: RefCell::new(None),
             consumer: RefCell::new(None),
             listener: RefCell::new(None),
-            cancel: CancelFlag::new(),
+            cancel: std::cell::OnceCell::new(),
+            cancelled: Cell::new(None),
             protocol: RefCell::new(None),
             abandoned: Cell::new(false),
             handles: Cell::new(1),
             relay_to: RefCell::new(std::rc::Weak::new()),
+            parkable: Cell::new(false),
+            key: Cell::new(0),
         }))
     }
 
@@ -319,7 +362,20 @@ impl WebSocket {
     /// Set when the peer goes away, the connection is failed, or the server
     /// shuts down; one atomic load to check.
     pub fn cancel_flag(&self) -> &CancelFlag {
-        &self.0.cancel
+        self.0.cancel_flag()
+    }
+
+    /// Lets the server end of this socket go dormant whenever it is idle: its
+    /// connection task ends, and the socket waits in the shard's dormant set
+    /// holding only its descriptor, this handle's state and three
+    /// timestamps. Messages, sends, heartbeats and auto-responses are then
+    /// handled there without a task; anything more (a close, a fragmented
+    /// message, backpressure, shutdown) starts a session task again. Meant
+    /// for sockets that are quiet for long stretches, like a hibernatable
+    /// actor's.
+    pub fn set_parkable(&self, parkable: bool) {
+        self.0.parkable.set(parkable);
+        self.0.wake_session();
     }
 
     /// Chooses the subprotocol (one the client offered) before the response
@@ -362,6 +418,18 @@ impl WebSocket {
     /// ```
     pub fn set_listener(&self, listener: Listener) {
         *self.0.listener.borrow_mut() = Some(listener);
+    }
+
+    /// Gives the socket a number of the handler's choosing, so that one
+    /// listener shared by many sockets can tell them apart (see
+    /// [`key`](Self::key)) instead of a closure per socket.
+    pub fn set_key(&self, key: u32) {
+        self.0.key.set(key);
+    }
+
+    /// The number given with [`set_key`](Self::set_key) (0 if none).
+    pub fn key(&self) -> u32 {
+        self.0.key.get()
     }
 
     /// Hands the events that queued before a listener was set to it now,
@@ -434,7 +502,7 @@ impl WebSocket {
         if self.0.state.get() == ReadyState::Connecting {
             self.0.out.borrow_mut().clear();
             self.0.out_bytes.set(0);
-            self.0.cancel.cancel(ringworker_core::CancelReason::Aborted);
+            self.0.cancel(CancelReason::Aborted);
             self.0.emit(WsEvent::Close {
                 code: 1006,
                 reason: reason.to_string(),

@@ -1,0 +1,148 @@
+//! The connection side of dormant WebSockets (see [`crate::ws::dormant`]):
+//! parking an idle session's socket, the shard's driver that steps woken
+//! and due sockets, and the task a socket gets again when a step is not
+//! enough.
+
+use std::future::{Future, poll_fn};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::Handler;
+use super::conn::{Alarm, ConnEnv, linger_close, ws_left};
+use crate::socket::Socket;
+use crate::ws::session::{Ended, Idle, Session, Suspended, wind_up};
+use crate::ws::socket::WsShared;
+
+/// Puts an idle session's socket in the shard's dormant set (its task is
+/// ending) and steps it once, so that from now on its wakers are the set's.
+pub(crate) fn park<H: Handler>(env: &Rc<ConnEnv<H>>, sock: Socket, ws: Rc<WsShared>, idle: Idle) {
+    sock.set_lean(true);
+    ws.shrink();
+    let key = env.dormant.insert(sock, ws, idle);
+    step(env, key);
+}
+
+/// One step of dormant socket `key`: its session polled once. Idle again:
+/// it stays; over: it winds up; more to do: it gets a task.
+pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
+    let Some(mut e) = env.dormant.take(key) else {
+        return;
+    };
+    let waker = e.waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut session = Session::stepping(
+        &e.sock,
+        e.ws.clone(),
+        e.idle,
+        &env.config.ws,
+        &env.drain,
+        &env.metrics,
+    );
+    let polled = session.step(&mut cx);
+    env.metrics.count_dormant(|c| c.steps += 1);
+    match polled {
+        Poll::Ready(Ended::Parked(idle)) => {
+            e.deadline = session.next_deadline;
+            drop(session);
+            e.idle = idle;
+            e.sock.shrink_buffers();
+            e.ws.shrink();
+            env.dormant.put_back(key, e);
+        }
+        Poll::Ready(ended) => {
+            drop(session);
+            env.dormant.release(key);
+            let env2 = env.clone();
+            spawn(env, async move {
+                wind_up(&e.sock, &e.ws, &env2.config.ws, ended).await;
+                finish(&env2, e.sock, e.ws, ended).await;
+            });
+        }
+        Poll::Pending => {
+            let state = session.suspend();
+            env.dormant.release(key);
+            env.metrics.count_dormant(|c| c.resumed += 1);
+            spawn(env, resume(env.clone(), e.sock, state));
+        }
+    }
+    env.metrics
+        .count_dormant(|c| c.now = env.dormant.len() as u64);
+}
+
+/// A dormant socket's session, back in a task until it is idle again.
+async fn resume<H: Handler>(env: Rc<ConnEnv<H>>, sock: Socket, state: Suspended) {
+    sock.set_lean(false);
+    let ws = state.ws().clone();
+    let ended = Session::resume(&sock, state, &env.config.ws, &env.drain, &env.metrics)
+        .run()
+        .await;
+    finish(&env, sock, ws, ended).await;
+}
+
+/// After a session: park the socket again, or close it and count it gone.
+async fn finish<H: Handler>(env: &Rc<ConnEnv<H>>, sock: Socket, ws: Rc<WsShared>, ended: Ended) {
+    match ended {
+        Ended::Parked(idle) => return park(env, sock, ws, idle),
+        Ended::Closed => linger_close(&sock).await,
+        Ended::Dropped => {}
+    }
+    if let Ok(peer) = sock.peer_addr() {
+        ws_left(env, peer);
+    }
+    env.metrics.connection_closed();
+}
+
+fn spawn<H: Handler>(env: &Rc<ConnEnv<H>>, f: impl Future<Output = ()> + 'static) {
+    match env.gate.spawn(f) {
+        Ok(task) => drop(task.detach()),
+        // Shut down already: the socket closes as the future drops.
+        Err(_) => env.metrics.connection_closed(),
+    }
+}
+
+/// The shard's dormant driver: steps every socket that was woken, and those
+/// whose deadline (a heartbeat, a timeout) passed. On shutdown it steps them
+/// all (each then sends 1001 in a task of its own) and ends.
+pub(crate) async fn drive<H: Handler>(env: Rc<ConnEnv<H>>) {
+    let mut alarm = Alarm::new();
+    let mut subscription = None;
+    loop {
+        let draining = poll_fn(|cx| {
+            if subscription.is_none() {
+                subscription = Some(env.drain.subscribe(cx.waker()));
+            }
+            if env.drain.is_draining() {
+                return Poll::Ready(true);
+            }
+            env.dormant.register(cx);
+            if env.dormant.has_ready() || alarm.poll(cx, env.dormant.next_scan()) {
+                return Poll::Ready(false);
+            }
+            Poll::Pending
+        })
+        .await;
+        if draining {
+            wake_all(&env);
+            return;
+        }
+        let mut stepped = 0u32;
+        while let Some(key) = env.dormant.pop_ready() {
+            step(&env, key);
+            stepped += 1;
+            if stepped % 64 == 0 {
+                glommio::yield_if_needed().await;
+            }
+        }
+        for key in env.dormant.due(Instant::now()) {
+            step(&env, key);
+        }
+    }
+}
+
+/// Steps every dormant socket (on shutdown: none stays dormant).
+pub(crate) fn wake_all<H: Handler>(env: &Rc<ConnEnv<H>>) {
+    for key in env.dormant.keys() {
+        step(env, key);
+    }
+}
