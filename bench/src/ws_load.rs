@@ -250,12 +250,22 @@ pub fn human_echo(r: &EchoReport) -> String {
 
 /// Resident memory of a process, in bytes.
 pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    status_kb(pid, "VmRSS:")
+}
+
+/// Resident anonymous memory of a process (the heap and other mappings not
+/// backed by a file: not its code), in bytes.
+pub fn anon_rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    status_kb(pid, "RssAnon:")
+}
+
+fn status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc/PID/status")?;
+        .with_context(|| format!("no {field} in /proc/PID/status"))?;
     Ok(kb * 1024)
 }
 
@@ -350,10 +360,12 @@ pub struct HibernateReport {
     pub rss_before_bytes: u64,
     pub rss_after_bytes: u64,
     pub bytes_per_socket: f64,
-    /// RSS with the first half of the sockets hibernated.
-    pub rss_half_bytes: u64,
-    /// RSS growth per socket of the second half: the steady cost of one more
-    /// hibernated socket.
+    /// Anonymous RSS (not the code's pages) once the first 1 % of the
+    /// sockets hibernated (the warm baseline), and with all of them.
+    pub anon_base_bytes: u64,
+    pub anon_after_bytes: u64,
+    /// Anonymous RSS growth per socket past the warm baseline: what each
+    /// hibernated socket costs, without the once-only costs of the first.
     pub marginal_bytes_per_socket: f64,
     /// Round trip of a message to a hibernated room (wake, construct,
     /// webSocketMessage, reply), microseconds.
@@ -407,15 +419,15 @@ fn percentiles(mut v: Vec<f64>) -> crate::report::Latency {
 pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
     let before = rss_bytes(cfg.pid)?;
     let mut socks: Vec<(TcpStream, Vec<u8>)> = Vec::with_capacity(cfg.sockets);
-    // In two halves, each let hibernate: the second half's growth is the
-    // cost of one more hibernated socket, without what the first sockets
-    // paid once (code paged in, the JS heap's pages, allocator arenas).
-    let half = cfg.sockets / 2;
-    let mut mid = before;
+    // The first sockets (`warmup`, 1 %) pay what any first traffic pays
+    // once: code paged in, the JS heap's pages, allocator arenas. The
+    // memory after they hibernated is the baseline of the per-socket cost.
+    let warmup = (cfg.sockets / 100).max(1);
+    let mut base = anon_rss_bytes(cfg.pid)?;
     for i in 0..cfg.sockets {
-        if i == half && half > 0 {
+        if i == warmup {
             std::thread::sleep(cfg.settle);
-            mid = rss_bytes(cfg.pid)?;
+            base = anon_rss_bytes(cfg.pid)?;
         }
         let mut t = cfg.target.clone();
         t.path = t.path.replace("{room}", &(i % cfg.rooms).to_string());
@@ -424,6 +436,7 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
     }
     std::thread::sleep(cfg.settle);
     let after = rss_bytes(cfg.pid)?;
+    let anon_after = anon_rss_bytes(cfg.pid)?;
     // Wake rooms in turn; a room is visited again only after `idle`.
     let per_room = (cfg.sockets / cfg.rooms).max(1);
     let mut last_use = vec![Instant::now(); cfg.rooms];
@@ -454,9 +467,10 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
         rss_before_bytes: before,
         rss_after_bytes: after,
         bytes_per_socket: after.saturating_sub(before) as f64 / cfg.sockets as f64,
-        rss_half_bytes: mid,
-        marginal_bytes_per_socket: after.saturating_sub(mid) as f64
-            / (cfg.sockets - half).max(1) as f64,
+        anon_base_bytes: base,
+        anon_after_bytes: anon_after,
+        marginal_bytes_per_socket: anon_after.saturating_sub(base) as f64
+            / (cfg.sockets - warmup).max(1) as f64,
         wake_us: percentiles(wake),
         awake_us: percentiles(awake),
         wakes: cfg.wakes,
@@ -466,7 +480,7 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
 pub fn human_hibernate(r: &HibernateReport) -> String {
     format!(
         "{} hibernated WebSockets in {} rooms: server RSS {:.1} MiB -> {:.1} MiB, {:.0} bytes per socket \
-         ({:.0} bytes per socket of the second half)\n\
+         ({:.0} bytes of anonymous memory per socket past the first 1 %)\n\
          {} wakes: round trip to a hibernated room p50 {:.0} us, p99 {:.0} us; to the awake room p50 {:.0} us, p99 {:.0} us\n",
         r.sockets,
         r.rooms,
