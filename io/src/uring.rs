@@ -91,8 +91,7 @@ enum RecvState {
 /// reused by a new connection can never receive another connection's bytes.
 #[derive(Debug)]
 pub struct RecvShared {
-    fd: RawFd,
-    _owned: std::os::fd::OwnedFd,
+    owned: std::os::fd::OwnedFd,
     /// Bytes received and not yet consumed by the connection.
     pub buf: RefCell<BytesMut>,
     state: Cell<RecvState>,
@@ -105,8 +104,7 @@ pub struct RecvShared {
     /// Completed sends, emptied, reused for the next ones (no allocation per
     /// response once a connection has sent twice). Boxed: an SQE points at a
     /// message's `msghdr`, so a message must keep its address as it moves.
-    #[allow(clippy::vec_box)]
-    tx_spare: RefCell<Vec<Box<SendMsg>>>,
+    tx_spare: RefCell<[Option<Box<SendMsg>>; 2]>,
     /// Keep no spare sends and no receive capacity between uses (a socket
     /// that is quiet for long: see [`NetRing::set_lean`]).
     lean: Cell<bool>,
@@ -529,10 +527,8 @@ impl NetRing {
 
     /// Takes ownership of a connection socket and starts receiving on it.
     pub fn socket(self: &Rc<Self>, owned: std::os::fd::OwnedFd) -> Rc<RecvShared> {
-        use std::os::fd::AsRawFd;
         let s = Rc::new(RecvShared {
-            fd: owned.as_raw_fd(),
-            _owned: owned,
+            owned,
             buf: RefCell::new(BytesMut::with_capacity(8 * 1024)),
             state: Cell::new(RecvState::Paused),
             end: Cell::new(None),
@@ -540,7 +536,7 @@ impl NetRing {
             tx_queue: RefCell::new(VecDeque::new()),
             tx_error: Cell::new(None),
             tx_waker: RefCell::new(None),
-            tx_spare: RefCell::new(Vec::new()),
+            tx_spare: RefCell::new([None, None]),
             lean: Cell::new(false),
         });
         self.arm_recv(&s);
@@ -551,7 +547,7 @@ impl NetRing {
         let slot = self.add_op(Op::Recv(s.clone()));
         s.state.set(RecvState::Armed(slot));
         self.push(
-            opcode::RecvMulti::new(types::Fd(s.fd), BGID)
+            opcode::RecvMulti::new(types::Fd(s.fd()), BGID)
                 .build()
                 .user_data(slot as u64),
         );
@@ -610,22 +606,19 @@ impl NetRing {
         // A recycled message, or a fresh one whose buffer is as large as this
         // head, so the writer does not regrow from nothing meanwhile.
         let mut msg = s
-            .tx_spare
-            .borrow_mut()
-            .pop()
+            .take_spare()
             .unwrap_or_else(|| SendMsg::new(head.capacity().max(1024)));
         msg.fill(head, chunks, chunked);
         let len = msg.remaining;
         if len == 0 {
-            msg.clear();
-            s.tx_spare.borrow_mut().push(msg);
+            s.keep_spare(msg);
             return 0;
         }
         let mut q = s.tx_queue.borrow_mut();
         q.push_back(msg);
         if q.len() == 1 {
             let slot = self.add_op(Op::Send(s.clone()));
-            let sqe = q[0].sqe(slot, s.fd);
+            let sqe = q[0].sqe(slot, s.fd());
             drop(q);
             self.push(sqe);
         }
@@ -662,7 +655,7 @@ impl NetRing {
         }
         if s.lean.get() {
             // Nothing kept: not even the queues' capacity.
-            *s.tx_spare.borrow_mut() = Vec::new();
+            *s.tx_spare.borrow_mut() = [None, None];
             let mut q = s.tx_queue.borrow_mut();
             if q.is_empty() && q.capacity() > 0 {
                 *q = VecDeque::new();
@@ -670,8 +663,8 @@ impl NetRing {
             return;
         }
         let mut spare = s.tx_spare.borrow_mut();
-        spare.truncate(1);
-        for m in spare.iter_mut() {
+        spare[1] = None;
+        if let Some(m) = spare[0].as_mut() {
             m.head = Vec::new();
             m.chunks = Vec::new();
             m.framing = Vec::new();
@@ -924,7 +917,7 @@ impl NetRing {
                             let slot = self.add_op(Op::Recv(s2));
                             s.state.set(RecvState::Armed(slot));
                             self.push(
-                                opcode::RecvMulti::new(types::Fd(s.fd), BGID)
+                                opcode::RecvMulti::new(types::Fd(s.fd()), BGID)
                                     .build()
                                     .user_data(slot as u64),
                             );
@@ -948,18 +941,16 @@ impl NetRing {
                 } else {
                     let done = q.front_mut().is_none_or(|m| m.advance(res as usize));
                     if done {
-                        if let Some(mut m) = q.pop_front() {
-                            let mut spare = s.tx_spare.borrow_mut();
-                            if spare.len() < 2 && !s.lean.get() {
-                                m.clear();
-                                spare.push(m);
+                        if let Some(m) = q.pop_front() {
+                            if !s.lean.get() {
+                                s.keep_spare(m);
                             }
                         }
                     }
                     // The next send (or the rest of a partial one) goes out now.
                     if let Some(front) = q.front() {
                         let slot = self.add_op(Op::Send(s.clone()));
-                        let sqe = front.sqe(slot, s.fd);
+                        let sqe = front.sqe(slot, s.fd());
                         drop(q);
                         self.push(sqe);
                     }
@@ -1237,7 +1228,22 @@ impl Drop for Acceptor {
 impl RecvShared {
     /// The socket's descriptor.
     pub fn fd(&self) -> RawFd {
-        self.fd
+        use std::os::fd::AsRawFd;
+        self.owned.as_raw_fd()
+    }
+
+    fn take_spare(&self) -> Option<Box<SendMsg>> {
+        let mut spare = self.tx_spare.borrow_mut();
+        spare[1].take().or_else(|| spare[0].take())
+    }
+
+    /// Keeps a completed send for reuse (up to two; the rest are freed).
+    fn keep_spare(&self, mut m: Box<SendMsg>) {
+        let mut spare = self.tx_spare.borrow_mut();
+        if let Some(slot) = spare.iter_mut().find(|x| x.is_none()) {
+            m.clear();
+            *slot = Some(m);
+        }
     }
 
     /// How the receive side ended, if it did.

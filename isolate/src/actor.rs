@@ -92,6 +92,8 @@ impl Default for ActorOptions {
 /// After this many sockets' actors hibernated, the isolate is asked to
 /// collect garbage (see `sweep`).
 const GC_AFTER_HIBERNATED: usize = 1000;
+/// The least time between two of those collections.
+const GC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The longest attachment a WebSocket may carry (serialized).
 const MAX_ATTACHMENT: usize = 16 << 10;
@@ -119,10 +121,16 @@ struct Actor {
 /// hibernation with nothing but this and the io socket.
 struct HibernatableSocket {
     /// Its actor's key, shared by all the actor's sockets.
-    key: Rc<str>,
-    tags: Vec<String>,
-    /// When the auto-response last answered on it (ms since the epoch).
-    auto_at: Option<f64>,
+    key: Rc<Box<str>>,
+    /// Its tags (`None`: none). Boxed for a thin pointer: this struct is
+    /// kept per hibernated socket, in a table of tens of thousands.
+    #[allow(clippy::box_collection)]
+    tags: Option<Box<Vec<String>>>,
+    /// Its attachment, serialized (other sockets' are in `attachments`).
+    attachment: Option<Box<[u8]>>,
+    /// When the auto-response last answered on it (ms since the epoch; NaN:
+    /// never).
+    auto_at: f64,
 }
 
 /// Why an actor left memory.
@@ -160,8 +168,9 @@ pub(crate) struct Actors {
     plain_owner: HashMap<u32, u32, IdHash>,
     /// The same hibernatable sockets by actor key, in id order.
     sockets_of: HashMap<String, std::collections::BTreeSet<u32>>,
-    /// Attachments by socket id (any socket may carry one).
-    attachments: HashMap<u32, Vec<u8>, IdHash>,
+    /// Attachments of the sockets that are not hibernatable, by socket id
+    /// (any socket may carry one).
+    attachments: HashMap<u32, Box<[u8]>, IdHash>,
     /// Auto-responses by actor key: (request text, response text).
     auto_response: HashMap<String, (String, String)>,
     /// Alarms scheduled on this shard by actor key: (due ms, generation).
@@ -273,10 +282,10 @@ impl Actors {
     /// Socket `id` closed.
     pub(crate) fn socket_closed(&mut self, id: u32) {
         if let Some(s) = self.hibernatable.remove(&id) {
-            if let Some(set) = self.sockets_of.get_mut(&*s.key) {
+            if let Some(set) = self.sockets_of.get_mut(&**s.key) {
                 set.remove(&id);
                 if set.is_empty() {
-                    self.sockets_of.remove(&*s.key);
+                    self.sockets_of.remove(&**s.key);
                 }
             }
             self.publish();
@@ -289,19 +298,42 @@ impl Actors {
         }
     }
 
+    /// Socket `id`'s attachment, serialized.
+    fn attachment(&self, id: u32) -> Option<&[u8]> {
+        match self.hibernatable.get(&id) {
+            Some(s) => s.attachment.as_deref(),
+            None => self.attachments.get(&id).map(|b| &b[..]),
+        }
+    }
+
+    fn set_attachment(&mut self, id: u32, bytes: Option<Box<[u8]>>) {
+        if let Some(s) = self.hibernatable.get_mut(&id) {
+            s.attachment = bytes;
+            return;
+        }
+        match bytes {
+            Some(b) => {
+                self.attachments.insert(id, b);
+            }
+            None => {
+                self.attachments.remove(&id);
+            }
+        }
+    }
+
     /// The actor key of hibernatable socket `id`.
     pub(crate) fn hibernatable_key(&self, id: u32) -> Option<&str> {
-        self.hibernatable.get(&id).map(|s| &*s.key)
+        self.hibernatable.get(&id).map(|s| &**s.key)
     }
 
     /// The auto-response for a text message on hibernatable socket `id`.
     pub(crate) fn auto_response(&mut self, id: u32, text: &[u8]) -> Option<String> {
         let s = self.hibernatable.get_mut(&id)?;
-        let (req, res) = self.auto_response.get(&*s.key)?;
+        let (req, res) = self.auto_response.get(&**s.key)?;
         if req.as_bytes() != text {
             return None;
         }
-        s.auto_at = Some(now_ms());
+        s.auto_at = now_ms();
         self.counters.auto_responses += 1;
         if let Some(m) = ringworker_core::ShardMetrics::current() {
             m.set_actors(self.counters);
@@ -668,12 +700,28 @@ async fn sweep(weak: Weak<JsRuntime>) {
         glommio::timer::sleep(tick).await;
         let Some(rt) = weak.upgrade() else { return };
         let ledger = KeepaliveLedger::current();
-        let due: Vec<(u32, Eviction)> = {
+        let done = {
             let mut h = rt.host().borrow_mut();
-            if h.actors.by_owner.is_empty() {
+            let done = h.actors.by_owner.is_empty();
+            if done {
                 h.actors.sweeper = false;
-                return;
             }
+            done
+        };
+        if done {
+            // The last of a burst of hibernations is collected too.
+            if hibernated_sockets >= GC_AFTER_HIBERNATED / 10 {
+                if let Some(wait) =
+                    last_gc.and_then(|t: Instant| GC_INTERVAL.checked_sub(t.elapsed()))
+                {
+                    glommio::timer::sleep(wait).await;
+                }
+                rt.release_memory();
+            }
+            return;
+        }
+        let due: Vec<(u32, Eviction)> = {
+            let h = rt.host().borrow();
             h.actors
                 .by_owner
                 .keys()
@@ -691,15 +739,18 @@ async fn sweep(weak: Weak<JsRuntime>) {
                 }
             }
         }
+        let quiet = due.iter().all(|(_, why)| *why != Eviction::Hibernated);
         for (owner, why) in due {
             rt.evict_actor(owner, why);
         }
         // What hibernated actors held (their objects, their sockets' JS
-        // wrappers) is garbage now: once many sockets went to sleep, collect
-        // it rather than keep it resident (a full GC: at most every 10 s).
-        if hibernated_sockets >= GC_AFTER_HIBERNATED
-            && last_gc.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10))
-        {
+        // wrappers) is garbage now: once many sockets went to sleep (or a
+        // burst of a hundred or more ended), collect it rather than keep it
+        // resident: a full GC of a few ms, and the allocator's free pages
+        // given back; at most once per GC_INTERVAL.
+        let enough = hibernated_sockets >= GC_AFTER_HIBERNATED
+            || (quiet && hibernated_sockets >= GC_AFTER_HIBERNATED / 10);
+        if enough && last_gc.is_none_or(|t: Instant| t.elapsed() >= GC_INTERVAL) {
             hibernated_sockets = 0;
             last_gc = Some(Instant::now());
             rt.release_memory();
@@ -1347,14 +1398,15 @@ fn op_accept_ws(
     let shared_key = set
         .first()
         .and_then(|other| a.hibernatable.get(other))
-        .map_or_else(|| Rc::from(key.as_str()), |s| s.key.clone());
+        .map_or_else(|| Rc::new(key.as_str().into()), |s| s.key.clone());
     set.insert(id);
     a.hibernatable.insert(
         id,
         HibernatableSocket {
             key: shared_key,
-            tags,
-            auto_at: None,
+            tags: (!tags.is_empty()).then(|| Box::new(tags)),
+            attachment: None,
+            auto_at: f64::NAN,
         },
     );
     rv.set(v8::Integer::new_from_unsigned(scope, id).into());
@@ -1385,7 +1437,7 @@ fn op_sockets(
                 h.actors
                     .hibernatable
                     .get(id)
-                    .is_some_and(|s| s.tags.contains(t))
+                    .is_some_and(|s| s.tags.as_ref().is_some_and(|tags| tags.contains(t)))
             })
         })
         // (A socket whose close is being delivered is no longer listed.)
@@ -1411,7 +1463,7 @@ fn op_socket_tags(
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let h = host(scope);
     let tags: Vec<String> = match h.borrow().actors.hibernatable.get(&id) {
-        Some(s) => s.tags.clone(),
+        Some(s) => s.tags.as_deref().cloned().unwrap_or_default(),
         None => {
             return throw_type_error(
                 scope,
@@ -1462,7 +1514,8 @@ fn op_auto_response_at(
         .actors
         .hibernatable
         .get(&id)
-        .and_then(|s| s.auto_at);
+        .map(|s| s.auto_at)
+        .filter(|t| !t.is_nan());
     match at {
         Some(t) => rv.set(v8::Number::new(scope, t).into()),
         None => rv.set(v8::null(scope).into()),
@@ -1480,7 +1533,7 @@ fn op_set_attachment(
     let v = args.get(1);
     let h = host(scope);
     if v.is_null_or_undefined() {
-        h.borrow_mut().actors.attachments.remove(&id);
+        h.borrow_mut().actors.set_attachment(id, None);
         return;
     }
     let Some(bytes) = serialize(scope, v) else {
@@ -1495,7 +1548,9 @@ fn op_set_attachment(
             ),
         );
     }
-    h.borrow_mut().actors.attachments.insert(id, bytes);
+    h.borrow_mut()
+        .actors
+        .set_attachment(id, Some(bytes.into_boxed_slice()));
 }
 
 /// `wsGetAttachment(id)` -> a fresh copy of the attachment, or null.
@@ -1505,7 +1560,11 @@ fn op_get_attachment(
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let bytes = host(scope).borrow().actors.attachments.get(&id).cloned();
+    let bytes = host(scope)
+        .borrow()
+        .actors
+        .attachment(id)
+        .map(<[u8]>::to_vec);
     match bytes.and_then(|b| deserialize(scope, &b)) {
         Some(v) => rv.set(v),
         None => rv.set(v8::null(scope).into()),

@@ -1051,12 +1051,17 @@ fn accept_websocket(
             "a response with a WebSocket must have status 101, not {status}"
         ));
     }
-    let chosen = ws.0.protocol.borrow().clone().or_else(|| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol"))
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    });
+    let chosen =
+        ws.0.protocol
+            .borrow()
+            .as_deref()
+            .map(str::to_owned)
+            .or_else(|| {
+                headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-protocol"))
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            });
     headers.retain(|(n, _)| !n.eq_ignore_ascii_case(b"sec-websocket-protocol"));
     if let Some(p) = chosen {
         if !hs.protocols.contains(&p) {
@@ -1065,7 +1070,7 @@ fn accept_websocket(
                 hs.protocols
             ));
         }
-        *ws.0.protocol.borrow_mut() = Some(p.clone());
+        *ws.0.protocol.borrow_mut() = Some(p.as_str().into());
         headers.push((
             Bytes::from_static(b"sec-websocket-protocol"),
             Bytes::from(p),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::Handler;
 use super::conn::{Alarm, ConnEnv, linger_close, ws_left};
 use crate::socket::Socket;
-use crate::ws::session::{Ended, Idle, Session, Suspended, wind_up};
+use crate::ws::session::{Ended, Idle, Session, Stamp, Suspended, wind_up};
 use crate::ws::socket::WsShared;
 
 /// Puts an idle session's socket in the shard's dormant set (its task is
@@ -29,7 +29,7 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
     let Some(mut e) = env.dormant.take(key) else {
         return;
     };
-    let waker = e.waker();
+    let waker = env.dormant.waker(key);
     let mut cx = Context::from_waker(&waker);
     let mut session = Session::stepping(
         &e.sock,
@@ -43,7 +43,7 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
     env.metrics.count_dormant(|c| c.steps += 1);
     match polled {
         Poll::Ready(Ended::Parked(idle)) => {
-            e.deadline = session.next_deadline;
+            e.deadline = session.next_deadline.map(Stamp::of);
             drop(session);
             e.idle = idle;
             e.sock.shrink_buffers();
@@ -127,11 +127,17 @@ pub(crate) async fn drive<H: Handler>(env: Rc<ConnEnv<H>>) {
             return;
         }
         let mut stepped = 0u32;
-        while let Some(key) = env.dormant.pop_ready() {
-            step(&env, key);
-            stepped += 1;
-            if stepped % 64 == 0 {
-                glommio::yield_if_needed().await;
+        loop {
+            let ready = env.dormant.take_ready();
+            if ready.is_empty() {
+                break;
+            }
+            for key in ready {
+                step(&env, key);
+                stepped += 1;
+                if stepped % 64 == 0 {
+                    glommio::yield_if_needed().await;
+                }
             }
         }
         for key in env.dormant.due(Instant::now()) {

@@ -8,8 +8,8 @@
 //! ends and the socket joins this set, keeping only its descriptor, its
 //! handler state and three timestamps ([`Idle`]).
 //!
-//! Each entry has a small waker of its own, registered wherever the session
-//! task's would be (the receive side, the send side, the handler's queue).
+//! Each entry has a waker of its own (a number: no allocation), registered
+//! wherever the session task's would be (the receive side, the send side, the handler's queue).
 //! A wake puts the entry on a ready queue; the shard's dormant driver then
 //! takes a *step*: it builds the session from the entry, polls it once, and
 //! if the session is idle again the entry stays. So a message is parsed and
@@ -26,16 +26,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
-use atomic_waker::AtomicWaker;
-use crossbeam_queue::SegQueue;
 use ringworker_core::WsConfig;
 
-use super::session::Idle;
+use super::session::{Idle, Stamp};
 use super::socket::WsShared;
 use crate::socket::Socket;
 
@@ -45,42 +41,80 @@ pub(crate) struct Entry {
     pub(crate) ws: Rc<WsShared>,
     pub(crate) idle: Idle,
     /// When its session next has something to do on its own.
-    pub(crate) deadline: Option<Instant>,
-    wake: Arc<EntryWake>,
+    pub(crate) deadline: Option<Stamp>,
 }
 
-impl Entry {
-    /// The entry's waker (for a step's `Context`), marking it not queued.
-    pub(crate) fn waker(&self) -> Waker {
-        self.wake.queued.store(false, Ordering::Relaxed);
-        Waker::from(self.wake.clone())
-    }
-}
-
-/// The ready queue the entries' wakers feed and the driver drains.
-#[derive(Default)]
+/// What the entries' wakers feed and the driver drains. Reached through a
+/// thread-local registry, so that a waker is just a number (set, key): no
+/// allocation per socket. Every place a dormant socket's waker is
+/// registered (its receive and send sides, its handler's queue) belongs to
+/// the shard's thread, so it is woken there.
 struct Ready {
-    keys: SegQueue<u32>,
-    driver: AtomicWaker,
+    id: u32,
+    keys: RefCell<Vec<u32>>,
+    /// One bit per key: on `keys` already (one step serves every wake until
+    /// then).
+    queued: RefCell<Vec<u64>>,
+    driver: RefCell<Option<Waker>>,
 }
 
-struct EntryWake {
-    key: u32,
-    /// On the ready queue already (one step serves every wake until then).
-    queued: AtomicBool,
-    ready: Arc<Ready>,
-}
-
-impl Wake for EntryWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+impl Ready {
+    fn push(&self, key: u32) {
+        let (word, bit) = ((key / 64) as usize, 1u64 << (key % 64));
+        let mut q = self.queued.borrow_mut();
+        if q.len() <= word {
+            q.resize(word + 1, 0);
+        }
+        if q[word] & bit != 0 {
+            return;
+        }
+        q[word] |= bit;
+        drop(q);
+        self.keys.borrow_mut().push(key);
+        if let Some(w) = self.driver.borrow().as_ref() {
+            w.wake_by_ref();
+        }
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::Relaxed) {
-            self.ready.keys.push(self.key);
-            self.ready.driver.wake();
+    fn unqueue(&self, key: u32) {
+        let (word, bit) = ((key / 64) as usize, 1u64 << (key % 64));
+        if let Some(w) = self.queued.borrow_mut().get_mut(word) {
+            *w &= !bit;
         }
+    }
+}
+
+thread_local! {
+    /// This thread's dormant sets (one per shard served on it, in practice).
+    static SETS: RefCell<Vec<Rc<Ready>>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_SET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// An entry's waker: (set id << 32 | key) as its data, no allocation.
+fn entry_waker(set: u32, key: u32) -> Waker {
+    let data = ((u64::from(set) << 32) | u64::from(key)) as usize as *const ();
+    // SAFETY: the data is a plain number and the functions below only read
+    // thread-locals, so they are safe to call from any thread.
+    unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(
+    |data| RawWaker::new(data, &VTABLE),
+    wake_entry,
+    wake_entry,
+    |_| {},
+);
+
+fn wake_entry(data: *const ()) {
+    let v = data as usize as u64;
+    let (set, key) = ((v >> 32) as u32, v as u32);
+    let ready = SETS.with(|sets| sets.borrow().iter().find(|r| r.id == set).cloned());
+    match ready {
+        Some(r) => r.push(key),
+        // (Not reachable: see `Ready`. Were it, the socket would be stepped
+        // at its next deadline instead.)
+        None => debug_assert!(false, "a dormant socket woken off its shard"),
     }
 }
 
@@ -88,13 +122,20 @@ impl Wake for EntryWake {
 pub(crate) struct DormantSet {
     slots: RefCell<Vec<Option<Entry>>>,
     free: RefCell<Vec<u32>>,
-    ready: Arc<Ready>,
+    ready: Rc<Ready>,
     len: Cell<usize>,
     /// The earliest deadline among the entries, as far as known (it may be
     /// early: an entry's deadline moves later without a rescan).
     earliest: Cell<Option<Instant>>,
     last_scan: Cell<Instant>,
     tick: Duration,
+}
+
+impl Drop for DormantSet {
+    fn drop(&mut self) {
+        let id = self.ready.id;
+        let _ = SETS.try_with(|sets| sets.borrow_mut().retain(|r| r.id != id));
+    }
 }
 
 impl DormantSet {
@@ -104,10 +145,18 @@ impl DormantSet {
             .flatten()
             .min()
             .unwrap_or(Duration::from_secs(8));
+        Stamp::init();
+        let ready = Rc::new(Ready {
+            id: NEXT_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            keys: RefCell::new(Vec::new()),
+            queued: RefCell::new(Vec::new()),
+            driver: RefCell::new(None),
+        });
+        SETS.with(|sets| sets.borrow_mut().push(ready.clone()));
         Self {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
-            ready: Arc::default(),
+            ready,
             len: Cell::new(0),
             earliest: Cell::new(None),
             last_scan: Cell::new(Instant::now()),
@@ -134,17 +183,11 @@ impl DormantSet {
             slots.push(None);
             (slots.len() - 1) as u32
         });
-        let wake = Arc::new(EntryWake {
-            key,
-            queued: AtomicBool::new(false),
-            ready: self.ready.clone(),
-        });
         slots[key as usize] = Some(Entry {
             sock,
             ws,
             idle,
             deadline: None,
-            wake,
         });
         self.len.set(self.len.get() + 1);
         key
@@ -159,7 +202,7 @@ impl DormantSet {
 
     /// Puts a stepped entry back under its key, idle until `deadline`.
     pub(crate) fn put_back(&self, key: u32, e: Entry) {
-        if let Some(d) = e.deadline {
+        if let Some(d) = e.deadline.map(Stamp::at) {
             if self.earliest.get().is_none_or(|x| d < x) {
                 self.earliest.set(Some(d));
             }
@@ -191,18 +234,28 @@ impl DormantSet {
         }
     }
 
-    /// Registers the driver's waker.
-    pub(crate) fn register(&self, cx: &Context<'_>) {
-        self.ready.driver.register(cx.waker());
+    /// Entry `key`'s waker (for a step's `Context`); the entry counts as
+    /// not queued from now on.
+    pub(crate) fn waker(&self, key: u32) -> Waker {
+        self.ready.unqueue(key);
+        entry_waker(self.ready.id, key)
     }
 
-    /// The next woken entry.
-    pub(crate) fn pop_ready(&self) -> Option<u32> {
-        self.ready.keys.pop()
+    /// Registers the driver's waker.
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        let mut d = self.ready.driver.borrow_mut();
+        if !d.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *d = Some(cx.waker().clone());
+        }
+    }
+
+    /// The woken entries, oldest first (taken all at once).
+    pub(crate) fn take_ready(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.ready.keys.borrow_mut())
     }
 
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.keys.is_empty()
+        !self.ready.keys.borrow().is_empty()
     }
 
     /// When the driver should scan for deadlines next.
@@ -221,7 +274,7 @@ impl DormantSet {
         self.last_scan.set(now);
         let mut earliest: Option<Instant> = None;
         for (key, e) in self.slots.borrow().iter().enumerate() {
-            let Some(d) = e.as_ref().and_then(|e| e.deadline) else {
+            let Some(d) = e.as_ref().and_then(|e| e.deadline).map(Stamp::at) else {
                 continue;
             };
             if d <= now {

@@ -106,12 +106,49 @@ pub(crate) enum Ended {
     Parked(Idle),
 }
 
-/// All a parked session needs to go on: its heartbeat and idle clocks.
+/// All a parked session needs to go on: its heartbeat and idle clocks
+/// (24 bytes: a dormant socket keeps it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Idle {
-    last_heard: Instant,
-    last_message: Instant,
-    pong_due: Option<Instant>,
+    last_heard: Stamp,
+    last_message: Stamp,
+    pong_due: Option<Stamp>,
+}
+
+impl Idle {
+    fn of(last_heard: Instant, last_message: Instant, pong_due: Option<Instant>) -> Self {
+        Self {
+            last_heard: Stamp::of(last_heard),
+            last_message: Stamp::of(last_message),
+            pong_due: pong_due.map(Stamp::of),
+        }
+    }
+}
+
+/// A point in time in 8 bytes (`Option<Stamp>` too): nanoseconds since the
+/// process's clock base, plus one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp(std::num::NonZeroU64);
+
+impl Stamp {
+    fn base() -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    /// (Sets the clock base if it is not set yet.)
+    pub(crate) fn init() {
+        Self::base();
+    }
+
+    pub(crate) fn of(t: Instant) -> Self {
+        let n = t.saturating_duration_since(Self::base()).as_nanos() as u64;
+        Self(std::num::NonZeroU64::MIN.saturating_add(n))
+    }
+
+    pub(crate) fn at(self) -> Instant {
+        Self::base() + std::time::Duration::from_nanos(self.0.get() - 1)
+    }
 }
 
 /// A session's state without its borrows, to carry it into a task of its
@@ -247,9 +284,9 @@ impl<'a, T: Transport> Session<'a, T> {
             failed: s.failed,
             close_deadline: s.close_deadline,
             need: s.need,
-            last_heard: s.idle.last_heard,
-            last_message: s.idle.last_message,
-            pong_due: s.idle.pong_due,
+            last_heard: s.idle.last_heard.at(),
+            last_message: s.idle.last_message.at(),
+            pong_due: s.idle.pong_due.map(Stamp::at),
             alarm: Alarm::new(),
             seen: s.seen,
             stepping: false,
@@ -268,9 +305,9 @@ impl<'a, T: Transport> Session<'a, T> {
         metrics: &'a ShardMetrics,
     ) -> Self {
         let mut s = Self::new(sock, Role::Server, ws, cfg, drain, metrics);
-        s.last_heard = idle.last_heard;
-        s.last_message = idle.last_message;
-        s.pong_due = idle.pong_due;
+        s.last_heard = idle.last_heard.at();
+        s.last_message = idle.last_message.at();
+        s.pong_due = idle.pong_due.map(Stamp::at);
         s.stepping = true;
         s
     }
@@ -284,6 +321,7 @@ impl<'a, T: Transport> Session<'a, T> {
 
     /// This session's state, for [`Self::resume`] in a task.
     pub(crate) fn suspend(self) -> Suspended {
+        let idle = self.idle();
         Suspended {
             ws: self.ws,
             asm: self.asm,
@@ -293,11 +331,7 @@ impl<'a, T: Transport> Session<'a, T> {
             failed: self.failed,
             close_deadline: self.close_deadline,
             need: self.need,
-            idle: Idle {
-                last_heard: self.last_heard,
-                last_message: self.last_message,
-                pong_due: self.pong_due,
-            },
+            idle,
             seen: self.seen,
         }
     }
@@ -325,11 +359,7 @@ impl<'a, T: Transport> Session<'a, T> {
     }
 
     fn idle(&self) -> Idle {
-        Idle {
-            last_heard: self.last_heard,
-            last_message: self.last_message,
-            pong_due: self.pong_due,
-        }
+        Idle::of(self.last_heard, self.last_message, self.pong_due)
     }
 
     /// Runs the session to its end.

@@ -83,18 +83,17 @@ pub(crate) struct WsShared {
     pub(crate) state: Cell<ReadyState>,
     /// The session task (woken when the handler queues something).
     session: RefCell<Option<Waker>>,
-    /// The handler's event consumer.
-    consumer: RefCell<Option<Waker>>,
-    /// Takes events synchronously on the connection's task (see
-    /// [`WebSocket::set_listener`]).
-    listener: RefCell<Option<Listener>>,
+    /// Who takes the events: a consumer waiting in
+    /// [`WebSocket::poll_event`], or a listener that takes them synchronously
+    /// on the connection's task (see [`WebSocket::set_listener`]).
+    taker: RefCell<Taker>,
     /// Set when the peer goes away (or the connection is failed or shut
     /// down). Made on first use (most sockets never ask, and a flag is a few
     /// hundred bytes); `cancelled` keeps the reason until then.
     cancel: std::cell::OnceCell<CancelFlag>,
     cancelled: Cell<Option<CancelReason>>,
     /// The subprotocol the handler chose (`Sec-WebSocket-Protocol`).
-    pub(crate) protocol: RefCell<Option<String>>,
+    pub(crate) protocol: RefCell<Option<Box<str>>>,
     /// The handler dropped every handle and set no listener: the session
     /// closes with 1000.
     pub(crate) abandoned: Cell<bool>,
@@ -161,7 +160,14 @@ impl WsShared {
             self.state.set(ReadyState::Closed);
         }
         self.events.borrow_mut().push_back(ev);
-        if let Some(w) = self.consumer.borrow_mut().take() {
+        let waiting = {
+            let mut t = self.taker.borrow_mut();
+            match &*t {
+                Taker::Waiting(_) => std::mem::replace(&mut *t, Taker::Nobody),
+                _ => Taker::Nobody,
+            }
+        };
+        if let Taker::Waiting(w) = waiting {
             w.wake();
         }
     }
@@ -181,8 +187,9 @@ impl WsShared {
     /// where running the handler's code is safe (no borrow of this socket
     /// held, not inside the handler).
     pub(crate) fn deliver(self: &Rc<Self>) {
-        let Some(listener) = self.listener.borrow().clone() else {
-            return;
+        let listener = match &*self.taker.borrow() {
+            Taker::Listener(l) => l.clone(),
+            _ => return,
         };
         let mut batch = std::mem::take(&mut *self.events.borrow_mut());
         if batch.is_empty() {
@@ -218,6 +225,13 @@ impl WsShared {
             .upgrade()
             .map_or(0, |p| p.out_bytes.get())
     }
+}
+
+/// Who takes a socket's events (one field: a socket has one or the other).
+enum Taker {
+    Nobody,
+    Waiting(Waker),
+    Listener(Listener),
 }
 
 /// A handler's event callback: see [`WebSocket::set_listener`].
@@ -275,7 +289,7 @@ impl Drop for WebSocket {
         let n = self.0.handles.get() - 1;
         self.0.handles.set(n);
         // Without handles and without a listener nobody can answer: close.
-        if n == 0 && self.0.listener.borrow().is_none() {
+        if n == 0 && !matches!(*self.0.taker.borrow(), Taker::Listener(_)) {
             self.0.abandoned.set(true);
             self.0.wake_session();
         }
@@ -292,8 +306,7 @@ impl WebSocket {
             events: RefCell::new(VecDeque::new()),
             state: Cell::new(ReadyState::Connecting),
             session: RefCell::new(None),
-            consumer: RefCell::new(None),
-            listener: RefCell::new(None),
+            taker: RefCell::new(Taker::Nobody),
             cancel: std::cell::OnceCell::new(),
             cancelled: Cell::new(None),
             protocol: RefCell::new(None),
@@ -381,7 +394,7 @@ impl WebSocket {
     /// Chooses the subprotocol (one the client offered) before the response
     /// is returned.
     pub fn set_protocol(&self, protocol: impl Into<String>) {
-        *self.0.protocol.borrow_mut() = Some(protocol.into());
+        *self.0.protocol.borrow_mut() = Some(protocol.into().into_boxed_str());
     }
 
     /// The next event, or `Ready(None)` after the close event was taken.
@@ -392,7 +405,11 @@ impl WebSocket {
         if self.0.state.get() == ReadyState::Closed {
             return Poll::Ready(None);
         }
-        *self.0.consumer.borrow_mut() = Some(cx.waker().clone());
+        let mut t = self.0.taker.borrow_mut();
+        // (With a listener the events go to it; nothing to wait for here.)
+        if !matches!(*t, Taker::Listener(_)) {
+            *t = Taker::Waiting(cx.waker().clone());
+        }
         Poll::Pending
     }
 
@@ -417,7 +434,10 @@ impl WebSocket {
     /// }));
     /// ```
     pub fn set_listener(&self, listener: Listener) {
-        *self.0.listener.borrow_mut() = Some(listener);
+        let old = self.0.taker.replace(Taker::Listener(listener));
+        if let Taker::Waiting(w) = old {
+            w.wake();
+        }
     }
 
     /// Gives the socket a number of the handler's choosing, so that one
