@@ -11,7 +11,8 @@
 #   over 1 actor and over 1,000 actors, with the server's CPU per request;
 #   the plain JS hello (examples/hello.js) in the same round for scale;
 # - hibernation: SOCKETS WebSockets over 100 rooms (actors) that hibernate
-#   (window 100 ms), the server's RSS growth per socket, then WAKES messages
+#   (window 100 ms), the server's RSS growth per socket (from a fresh server,
+#   and its anonymous memory past the first 1 % of the sockets), then WAKES messages
 #   that each wake a hibernated room, each followed by one to the awake room
 #   (round trips from the client).
 # Server on SERVER_CPU, load generator on LOADGEN_CPU (bench/scripts/lib.sh).
@@ -84,7 +85,8 @@ def g(cell, *path):
 print(f"{'cell':<10}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'us CPU/req':>11}{'errors':>8}")
 for c in ['hello', 'rpc-1', 'fetch-1', 'rpc-1000']:
     print(f"{c:<10}{g(c,'rps'):>10.0f}{g(c,'latency_us','p50')/1000:>8.2f}{g(c,'latency_us','p99')/1000:>8.2f}{g(c,'server_cpu_us_per_req'):>11.1f}{g(c,'errors','total'):>8.0f}")
-print(f"hibernate: {g('hibernate','sockets'):.0f} sockets, {g('hibernate','bytes_per_socket'):.0f} B/socket RSS; "
+print(f"hibernate: {g('hibernate','sockets'):.0f} sockets, {g('hibernate','bytes_per_socket'):.0f} B/socket RSS from a fresh server, "
+      f"{g('hibernate','marginal_bytes_per_socket'):.0f} B/socket anonymous past the first 1 %; "
       f"wake round trip p50 {g('hibernate','wake_us','p50'):.0f} us p99 {g('hibernate','wake_us','p99'):.0f} us; "
       f"awake p50 {g('hibernate','awake_us','p50'):.0f} us p99 {g('hibernate','awake_us','p99'):.0f} us")
 print(f"({len({r['round'] for r in rows})} rounds; medians; raw: {sys.argv[1]})")
