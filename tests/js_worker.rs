@@ -364,6 +364,30 @@ fn request_body_methods_read_the_streamed_body() {
         roundtrip(a, raw.as_bytes()).text(),
         r#"{"got":{"a":[1,2,3]},"used":true}"#
     );
+    // Whole when the handler runs: taken at once; chunked, the same.
+    let raw = format!(
+        "POST /json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    assert_eq!(
+        roundtrip(a, raw.as_bytes()).text(),
+        r#"{"got":{"a":[1,2,3]},"used":true}"#
+    );
+    // The body still on its way when the handler runs: it waits for it.
+    let mut s = connect(a);
+    s.write_all(
+        format!(
+            "POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}",
+            body.len(),
+            &body[..4]
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(&body.as_bytes()[4..]).unwrap();
+    let resp = Reader::new(s).response(false).expect("a response");
+    assert_eq!(resp.text(), r#"{"got":{"a":[1,2,3]},"used":true}"#);
     let raw = "POST /twice HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
     assert!(roundtrip(a, raw.as_bytes()).text().starts_with("TypeError"));
     let big = vec![b'z'; 300_000];

@@ -146,6 +146,27 @@ impl BodyShared {
         }
     }
 
+    /// Everything that is left, if all of it has arrived (and nothing
+    /// failed): one buffer, without waiting.
+    fn take_if_complete(&self) -> Option<Bytes> {
+        if !self.done.get() || self.error.borrow().is_some() {
+            return None;
+        }
+        let mut chunks = self.chunks.borrow_mut();
+        self.queued.set(0);
+        match chunks.len() {
+            0 => Some(Bytes::new()),
+            1 => chunks.pop_front(),
+            _ => {
+                let mut all = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                for c in chunks.drain(..) {
+                    all.extend_from_slice(&c);
+                }
+                Some(all.freeze())
+            }
+        }
+    }
+
     fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
         if let Some(c) = self.chunks.borrow_mut().pop_front() {
             self.queued.set(self.queued.get() - c.len());
@@ -218,6 +239,17 @@ impl Body {
         match &self.shared {
             None => Poll::Ready(None),
             Some(s) => s.poll_chunk(cx),
+        }
+    }
+
+    /// The rest of the body in one buffer, if all of it has already arrived
+    /// (a small body usually comes with its head); `None` if some is still
+    /// on its way, when the body is left as it was. No copy for a body that
+    /// arrived in one piece.
+    pub fn take_if_complete(&mut self) -> Option<Bytes> {
+        match &self.shared {
+            None => Some(Bytes::new()),
+            Some(s) => s.take_if_complete(),
         }
     }
 

@@ -238,6 +238,17 @@
   // read to its end (the request body streams in from the socket this way).
   function consume(obj) {
     if (obj[kUsed]) return Promise.reject(new TypeErr("Body has already been used"));
+    const id = obj[kNativeBody];
+    if (id !== undefined && id !== null && obj[kNativeMake] === undefined) {
+      // A request body that has all arrived is taken whole, without a stream.
+      const all = ops.bodyTakeAll(id);
+      if (all !== undefined) {
+        obj[kNativeBody] = null;
+        obj[kBody] = null;
+        obj[kUsed] = true;
+        return Promise.resolve(all);
+      }
+    }
     const body = bodyOf(obj);
     obj[kUsed] = true;
     if (isStream(body)) {
