@@ -9,8 +9,11 @@
 //!     --message-bytes 32 --duration 10s [--cpu-pid PID] [--json]
 //! ringworker-bench ws --scenario idle --url ws://127.0.0.1:8080/ \
 //!     --sockets 10000 --rss-pid PID [--json]
+//! ringworker-bench compare [--peers ringworker,workerd,deno,bun,node] \
+//!     [--scenarios hello,stream,...] [--rounds 3] [--duration 5s]
 //! ```
 
+mod compare;
 mod cpu;
 mod disconnect;
 mod http_load;
@@ -44,6 +47,98 @@ enum Cmd {
     Disconnect(DisconnectArgs),
     /// WebSocket echo round trips (closed loop), or memory per idle socket.
     Ws(WsArgs),
+    /// The same workloads on ringworker, workerd, Deno, Bun and Node, side
+    /// by side: writes bench/RESULTS-peers.md and an SVG chart per cell.
+    /// Install the peers first with bench/peers/setup.sh.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Runtimes to run (ringworker is always useful: ratios are to it).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [compare::Peer::Ringworker, compare::Peer::Workerd, compare::Peer::Deno, compare::Peer::Bun, compare::Peer::Node])]
+    peers: Vec<compare::Peer>,
+    /// Scenarios to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [compare::Scenario::Hello, compare::Scenario::Stream, compare::Scenario::Json, compare::Scenario::Proxy, compare::Scenario::WsEcho, compare::Scenario::Disconnect, compare::Scenario::ColdStart, compare::Scenario::Memory])]
+    scenarios: Vec<compare::Scenario>,
+    /// Rounds (each runs every runtime once per scenario, in alternating order).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured window per cell.
+    #[arg(short = 'd', long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load before each measured window.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Where bench/peers/setup.sh installed the peers (default
+    /// $RINGWORKER_PEERS, else ~/.cache/ringworker-peers).
+    #[arg(long)]
+    peers_dir: Option<std::path::PathBuf>,
+    /// The ringworker binary (default: the one next to this binary).
+    #[arg(long)]
+    ringworker: Option<std::path::PathBuf>,
+    /// The repository root (for bench/peers/*.js).
+    #[arg(long, default_value = ".")]
+    repo: std::path::PathBuf,
+    /// The report to write; the charts go next to it.
+    #[arg(long, default_value = "bench/RESULTS-peers.md")]
+    out: std::path::PathBuf,
+    /// The core the servers run on.
+    #[arg(long, default_value_t = 0)]
+    server_cpu: usize,
+    /// The core this load generator runs on.
+    #[arg(long, default_value_t = 1)]
+    loadgen_cpu: usize,
+    /// Memory: idle WebSockets to open.
+    #[arg(long, default_value_t = 10_000)]
+    ws_sockets: usize,
+    /// Cold start: starts per runtime per round.
+    #[arg(long, default_value_t = 5)]
+    cold_runs: usize,
+    /// Disconnect: clients that leave, per runtime per round.
+    #[arg(long, default_value_t = 2000)]
+    disconnects: usize,
+}
+
+fn run_compare(a: CompareArgs) -> anyhow::Result<()> {
+    if a.rounds == 0 || a.peers.is_empty() || a.scenarios.is_empty() {
+        bail!("--rounds, --peers and --scenarios must not be empty");
+    }
+    let peers_dir = a
+        .peers_dir
+        .or_else(|| std::env::var_os("RINGWORKER_PEERS").map(Into::into))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/ringworker-peers"))
+        })
+        .context("no --peers-dir, $RINGWORKER_PEERS or $HOME")?;
+    let ringworker = match a.ringworker {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("this binary has no folder")?
+            .join("ringworker"),
+    };
+    let mut peers = a.peers;
+    peers.sort();
+    peers.dedup();
+    compare::run(&compare::Options {
+        peers,
+        scenarios: a.scenarios,
+        rounds: a.rounds,
+        duration: a.duration,
+        warmup: a.warmup,
+        peers_dir,
+        ringworker,
+        repo: a.repo,
+        out: a.out,
+        server_cpu: a.server_cpu,
+        loadgen_cpu: a.loadgen_cpu,
+        ws_sockets: a.ws_sockets,
+        cold_runs: a.cold_runs,
+        disconnects: a.disconnects,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -338,6 +433,16 @@ fn build_request(
     headers: &[String],
     body_size: usize,
 ) -> anyhow::Result<Vec<u8>> {
+    build_request_with(method, t, headers, &vec![b'x'; body_size])
+}
+
+/// One request with `body` (and its Content-Length).
+fn build_request_with(
+    method: &str,
+    t: &Target,
+    headers: &[String],
+    body: &[u8],
+) -> anyhow::Result<Vec<u8>> {
     let mut r = format!("{method} {} HTTP/1.1\r\n", t.path);
     let mut has_host = false;
     for h in headers {
@@ -360,13 +465,13 @@ fn build_request(
             &format!("Host: {}\r\n", t.authority),
         );
     }
-    let needs_length = body_size > 0 || matches!(method, "POST" | "PUT" | "PATCH");
+    let needs_length = !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
     if needs_length {
-        r.push_str(&format!("Content-Length: {body_size}\r\n"));
+        r.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     r.push_str("\r\n");
     let mut bytes = r.into_bytes();
-    bytes.resize(bytes.len() + body_size, b'x');
+    bytes.extend_from_slice(body);
     Ok(bytes)
 }
 
@@ -396,23 +501,37 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
         expect_status: a.expect_status,
         head_method: a.method == "HEAD",
     };
-    for &pid in &a.cpu_pid {
+    let rep = measure_http(&cfg, &a.url, a.warmup, a.duration, &a.cpu_pid)?;
+    print_report(a.json, &rep, report::human)?;
+    Ok(())
+}
+
+/// Runs `cfg`'s load for `warmup` then `duration` and reports the window,
+/// with the CPU time of `cpu_pid` (the first is the server) over it.
+fn measure_http(
+    cfg: &http_load::Config,
+    url: &str,
+    warmup: Duration,
+    duration: Duration,
+    cpu_pid: &[u32],
+) -> anyhow::Result<report::Report> {
+    for &pid in cpu_pid {
         cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
     }
 
     let start = Instant::now();
     let tl = http_load::Timeline {
-        measure_start: start + a.warmup,
-        end: start + a.warmup + a.duration,
+        measure_start: start + warmup,
+        end: start + warmup + duration,
     };
     let mut samples_start = None;
     let mut samples_end = None;
     let sample = || {
-        let procs: Vec<_> = a.cpu_pid.iter().map(|&p| cpu::process_cpu(p)).collect();
+        let procs: Vec<_> = cpu_pid.iter().map(|&p| cpu::process_cpu(p)).collect();
         (cpu::self_cpu(), procs)
     };
     let stats = http_load::run(
-        &cfg,
+        cfg,
         tl,
         || samples_start = Some(sample()),
         || samples_end = Some(sample()),
@@ -420,8 +539,7 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
     let (self0, srv0) = samples_start.expect("window start sampled");
     let (self1, srv1) = samples_end.expect("window end sampled");
     // Kept in --cpu-pid order: an unreadable first process is no server figure.
-    let procs: Vec<_> = a
-        .cpu_pid
+    let procs: Vec<_> = cpu_pid
         .iter()
         .zip(srv0.into_iter().zip(srv1))
         .map(|(&pid, (c0, c1))| match (c0, c1) {
@@ -434,22 +552,20 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
         .collect();
     let server = procs.first().copied().flatten();
     let others: Vec<_> = procs.iter().skip(1).flatten().copied().collect();
-    let rep = report::build(
+    Ok(report::build(
         report::Meta {
-            url: a.url.clone(),
-            duration_s: a.duration.as_secs_f64(),
-            warmup_s: a.warmup.as_secs_f64(),
-            connections: a.connections,
-            threads,
-            pipeline: a.pipeline,
+            url: url.to_string(),
+            duration_s: duration.as_secs_f64(),
+            warmup_s: warmup.as_secs_f64(),
+            connections: cfg.connections,
+            threads: cfg.threads,
+            pipeline: cfg.pipeline,
         },
         &stats,
         self1.since(&self0),
         server,
         &others,
-    );
-    print_report(a.json, &rep, report::human)?;
-    Ok(())
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -457,6 +573,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Http(a) => run_http(a),
         Cmd::Disconnect(a) => run_disconnect(a),
         Cmd::Ws(a) => run_ws(a),
+        Cmd::Compare(a) => run_compare(a),
     }
 }
 
