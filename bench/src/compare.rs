@@ -340,7 +340,21 @@ fn run_scenario(
                 o.ws_sockets,
                 srv.pid,
                 Duration::from_secs(1),
-            )?;
+            )
+            .with_context(|| {
+                // Say whether the server ran out of descriptors.
+                let open =
+                    std::fs::read_dir(format!("/proc/{}/fd", srv.pid)).map_or(0, |d| d.count());
+                let limit = std::fs::read_to_string(format!("/proc/{}/limits", srv.pid))
+                    .ok()
+                    .and_then(|l| {
+                        l.lines()
+                            .find(|x| x.starts_with("Max open files"))
+                            .and_then(|x| x.split_whitespace().nth(3).map(str::to_owned))
+                    })
+                    .unwrap_or_default();
+                format!("the server had {open} descriptors open (its limit: {limit})")
+            })?;
             if r.sample_alive < r.sample {
                 bail!(
                     "only {}/{} sampled idle sockets still echo",
@@ -638,12 +652,21 @@ fn pin_self(cpu: usize) -> anyhow::Result<()> {
 }
 
 /// Idle WebSockets need a descriptor each, here and in the server (which
-/// inherits the limit).
+/// inherits the limit; some runtimes use more than one per socket). Raised
+/// to 1,048,576 where allowed (root), else to the hard limit.
 fn raise_nofile() {
     // SAFETY: plain getrlimit/setrlimit on this process.
     unsafe {
         let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return;
+        }
+        let want = r.rlim_max.max(1 << 20);
+        let high = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &high) != 0 && r.rlim_cur < r.rlim_max {
             r.rlim_cur = r.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }

@@ -1388,11 +1388,6 @@ fn op_accept_ws(
         );
     }
     let id = h.sockets.add_accepted(None);
-    // Quiet whenever idle, hibernated or not: its connection may go dormant
-    // (no task; see `ringworker_io::ws::WebSocket::set_parkable`).
-    if let Some(ws) = h.sockets.get(id) {
-        ws.set_parkable(true);
-    }
     let a = &mut h.actors;
     let set = a.sockets_of.entry(key.clone()).or_default();
     let shared_key = set

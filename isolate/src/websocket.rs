@@ -94,7 +94,11 @@ impl Sockets {
     pub(crate) fn add_accepted(&mut self, unreturned_by: Option<u32>) -> u32 {
         self.next = self.next.wrapping_add(1).max(1);
         let id = self.next;
-        self.live.insert(id, WebSocket::new());
+        let ws = WebSocket::new();
+        // Quiet whenever idle: its connection may go dormant, holding no task
+        // (see `ringworker_io::ws::WebSocket::set_parkable`).
+        ws.set_parkable(true);
+        self.live.insert(id, ws);
         if let Some(owner) = unreturned_by {
             self.unreturned.push((owner, id));
         }

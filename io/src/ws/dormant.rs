@@ -205,6 +205,10 @@ impl DormantSet {
         if let Some(d) = e.deadline.map(Stamp::at) {
             if self.earliest.get().is_none_or(|x| d < x) {
                 self.earliest.set(Some(d));
+                // The driver may be asleep with no alarm, or a later one.
+                if let Some(w) = self.ready.driver.borrow().as_ref() {
+                    w.wake_by_ref();
+                }
             }
         }
         let mut slots = self.slots.borrow_mut();
