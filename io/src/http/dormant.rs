@@ -6,7 +6,7 @@
 use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Handler;
 use super::conn::{Alarm, ConnEnv, linger_close, ws_left};
@@ -14,9 +14,13 @@ use crate::socket::Socket;
 use crate::ws::session::{Ended, Idle, Session, Stamp, Suspended, wind_up};
 use crate::ws::socket::WsShared;
 
+/// A dormant socket quiet this long gives back its buffers.
+const TRIM_AFTER: Duration = Duration::from_millis(100);
+
 /// Puts an idle session's socket in the shard's dormant set (its task is
 /// ending) and steps it once, so that from now on its wakers are the set's.
 pub(crate) fn park<H: Handler>(env: &Rc<ConnEnv<H>>, sock: Socket, ws: Rc<WsShared>, idle: Idle) {
+    // What its task's exchange left in the buffers goes now.
     sock.set_lean(true);
     ws.shrink();
     let key = env.dormant.insert(sock, ws, idle);
@@ -31,6 +35,7 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
     };
     let waker = env.dormant.waker(key);
     let mut cx = Context::from_waker(&waker);
+    let e_last = e.idle.last_activity();
     let mut session = Session::stepping(
         &e.sock,
         e.ws.clone(),
@@ -43,11 +48,25 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
     env.metrics.count_dormant(|c| c.steps += 1);
     match polled {
         Poll::Ready(Ended::Parked(idle)) => {
-            e.deadline = session.next_deadline.map(Stamp::of);
+            let deadline = session.next_deadline;
             drop(session);
             e.idle = idle;
-            e.sock.shrink_buffers();
-            e.ws.shrink();
+            // Quiet for a while: give back its buffers and spare sends. Busy
+            // (traffic moments ago): keep them, so that each message is not
+            // an allocation and a free; look again when it has been quiet.
+            let trim_at = idle.last_activity() + TRIM_AFTER;
+            if Instant::now() >= trim_at {
+                e.sock.set_lean(true);
+                e.ws.shrink();
+                env.dormant.trimmed();
+                e.deadline = deadline.map(Stamp::of);
+            } else if idle.last_activity() > e_last {
+                // Busy: keep spare sends from now on.
+                e.sock.set_lean(false);
+                e.deadline = Some(Stamp::of(deadline.map_or(trim_at, |d| d.min(trim_at))));
+            } else {
+                e.deadline = Some(Stamp::of(deadline.map_or(trim_at, |d| d.min(trim_at))));
+            }
             env.dormant.put_back(key, e);
         }
         Poll::Ready(ended) => {
@@ -143,6 +162,7 @@ pub(crate) async fn drive<H: Handler>(env: Rc<ConnEnv<H>>) {
         for key in env.dormant.due(Instant::now()) {
             step(&env, key);
         }
+        env.dormant.release_memory();
     }
 }
 

@@ -129,6 +129,11 @@ pub(crate) struct DormantSet {
     earliest: Cell<Option<Instant>>,
     last_scan: Cell<Instant>,
     tick: Duration,
+    /// Sockets that gave back their buffers since the allocator was last
+    /// asked to return free pages, and when that was.
+    trimmed: Cell<usize>,
+    trimmed_before: Cell<usize>,
+    last_release: Cell<Option<Instant>>,
 }
 
 impl Drop for DormantSet {
@@ -160,7 +165,10 @@ impl DormantSet {
             len: Cell::new(0),
             earliest: Cell::new(None),
             last_scan: Cell::new(Instant::now()),
-            tick: (shortest / 8).clamp(Duration::from_millis(1), Duration::from_secs(1)),
+            tick: (shortest / 8).clamp(Duration::from_millis(1), Duration::from_millis(100)),
+            trimmed: Cell::new(0),
+            trimmed_before: Cell::new(0),
+            last_release: Cell::new(None),
         }
     }
 
@@ -289,6 +297,40 @@ impl DormantSet {
         }
         self.earliest.set(earliest);
         due
+    }
+
+    /// A socket gave back its buffers.
+    pub(crate) fn trimmed(&self) {
+        self.trimmed.set(self.trimmed.get() + 1);
+    }
+
+    /// Once many sockets gave back their buffers (or a burst of them
+    /// ended), asks the allocator to return the free pages: what those
+    /// sockets' tasks and buffers used is free but scattered between what
+    /// sockets keep, and glibc gives it back only when asked. At most once
+    /// a second.
+    pub(crate) fn release_memory(&self) {
+        let n = self.trimmed.get();
+        let burst_over = n > 0 && n == self.trimmed_before.get();
+        self.trimmed_before.set(n);
+        if !(n >= 1024 || (burst_over && n >= 64)) {
+            return;
+        }
+        if self
+            .last_release
+            .get()
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.trimmed.set(0);
+        self.trimmed_before.set(0);
+        self.last_release.set(Some(Instant::now()));
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: plain libc call; it takes the allocator's own locks.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 
     /// Every key in the set (for shutdown).

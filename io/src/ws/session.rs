@@ -116,6 +116,11 @@ pub(crate) struct Idle {
 }
 
 impl Idle {
+    /// When it last heard from the peer or last carried a message.
+    pub(crate) fn last_activity(&self) -> Instant {
+        self.last_heard.max(self.last_message).at()
+    }
+
     fn of(last_heard: Instant, last_message: Instant, pong_due: Option<Instant>) -> Self {
         Self {
             last_heard: Stamp::of(last_heard),
