@@ -156,28 +156,10 @@ impl Stamp {
     }
 }
 
-/// A session's state without its borrows, to carry it into a task of its
-/// own (a dormant socket whose step found more to do than a step can).
+/// A session's own state, without its borrows: what a dormant socket's step
+/// hands to a task of its own when it found more to do than a step can.
 pub(crate) struct Suspended {
     ws: Rc<WsShared>,
-    asm: Assembler,
-    wbuf: Vec<u8>,
-    sent_close: bool,
-    got_close: bool,
-    failed: bool,
-    close_deadline: Option<Instant>,
-    need: usize,
-    idle: Idle,
-    seen: usize,
-}
-
-pub(crate) struct Session<'a, T: Transport> {
-    sock: &'a T,
-    role: Role,
-    ws: Rc<WsShared>,
-    cfg: &'a WsConfig,
-    drain: &'a DrainSignal,
-    metrics: &'a ShardMetrics,
     asm: Assembler,
     wbuf: Vec<u8>,
     /// A close frame went out (ours, or our echo of the peer's).
@@ -192,8 +174,17 @@ pub(crate) struct Session<'a, T: Transport> {
     last_heard: Instant,
     last_message: Instant,
     pong_due: Option<Instant>,
-    alarm: Alarm,
     seen: usize,
+}
+
+pub(crate) struct Session<'a, T: Transport> {
+    sock: &'a T,
+    role: Role,
+    cfg: &'a WsConfig,
+    drain: &'a DrainSignal,
+    metrics: &'a ShardMetrics,
+    st: Suspended,
+    alarm: Alarm,
     /// A dormant socket's step: polled once by the shard's dormant set, which
     /// keeps the time instead of an alarm (see `next_deadline`).
     stepping: bool,
@@ -245,32 +236,34 @@ impl<'a, T: Transport> Session<'a, T> {
         Self {
             sock,
             role,
-            ws,
             cfg,
             drain,
             metrics,
-            asm: Assembler::default(),
-            wbuf: Vec::new(),
-            sent_close: false,
-            got_close: false,
-            failed: false,
-            close_deadline: None,
-            need: 0,
-            last_heard: now,
-            last_message: now,
-            pong_due: None,
+            st: Suspended {
+                ws,
+                asm: Assembler::default(),
+                wbuf: Vec::new(),
+                sent_close: false,
+                got_close: false,
+                failed: false,
+                close_deadline: None,
+                need: 0,
+                last_heard: now,
+                last_message: now,
+                pong_due: None,
+                seen: 0,
+            },
             alarm: Alarm::new(),
-            seen: 0,
             stepping: false,
             next_deadline: None,
         }
     }
 
-    /// A session that goes on from `s` (which a step, or an earlier task,
+    /// A session that goes on from `st` (which a step, or an earlier task,
     /// left).
     pub(crate) fn resume(
         sock: &'a T,
-        s: Suspended,
+        st: Suspended,
         cfg: &'a WsConfig,
         drain: &'a DrainSignal,
         metrics: &'a ShardMetrics,
@@ -278,22 +271,11 @@ impl<'a, T: Transport> Session<'a, T> {
         Self {
             sock,
             role: Role::Server,
-            ws: s.ws,
             cfg,
             drain,
             metrics,
-            asm: s.asm,
-            wbuf: s.wbuf,
-            sent_close: s.sent_close,
-            got_close: s.got_close,
-            failed: s.failed,
-            close_deadline: s.close_deadline,
-            need: s.need,
-            last_heard: s.idle.last_heard.at(),
-            last_message: s.idle.last_message.at(),
-            pong_due: s.idle.pong_due.map(Stamp::at),
+            st,
             alarm: Alarm::new(),
-            seen: s.seen,
             stepping: false,
             next_deadline: None,
         }
@@ -310,9 +292,9 @@ impl<'a, T: Transport> Session<'a, T> {
         metrics: &'a ShardMetrics,
     ) -> Self {
         let mut s = Self::new(sock, Role::Server, ws, cfg, drain, metrics);
-        s.last_heard = idle.last_heard.at();
-        s.last_message = idle.last_message.at();
-        s.pong_due = idle.pong_due.map(Stamp::at);
+        s.st.last_heard = idle.last_heard.at();
+        s.st.last_message = idle.last_message.at();
+        s.st.pong_due = idle.pong_due.map(Stamp::at);
         s.stepping = true;
         s
     }
@@ -326,45 +308,33 @@ impl<'a, T: Transport> Session<'a, T> {
 
     /// This session's state, for [`Self::resume`] in a task.
     pub(crate) fn suspend(self) -> Suspended {
-        let idle = self.idle();
-        Suspended {
-            ws: self.ws,
-            asm: self.asm,
-            wbuf: self.wbuf,
-            sent_close: self.sent_close,
-            got_close: self.got_close,
-            failed: self.failed,
-            close_deadline: self.close_deadline,
-            need: self.need,
-            idle,
-            seen: self.seen,
-        }
+        self.st
     }
 
     /// Whether the session is idle with nothing half-done, so that its socket
     /// may go dormant. (Sends still in flight are fine: their completion wakes
     /// the dormant socket.)
     fn may_park(&self) -> bool {
-        self.ws.parkable.get()
+        self.st.ws.parkable.get()
             && self.role == Role::Server
             && !self.drain.is_draining()
-            && !self.sent_close
-            && !self.got_close
-            && !self.failed
-            && self.close_deadline.is_none()
-            && self.need == 0
-            && self.wbuf.is_empty()
-            && self.asm.buffered() == 0
-            && !self.ws.abandoned.get()
-            && self.ws.relay_to.borrow().strong_count() == 0
-            && self.ws.out.borrow().is_empty()
-            && self.ws.events_pending() == 0
+            && !self.st.sent_close
+            && !self.st.got_close
+            && !self.st.failed
+            && self.st.close_deadline.is_none()
+            && self.st.need == 0
+            && self.st.wbuf.is_empty()
+            && self.st.asm.buffered() == 0
+            && !self.st.ws.abandoned.get()
+            && self.st.ws.relay_to.borrow().strong_count() == 0
+            && self.st.ws.out.borrow().is_empty()
+            && self.st.ws.events_pending() == 0
             && self.sock.rbuf().is_empty()
             && self.sock.recv_end().is_none()
     }
 
     fn idle(&self) -> Idle {
-        Idle::of(self.last_heard, self.last_message, self.pong_due)
+        Idle::of(self.st.last_heard, self.st.last_message, self.st.pong_due)
     }
 
     /// Runs the session to its end.
@@ -374,32 +344,32 @@ impl<'a, T: Transport> Session<'a, T> {
         if matches!(ended, Ended::Parked(_)) {
             return ended;
         }
-        wind_up(self.sock, &self.ws, self.cfg, ended).await;
+        wind_up(self.sock, &self.st.ws, self.cfg, ended).await;
         ended
     }
 
     fn emit_close(&self, code: u16, reason: &str, was_clean: bool, why: CancelReason) {
-        self.ws.cancel(why);
-        if self.ws.state.get() != ReadyState::Closed {
-            self.ws.emit(WsEvent::Close {
+        self.st.ws.cancel(why);
+        if self.st.ws.state.get() != ReadyState::Closed {
+            self.st.ws.emit(WsEvent::Close {
                 code,
                 reason: reason.to_string(),
                 was_clean,
             });
         }
-        self.ws.deliver();
+        self.st.ws.deliver();
     }
 
     fn send_close(&mut self, close: Option<(u16, &str)>, now: Instant) {
-        if self.sent_close {
+        if self.st.sent_close {
             return;
         }
         let payload = frame::close_payload(close);
         self.put_frame(Opcode::Close, &payload);
-        self.sent_close = true;
-        self.close_deadline = Some(now + self.cfg.close_timeout);
-        if self.ws.state.get() == ReadyState::Open {
-            self.ws.state.set(ReadyState::Closing);
+        self.st.sent_close = true;
+        self.st.close_deadline = Some(now + self.cfg.close_timeout);
+        if self.st.ws.state.get() == ReadyState::Open {
+            self.st.ws.state.set(ReadyState::Closing);
         }
     }
 
@@ -407,10 +377,10 @@ impl<'a, T: Transport> Session<'a, T> {
     /// the handler sees an error and the close at once.
     fn fail(&mut self, v: Violation, now: Instant) {
         tracing::debug!(code = v.code, "failing WebSocket: {}", v.reason);
-        self.failed = true;
+        self.st.failed = true;
         self.send_close(Some((v.code, v.reason)), now);
-        if self.ws.state.get() != ReadyState::Closed {
-            self.ws.emit(WsEvent::Error(v.reason.to_string()));
+        if self.st.ws.state.get() != ReadyState::Closed {
+            self.st.ws.emit(WsEvent::Error(v.reason.to_string()));
         }
         self.emit_close(v.code, v.reason, false, CancelReason::BadInput);
     }
@@ -422,17 +392,17 @@ impl<'a, T: Transport> Session<'a, T> {
         let mut batch = 0usize;
         // Spliced sockets only: the other side's queue (it cannot drain
         // while this runs, so it is read once).
-        let relay_room = (self.ws.relay_to.borrow().strong_count() > 0)
-            .then(|| (self.cfg.max_buffered_bytes / 2).saturating_sub(self.ws.relay_backlog()));
-        if self.got_close {
+        let relay_room = (self.st.ws.relay_to.borrow().strong_count() > 0)
+            .then(|| (self.cfg.max_buffered_bytes / 2).saturating_sub(self.st.ws.relay_backlog()));
+        if self.st.got_close {
             rbuf.clear();
             return None;
         }
-        if self.failed {
+        if self.st.failed {
             // After failing the connection only the peer's close frame matters.
             while let Some(op) = frame::skip_frame(&mut rbuf) {
                 if op == 0x8 {
-                    self.got_close = true;
+                    self.st.got_close = true;
                     rbuf.clear();
                     break;
                 }
@@ -440,7 +410,7 @@ impl<'a, T: Transport> Session<'a, T> {
             return None;
         }
         while !rbuf.is_empty() {
-            if self.ws.events_pending() >= MAX_PENDING_EVENTS {
+            if self.st.ws.events_pending() >= MAX_PENDING_EVENTS {
                 break;
             }
             // Spliced: each message goes into the other side's queue when
@@ -452,9 +422,9 @@ impl<'a, T: Transport> Session<'a, T> {
             }
             let parsed = frame::next_frame_from(
                 &mut rbuf,
-                self.asm.buffered(),
+                self.st.asm.buffered(),
                 self.cfg.max_message_bytes,
-                &mut self.need,
+                &mut self.st.need,
                 self.role == Role::Server,
             );
             let f = match parsed {
@@ -466,11 +436,11 @@ impl<'a, T: Transport> Session<'a, T> {
                     return None;
                 }
             };
-            self.need = 0;
-            self.pong_due = None;
+            self.st.need = 0;
+            self.st.pong_due = None;
             match f.kind {
                 Kind::Ping => {
-                    if !self.sent_close {
+                    if !self.st.sent_close {
                         self.put_frame(Opcode::Pong, &f.payload);
                     }
                 }
@@ -484,7 +454,7 @@ impl<'a, T: Transport> Session<'a, T> {
                             return None;
                         }
                     };
-                    self.got_close = true;
+                    self.st.got_close = true;
                     rbuf.clear();
                     drop(rbuf);
                     // Echo the peer's code (an empty close gets an empty one).
@@ -494,14 +464,14 @@ impl<'a, T: Transport> Session<'a, T> {
                     return None;
                 }
                 Kind::Text | Kind::Binary | Kind::Continue => {
-                    if self.sent_close {
+                    if self.st.sent_close {
                         continue; // closing: data is discarded
                     }
-                    match self.asm.push(f) {
+                    match self.st.asm.push(f) {
                         Ok(Some(m)) => {
-                            self.last_message = now;
+                            self.st.last_message = now;
                             batch += m.bytes().len();
-                            self.ws.emit(WsEvent::Message(m));
+                            self.st.ws.emit(WsEvent::Message(m));
                         }
                         Ok(None) => {}
                         Err(v) => {
@@ -518,9 +488,9 @@ impl<'a, T: Transport> Session<'a, T> {
 
     /// Moves what the handler queued into sends, as far as the socket keeps up.
     fn write_out(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), ()> {
-        if self.ws.out_bytes.get() > self.cfg.max_buffered_bytes && !self.sent_close {
-            self.ws.out.borrow_mut().clear();
-            self.ws.out_bytes.set(0);
+        if self.st.ws.out_bytes.get() > self.cfg.max_buffered_bytes && !self.st.sent_close {
+            self.st.ws.out.borrow_mut().clear();
+            self.st.ws.out_bytes.set(0);
             self.fail(
                 Violation {
                     code: 1008,
@@ -529,7 +499,7 @@ impl<'a, T: Transport> Session<'a, T> {
                 now,
             );
         }
-        while !self.sent_close {
+        while !self.st.sent_close {
             // One send in flight and one queued behind it is enough to keep
             // the socket busy; the rest waits (and counts as bufferedAmount).
             match self.sock.poll_sent(cx, 1) {
@@ -537,8 +507,8 @@ impl<'a, T: Transport> Session<'a, T> {
                 Poll::Ready(Err(_)) => return Err(()),
                 Poll::Pending => break,
             }
-            let Some(out) = self.ws.take_out() else {
-                if self.ws.abandoned.get() {
+            let Some(out) = self.st.ws.take_out() else {
+                if self.st.ws.abandoned.get() {
                     self.send_close(Some((1000, "")), now);
                 }
                 break;
@@ -548,7 +518,7 @@ impl<'a, T: Transport> Session<'a, T> {
                     self.send_close(c.as_ref().map(|(c, r)| (*c, r.as_str())), now);
                 }
                 Outbound::Message(m) => {
-                    self.last_message = now;
+                    self.st.last_message = now;
                     let (op, payload) = match m {
                         Message::Text(b) => (Opcode::Text, b),
                         Message::Binary(b) => (Opcode::Binary, b),
@@ -556,15 +526,15 @@ impl<'a, T: Transport> Session<'a, T> {
                     if payload.len() <= COPY_MAX || self.role == Role::Client {
                         // (A client's payload is masked, so always copied.)
                         self.put_frame(op, &payload);
-                        if self.wbuf.len() < 64 * 1024 {
+                        if self.st.wbuf.len() < 64 * 1024 {
                             continue;
                         }
                         self.flush();
                     } else {
-                        frame::write_header(&mut self.wbuf, op, payload.len());
+                        frame::write_header(&mut self.st.wbuf, op, payload.len());
                         let n = self
                             .sock
-                            .send(&mut self.wbuf, std::slice::from_ref(&payload));
+                            .send(&mut self.st.wbuf, std::slice::from_ref(&payload));
                         self.metrics.add_bytes_out(n);
                     }
                 }
@@ -578,16 +548,16 @@ impl<'a, T: Transport> Session<'a, T> {
     fn put_frame(&mut self, op: Opcode, payload: &[u8]) {
         match self.role {
             Role::Server => {
-                frame::write_header(&mut self.wbuf, op, payload.len());
-                self.wbuf.extend_from_slice(payload);
+                frame::write_header(&mut self.st.wbuf, op, payload.len());
+                self.st.wbuf.extend_from_slice(payload);
             }
-            Role::Client => frame::write_frame(&mut self.wbuf, op, payload, Some(next_mask())),
+            Role::Client => frame::write_frame(&mut self.st.wbuf, op, payload, Some(next_mask())),
         }
     }
 
     fn flush(&mut self) {
-        if !self.wbuf.is_empty() {
-            let n = self.sock.send(&mut self.wbuf, &[]);
+        if !self.st.wbuf.is_empty() {
+            let n = self.sock.send(&mut self.st.wbuf, &[]);
             self.metrics.add_bytes_out(n);
         }
     }
@@ -600,17 +570,17 @@ impl<'a, T: Transport> Session<'a, T> {
                 return Poll::Ready(Ended::Dropped);
             }
             let buffered = self.sock.rbuf().len();
-            if buffered > self.seen {
-                self.metrics.add_bytes_in(buffered - self.seen);
-                self.last_heard = now;
-                self.pong_due = None;
+            if buffered > self.st.seen {
+                self.metrics.add_bytes_in(buffered - self.st.seen);
+                self.st.last_heard = now;
+                self.st.pong_due = None;
             }
             if let Some(end) = self.read_frames(now) {
                 return Poll::Ready(end);
             }
             // The handler's listener runs here, so what it sends in answer
             // goes out below, in this same round.
-            self.ws.deliver();
+            self.st.ws.deliver();
             if self.drain.is_draining() {
                 self.send_close(Some((1001, "Going Away")), now);
             }
@@ -618,12 +588,12 @@ impl<'a, T: Transport> Session<'a, T> {
                 self.emit_close(1006, "", false, CancelReason::PeerReset);
                 return Poll::Ready(Ended::Dropped);
             }
-            if self.sent_close && self.got_close {
+            if self.st.sent_close && self.st.got_close {
                 // Handshake done; the server closes the TCP connection first.
                 return Poll::Ready(Ended::Closed);
             }
             // Timers.
-            if self.close_deadline.is_some_and(|d| now >= d) {
+            if self.st.close_deadline.is_some_and(|d| now >= d) {
                 self.emit_close(
                     1006,
                     "close handshake timed out",
@@ -632,29 +602,31 @@ impl<'a, T: Transport> Session<'a, T> {
                 );
                 return Poll::Ready(Ended::Closed);
             }
-            if self.pong_due.is_some_and(|d| now >= d) {
+            if self.st.pong_due.is_some_and(|d| now >= d) {
                 tracing::debug!("WebSocket peer missed its heartbeat");
                 self.emit_close(1006, "heartbeat timeout", false, CancelReason::Timeout);
                 return Poll::Ready(Ended::Dropped);
             }
             if let Some(interval) = self.cfg.ping_interval {
-                if self.pong_due.is_none() && !self.sent_close && now >= self.last_heard + interval
+                if self.st.pong_due.is_none()
+                    && !self.st.sent_close
+                    && now >= self.st.last_heard + interval
                 {
                     self.put_frame(Opcode::Ping, &[]);
                     self.flush();
-                    self.pong_due = Some(now + self.cfg.pong_timeout);
-                    self.last_heard = now;
+                    self.st.pong_due = Some(now + self.cfg.pong_timeout);
+                    self.st.last_heard = now;
                 }
             }
             if let Some(idle) = self.cfg.idle_timeout {
-                if !self.sent_close && now >= self.last_message + idle {
+                if !self.st.sent_close && now >= self.st.last_message + idle {
                     self.send_close(Some((1001, "idle timeout")), now);
                     self.flush();
                 }
             }
             // The end of the receive side.
             if let Some(end) = self.sock.recv_end() {
-                if !self.got_close {
+                if !self.st.got_close {
                     let why = match end {
                         RecvEnd::Eof => CancelReason::PeerClosed,
                         RecvEnd::Error(_) => CancelReason::PeerReset,
@@ -664,27 +636,27 @@ impl<'a, T: Transport> Session<'a, T> {
                 return Poll::Ready(Ended::Dropped);
             }
             // Wait for input, the handler, a send, or the next deadline.
-            self.seen = self.sock.rbuf().len();
-            self.ws.set_session_waker(cx.waker());
-            let paused = self.ws.events_pending() >= MAX_PENDING_EVENTS
-                || self.ws.out_bytes.get() > self.cfg.max_buffered_bytes / 2
-                || self.ws.relay_backlog() > self.cfg.max_buffered_bytes / 2;
-            let room = self.need.max(READ_AHEAD);
-            let want = !paused && self.seen < room;
-            if self.sock.poll_recv(cx, want).is_ready() && self.sock.rbuf().len() > self.seen {
+            self.st.seen = self.sock.rbuf().len();
+            self.st.ws.set_session_waker(cx.waker());
+            let paused = self.st.ws.events_pending() >= MAX_PENDING_EVENTS
+                || self.st.ws.out_bytes.get() > self.cfg.max_buffered_bytes / 2
+                || self.st.ws.relay_backlog() > self.cfg.max_buffered_bytes / 2;
+            let room = self.st.need.max(READ_AHEAD);
+            let want = !paused && self.st.seen < room;
+            if self.sock.poll_recv(cx, want).is_ready() && self.sock.rbuf().len() > self.st.seen {
                 continue;
             }
             let deadline = [
-                self.close_deadline,
-                self.pong_due,
+                self.st.close_deadline,
+                self.st.pong_due,
                 self.cfg
                     .ping_interval
-                    .filter(|_| self.pong_due.is_none() && !self.sent_close)
-                    .map(|i| self.last_heard + i),
+                    .filter(|_| self.st.pong_due.is_none() && !self.st.sent_close)
+                    .map(|i| self.st.last_heard + i),
                 self.cfg
                     .idle_timeout
-                    .filter(|_| !self.sent_close)
-                    .map(|i| self.last_message + i),
+                    .filter(|_| !self.st.sent_close)
+                    .map(|i| self.st.last_message + i),
             ]
             .into_iter()
             .flatten()
