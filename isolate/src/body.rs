@@ -1,10 +1,12 @@
 //! [`JsBodyStream`]: a JS `ReadableStream` response body, pulled chunk by chunk
 //! as the socket takes it.
 //!
-//! Each poll that needs a chunk calls the reader's `read()` once; the next read
-//! starts only after the connection has taken the previous chunk, so a slow
+//! A poll that needs a chunk enters JS once and calls the reader's `read()`
+//! as long as reads settle at once (the source enqueued synchronously), up
+//! to [`BATCH_BYTES`]: one entry per batch of chunks, not per chunk. The next
+//! batch starts only after the connection has taken this one, so a slow
 //! client leaves the stream's queue full and its `pull` uncalled
-//! (backpressure reaches the producer). Chunks are written from their
+//! (backpressure reaches the producer, a batch late at most). Chunks are written from their
 //! ArrayBuffer's backing store without a copy. Dropping the stream early (the
 //! client left) cancels it, so the source's `cancel` runs.
 
@@ -69,18 +71,38 @@ fn chunk_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Result<Byte
     }))
 }
 
+/// Bytes of ready chunks read in one JS entry.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The property names of a read result, made once per entry.
+struct ReadKeys<'s> {
+    done: v8::Local<'s, v8::String>,
+    value: v8::Local<'s, v8::String>,
+}
+
+impl<'s> ReadKeys<'s> {
+    fn new(tc: &mut v8::PinScope<'s, '_>) -> Self {
+        Self {
+            done: v8::String::new(tc, "done").unwrap(),
+            value: v8::String::new(tc, "value").unwrap(),
+        }
+    }
+}
+
 /// `{ done, value }` from `reader.read()` -> the chunk's bytes, or None at the end.
-fn extract(tc: &mut v8::PinScope, result: v8::Local<v8::Value>) -> Result<Option<Bytes>, String> {
+fn extract(
+    tc: &mut v8::PinScope,
+    keys: &ReadKeys,
+    result: v8::Local<v8::Value>,
+) -> Result<Option<Bytes>, String> {
     let Ok(obj) = v8::Local::<v8::Object>::try_from(result) else {
         return Err("reader.read() resolved to a non-object".to_string());
     };
-    let k = v8::String::new(tc, "done").unwrap();
-    if obj.get(tc, k.into()).is_some_and(|d| d.is_true()) {
+    if obj.get(tc, keys.done.into()).is_some_and(|d| d.is_true()) {
         return Ok(None);
     }
-    let k = v8::String::new(tc, "value").unwrap();
     let value = obj
-        .get(tc, k.into())
+        .get(tc, keys.value.into())
         .unwrap_or_else(|| v8::undefined(tc).into());
     chunk_bytes(tc, value).map(Some)
 }
@@ -102,6 +124,10 @@ pub(crate) struct JsBodyStream {
     /// A `fetch()` request body pulled by the upstream connection, not a
     /// response body: ending early is not the client leaving.
     upload: bool,
+    /// Chunks read in the last batch and not yet taken.
+    ready: std::collections::VecDeque<Bytes>,
+    /// How the stream ended, once a batch saw it (delivered after `ready`).
+    end: Option<Result<Option<Bytes>, String>>,
 }
 
 impl JsBodyStream {
@@ -119,6 +145,8 @@ impl JsBodyStream {
             ids: Some(ids),
             gone,
             upload: false,
+            ready: Default::default(),
+            end: None,
         }
     }
 
@@ -133,6 +161,8 @@ impl JsBodyStream {
             ids: None,
             gone: None,
             upload: true,
+            ready: Default::default(),
+            end: None,
         }
     }
 
@@ -150,7 +180,8 @@ impl JsBodyStream {
         let r = self.rt.enter(|tc, _| match o {
             Ok(result) => {
                 let result = v8::Local::new(tc, result);
-                extract(tc, result)
+                let keys = ReadKeys::new(tc);
+                extract(tc, &keys, result)
             }
             Err(e) => {
                 let e = v8::Local::new(tc, e);
@@ -192,6 +223,12 @@ impl Stream for JsBodyStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            if let Some(b) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(b)));
+            }
+            if let Some(end) = this.end.take() {
+                return Poll::Ready(this.deliver(Ok(end)));
+            }
             let Some(reader) = this.reader.clone() else {
                 return Poll::Ready(None);
             };
@@ -220,41 +257,64 @@ impl Stream for JsBodyStream {
                 };
             }
             let rt = this.rt.clone();
-            // Usually the source enqueued synchronously, so the read settles
-            // within this entry's microtasks: take the chunk right here rather
-            // than registering callbacks and entering JS again.
+            // Usually the source enqueued synchronously, so each read settles
+            // within this entry's microtasks: take the chunks right here, as
+            // many as are ready (up to BATCH_BYTES), rather than registering
+            // callbacks and entering JS again for each.
             let started = rt.enter_as(this.request, |tc, handles| {
                 let reader = v8::Local::new(tc, reader);
                 let k = v8::String::new(tc, "read").unwrap();
                 let read = reader
                     .get(tc, k.into())
                     .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())?;
-                let p = read.call(tc, reader.into(), &[])?;
-                let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
-                tc.perform_microtask_checkpoint();
-                Some(match p.state() {
-                    v8::PromiseState::Pending => Read::Pending(rt.watch_promise(tc, handles, p)),
-                    v8::PromiseState::Fulfilled => {
-                        let r = p.result(tc);
-                        Read::Chunk(extract(tc, r))
+                let keys = ReadKeys::new(tc);
+                let mut chunks = Vec::new();
+                let mut total = 0usize;
+                let then = loop {
+                    let p = read.call(tc, reader.into(), &[])?;
+                    let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
+                    tc.perform_microtask_checkpoint();
+                    match p.state() {
+                        v8::PromiseState::Pending => {
+                            break Then::Pending(rt.watch_promise(tc, handles, p));
+                        }
+                        v8::PromiseState::Fulfilled => {
+                            let r = p.result(tc);
+                            match extract(tc, &keys, r) {
+                                Ok(Some(b)) => {
+                                    total += b.len();
+                                    // Empty chunks are legal in JS and
+                                    // meaningless on the wire.
+                                    if !b.is_empty() {
+                                        chunks.push(b);
+                                    }
+                                    if total >= BATCH_BYTES {
+                                        break Then::More;
+                                    }
+                                }
+                                Ok(None) => break Then::End(Ok(None)),
+                                Err(e) => break Then::End(Err(e)),
+                            }
+                        }
+                        v8::PromiseState::Rejected => {
+                            let e = p.result(tc);
+                            break Then::End(Err(format!(
+                                "response body stream errored: {}",
+                                e.to_rust_string_lossy(tc)
+                            )));
+                        }
                     }
-                    v8::PromiseState::Rejected => {
-                        let e = p.result(tc);
-                        Read::Chunk(Err(format!(
-                            "response body stream errored: {}",
-                            e.to_rust_string_lossy(tc)
-                        )))
-                    }
-                })
+                };
+                Some((chunks, then))
             });
             match started {
-                Ok(Some(Read::Pending(id))) => this.pending = Some(id),
-                Ok(Some(Read::Chunk(r))) => {
-                    let out = this.deliver(Ok(r));
-                    if matches!(&out, Some(Ok(b)) if b.is_empty()) {
-                        continue;
+                Ok(Some((chunks, then))) => {
+                    this.ready.extend(chunks);
+                    match then {
+                        Then::More => {}
+                        Then::Pending(id) => this.pending = Some(id),
+                        Then::End(e) => this.end = Some(e),
                     }
-                    return Poll::Ready(out);
                 }
                 _ => {
                     this.finish();
@@ -267,9 +327,14 @@ impl Stream for JsBodyStream {
     }
 }
 
-enum Read {
+/// How a batch of reads stopped.
+enum Then {
+    /// At the batch's size: read on at the next poll.
+    More,
+    /// A read is waiting for the source.
     Pending(u64),
-    Chunk(Result<Option<Bytes>, String>),
+    /// The stream ended (`Ok(None)`) or failed.
+    End(Result<Option<Bytes>, String>),
 }
 
 impl Drop for JsBodyStream {
