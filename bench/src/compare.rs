@@ -319,7 +319,7 @@ fn run_scenario(
             for _ in 0..o.cold_runs {
                 let t0 = Instant::now();
                 let srv = Server::spawn(o, peer, Workload::Main, upstream)?;
-                let took = srv.first_200(t0, Duration::from_secs(20))?;
+                let took = srv.first_200("/", t0, Duration::from_secs(20))?;
                 put(
                     "cold-start",
                     Sample {
@@ -469,7 +469,7 @@ impl Server {
             Workload::Main => "/",
             Workload::Disconnect => "/stamps",
         };
-        srv.wait_answer(path, Duration::from_secs(20))?;
+        srv.first_200(path, Instant::now(), Duration::from_secs(20))?;
         Ok(srv)
     }
 
@@ -544,16 +544,8 @@ impl Server {
         parse_url(&format!("http://127.0.0.1:{}{path}", self.port))
     }
 
-    fn wait_answer(&self, path: &str, limit: Duration) -> anyhow::Result<()> {
-        self.first_200_at(path, Instant::now(), limit).map(|_| ())
-    }
-
-    /// Time from `t0` to the first 200 for GET /.
-    fn first_200(&self, t0: Instant, limit: Duration) -> anyhow::Result<Duration> {
-        self.first_200_at("/", t0, limit)
-    }
-
-    fn first_200_at(&self, path: &str, t0: Instant, limit: Duration) -> anyhow::Result<Duration> {
+    /// Time from `t0` until GET `path` answers 200 (within `limit`).
+    fn first_200(&self, path: &str, t0: Instant, limit: Duration) -> anyhow::Result<Duration> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
         loop {

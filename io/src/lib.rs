@@ -27,3 +27,16 @@ pub mod ws;
 
 pub use http::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
 pub use server::serve_shard;
+
+/// Asks the allocator to give the free pages among live blocks back to the
+/// system. After many connections went quiet (dormant WebSockets,
+/// hibernated actors) what their tasks, requests and buffers used is free
+/// but scattered between what the sockets keep, and glibc returns it only
+/// when asked. Walks the heap: call it after bursts, not per event.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: plain libc call; it takes the allocator's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

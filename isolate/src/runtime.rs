@@ -1296,15 +1296,9 @@ impl JsRuntime {
         if let Some(inner) = self.inner.borrow_mut().as_mut() {
             inner.isolate.low_memory_notification();
         }
-        // What the sockets' connection tasks, requests and buffers used is
-        // free now but scattered between what the sockets keep; glibc gives
-        // the whole free pages among it back only when asked (measured: a
-        // third of the resident growth of 10,000 hibernated sockets).
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: plain libc call; it takes the allocator's own locks.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        // (What the hibernated actors' sockets used is free too: see
+        // `release_free_memory`.)
+        ringworker_io::release_free_memory();
     }
 
     /// Whether the isolate ran out of heap: it must not take new requests.

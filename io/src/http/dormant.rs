@@ -45,7 +45,6 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
         &env.metrics,
     );
     let polled = session.step(&mut cx);
-    env.metrics.count_dormant(|c| c.steps += 1);
     match polled {
         Poll::Ready(Ended::Parked(idle)) => {
             let deadline = session.next_deadline;
@@ -55,18 +54,20 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
             // (traffic moments ago): keep them, so that each message is not
             // an allocation and a free; look again when it has been quiet.
             let trim_at = idle.last_activity() + TRIM_AFTER;
-            if Instant::now() >= trim_at {
+            let quiet = Instant::now() >= trim_at;
+            if quiet {
                 e.sock.set_lean(true);
                 e.ws.shrink();
                 env.dormant.trimmed();
-                e.deadline = deadline.map(Stamp::of);
             } else if idle.last_activity() > e_last {
                 // Busy: keep spare sends from now on.
                 e.sock.set_lean(false);
-                e.deadline = Some(Stamp::of(deadline.map_or(trim_at, |d| d.min(trim_at))));
-            } else {
-                e.deadline = Some(Stamp::of(deadline.map_or(trim_at, |d| d.min(trim_at))));
             }
+            e.deadline = match (quiet, deadline) {
+                (true, d) => d,
+                (false, d) => Some(d.map_or(trim_at, |d| d.min(trim_at))),
+            }
+            .map(Stamp::of);
             env.dormant.put_back(key, e);
         }
         Poll::Ready(ended) => {
@@ -85,8 +86,10 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
             spawn(env, resume(env.clone(), e.sock, state));
         }
     }
-    env.metrics
-        .count_dormant(|c| c.now = env.dormant.len() as u64);
+    env.metrics.count_dormant(|c| {
+        c.steps += 1;
+        c.now = env.dormant.len() as u64;
+    });
 }
 
 /// A dormant socket's session, back in a task until it is idle again.

@@ -219,31 +219,20 @@ impl DormantSet {
                 }
             }
         }
-        let mut slots = self.slots.borrow_mut();
-        if slots.len() <= key as usize {
-            // (The tail was trimmed while it was out.)
-            slots.resize_with(key as usize + 1, || None);
-        }
-        slots[key as usize] = Some(e);
+        self.slots.borrow_mut()[key as usize] = Some(e);
         self.len.set(self.len.get() + 1);
     }
 
     /// Frees key `key` (its entry left the set for good or for a task).
     pub(crate) fn release(&self, key: u32) {
-        self.free.borrow_mut().push(key);
-        // The slab shrinks back when its tail empties.
-        let mut slots = self.slots.borrow_mut();
-        if slots.len() > 64 && self.len.get() < slots.len() / 4 {
-            while slots.last().is_some_and(Option::is_none) {
-                slots.pop();
-            }
-            let n = slots.len() as u32;
-            let mut free = self.free.borrow_mut();
-            free.retain(|&k| k < n);
-            let (ns, nf) = (slots.len() * 2, free.len() * 2);
-            slots.shrink_to(ns);
-            free.shrink_to(nf);
+        if self.len.get() == 0 {
+            // The set emptied (a step takes out one entry at a time, and this
+            // is it): its slab and free list go, not just the key.
+            *self.slots.borrow_mut() = Vec::new();
+            *self.free.borrow_mut() = Vec::new();
+            return;
         }
+        self.free.borrow_mut().push(key);
     }
 
     /// Entry `key`'s waker (for a step's `Context`); the entry counts as
@@ -305,10 +294,7 @@ impl DormantSet {
     }
 
     /// Once many sockets gave back their buffers (or a burst of them
-    /// ended), asks the allocator to return the free pages: what those
-    /// sockets' tasks and buffers used is free but scattered between what
-    /// sockets keep, and glibc gives it back only when asked. At most once
-    /// a second.
+    /// ended), [`crate::release_free_memory`], at most once a second.
     pub(crate) fn release_memory(&self) {
         let n = self.trimmed.get();
         let burst_over = n > 0 && n == self.trimmed_before.get();
@@ -326,11 +312,7 @@ impl DormantSet {
         self.trimmed.set(0);
         self.trimmed_before.set(0);
         self.last_release.set(Some(Instant::now()));
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: plain libc call; it takes the allocator's own locks.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        crate::release_free_memory();
     }
 
     /// Every key in the set (for shutdown).

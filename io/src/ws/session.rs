@@ -209,12 +209,37 @@ pub(crate) async fn wind_up<T: Transport>(sock: &T, ws: &WsShared, cfg: &WsConfi
 }
 
 impl Suspended {
+    /// Nothing buffered or half-done, with these clocks.
+    fn idle(
+        ws: Rc<WsShared>,
+        last_heard: Instant,
+        last_message: Instant,
+        pong_due: Option<Instant>,
+    ) -> Self {
+        Self {
+            ws,
+            asm: Assembler::default(),
+            wbuf: Vec::new(),
+            sent_close: false,
+            got_close: false,
+            failed: false,
+            close_deadline: None,
+            need: 0,
+            last_heard,
+            last_message,
+            pong_due,
+            seen: 0,
+        }
+    }
+
     pub(crate) fn ws(&self) -> &Rc<WsShared> {
         &self.ws
     }
 }
 
 impl<'a, T: Transport> Session<'a, T> {
+    /// A session on a socket just attached: the handler's end opens (or is
+    /// closing, if it queued a close before the handshake).
     pub(crate) fn new(
         sock: &'a T,
         role: Role,
@@ -233,30 +258,8 @@ impl<'a, T: Transport> Session<'a, T> {
         {
             ws.state.set(ReadyState::Closing);
         }
-        Self {
-            sock,
-            role,
-            cfg,
-            drain,
-            metrics,
-            st: Suspended {
-                ws,
-                asm: Assembler::default(),
-                wbuf: Vec::new(),
-                sent_close: false,
-                got_close: false,
-                failed: false,
-                close_deadline: None,
-                need: 0,
-                last_heard: now,
-                last_message: now,
-                pong_due: None,
-                seen: 0,
-            },
-            alarm: Alarm::new(),
-            stepping: false,
-            next_deadline: None,
-        }
+        let st = Suspended::idle(ws, now, now, None);
+        Self::with(sock, role, st, cfg, drain, metrics, false)
     }
 
     /// A session that goes on from `st` (which a step, or an earlier task,
@@ -268,17 +271,7 @@ impl<'a, T: Transport> Session<'a, T> {
         drain: &'a DrainSignal,
         metrics: &'a ShardMetrics,
     ) -> Self {
-        Self {
-            sock,
-            role: Role::Server,
-            cfg,
-            drain,
-            metrics,
-            st,
-            alarm: Alarm::new(),
-            stepping: false,
-            next_deadline: None,
-        }
+        Self::with(sock, Role::Server, st, cfg, drain, metrics, false)
     }
 
     /// A parked session, to be polled once (a dormant socket's step) with
@@ -291,12 +284,35 @@ impl<'a, T: Transport> Session<'a, T> {
         drain: &'a DrainSignal,
         metrics: &'a ShardMetrics,
     ) -> Self {
-        let mut s = Self::new(sock, Role::Server, ws, cfg, drain, metrics);
-        s.st.last_heard = idle.last_heard.at();
-        s.st.last_message = idle.last_message.at();
-        s.st.pong_due = idle.pong_due.map(Stamp::at);
-        s.stepping = true;
-        s
+        let st = Suspended::idle(
+            ws,
+            idle.last_heard.at(),
+            idle.last_message.at(),
+            idle.pong_due.map(Stamp::at),
+        );
+        Self::with(sock, Role::Server, st, cfg, drain, metrics, true)
+    }
+
+    fn with(
+        sock: &'a T,
+        role: Role,
+        st: Suspended,
+        cfg: &'a WsConfig,
+        drain: &'a DrainSignal,
+        metrics: &'a ShardMetrics,
+        stepping: bool,
+    ) -> Self {
+        Self {
+            sock,
+            role,
+            cfg,
+            drain,
+            metrics,
+            st,
+            alarm: Alarm::new(),
+            stepping,
+            next_deadline: None,
+        }
     }
 
     /// One round: reads, delivers and sends what it can, and handles the
