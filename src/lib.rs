@@ -112,11 +112,30 @@ pub fn init_logging() {
         .init();
 }
 
+/// The V8 startup snapshot made by this crate's build script (empty if it could
+/// not be made there), aligned as V8 reads it.
+#[repr(C, align(16))]
+struct Aligned<B: ?Sized>(B);
+static STARTUP_SNAPSHOT: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/startup.snap")));
+
+/// Hands the startup snapshot made when this crate was built to the isolate
+/// layer, so the first isolate of the process does not wait ~30 ms for one to
+/// be made. [`serve_worker`] calls it; call it yourself before creating a
+/// [`ringworker_isolate::JsRuntime`] directly. Returns whether the snapshot
+/// is used (not while `RINGWORKER_V8_FLAGS` is set: see
+/// [`ringworker_isolate::use_startup_snapshot`]).
+pub fn use_builtin_snapshot() -> bool {
+    static USED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USED.get_or_init(|| ringworker_isolate::use_startup_snapshot(&STARTUP_SNAPSHOT.0))
+}
+
 /// Serves a Workers-style script (`export default { fetch }`): one isolate
 /// per shard, built from `options` on that shard. The runtime's cancellation
 /// grace period is taken from `config.timeouts.cancel_grace`, so the
 /// connection and the script agree on when a cancelled request's work ends.
 pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Error> {
+    use_builtin_snapshot();
     let mut options = options;
     options.cancel_grace = config.timeouts.cancel_grace;
     options.subrequest_limit = config.outbound.subrequest_limit;

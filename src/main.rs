@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use ringworker::Config;
 use std::time::Duration;
 
-use ringworker_isolate::{ActorBinding, JsRuntime, WorkerOptions};
+use ringworker_isolate::{ActorBinding, WorkerOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -385,9 +385,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.cpu_profile = args.cpu_profile.clone();
     options.actors = actors;
 
-    // Load once here so a broken script fails fast with its position.
-    JsRuntime::new(options.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-
+    // A script that does not load fails every shard's start, and
+    // serve_worker returns its error (file, line and column) before serving.
     let mut config = Config::new(args.listen);
     if let Some(n) = args.shards {
         config.shards = n;

@@ -44,6 +44,11 @@ fn get(addr: SocketAddr, path: &str) -> Resp {
 
 #[test]
 fn hello_js_answers_over_keepalive_on_every_shard() {
+    // Isolates start from the snapshot made at build time (build.rs), unless
+    // V8's flags were changed for a diagnosis.
+    if std::env::var_os("RINGWORKER_V8_FLAGS").is_none() {
+        assert!(ringworker::use_builtin_snapshot());
+    }
     let srv = js_server(examples().join("hello.js"), &[], 2);
     let mut r = Reader::new(connect(srv.local_addr()));
     for _ in 0..100 {

@@ -60,7 +60,7 @@ pub enum ShardError {
 }
 
 /// The once-only "this shard is serving (or failed to start)" report.
-type ReadySlot = Rc<RefCell<Option<mpsc::Sender<Result<(), String>>>>>;
+type ReadySlot = Rc<RefCell<Option<mpsc::Sender<Result<(), (ShardId, String)>>>>>;
 
 /// What a shard's main future is handed: its identity and its local services.
 pub struct ShardContext {
@@ -111,7 +111,7 @@ impl ShardContext {
     fn fail_start(&self, reason: String) -> bool {
         match self.ready.borrow_mut().take() {
             Some(tx) => {
-                let _ = tx.send(Err(reason));
+                let _ = tx.send(Err((self.id, reason)));
                 true
             }
             None => false,
@@ -198,8 +198,7 @@ impl ShardSet {
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(reason)) => {
-                    let shard = set.first_failed().unwrap_or(ShardId(0));
+                Ok(Err((shard, reason))) => {
                     set.shutdown();
                     let _ = set.join();
                     return Err(ShardError::Start { shard, reason });
@@ -215,13 +214,6 @@ impl ShardSet {
             }
         }
         Ok(set)
-    }
-
-    fn first_failed(&self) -> Option<ShardId> {
-        self.threads
-            .iter()
-            .find(|(_, t)| t.is_finished())
-            .map(|(id, _)| *id)
     }
 
     /// How many shards were started.
@@ -270,7 +262,7 @@ fn run_shard<F, Fut>(
     placement: Placement,
     config: Arc<Config>,
     control: ControlReceiver,
-    ready: mpsc::Sender<Result<(), String>>,
+    ready: mpsc::Sender<Result<(), (ShardId, String)>>,
     shard_main: F,
 ) -> Result<(), ShardError>
 where
@@ -289,7 +281,7 @@ where
                 "cannot start the executor: {e} (is `ulimit -l` at least io_memory = {} bytes?)",
                 config.io_memory
             );
-            let _ = ready.send(Err(reason.clone()));
+            let _ = ready.send(Err((id, reason.clone())));
             return Err(ShardError::Start { shard: id, reason });
         }
     };
@@ -329,7 +321,12 @@ where
         let result = shard_main(ctx.share()).await;
         match &result {
             Err(e) => {
-                ctx.fail_start(e.to_string());
+                // The report names the shard once (launch wraps it again).
+                let reason = match e {
+                    ShardError::Start { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                ctx.fail_start(reason);
             }
             // A main that ends without calling ready() must not hang launch().
             Ok(()) => ctx.ready(),

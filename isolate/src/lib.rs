@@ -33,3 +33,4 @@ pub use error::ScriptError;
 pub use handler::JsHandler;
 pub use remote::ActorMesh;
 pub use runtime::{JsRuntime, WorkerOptions};
+pub use snapshot::{make_startup_snapshot, use_startup_snapshot};

@@ -26,7 +26,7 @@ use crate::watchdog::Watch;
 use std::sync::Arc;
 
 /// The JS files of the API surface, evaluated in order (see `js/00_bootstrap.js`).
-const BOOTSTRAP: &[(&str, &str)] = &[
+pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
     (
         "ringworker:00_bootstrap.js",
         include_str!("js/00_bootstrap.js"),
@@ -954,7 +954,7 @@ fn body_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Bytes {
 pub(crate) const RW_SLOT: i32 = 1;
 
 /// The ops handed to the JS files as `ops`, every module's.
-fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
+pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     let mut v: Vec<(&'static str, v8::FunctionCallback)> = vec![
         ("watchRequest", op_watch_request.map_fn_to()),
         ("waitUntil", op_wait_until.map_fn_to()),
