@@ -18,8 +18,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::uring::{NetRing, RecvEnd, RecvShared};
 
-/// Most chunks gathered into one send.
-pub const MAX_IOVECS: usize = 64;
+/// Most iovecs gathered into one send (a chunked body's chunk takes three:
+/// its size line, its bytes, its CRLF). The kernel takes up to 1,024.
+pub const MAX_IOVECS: usize = 256;
 
 /// A connected socket.
 #[derive(Debug)]

@@ -1,14 +1,19 @@
-//! [`JsBodyStream`]: a JS `ReadableStream` response body, pulled chunk by chunk
-//! as the socket takes it.
+//! [`JsBodyStream`]: a JS `ReadableStream` response body, pulled in batches
+//! as the socket takes them.
 //!
-//! A poll that needs a chunk enters JS once and calls the reader's `read()`
-//! as long as reads settle at once (the source enqueued synchronously), up
-//! to [`BATCH_BYTES`]: one entry per batch of chunks, not per chunk. The next
-//! batch starts only after the connection has taken this one, so a slow
-//! client leaves the stream's queue full and its `pull` uncalled
-//! (backpressure reaches the producer, a batch late at most). Chunks are written from their
-//! ArrayBuffer's backing store without a copy. Dropping the stream early (the
-//! client left) cancels it, so the source's `cancel` runs.
+//! A poll that needs chunks enters JS once: it has the stream's reader
+//! handle (`rw.streamReader`) issue a batch of reads, runs the microtasks
+//! (a source that enqueues synchronously answers them all there, each pull
+//! as the previous one settles) and takes the results: one entry and one
+//! checkpoint per batch, not per chunk. A batch asks for about
+//! [`BATCH_BYTES`] by the chunk sizes seen so far (one read to start), and
+//! the next batch is issued only after the connection has taken this one
+//! and every read of it was answered, so a slow client leaves the stream's
+//! queue full and its `pull` uncalled (backpressure reaches the producer, a
+//! batch late at most). Reads a slow source has not answered yet wake the
+//! stream when it does. Chunks are written from their ArrayBuffer's backing
+//! store without a copy. Dropping the stream early (the client left)
+//! cancels it, so the source's `cancel` runs.
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -71,47 +76,19 @@ fn chunk_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Result<Byte
     }))
 }
 
-/// Bytes of ready chunks read in one JS entry.
+/// About how many bytes one batch of reads asks for.
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// The property names of a read result, made once per entry.
-struct ReadKeys<'s> {
-    done: v8::Local<'s, v8::String>,
-    value: v8::Local<'s, v8::String>,
-}
-
-impl<'s> ReadKeys<'s> {
-    fn new(tc: &mut v8::PinScope<'s, '_>) -> Self {
-        Self {
-            done: v8::String::new(tc, "done").unwrap(),
-            value: v8::String::new(tc, "value").unwrap(),
-        }
-    }
-}
-
-/// `{ done, value }` from `reader.read()` -> the chunk's bytes, or None at the end.
-fn extract(
-    tc: &mut v8::PinScope,
-    keys: &ReadKeys,
-    result: v8::Local<v8::Value>,
-) -> Result<Option<Bytes>, String> {
-    let Ok(obj) = v8::Local::<v8::Object>::try_from(result) else {
-        return Err("reader.read() resolved to a non-object".to_string());
-    };
-    if obj.get(tc, keys.done.into()).is_some_and(|d| d.is_true()) {
-        return Ok(None);
-    }
-    let value = obj
-        .get(tc, keys.value.into())
-        .unwrap_or_else(|| v8::undefined(tc).into());
-    chunk_bytes(tc, value).map(Some)
-}
+/// Most reads in one batch.
+const BATCH_READS: u32 = 64;
 
 /// A JS stream body seen from the connection.
 pub(crate) struct JsBodyStream {
     rt: Rc<JsRuntime>,
-    /// `{ read(), cancel(reason) }` from `rw.streamReader`; None once finished.
+    /// The reader handle from `rw.streamReader` (`pump`, `take`, `whenReady`,
+    /// `cancel`); None once finished.
     reader: Option<v8::Global<v8::Object>>,
+    /// The watched `whenReady()` promise while reads wait for the source.
     pending: Option<u64>,
     /// The request this response answers: its body (which an echo may still
     /// be reading) and tracking, released when the stream ends.
@@ -126,6 +103,9 @@ pub(crate) struct JsBodyStream {
     upload: bool,
     /// Chunks read in the last batch and not yet taken.
     ready: std::collections::VecDeque<Bytes>,
+    /// Chunks and bytes read so far (to size the batches).
+    seen_chunks: usize,
+    seen_bytes: usize,
     /// How the stream ended, once a batch saw it (delivered after `ready`).
     end: Option<Result<Option<Bytes>, String>>,
 }
@@ -146,6 +126,8 @@ impl JsBodyStream {
             gone,
             upload: false,
             ready: Default::default(),
+            seen_chunks: 0,
+            seen_bytes: 0,
             end: None,
         }
     }
@@ -162,6 +144,8 @@ impl JsBodyStream {
             gone: None,
             upload: true,
             ready: Default::default(),
+            seen_chunks: 0,
+            seen_bytes: 0,
             end: None,
         }
     }
@@ -171,27 +155,6 @@ impl JsBodyStream {
         if let Some(ids) = self.ids.take() {
             ids.release(&self.rt);
         }
-    }
-
-    fn outcome(
-        &mut self,
-        o: Result<v8::Global<v8::Value>, v8::Global<v8::Value>>,
-    ) -> Option<Result<Bytes, BodyError>> {
-        let r = self.rt.enter(|tc, _| match o {
-            Ok(result) => {
-                let result = v8::Local::new(tc, result);
-                let keys = ReadKeys::new(tc);
-                extract(tc, &keys, result)
-            }
-            Err(e) => {
-                let e = v8::Local::new(tc, e);
-                Err(format!(
-                    "response body stream errored: {}",
-                    e.to_rust_string_lossy(tc)
-                ))
-            }
-        });
-        self.deliver(r)
     }
 
     fn deliver(
@@ -239,87 +202,81 @@ impl Stream for JsBodyStream {
                 ))));
             }
             if let Some(id) = this.pending {
-                return match this.rt.take_settled(id, cx.waker()) {
-                    None => Poll::Pending,
+                // Waiting for the source to answer a read.
+                match this.rt.take_settled(id, cx.waker()) {
+                    None => return Poll::Pending,
                     Some(Settled::Terminated) => {
                         this.pending = None;
-                        Poll::Ready(this.deliver(Err(JsFailure::Terminated)))
+                        return Poll::Ready(this.deliver(Err(JsFailure::Terminated)));
                     }
-                    Some(Settled::Value(o)) => {
-                        this.pending = None;
-                        let out = this.outcome(o);
-                        // Empty chunks are legal in JS and meaningless on the wire.
-                        if matches!(&out, Some(Ok(b)) if b.is_empty()) {
-                            continue;
-                        }
-                        Poll::Ready(out)
-                    }
-                };
+                    // It did: the results wait in the handle.
+                    Some(Settled::Value(_)) => this.pending = None,
+                }
             }
+            let reads = this.batch_reads();
             let rt = this.rt.clone();
-            // Usually the source enqueued synchronously, so each read settles
-            // within this entry's microtasks: take the chunks right here, as
-            // many as are ready (up to BATCH_BYTES), rather than registering
-            // callbacks and entering JS again for each.
-            let started = rt.enter_as(this.request, |tc, handles| {
+            let batch = rt.enter_as(this.request, |tc, handles| {
                 let reader = v8::Local::new(tc, reader);
-                let k = v8::String::new(tc, "read").unwrap();
-                let read = reader
-                    .get(tc, k.into())
-                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())?;
-                let keys = ReadKeys::new(tc);
-                let mut chunks = Vec::new();
-                let mut total = 0usize;
-                let then = loop {
-                    let p = read.call(tc, reader.into(), &[])?;
-                    let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
+                let recv = v8::undefined(tc).into();
+                // Results that arrived since the last batch, or else a new
+                // batch of reads, answered (if the source is synchronous)
+                // by this checkpoint's microtasks.
+                let pull = v8::Local::new(tc, &handles.reader_pull);
+                let n = v8::Integer::new_from_unsigned(tc, reads).into();
+                let mut out = pull.call(tc, recv, &[reader.into(), n])?;
+                if out.is_undefined() {
                     tc.perform_microtask_checkpoint();
-                    match p.state() {
-                        v8::PromiseState::Pending => {
-                            break Then::Pending(rt.watch_promise(tc, handles, p));
+                    let take = v8::Local::new(tc, &handles.reader_take);
+                    out = take.call(tc, recv, &[reader.into()])?;
+                }
+                if out.is_undefined() {
+                    // Nothing yet: wait for the source.
+                    let wait = v8::Local::new(tc, &handles.reader_wait);
+                    let p = wait.call(tc, recv, &[reader.into()])?;
+                    let p = v8::Local::<v8::Promise>::try_from(p).ok()?;
+                    return Some(Batch::Wait(rt.watch_promise(tc, handles, p)));
+                }
+                let out = v8::Local::<v8::Array>::try_from(out).ok()?;
+                let mut chunks = Vec::with_capacity(out.length() as usize);
+                let mut end = None;
+                for i in 0..out.length() {
+                    let v = out.get_index(tc, i)?;
+                    if v.is_null() {
+                        end = Some(Ok(None));
+                    } else if v.is_array_buffer_view() {
+                        match chunk_bytes(tc, v) {
+                            Ok(b) => chunks.push(b),
+                            Err(e) => end = Some(Err(e)),
                         }
-                        v8::PromiseState::Fulfilled => {
-                            let r = p.result(tc);
-                            match extract(tc, &keys, r) {
-                                Ok(Some(b)) => {
-                                    total += b.len();
-                                    // Empty chunks are legal in JS and
-                                    // meaningless on the wire.
-                                    if !b.is_empty() {
-                                        chunks.push(b);
-                                    }
-                                    if total >= BATCH_BYTES {
-                                        break Then::More;
-                                    }
-                                }
-                                Ok(None) => break Then::End(Ok(None)),
-                                Err(e) => break Then::End(Err(e)),
-                            }
-                        }
-                        v8::PromiseState::Rejected => {
-                            let e = p.result(tc);
-                            break Then::End(Err(format!(
-                                "response body stream errored: {}",
-                                e.to_rust_string_lossy(tc)
-                            )));
-                        }
+                    } else {
+                        end = Some(Err(read_error(tc, v)));
                     }
-                };
-                Some((chunks, then))
+                    if end.is_some() {
+                        break;
+                    }
+                }
+                Some(Batch::Results(chunks, end))
             });
-            match started {
-                Ok(Some((chunks, then))) => {
-                    this.ready.extend(chunks);
-                    match then {
-                        Then::More => {}
-                        Then::Pending(id) => this.pending = Some(id),
-                        Then::End(e) => this.end = Some(e),
+            match batch {
+                Ok(Some(Batch::Results(chunks, end))) => {
+                    for b in chunks {
+                        // Empty chunks are legal in JS and meaningless on the wire.
+                        if !b.is_empty() {
+                            this.seen_chunks += 1;
+                            this.seen_bytes += b.len();
+                            this.ready.push_back(b);
+                        }
                     }
+                    this.end = end;
+                }
+                Ok(Some(Batch::Wait(id))) => this.pending = Some(id),
+                Err(JsFailure::Terminated) => {
+                    return Poll::Ready(this.deliver(Err(JsFailure::Terminated)));
                 }
                 _ => {
                     this.finish();
                     return Poll::Ready(Some(Err(BodyError::Stream(
-                        "reader.read() failed".into(),
+                        "reading the body stream failed".into(),
                     ))));
                 }
             }
@@ -327,14 +284,39 @@ impl Stream for JsBodyStream {
     }
 }
 
-/// How a batch of reads stopped.
-enum Then {
-    /// At the batch's size: read on at the next poll.
-    More,
-    /// A read is waiting for the source.
-    Pending(u64),
-    /// The stream ended (`Ok(None)`) or failed.
-    End(Result<Option<Bytes>, String>),
+impl JsBodyStream {
+    /// How many reads the next batch issues: one at first, then about
+    /// [`BATCH_BYTES`] of chunks of the sizes seen so far.
+    fn batch_reads(&self) -> u32 {
+        if self.seen_chunks == 0 {
+            return 1;
+        }
+        let avg = (self.seen_bytes / self.seen_chunks).max(1);
+        (BATCH_BYTES / avg).clamp(1, BATCH_READS as usize) as u32
+    }
+}
+
+/// A `ReadError` in the reader handle's results -> its message.
+fn read_error(tc: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {
+    let error = v8::Local::<v8::Object>::try_from(v).ok().and_then(|o| {
+        let k = v8::String::new(tc, "error").unwrap();
+        o.get(tc, k.into())
+    });
+    match error {
+        Some(e) => format!(
+            "response body stream errored: {}",
+            e.to_rust_string_lossy(tc)
+        ),
+        None => "response body stream errored".into(),
+    }
+}
+
+/// What one batch of reads gave.
+enum Batch {
+    /// Chunks, and how the stream ended if it did.
+    Results(Vec<Bytes>, Option<Result<Option<Bytes>, String>>),
+    /// Nothing yet: this promise settles when there is something.
+    Wait(u64),
 }
 
 impl Drop for JsBodyStream {

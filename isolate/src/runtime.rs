@@ -269,6 +269,10 @@ pub(crate) struct Handles {
     make_request: v8::Global<v8::Function>,
     response_parts: v8::Global<v8::Function>,
     pub(crate) client_gone: v8::Global<v8::Function>,
+    /// `readerPull`, `readerTake`, `readerWait`: a body stream's reads (body.rs).
+    pub(crate) reader_pull: v8::Global<v8::Function>,
+    pub(crate) reader_take: v8::Global<v8::Function>,
+    pub(crate) reader_wait: v8::Global<v8::Function>,
     abort_with_disconnect: v8::Global<v8::Function>,
     /// `watchPromise(promise, id)`: reports the outcome through `settled`.
     watch_promise: v8::Global<v8::Function>,
@@ -1137,6 +1141,9 @@ impl JsRuntime {
             let make_request = get_fn(scope, "makeRequest");
             let response_parts = get_fn(scope, "responseParts");
             let client_gone = get_fn(scope, "clientGone");
+            let reader_pull = get_fn(scope, "readerPull");
+            let reader_take = get_fn(scope, "readerTake");
+            let reader_wait = get_fn(scope, "readerWait");
             let abort_with_disconnect = get_fn(scope, "abortWithDisconnect");
             let watch_promise = get_fn(scope, "watchPromise");
             let ws_dispatch = {
@@ -1254,6 +1261,9 @@ impl JsRuntime {
                 make_request,
                 response_parts,
                 client_gone,
+                reader_pull,
+                reader_take,
+                reader_wait,
                 abort_with_disconnect,
                 watch_promise,
                 ws_dispatch,

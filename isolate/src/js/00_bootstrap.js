@@ -774,6 +774,12 @@
     responseParts,
     dispatchFetch,
     hasFetchListeners: () => fetchListeners.length > 0,
+    // A body stream's reader handle (rw.streamReader), read in batches:
+    // results already there, or else a batch of n reads issued; what they
+    // produced; a promise for when there is something.
+    readerPull: (reader, n) => reader.take() ?? reader.pump(n),
+    readerTake: (reader) => reader.take(),
+    readerWait: (reader) => reader.whenReady(),
     // The runtime waits on `promise` as pending entry `id`: its outcome is
     // handed back through ops.settled. (Plain closures: a native function
     // made per wait would be a new function template in V8's old space each

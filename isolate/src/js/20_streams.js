@@ -3843,51 +3843,97 @@
     return result.promise;
   }
 
-  // `{ done, value }` for the runtime. Instances of a class whose prototype
-  // chain ends at null: a patched Object.prototype.then cannot intercept
-  // them, and unlike Object.create(null) objects they share one fast map.
-  class ReadResult {
-    constructor(done, value) {
-      this.done = done;
-      this.value = value;
-    }
-  }
-  ObjectSetPrototypeOf(ReadResult.prototype, null);
-
-  // What rw.streamReader returns. A class, not a frozen null-prototype
-  // literal per call: freezing a dictionary-mode object makes V8 copy its
-  // map into old space every time, which is garbage only a full GC frees.
+  // What rw.streamReader returns: how the runtime reads a body stream. A
+  // class, not a frozen null-prototype literal per call: freezing a
+  // dictionary-mode object makes V8 copy its map into old space every time,
+  // which is garbage only a full GC frees.
+  //
+  // The runtime reads in batches: pump(n) issues n reads at once (when none
+  // is outstanding), and take() hands over what they produced. Reads issued
+  // together all settle within one microtask checkpoint when the source
+  // enqueues synchronously (each pull runs as the previous one's promise
+  // settles), so a batch costs the runtime one entry and one checkpoint,
+  // not one per chunk. Outstanding reads are the only demand the source
+  // sees: the runtime issues the next batch after the socket took this one.
   class StreamReaderHandle {
     #reader;
+    // Results in order: Uint8Array chunks, then null (the end) or an
+    // ReadError (the stream failed) last.
+    #out = [];
+    // Reads issued and not yet answered.
+    #outstanding = 0;
+    // Whether #out holds the end (null or a ReadError) last.
+    #ended = false;
+    // Resolved when a result arrives while the runtime waits (whenReady).
+    #bell = undefined;
+    #request;
     constructor(reader) {
       this.#reader = reader;
+      // One request object serves every read (they are answered in order).
+      // (Its steps go through local bindings: see newDefaultControllerRecord.)
+      const chunkSteps = (chunk) => {
+        this.#outstanding--;
+        let bytes;
+        try {
+          bytes = chunkToBytes(chunk);
+        } catch (e) {
+          // (The error first: cancelling answers the other reads with the end.)
+          this.#put(new ReadError(e));
+          setHandled(readerGenericCancel(reader, e));
+          return;
+        }
+        this.#put(bytes);
+      };
+      const closeSteps = () => {
+        this.#outstanding--;
+        this.#put(null);
+      };
+      const errorSteps = (e) => {
+        this.#outstanding--;
+        this.#put(new ReadError(e));
+      };
+      this.#request = { chunkSteps, closeSteps, errorSteps };
     }
-    read() {
+    #put(result) {
+      // After the end, further answers (the other outstanding reads of a
+      // closed stream) add nothing.
+      if (this.#ended) return;
+      if (result === null || result instanceof ReadError) this.#ended = true;
+      this.#out.push(result);
+      const bell = this.#bell;
+      if (bell !== undefined) {
+        this.#bell = undefined;
+        bell.resolve(undefined);
+      }
+    }
+    // Issues n reads, unless reads are still outstanding.
+    pump(n) {
+      if (this.#outstanding > 0 || this.#ended) return;
       const reader = this.#reader;
       if (reader.stream === undefined) {
-        return promiseReject(new TypeErr("Cannot read from a released reader"));
+        this.#put(new ReadError(new TypeErr("Cannot read from a released reader")));
+        return;
       }
-      const d = new Deferred();
-      readableStreamDefaultReaderRead(reader, {
-        chunkSteps(chunk) {
-          let bytes;
-          try {
-            bytes = chunkToBytes(chunk);
-          } catch (e) {
-            setHandled(readerGenericCancel(reader, e));
-            d.reject(e);
-            return;
-          }
-          d.resolve(new ReadResult(false, bytes));
-        },
-        closeSteps() {
-          d.resolve(new ReadResult(true, undefined));
-        },
-        errorSteps(e) {
-          d.reject(e);
-        },
-      });
-      return d.promise;
+      const request = this.#request;
+      for (let i = 0; i < n; i++) {
+        this.#outstanding++;
+        readableStreamDefaultReaderRead(reader, request);
+        if (this.#ended) break;
+      }
+    }
+    // The results so far (chunks, then null or a ReadError), or undefined.
+    take() {
+      const out = this.#out;
+      if (out.length === 0) return undefined;
+      // The end stays for any later take.
+      this.#out = this.#ended ? [out[out.length - 1]] : [];
+      return out;
+    }
+    // A promise that settles when take() has something.
+    whenReady() {
+      if (this.#out.length > 0) return resolvedUndefined();
+      if (this.#bell === undefined) this.#bell = new Deferred();
+      return this.#bell.promise;
     }
     cancel(reason) {
       const reader = this.#reader;
@@ -3901,6 +3947,14 @@
   }
   ObjectSetPrototypeOf(StreamReaderHandle.prototype, null);
   ObjectFreeze(StreamReaderHandle.prototype);
+
+  // A failed read in StreamReaderHandle's results.
+  class ReadError {
+    constructor(error) {
+      this.error = error;
+    }
+  }
+  ObjectSetPrototypeOf(ReadError.prototype, null);
 
   function streamReader(stream) {
     const s = rsRec(stream);

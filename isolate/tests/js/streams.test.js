@@ -1571,7 +1571,21 @@ test("internals: readAll concatenates and rejects when locked", async () => {
   assertEquals((await internals.readAll(ReadableStream.from([]))).byteLength, 0);
 });
 
-test("internals: streamReader reads Uint8Array chunks into results outside Object.prototype", async () => {
+// How the runtime reads: pump(n) issues n reads, take() hands over results.
+async function drain(r, n = 4) {
+  const got = [];
+  for (;;) {
+    r.pump(n);
+    await r.whenReady();
+    const out = r.take();
+    for (const x of out) {
+      got.push(x);
+      if (x === null || !(x instanceof Uint8Array)) return got;
+    }
+  }
+}
+
+test("internals: streamReader reads Uint8Array chunks in batches, then the end", async () => {
   const rs = new ReadableStream({
     start(c) {
       c.enqueue("hi");
@@ -1582,17 +1596,19 @@ test("internals: streamReader reads Uint8Array chunks into results outside Objec
   });
   const r = internals.streamReader(rs);
   assertThrows(() => internals.streamReader(rs), TypeError, "locked");
-  const a = await r.read();
-  // (A patched Object.prototype.then cannot intercept them.)
-  assertEquals(a instanceof Object, false);
-  assertEquals(Object.getPrototypeOf(Object.getPrototypeOf(a)), null);
-  assertEquals(a.done, false);
-  assertEquals(dec(a.value), "hi");
-  assertEquals((await r.read()).value, new Uint8Array([1]));
-  const c = await r.read();
-  assert(c.value instanceof Uint8Array);
-  assertEquals(c.value.byteLength, 2);
-  assertEquals((await r.read()).done, true);
+  assertEquals(r.take(), undefined);
+  // Chunks already queued answer at once: one pump, one take.
+  r.pump(8);
+  const out = r.take();
+  assertEquals(out.length, 4);
+  assertEquals(dec(out[0]), "hi");
+  assertEquals(out[1], new Uint8Array([1]));
+  assert(out[2] instanceof Uint8Array);
+  assertEquals(out[2].byteLength, 2);
+  assertEquals(out[3], null);
+  // The end stays.
+  r.pump(8);
+  assertEquals(r.take(), [null]);
 
   let cancelReason;
   const bad = new ReadableStream({
@@ -1600,13 +1616,65 @@ test("internals: streamReader reads Uint8Array chunks into results outside Objec
     cancel: (reason) => void (cancelReason = reason),
   });
   const br = internals.streamReader(bad);
-  await assertRejects(() => br.read(), TypeError, "chunks must be");
+  const [err] = await drain(br);
+  assert(err.error instanceof TypeError && /chunks must be/.test(err.error.message), String(err.error));
   assert(cancelReason instanceof TypeError);
 
   let cancelled;
   const src = new ReadableStream({ cancel: (reason) => void (cancelled = reason) });
   await internals.streamReader(src).cancel("client went away");
   assertEquals(cancelled, "client went away");
+});
+
+test("internals: streamReader's reads issued together settle in one microtask turn, and wait for a slow source", async () => {
+  // A pulling source that enqueues synchronously: 10 reads, 10 chunks, with
+  // nothing but microtasks in between.
+  let pulls = 0;
+  const rs = new ReadableStream({
+    pull(c) {
+      c.enqueue(new Uint8Array([++pulls]));
+      if (pulls === 25) c.close();
+    },
+  });
+  const r = internals.streamReader(rs);
+  r.pump(10);
+  // (A timer runs after every microtask: as the runtime's checkpoint does.)
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const first = r.take();
+  assertEquals(first.map((b) => b[0]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  // While reads are outstanding, pump adds none (demand stays bounded).
+  const rest = await drain(r, 10);
+  assertEquals(rest.length, 16);
+  assertEquals(rest.at(-1), null);
+  assertEquals(rest.slice(0, 15).map((b) => b[0]), [...Array(15).keys()].map((i) => i + 11));
+  assertEquals(pulls, 25);
+
+  // A source that answers later: whenReady settles when it does.
+  let enqueue;
+  const slow = internals.streamReader(new ReadableStream({ start: (c) => void (enqueue = (x) => c.enqueue(x)) }));
+  slow.pump(4);
+  assertEquals(slow.take(), undefined);
+  const ready = slow.whenReady();
+  setTimeout(() => enqueue(new Uint8Array([7])), 5);
+  await ready;
+  assertEquals(slow.take(), [new Uint8Array([7])]);
+  // Three reads are still outstanding: pump issues none, the next chunk
+  // answers one of them.
+  slow.pump(4);
+  enqueue(new Uint8Array([8]));
+  assertEquals(slow.take(), [new Uint8Array([8])]);
+});
+
+test("internals: a failing stream ends streamReader's results with its error", async () => {
+  let ctl;
+  const r = internals.streamReader(new ReadableStream({ start: (c) => void (ctl = c) }));
+  r.pump(3);
+  ctl.enqueue("a");
+  ctl.error(new RangeError("boom"));
+  const out = r.take();
+  assertEquals(out.length, 2);
+  assertEquals(dec(out[0]), "a");
+  assert(out[1].error instanceof RangeError);
 });
 
 test("internals: streamReader is not fooled by a patched Object.prototype.then", async () => {
@@ -1620,8 +1688,9 @@ test("internals: streamReader is not fooled by a patched Object.prototype.then",
     },
   });
   try {
-    const res = await r.read();
-    assertEquals(res.done, false);
+    r.pump(2);
+    await r.whenReady();
+    assertEquals(dec(r.take()[0]), "z");
   } finally {
     delete Object.prototype.then;
   }
