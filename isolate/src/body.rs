@@ -2,16 +2,15 @@
 //! as the socket takes them.
 //!
 //! A poll that needs chunks enters JS once: it has the stream's reader
-//! handle (`rw.streamReader`) issue a batch of reads, runs the microtasks
-//! (a source that enqueues synchronously answers them all there, each pull
-//! as the previous one settles) and takes the results: one entry and one
-//! checkpoint per batch, not per chunk. A batch asks for about
-//! [`BATCH_BYTES`] by the chunk sizes seen so far (one read to start), and
-//! the next batch is issued only after the connection has taken this one
-//! and every read of it was answered, so a slow client leaves the stream's
-//! queue full and its `pull` uncalled (backpressure reaches the producer, a
-//! batch late at most). Reads a slow source has not answered yet wake the
-//! stream when it does. Chunks are written from their ArrayBuffer's backing
+//! handle (`rw.streamReader`) start a batch of reads (up to [`BATCH_READS`]
+//! or [`BATCH_BYTES`], each issued as the one before it is answered), runs
+//! the microtasks (a source that enqueues synchronously fills the batch
+//! there, each pull as the previous one settles) and takes the results: one
+//! entry and one checkpoint per batch, not per chunk. The next batch starts
+//! only after the connection has taken this one, so a slow client leaves
+//! the stream's queue full and its `pull` uncalled (backpressure reaches the
+//! producer, a batch late at most). A read the source has not answered yet
+//! wakes the stream when it is. Chunks are written from their ArrayBuffer's backing
 //! store without a copy. Dropping the stream early (the client left)
 //! cancels it, so the source's `cancel` runs.
 
@@ -76,8 +75,8 @@ fn chunk_bytes(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Result<Byte
     }))
 }
 
-/// About how many bytes one batch of reads asks for.
-const BATCH_BYTES: usize = 64 * 1024;
+/// A batch of reads ends once it has this many bytes.
+const BATCH_BYTES: u32 = 64 * 1024;
 
 /// Most reads in one batch.
 const BATCH_READS: u32 = 64;
@@ -103,9 +102,6 @@ pub(crate) struct JsBodyStream {
     upload: bool,
     /// Chunks read in the last batch and not yet taken.
     ready: std::collections::VecDeque<Bytes>,
-    /// Chunks and bytes read so far (to size the batches).
-    seen_chunks: usize,
-    seen_bytes: usize,
     /// How the stream ended, once a batch saw it (delivered after `ready`).
     end: Option<Result<Option<Bytes>, String>>,
 }
@@ -126,8 +122,6 @@ impl JsBodyStream {
             gone,
             upload: false,
             ready: Default::default(),
-            seen_chunks: 0,
-            seen_bytes: 0,
             end: None,
         }
     }
@@ -144,8 +138,6 @@ impl JsBodyStream {
             gone: None,
             upload: true,
             ready: Default::default(),
-            seen_chunks: 0,
-            seen_bytes: 0,
             end: None,
         }
     }
@@ -213,7 +205,6 @@ impl Stream for JsBodyStream {
                     Some(Settled::Value(_)) => this.pending = None,
                 }
             }
-            let reads = this.batch_reads();
             let rt = this.rt.clone();
             let batch = rt.enter_as(this.request, |tc, handles| {
                 let reader = v8::Local::new(tc, reader);
@@ -222,8 +213,9 @@ impl Stream for JsBodyStream {
                 // batch of reads, answered (if the source is synchronous)
                 // by this checkpoint's microtasks.
                 let pull = v8::Local::new(tc, &handles.reader_pull);
-                let n = v8::Integer::new_from_unsigned(tc, reads).into();
-                let mut out = pull.call(tc, recv, &[reader.into(), n])?;
+                let n = v8::Integer::new_from_unsigned(tc, BATCH_READS).into();
+                let bytes = v8::Integer::new_from_unsigned(tc, BATCH_BYTES).into();
+                let mut out = pull.call(tc, recv, &[reader.into(), n, bytes])?;
                 if out.is_undefined() {
                     tc.perform_microtask_checkpoint();
                     let take = v8::Local::new(tc, &handles.reader_take);
@@ -262,8 +254,6 @@ impl Stream for JsBodyStream {
                     for b in chunks {
                         // Empty chunks are legal in JS and meaningless on the wire.
                         if !b.is_empty() {
-                            this.seen_chunks += 1;
-                            this.seen_bytes += b.len();
                             this.ready.push_back(b);
                         }
                     }
@@ -281,18 +271,6 @@ impl Stream for JsBodyStream {
                 }
             }
         }
-    }
-}
-
-impl JsBodyStream {
-    /// How many reads the next batch issues: one at first, then about
-    /// [`BATCH_BYTES`] of chunks of the sizes seen so far.
-    fn batch_reads(&self) -> u32 {
-        if self.seen_chunks == 0 {
-            return 1;
-        }
-        let avg = (self.seen_bytes / self.seen_chunks).max(1);
-        (BATCH_BYTES / avg).clamp(1, BATCH_READS as usize) as u32
     }
 }
 

@@ -775,9 +775,9 @@
     dispatchFetch,
     hasFetchListeners: () => fetchListeners.length > 0,
     // A body stream's reader handle (rw.streamReader), read in batches:
-    // results already there, or else a batch of n reads issued; what they
-    // produced; a promise for when there is something.
-    readerPull: (reader, n) => reader.take() ?? reader.pump(n),
+    // results already there, or else a batch of up to n reads or `bytes`
+    // bytes started; what it produced; a promise for when there is something.
+    readerPull: (reader, n, bytes) => reader.take() ?? reader.pump(n, bytes),
     readerTake: (reader) => reader.take(),
     readerWait: (reader) => reader.whenReady(),
     // The runtime waits on `promise` as pending entry `id`: its outcome is

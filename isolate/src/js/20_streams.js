@@ -3848,55 +3848,63 @@
   // dictionary-mode object makes V8 copy its map into old space every time,
   // which is garbage only a full GC frees.
   //
-  // The runtime reads in batches: pump(n) issues n reads at once (when none
-  // is outstanding), and take() hands over what they produced. Reads issued
-  // together all settle within one microtask checkpoint when the source
-  // enqueues synchronously (each pull runs as the previous one's promise
-  // settles), so a batch costs the runtime one entry and one checkpoint,
-  // not one per chunk. Outstanding reads are the only demand the source
-  // sees: the runtime issues the next batch after the socket took this one.
+  // The runtime reads in batches: pump(n, bytes) starts a batch of up to n
+  // reads or `bytes` bytes, and take() hands over what it produced. Each
+  // read is issued as the one before it is answered (in a microtask), so at
+  // most one read is outstanding: a source that enqueues synchronously fills
+  // the whole batch within one microtask checkpoint (its pull runs as the
+  // previous pull's promise settles), and one that does not sees demand for
+  // one chunk at a time. The runtime starts the next batch after the socket
+  // took this one: the only demand the source sees.
   class StreamReaderHandle {
     #reader;
-    // Results in order: Uint8Array chunks, then null (the end) or an
+    // Results in order: Uint8Array chunks, then null (the end) or a
     // ReadError (the stream failed) last.
     #out = [];
-    // Reads issued and not yet answered.
-    #outstanding = 0;
-    // Whether #out holds the end (null or a ReadError) last.
+    // Whether #out holds the end last.
     #ended = false;
+    // Whether a read is issued and not yet answered.
+    #outstanding = false;
+    // What is left of the batch: reads, bytes.
+    #reads = 0;
+    #bytes = 0;
     // Resolved when a result arrives while the runtime waits (whenReady).
     #bell = undefined;
     #request;
+    #next;
     constructor(reader) {
       this.#reader = reader;
-      // One request object serves every read (they are answered in order).
-      // (Its steps go through local bindings: see newDefaultControllerRecord.)
+      // One request object serves every read, and one function issues the
+      // next. (They go through local bindings: see newDefaultControllerRecord.)
       const chunkSteps = (chunk) => {
-        this.#outstanding--;
+        this.#outstanding = false;
         let bytes;
         try {
           bytes = chunkToBytes(chunk);
         } catch (e) {
-          // (The error first: cancelling answers the other reads with the end.)
+          // (The error first: cancelling answers with the end.)
           this.#put(new ReadError(e));
           setHandled(readerGenericCancel(reader, e));
           return;
         }
         this.#put(bytes);
+        this.#bytes -= viewByteLength(bytes);
+        if (this.#reads > 0 && this.#bytes > 0) queueMicrotaskInternal(this.#next);
       };
       const closeSteps = () => {
-        this.#outstanding--;
+        this.#outstanding = false;
         this.#put(null);
       };
       const errorSteps = (e) => {
-        this.#outstanding--;
+        this.#outstanding = false;
         this.#put(new ReadError(e));
       };
+      const next = () => this.#read();
       this.#request = { chunkSteps, closeSteps, errorSteps };
+      this.#next = next;
     }
     #put(result) {
-      // After the end, further answers (the other outstanding reads of a
-      // closed stream) add nothing.
+      // Once ended, nothing more.
       if (this.#ended) return;
       if (result === null || result instanceof ReadError) this.#ended = true;
       this.#out.push(result);
@@ -3906,20 +3914,24 @@
         bell.resolve(undefined);
       }
     }
-    // Issues n reads, unless reads are still outstanding.
-    pump(n) {
-      if (this.#outstanding > 0 || this.#ended) return;
+    #read() {
+      if (this.#outstanding || this.#ended || this.#reads <= 0) return;
       const reader = this.#reader;
       if (reader.stream === undefined) {
         this.#put(new ReadError(new TypeErr("Cannot read from a released reader")));
         return;
       }
-      const request = this.#request;
-      for (let i = 0; i < n; i++) {
-        this.#outstanding++;
-        readableStreamDefaultReaderRead(reader, request);
-        if (this.#ended) break;
-      }
+      this.#reads--;
+      this.#outstanding = true;
+      readableStreamDefaultReaderRead(reader, this.#request);
+    }
+    // Starts a batch of up to n reads or `bytes` bytes, unless a read is
+    // still outstanding.
+    pump(n, bytes) {
+      if (this.#outstanding || this.#ended) return;
+      this.#reads = n;
+      this.#bytes = bytes;
+      this.#read();
     }
     // The results so far (chunks, then null or a ReadError), or undefined.
     take() {

@@ -1571,11 +1571,14 @@ test("internals: readAll concatenates and rejects when locked", async () => {
   assertEquals((await internals.readAll(ReadableStream.from([]))).byteLength, 0);
 });
 
-// How the runtime reads: pump(n) issues n reads, take() hands over results.
+// How the runtime reads: pump(n, bytes) starts a batch of reads, take()
+// hands over results. (A timer runs after every microtask, as the
+// runtime's checkpoint does.)
+const macrotask = () => new Promise((resolve) => setTimeout(resolve, 0));
 async function drain(r, n = 4) {
   const got = [];
   for (;;) {
-    r.pump(n);
+    r.pump(n, 1 << 20);
     await r.whenReady();
     const out = r.take();
     for (const x of out) {
@@ -1597,8 +1600,9 @@ test("internals: streamReader reads Uint8Array chunks in batches, then the end",
   const r = internals.streamReader(rs);
   assertThrows(() => internals.streamReader(rs), TypeError, "locked");
   assertEquals(r.take(), undefined);
-  // Chunks already queued answer at once: one pump, one take.
-  r.pump(8);
+  // One pump and one checkpoint read every queued chunk, and the end.
+  r.pump(8, 1 << 20);
+  await macrotask();
   const out = r.take();
   assertEquals(out.length, 4);
   assertEquals(dec(out[0]), "hi");
@@ -1607,7 +1611,7 @@ test("internals: streamReader reads Uint8Array chunks in batches, then the end",
   assertEquals(out[2].byteLength, 2);
   assertEquals(out[3], null);
   // The end stays.
-  r.pump(8);
+  r.pump(8, 1 << 20);
   assertEquals(r.take(), [null]);
 
   let cancelReason;
@@ -1626,7 +1630,7 @@ test("internals: streamReader reads Uint8Array chunks in batches, then the end",
   assertEquals(cancelled, "client went away");
 });
 
-test("internals: streamReader's reads issued together settle in one microtask turn, and wait for a slow source", async () => {
+test("internals: a streamReader batch fills in one microtask turn, up to its reads or bytes, and waits for a slow source", async () => {
   // A pulling source that enqueues synchronously: 10 reads, 10 chunks, with
   // nothing but microtasks in between.
   let pulls = 0;
@@ -1637,30 +1641,38 @@ test("internals: streamReader's reads issued together settle in one microtask tu
     },
   });
   const r = internals.streamReader(rs);
-  r.pump(10);
-  // (A timer runs after every microtask: as the runtime's checkpoint does.)
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  r.pump(10, 1 << 20);
+  await macrotask();
   const first = r.take();
   assertEquals(first.map((b) => b[0]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-  // While reads are outstanding, pump adds none (demand stays bounded).
   const rest = await drain(r, 10);
   assertEquals(rest.length, 16);
   assertEquals(rest.at(-1), null);
   assertEquals(rest.slice(0, 15).map((b) => b[0]), [...Array(15).keys()].map((i) => i + 11));
   assertEquals(pulls, 25);
 
+  // A batch ends at its bytes: the source is pulled for what was asked (and
+  // to refill its queue to the high-water mark), no more.
+  let big = 0;
+  const kb = internals.streamReader(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1000).fill(++big)) }));
+  kb.pump(64, 3000);
+  await macrotask();
+  assertEquals(kb.take().map((b) => b[0]), [1, 2, 3]);
+  assert(big <= 4, `pulled ${big} times for 3 chunks`);
+
   // A source that answers later: whenReady settles when it does.
   let enqueue;
   const slow = internals.streamReader(new ReadableStream({ start: (c) => void (enqueue = (x) => c.enqueue(x)) }));
-  slow.pump(4);
+  slow.pump(4, 1 << 20);
   assertEquals(slow.take(), undefined);
   const ready = slow.whenReady();
   setTimeout(() => enqueue(new Uint8Array([7])), 5);
   await ready;
   assertEquals(slow.take(), [new Uint8Array([7])]);
-  // Three reads are still outstanding: pump issues none, the next chunk
-  // answers one of them.
-  slow.pump(4);
+  // The batch's next read is outstanding: pump starts none, the next chunk
+  // answers it.
+  await macrotask();
+  slow.pump(4, 1 << 20);
   enqueue(new Uint8Array([8]));
   assertEquals(slow.take(), [new Uint8Array([8])]);
 });
@@ -1668,9 +1680,10 @@ test("internals: streamReader's reads issued together settle in one microtask tu
 test("internals: a failing stream ends streamReader's results with its error", async () => {
   let ctl;
   const r = internals.streamReader(new ReadableStream({ start: (c) => void (ctl = c) }));
-  r.pump(3);
+  r.pump(3, 1 << 20);
   ctl.enqueue("a");
   ctl.error(new RangeError("boom"));
+  await macrotask();
   const out = r.take();
   assertEquals(out.length, 2);
   assertEquals(dec(out[0]), "a");
@@ -1688,7 +1701,7 @@ test("internals: streamReader is not fooled by a patched Object.prototype.then",
     },
   });
   try {
-    r.pump(2);
+    r.pump(2, 1 << 20);
     await r.whenReady();
     assertEquals(dec(r.take()[0]), "z");
   } finally {
