@@ -84,6 +84,11 @@ struct ServeArgs {
     /// handlers, closing its stream) before its timers are stopped, in ms.
     #[arg(long, default_value_t = 100)]
     cancel_grace_ms: u64,
+    /// Once the script has not run for this long, a shard whose V8 heap grew
+    /// by 4 MiB or more since the last time runs a memory-reducing
+    /// collection and gives free memory back, in ms (0: never).
+    #[arg(long, default_value_t = 500)]
+    idle_gc_ms: u64,
     /// Write a V8 CPU profile of the script (a `.cpuprofile` for Chrome
     /// DevTools) here at shutdown; shard N > 0 writes `<stem>.shardN.cpuprofile`.
     #[arg(long)]
@@ -384,6 +389,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.heap_limit = args.heap_limit_mb << 20;
     options.cpu_profile = args.cpu_profile.clone();
     options.actors = actors;
+    options.idle_gc_after = std::time::Duration::from_millis(args.idle_gc_ms);
 
     // A script that does not load fails every shard's start, and
     // serve_worker returns its error (file, line and column) before serving.

@@ -775,3 +775,41 @@ fn a_handler_that_spins_or_throws_does_not_take_the_socket_or_the_shard_down() {
         200
     );
 }
+
+#[test]
+fn a_quiet_shard_gives_back_the_heap_a_burst_of_sockets_grew() {
+    raise_nofile();
+    let main = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/ws-echo.js");
+    let mut options = WorkerOptions::new(main);
+    options.idle_gc_after = Duration::from_millis(50);
+    let srv = ringworker::serve_worker(test_config(), options).unwrap();
+    let a = srv.local_addr();
+    let v8 = |srv: &ringworker::Server| srv.stats()[0].v8;
+    // A burst of upgrades grows V8's heap (each makes a Request, a
+    // Response, a WebSocketPair...).
+    let mut socks: Vec<Raw> = (0..3000).map(|_| Raw::open(a, "/")).collect();
+    assert!(socks.iter().all(|s| s.status == 101));
+    // Quiet: one memory-reducing collection gives memory back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while v8(&srv).idle_collections == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // (Once, or more if the burst itself paused long enough.)
+    std::thread::sleep(Duration::from_millis(200));
+    let after_burst = v8(&srv);
+    assert!(after_burst.idle_collections >= 1, "{after_burst:?}");
+    assert!(after_burst.idle_freed_bytes > 0, "{after_burst:?}");
+    // Every socket still works, and a few messages (no growth to speak of)
+    // bring no second collection.
+    for s in socks.iter_mut().step_by(100) {
+        s.send_text("still here");
+        assert_eq!(s.read().unwrap().text(), "still here");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        v8(&srv).idle_collections,
+        after_burst.idle_collections,
+        "{:?}",
+        v8(&srv)
+    );
+}

@@ -149,6 +149,12 @@ pub struct V8Counters {
     /// (and copy). Objects that outlive their request show up here long
     /// before they show up in the heap size.
     pub minor_gc_survived_bytes: u64,
+    /// Memory-reducing collections run because the script went quiet after
+    /// the heap grew (`WorkerOptions::idle_gc_after`).
+    pub idle_collections: u64,
+    /// V8 heap memory they gave back (committed bytes before minus after),
+    /// summed.
+    pub idle_freed_bytes: u64,
 }
 
 thread_local! {
@@ -229,6 +235,14 @@ impl ShardMetrics {
         let mut v = self.v8.get();
         v.minor_gc_count += 1;
         v.minor_gc_survived_bytes += survived;
+        self.v8.set(v);
+    }
+
+    /// Counts one idle collection that gave back `freed` bytes of V8 heap.
+    pub fn idle_collection(&self, freed: u64) {
+        let mut v = self.v8.get();
+        v.idle_collections += 1;
+        v.idle_freed_bytes += freed;
         self.v8.set(v);
     }
 
@@ -416,6 +430,8 @@ impl ShardStats {
             t.v8.gc_max_us = t.v8.gc_max_us.max(s.v8.gc_max_us);
             t.v8.minor_gc_count += s.v8.minor_gc_count;
             t.v8.minor_gc_survived_bytes += s.v8.minor_gc_survived_bytes;
+            t.v8.idle_collections += s.v8.idle_collections;
+            t.v8.idle_freed_bytes += s.v8.idle_freed_bytes;
             t.outbound.requests += s.outbound.requests;
             t.outbound.failed += s.outbound.failed;
             t.outbound.connects += s.outbound.connects;

@@ -32,5 +32,5 @@ pub use actor::{ActorBinding, ActorOptions};
 pub use error::ScriptError;
 pub use handler::JsHandler;
 pub use remote::ActorMesh;
-pub use runtime::{JsRuntime, WorkerOptions};
+pub use runtime::{IDLE_GC_GROWTH, JsRuntime, WorkerOptions};
 pub use snapshot::{make_startup_snapshot, use_startup_snapshot};

@@ -88,7 +88,18 @@ pub struct WorkerOptions {
     /// Actors (Durable-Object classes) the script's `env` binds, and how
     /// they are stored, evicted and hibernated.
     pub actors: crate::actor::ActorOptions,
+    /// Once the script has not run for this long, if V8's heap grew by
+    /// [`IDLE_GC_GROWTH`] or more since the last time, the isolate runs a
+    /// memory-reducing collection and the shard's allocator gives free
+    /// memory back (after a burst of WebSocket upgrades, say). V8's own
+    /// memory reducer does the same only after ~10-30 s. Zero: never.
+    /// Default 500 ms.
+    pub idle_gc_after: Duration,
 }
+
+/// How much V8's committed heap must have grown since the last idle
+/// collection for the next one to run (see [`WorkerOptions::idle_gc_after`]).
+pub const IDLE_GC_GROWTH: usize = 4 << 20;
 
 impl WorkerOptions {
     /// Options for `main` with default limits and no variables.
@@ -106,6 +117,7 @@ impl WorkerOptions {
             cpu_profile: None,
             subrequest_limit: 1000,
             actors: crate::actor::ActorOptions::default(),
+            idle_gc_after: Duration::from_millis(500),
         }
     }
 }
@@ -305,6 +317,11 @@ pub struct JsRuntime {
     gc_clock: Option<Box<GcClock>>,
     /// Entries since the heap size was last read into the shard's metrics.
     entries: std::cell::Cell<u32>,
+    /// Whether the task that waits for the script to go quiet runs, and
+    /// V8's committed heap after the last idle collection (see
+    /// `WorkerOptions::idle_gc_after`).
+    idle_watch: std::cell::Cell<bool>,
+    idle_heap_base: std::cell::Cell<usize>,
     /// Set by V8's near-heap-limit callback; shared with it through a raw pointer.
     heap: Box<HeapGuard>,
     host: HostRef,
@@ -1276,6 +1293,7 @@ impl JsRuntime {
             (h, profile)
         };
         let (h, profile) = built;
+        let committed = isolate.get_heap_statistics().total_heap_size();
         let rt = Rc::new(JsRuntime {
             inner: RefCell::new(Some(Inner {
                 h,
@@ -1285,6 +1303,8 @@ impl JsRuntime {
             })),
             gc_clock,
             entries: std::cell::Cell::new(0),
+            idle_watch: std::cell::Cell::new(false),
+            idle_heap_base: std::cell::Cell::new(committed),
             dooms: RefCell::new(std::collections::VecDeque::new()),
             doom_sweeper: std::cell::Cell::new(false),
             heap,
@@ -1309,6 +1329,67 @@ impl JsRuntime {
         // (What the hibernated actors' sockets used is free too: see
         // `release_free_memory`.)
         ringworker_io::release_free_memory();
+    }
+
+    /// Waits until the script has not run for `idle_gc_after`, then gives
+    /// memory back if the heap grew by [`IDLE_GC_GROWTH`] since the last
+    /// time. One task at a time, started by the first entry after it ended:
+    /// a shard that stays quiet has none.
+    fn watch_for_idle(self: &Rc<Self>) {
+        let quiet = self.options.idle_gc_after;
+        if quiet.is_zero() {
+            return;
+        }
+        self.idle_watch.set(true);
+        let weak = Rc::downgrade(self);
+        let mut seen = self.entries.get();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(quiet).await;
+                let Some(rt) = weak.upgrade() else { return };
+                let now = rt.entries.get();
+                if now != seen {
+                    seen = now;
+                    continue;
+                }
+                rt.idle_watch.set(false);
+                rt.collect_if_grown();
+                return;
+            }
+        })
+        .detach();
+    }
+
+    /// The idle collection (see [`Self::watch_for_idle`]).
+    fn collect_if_grown(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let Some(inner) = inner.as_mut() else { return };
+        let committed = inner.isolate.get_heap_statistics().total_heap_size();
+        if committed < self.idle_heap_base.get() + IDLE_GC_GROWTH {
+            return;
+        }
+        let t0 = std::time::Instant::now();
+        // One memory-reducing full collection (low_memory_notification
+        // repeats them until nothing more is freed).
+        inner
+            .isolate
+            .memory_pressure_notification(v8::MemoryPressureLevel::Critical);
+        let after = inner.isolate.get_heap_statistics().total_heap_size();
+        self.idle_heap_base.set(after);
+        ringworker_io::release_free_memory();
+        if let Some(clock) = &self.gc_clock {
+            clock
+                .metrics
+                .idle_collection(committed.saturating_sub(after) as u64);
+        }
+        tracing::debug!(
+            target: "js",
+            shard = self.options.shard,
+            "idle: V8 heap {} -> {} KiB committed, in {:?}",
+            committed >> 10,
+            after >> 10,
+            t0.elapsed()
+        );
     }
 
     /// Whether the isolate ran out of heap: it must not take new requests.
@@ -2040,6 +2121,9 @@ impl JsRuntime {
             // The heap size, now and then (reading it is not free).
             let n = self.entries.get().wrapping_add(1);
             self.entries.set(n);
+            if !self.idle_watch.get() {
+                self.watch_for_idle();
+            }
             if n % 256 == 1 {
                 if let Some(clock) = &self.gc_clock {
                     let used = tc.get_heap_statistics().used_heap_size();

@@ -477,7 +477,11 @@
   finishInterface(CustomEvent, "CustomEvent");
 
   // ------------------------------------------------------------ EventTarget
-  let listenersOf; // (target) -> Map<type, record[]>, or undefined
+  // (target) -> Map<type, record[]>; null for a target that never had a
+  // listener (the map is made on the first: most targets never get one);
+  // undefined for what is not an EventTarget.
+  let listenersOf;
+  let makeListeners; // (target) -> its listener map, made if need be
   let handlersOf; // (target) -> Map<type, handler> (created lazily)
 
   function flattenCapture(options) {
@@ -496,11 +500,13 @@
   }
 
   function addListenerRecord(target, type, record) {
-    const map = listenersOf(target);
-    let list = MapPrototypeGet(map, type);
+    const map = makeListeners(target);
+    const list = MapPrototypeGet(map, type);
     if (list === undefined) {
-      list = [];
-      MapPrototypeSet(map, type, list);
+      // (A literal, not [] and a push: that would reserve 17 slots.)
+      MapPrototypeSet(map, type, [record]);
+      if (type === "abort") onAbortListenerAdded(target);
+      return record;
     }
     for (let i = 0; i < list.length; i++) {
       const l = list[i];
@@ -519,6 +525,7 @@
       un();
     }
     const map = listenersOf(target);
+    if (map === null) return;
     const list = MapPrototypeGet(map, type);
     if (list === undefined) return;
     const i = ArrayPrototypeIndexOf(list, record);
@@ -529,11 +536,15 @@
   }
 
   class EventTarget {
-    #listeners = new MapCtor();
+    #listeners = null;
     #handlers = null;
     constructor() {}
     static {
       listenersOf = (t) => (isObject(t) && #listeners in t ? t.#listeners : undefined);
+      makeListeners = (t) => {
+        if (t.#listeners === null) t.#listeners = new MapCtor();
+        return t.#listeners;
+      };
       handlersOf = (t) => {
         if (t.#handlers === null) t.#handlers = new MapCtor();
         return t.#handlers;
@@ -592,6 +603,7 @@
       callback = callbackOrNull(callback, "EventTarget.removeEventListener");
       const capture = flattenCapture(options);
       if (callback === null) return;
+      if (this.#listeners === null) return;
       const list = MapPrototypeGet(this.#listeners, type);
       if (list === undefined) return;
       for (let i = 0; i < list.length; i++) {
@@ -645,11 +657,15 @@
 
   function invoke(target, event, s, capturePhase) {
     if (s.stop) return;
-    const list = MapPrototypeGet(listenersOf(target), s.type);
+    const map = listenersOf(target);
+    if (map === null) return;
+    const list = MapPrototypeGet(map, s.type);
     if (list === undefined) return;
-    // Listeners added during the dispatch do not run; removed ones are skipped.
-    const snapshot = ArrayPrototypeSlice(list);
-    for (let i = 0; i < snapshot.length; i++) {
+    // Listeners added during the dispatch do not run; removed ones are
+    // skipped. (One listener, the usual case, needs no copy of the list.)
+    const snapshot = list.length === 1 ? list : ArrayPrototypeSlice(list);
+    const n = snapshot.length;
+    for (let i = 0; i < n; i++) {
       const l = snapshot[i];
       if (l.removed || l.capture !== capturePhase) continue;
       if (l.once) removeListenerRecord(target, s.type, l);

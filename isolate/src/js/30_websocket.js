@@ -109,7 +109,7 @@
     #state = CONNECTING;
     #role; // "client" | "server" (ends of a WebSocketPair), "outbound" (new WebSocket(url)), "fetched" (fetch() with Upgrade)
     #url = null;
-    #peer = null;
+    #peer = null; // a pair's client end: its server end
     #binaryType = "arraybuffer";
     #protocol = "";
     #closeSent = false;
@@ -168,9 +168,11 @@
     }
 
     static {
-      rw.wsLink = (a, b) => {
-        a.#peer = b;
-        b.#peer = a;
+      // The client end finds its server end (for the Response that hands
+      // it over); not the other way round, so once the 101 went out the
+      // client end is garbage unless the script keeps it.
+      rw.wsLink = (client, server) => {
+        client.#peer = server;
       };
       rw.wsServerId = (client) => {
         if (!(client instanceof WebSocket) || client.#role !== "client") {
