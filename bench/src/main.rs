@@ -339,6 +339,10 @@ struct HttpArgs {
     /// Request body size in bytes (sent with Content-Length).
     #[arg(long, default_value_t = 0)]
     body_size: usize,
+    /// Request body: this text (sent with Content-Length; instead of
+    /// --body-size), e.g. '{"id":42}' with -H 'Content-Type: application/json'.
+    #[arg(long, conflicts_with = "body_size")]
+    body: Option<String>,
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header")]
     headers: Vec<String>,
@@ -489,7 +493,10 @@ fn run_http(a: HttpArgs) -> anyhow::Result<()> {
         bail!("--method must be an upper-case token, e.g. GET");
     }
     let target = parse_url(&a.url)?;
-    let request = build_request(&a.method, &target, &a.headers, a.body_size)?;
+    let request = match &a.body {
+        Some(b) => build_request_with(&a.method, &target, &a.headers, b.as_bytes())?,
+        None => build_request(&a.method, &target, &a.headers, a.body_size)?,
+    };
     let threads = a.threads.clamp(1, a.connections);
     let cfg = http_load::Config {
         addr: target.addr,

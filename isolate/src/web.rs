@@ -42,29 +42,70 @@ fn throw_type_error(scope: &mut v8::PinScope, msg: &str) {
     scope.throw_exception(e);
 }
 
-const URL_PARTS: usize = 11;
-
-fn url_parts<'s>(scope: &mut v8::PinScope<'s, '_>, u: &url::Url) -> v8::Local<'s, v8::Array> {
+/// `urlParse` / `urlSet` answer `[href, start, end, ...]`: the href and,
+/// for each of protocol, username, password, host, hostname, port,
+/// pathname, search and hash, where it lies in the href (every one is a
+/// piece of the serialization, which is ASCII, so byte and UTF-16 offsets
+/// agree). JS slices a component when the script reads it; the origin is
+/// computed only when asked for (`urlOrigin`).
+///
+/// `same` is the input string when it is already the serialization (as a
+/// request's URL is): it is answered as is, not copied.
+fn url_parts<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    u: &url::Url,
+    same: Option<v8::Local<'_, v8::Value>>,
+) -> v8::Local<'s, v8::Array> {
     use url::quirks as q;
-    let parts = [
-        q::href(u).to_string(),
-        q::origin(u),
-        q::protocol(u).to_string(),
-        q::username(u).to_string(),
-        q::password(u).to_string(),
-        q::host(u).to_string(),
-        q::hostname(u).to_string(),
-        q::port(u).to_string(),
-        q::pathname(u).to_string(),
-        q::search(u).to_string(),
-        q::hash(u).to_string(),
+    let href = u.as_str();
+    let base = href.as_ptr() as usize;
+    let span = |part: &str| -> (u32, u32) {
+        let at = (part.as_ptr() as usize).wrapping_sub(base);
+        if part.is_empty() || at > href.len() {
+            (0, 0)
+        } else {
+            (at as u32, (at + part.len()) as u32)
+        }
+    };
+    let spans = [
+        span(q::protocol(u)),
+        span(q::username(u)),
+        span(q::password(u)),
+        span(q::host(u)),
+        span(q::hostname(u)),
+        span(q::port(u)),
+        span(q::pathname(u)),
+        span(q::search(u)),
+        span(q::hash(u)),
     ];
-    debug_assert_eq!(parts.len(), URL_PARTS);
-    let values: Vec<v8::Local<v8::Value>> = parts.iter().map(|p| string(scope, p).into()).collect();
+    let mut values: Vec<v8::Local<v8::Value>> = Vec::with_capacity(1 + 2 * spans.len());
+    values.push(match same {
+        Some(v) => v8::Local::new(scope, v),
+        None => string(scope, href).into(),
+    });
+    for (start, end) in spans {
+        values.push(v8::Integer::new_from_unsigned(scope, start).into());
+        values.push(v8::Integer::new_from_unsigned(scope, end).into());
+    }
     v8::Array::new_with_elements(scope, &values)
 }
 
-/// `urlParse(input, base?)` -> the 11 components, or undefined if invalid.
+/// `urlOrigin(href)` -> the URL's origin, serialized.
+fn op_url_origin(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let href = args.get(0).to_rust_string_lossy(scope);
+    let origin = match url::Url::parse(&href) {
+        Ok(u) => url::quirks::origin(&u),
+        Err(_) => "null".to_string(),
+    };
+    rv.set(string(scope, &origin).into());
+}
+
+/// `urlParse(input, base?)` -> the components (see `url_parts`), or
+/// undefined if invalid.
 fn op_url_parse(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
@@ -79,7 +120,9 @@ fn op_url_parse(
         url::Url::parse(&base).and_then(|b| b.join(&input))
     };
     if let Ok(u) = parsed {
-        let a = url_parts(scope, &u);
+        let arg = args.get(0);
+        let same = (arg.is_string() && u.as_str() == input).then_some(arg);
+        let a = url_parts(scope, &u, same);
         rv.set(a.into());
     }
 }
@@ -120,7 +163,7 @@ fn op_url_set(
             return;
         }
     }
-    let a = url_parts(scope, &u);
+    let a = url_parts(scope, &u, None);
     rv.set(a.into());
 }
 
@@ -297,6 +340,7 @@ pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     vec![
         ("urlParse", op_url_parse.map_fn_to()),
         ("urlSet", op_url_set.map_fn_to()),
+        ("urlOrigin", op_url_origin.map_fn_to()),
         ("decoderOpen", op_decoder_open.map_fn_to()),
         ("decode", op_decode.map_fn_to()),
         ("decoderReset", op_decoder_reset.map_fn_to()),

@@ -13,10 +13,15 @@
       : new TypeErr(`${name}: ${message}`);
 
   // --------------------------------------------------------------------- URL
+  // A URL keeps what ops.urlParse / ops.urlSet answer: [href, start, end,
+  // ...], where each component of PIECES lies in the href. A component is
+  // sliced out when read; the origin is computed when first read.
   const kParts = Symbol("urlParts");
   const kSearch = Symbol("searchParams");
-  const PARTS = ["href", "origin", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"];
-  const IDX = Object.fromEntries(PARTS.map((p, i) => [p, i]));
+  const kOrigin = Symbol("urlOrigin");
+  const PIECES = ["protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"];
+  const SEARCH = PIECES.indexOf("search");
+  const piece = (parts, i) => parts[0].slice(parts[1 + 2 * i], parts[2 + 2 * i]);
 
   function parseOrThrow(input, base) {
     const parts = base === undefined ? ops.urlParse(`${input}`) : ops.urlParse(`${input}`, `${base}`);
@@ -31,6 +36,7 @@
       if (arguments.length === 0) throw new TypeErr("URL: 1 argument required");
       this[kParts] = parseOrThrow(url, base);
       this[kSearch] = null;
+      this[kOrigin] = undefined;
     }
     static canParse(url, base = undefined) {
       return (base === undefined ? ops.urlParse(`${url}`) : ops.urlParse(`${url}`, `${base}`)) !== undefined;
@@ -46,7 +52,7 @@
       if (this[kSearch] === null) {
         const make = rw.makeSearchParams;
         if (typeof make !== "function") throw new TypeErr("URLSearchParams is not available");
-        this[kSearch] = make(this[kParts][IDX.search].slice(1), (serialized) => {
+        this[kSearch] = make(piece(this[kParts], SEARCH).slice(1), (serialized) => {
           // Mutations of searchParams write the query back (an empty one clears it).
           this[kParts] = ops.urlSet(this[kParts][0], "search", serialized);
         });
@@ -63,20 +69,31 @@
       return "URL";
     }
   }
-  for (const name of PARTS) {
-    const i = IDX[name];
+  for (const name of ["href", "origin", ...PIECES]) {
+    const i = PIECES.indexOf(name);
     const desc = {
-      get() {
-        return this[kParts][i];
-      },
+      get:
+        name === "href"
+          ? function () {
+              return this[kParts][0];
+            }
+          : name === "origin"
+            ? function () {
+                if (this[kOrigin] === undefined) this[kOrigin] = ops.urlOrigin(this[kParts][0]);
+                return this[kOrigin];
+              }
+            : function () {
+                return piece(this[kParts], i);
+              },
       configurable: true,
       enumerable: true,
     };
     if (name !== "origin") {
       desc.set = function (value) {
         this[kParts] = ops.urlSet(this[kParts][0], name, `${value}`);
+        this[kOrigin] = undefined;
         if ((name === "search" || name === "href") && this[kSearch] !== null && typeof rw.resetSearchParams === "function") {
-          rw.resetSearchParams(this[kSearch], this[kParts][IDX.search].slice(1));
+          rw.resetSearchParams(this[kSearch], piece(this[kParts], SEARCH).slice(1));
         }
       };
     }

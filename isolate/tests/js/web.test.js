@@ -20,6 +20,23 @@ test("URL: components, relative resolution, normalization", () => {
   assertEquals(JSON.stringify({ u: new URL("http://h/") }), '{"u":"http://h/"}');
 });
 
+test("URL: every component at the edges (IPv6, empty query and fragment, no host, origins)", () => {
+  const v6 = new URL("http://[::1]:8080/p");
+  assertEquals([v6.hostname, v6.host, v6.port, v6.origin], ["[::1]", "[::1]:8080", "8080", "http://[::1]:8080"]);
+  const bare = new URL("http://h/p?#");
+  assertEquals([bare.search, bare.hash, bare.href], ["", "", "http://h/p?#"]);
+  const data = new URL("data:text/plain,hi");
+  assertEquals([data.protocol, data.host, data.hostname, data.pathname, data.origin], ["data:", "", "", "text/plain,hi", "null"]);
+  const mail = new URL("mailto:a@b.c?subject=x");
+  assertEquals([mail.pathname, mail.search, mail.username], ["a@b.c", "?subject=x", ""]);
+  const u = new URL("http://user@h/");
+  assertEquals([u.username, u.password], ["user", ""]);
+  assertEquals(u.origin, "http://h");
+  u.host = "other:81";
+  assertEquals(u.origin, "http://other:81", "a setter changes the origin");
+  assertEquals(Object.keys(Object.getOwnPropertyDescriptors(URL.prototype)).filter((k) => k !== "constructor" && typeof k === "string").includes("origin"), true);
+});
+
 test("URL: invalid input is a TypeError; canParse and parse", () => {
   assertThrows(() => new URL("not a url"), TypeError, "Invalid URL");
   assertThrows(() => new URL("/relative"), TypeError);
