@@ -349,6 +349,10 @@ fn request_body_methods_read_the_streamed_body() {
                     const v = await req.json();
                     return Response.json({ got: v, used: req.bodyUsed });
                 }
+                if (req.url.endsWith("/text")) {
+                    const t = await req.text();
+                    return Response.json([...t].map((c) => c.codePointAt(0)));
+                }
                 if (req.url.endsWith("/twice")) {
                     await req.text();
                     try { await req.text(); } catch (e) { return new Response(`${e.name}: ${e.message}`); }
@@ -393,6 +397,20 @@ fn request_body_methods_read_the_streamed_body() {
     s.write_all(&body.as_bytes()[4..]).unwrap();
     let resp = Reader::new(s).response(false).expect("a response");
     assert_eq!(resp.text(), r#"{"got":{"a":[1,2,3]},"used":true}"#);
+    // text(): UTF-8 with a leading BOM dropped and bad bytes as U+FFFD.
+    for (bytes, want) in [
+        (&b"\xEF\xBB\xBFhi"[..], "[104,105]"),
+        (&b"a\xC3\xA9\xF0\x9F\x98\x80"[..], "[97,233,128512]"),
+        (&b"a\xFFb\xE2\x82"[..], "[97,65533,98,65533]"),
+    ] {
+        let mut raw = format!(
+            "POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            bytes.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(bytes);
+        assert_eq!(roundtrip(a, &raw).text(), want, "{bytes:?}");
+    }
     let raw = "POST /twice HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
     assert!(roundtrip(a, raw.as_bytes()).text().starts_with("TypeError"));
     let big = vec![b'z'; 300_000];

@@ -440,6 +440,30 @@ pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> v8::Local
     v8::String::new(scope, s).unwrap_or_else(|| v8::String::empty(scope))
 }
 
+/// `bytes` decoded as UTF-8, invalid sequences replaced with U+FFFD, and
+/// with `drop_bom` a leading BOM dropped (as a body's `text()` does). Valid
+/// text (nearly all) goes to V8 without a copy in Rust, ASCII as one-byte
+/// characters.
+pub(crate) fn utf8_text<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    bytes: &[u8],
+    drop_bom: bool,
+) -> v8::Local<'s, v8::String> {
+    let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) if drop_bom => rest,
+        _ => bytes,
+    };
+    let made = if bytes.is_ascii() {
+        v8::String::new_from_one_byte(scope, bytes, v8::NewStringType::Normal)
+    } else {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => v8::String::new(scope, s),
+            Err(_) => v8::String::new(scope, &String::from_utf8_lossy(bytes)),
+        }
+    };
+    made.unwrap_or_else(|| v8::String::empty(scope))
+}
+
 /// An `ArrayBuffer` over `bytes` (moved in, not copied).
 pub(crate) fn array_buffer<'s>(
     scope: &v8::PinScope<'s, '_>,
@@ -493,17 +517,22 @@ fn op_utf8_encode(
     }
 }
 
+/// `utf8Decode(bytes, dropBom)` -> the text (see [`utf8_text`]).
 fn op_utf8_decode(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
     let v = args.get(0);
-    let text = with_bytes(scope, v, |b| String::from_utf8_lossy(b).into_owned());
-    match text {
-        Some(t) => rv.set(new_string(scope, &t).into()),
-        None => throw_type_error(scope, "expected an ArrayBuffer or a view"),
-    }
+    let Some((p, n)) = with_bytes(scope, v, |b| (b.as_ptr(), b.len())) else {
+        throw_type_error(scope, "expected an ArrayBuffer or a view");
+        return;
+    };
+    // SAFETY: `v`, an argument of this call, keeps its buffer alive; a
+    // backing store never moves, and decoding runs no JS.
+    let bytes = unsafe { std::slice::from_raw_parts(p, n) };
+    let drop_bom = args.get(1).is_true();
+    rv.set(utf8_text(scope, bytes, drop_bom).into());
 }
 
 /// `setTimeout` / `setInterval`: schedules the callback and returns its id.
@@ -663,8 +692,9 @@ fn op_body_read(
     rv.set(promise.into());
 }
 
-/// `bodyTakeAll(id)` -> the whole request body as a Uint8Array (no copy for
-/// a body that arrived in one piece) if all of it is already here, else
+/// `bodyTakeAll(id, asText)` -> the whole request body as a Uint8Array (no
+/// copy for a body that arrived in one piece), or with `asText` as its UTF-8
+/// text (see [`utf8_text`]), if all of it is already here, else
 /// undefined (then it is read with `bodyRead`). `text()`, `json()` and the
 /// like of a small request body take it this way: no stream, no reads after
 /// the entry, no second entry to settle them.
@@ -690,8 +720,13 @@ fn op_body_take_all(
         h.bodies.remove(&id);
         bytes
     };
-    let v = bytes_to_uint8array(scope, bytes);
-    rv.set(v.into());
+    if args.get(1).is_true() {
+        let text = utf8_text(scope, &bytes, true);
+        rv.set(text.into());
+    } else {
+        let v = bytes_to_uint8array(scope, bytes);
+        rv.set(v.into());
+    }
 }
 
 /// `watchRequest(id, signal)`: the script looked at `request.signal`; abort

@@ -183,10 +183,11 @@
     return body !== null && typeof body === "object" && typeof rw.isReadableStream === "function" && rw.isReadableStream(body);
   }
 
+  // (UTF-8 decode: a leading BOM dropped, bad bytes as U+FFFD.)
   function bodyToText(body) {
     if (body === null) return "";
     if (typeof body === "string") return body;
-    return ops.utf8Decode(body);
+    return ops.utf8Decode(body, true);
   }
 
   function bodyToArrayBuffer(body) {
@@ -236,12 +237,13 @@
 
   // Resolves with the whole body: a string, bytes, or null. A stream body is
   // read to its end (the request body streams in from the socket this way).
-  function consume(obj) {
+  // With `asText`, a request body that has all arrived comes as its text.
+  function consume(obj, asText = false) {
     if (obj[kUsed]) return Promise.reject(new TypeErr("Body has already been used"));
     const id = obj[kNativeBody];
     if (id !== undefined && id !== null && obj[kNativeMake] === undefined) {
       // A request body that has all arrived is taken whole, without a stream.
-      const all = ops.bodyTakeAll(id);
+      const all = ops.bodyTakeAll(id, asText);
       if (all !== undefined) {
         obj[kNativeBody] = null;
         obj[kBody] = null;
@@ -275,10 +277,10 @@
 
   const BodyMixin = {
     text() {
-      return consume(this).then(bodyToText);
+      return consume(this, true).then(bodyToText);
     },
     json() {
-      return consume(this).then((b) => JSONParse(bodyToText(b)));
+      return consume(this, true).then((b) => JSONParse(bodyToText(b)));
     },
     arrayBuffer() {
       return consume(this).then(bodyToArrayBuffer);
