@@ -152,9 +152,9 @@
     return false;
   }
 
-  function toHeaders(init) {
-    return init instanceof Headers ? init : new Headers(init);
-  }
+  // The body type Response.json hands to the Response it makes (read and
+  // cleared first thing by the constructor).
+  let bodyTypeOverride = null;
 
   // ------------------------------------------------------------------ Bodies
   const encoder = { encode: (s) => ops.utf8Encode(`${s}`) };
@@ -403,6 +403,8 @@
 
   class Response {
     constructor(body = null, init = {}) {
+      const typeOverride = bodyTypeOverride;
+      bodyTypeOverride = null;
       const status = init.status === undefined ? 200 : init.status | 0;
       const webSocket = init.webSocket === undefined ? null : init.webSocket;
       if (webSocket !== null) {
@@ -419,13 +421,15 @@
             : `Response: status ${status} is outside 200-599`,
         );
       }
-      const headers = toHeaders(init.headers === undefined ? undefined : init.headers);
+      // A copy, also of a Headers object: changing it later changes nothing here.
+      const headers = new Headers(init.headers);
       const extracted = extractBody(body);
       if (extracted.body !== null && (status === 204 || status === 304)) {
         throw new TypeErr(`Response: status ${status} cannot have a body`);
       }
-      if (extracted.type !== null && !hasInternal(headers, "content-type")) {
-        headers[kList].push(["content-type", extracted.type]);
+      const type = typeOverride !== null && extracted.type !== null ? typeOverride : extracted.type;
+      if (type !== null && !hasInternal(headers, "content-type")) {
+        headers[kList].push(["content-type", type]);
       }
       this[kStatus] = status;
       this[kStatusText] = init.statusText === undefined ? "" : `${init.statusText}`;
@@ -466,7 +470,7 @@
     clone() {
       if (this[kUsed]) throw new TypeErr("Response.clone: body has already been used");
       if (this[kWebSocket] !== null) throw new TypeErr("Response.clone: a WebSocket response cannot be cloned");
-      const r = new Response(null, { statusText: this[kStatusText], headers: new Headers(this[kHeaders]) });
+      const r = new Response(null, { statusText: this[kStatusText], headers: this[kHeaders] });
       r[kStatus] = this[kStatus];
       r[kBody] = teeBody(this, "Response.clone");
       r[kUrl] = this[kUrl];
@@ -476,9 +480,12 @@
     static json(data, init = {}) {
       const text = JSONStringify(data);
       if (text === undefined) throw new TypeErr("Response.json: value is not JSON-serializable");
-      const headers = toHeaders(init.headers);
-      if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      return new Response(text, { ...init, headers });
+      bodyTypeOverride = "application/json";
+      try {
+        return new Response(text, init);
+      } finally {
+        bodyTypeOverride = null;
+      }
     }
     static redirect(url, status = 302) {
       if (![301, 302, 303, 307, 308].includes(status)) {

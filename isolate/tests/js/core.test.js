@@ -41,6 +41,17 @@ test("Response: defaults, json, redirect, status checks", async () => {
   assertEquals(j.status, 201);
   assertEquals(j.headers.get("content-type"), "application/json");
   assertEquals(await j.json(), { a: 1 });
+  // A content type of init's wins; init's Headers are copied, not changed.
+  const h = new Headers({ "x-a": "1" });
+  const j2 = Response.json([1], { headers: h });
+  assertEquals([j2.headers.get("content-type"), j2.headers.get("x-a"), h.has("content-type")], ["application/json", "1", false]);
+  assertEquals(Response.json(null, { headers: { "Content-Type": "application/vnd.x+json" } }).headers.get("content-type"), "application/vnd.x+json");
+  assertThrows(() => Response.json(undefined), TypeError, "not JSON-serializable");
+  assertEquals(new Response("t").headers.get("content-type"), "text/plain;charset=UTF-8", "the next Response is typed as usual");
+  h.set("x-b", "2");
+  const r2 = new Response("x", { headers: h });
+  h.set("x-c", "3");
+  assertEquals([r2.headers.get("x-b"), r2.headers.has("x-c")], ["2", false], "a Response copies the Headers it was given");
   const red = Response.redirect("https://example.com/", 301);
   assertEquals(red.headers.get("location"), "https://example.com/");
   assertThrows(() => Response.redirect("/", 200), RangeError);
