@@ -365,12 +365,8 @@ fn request_body_methods_read_the_streamed_body() {
     let srv = js_server(p, &[], 1);
     let a = srv.local_addr();
     let body = r#"{"a":[1,2,3]}"#;
-    let raw = format!(
-        "POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
     assert_eq!(
-        roundtrip(a, raw.as_bytes()).text(),
+        post(a, "/json", body.as_bytes()),
         r#"{"got":{"a":[1,2,3]},"used":true}"#
     );
     // Whole when the handler runs: taken at once; chunked, the same.
@@ -403,24 +399,21 @@ fn request_body_methods_read_the_streamed_body() {
         (&b"a\xC3\xA9\xF0\x9F\x98\x80"[..], "[97,233,128512]"),
         (&b"a\xFFb\xE2\x82"[..], "[97,65533,98,65533]"),
     ] {
-        let mut raw = format!(
-            "POST /text HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-            bytes.len()
-        )
-        .into_bytes();
-        raw.extend_from_slice(bytes);
-        assert_eq!(roundtrip(a, &raw).text(), want, "{bytes:?}");
+        assert_eq!(post(a, "/text", bytes), want, "{bytes:?}");
     }
-    let raw = "POST /twice HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
-    assert!(roundtrip(a, raw.as_bytes()).text().starts_with("TypeError"));
-    let big = vec![b'z'; 300_000];
+    assert!(post(a, "/twice", b"hi").starts_with("TypeError"));
+    assert_eq!(post(a, "/len", &vec![b'z'; 300_000]), "300000");
+}
+
+/// POSTs `body` (with a Content-Length) to `path`; the response's text.
+fn post(a: SocketAddr, path: &str, body: &[u8]) -> String {
     let mut raw = format!(
-        "POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        big.len()
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
     )
     .into_bytes();
-    raw.extend_from_slice(&big);
-    assert_eq!(roundtrip(a, &raw).text(), "300000");
+    raw.extend_from_slice(body);
+    roundtrip(a, &raw).text()
 }
 
 #[test]

@@ -453,15 +453,9 @@ pub(crate) fn utf8_text<'s>(
         Some(rest) if drop_bom => rest,
         _ => bytes,
     };
-    let made = if bytes.is_ascii() {
-        v8::String::new_from_one_byte(scope, bytes, v8::NewStringType::Normal)
-    } else {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => v8::String::new(scope, s),
-            Err(_) => v8::String::new(scope, &String::from_utf8_lossy(bytes)),
-        }
-    };
-    made.unwrap_or_else(|| v8::String::empty(scope))
+    // (V8 replaces bad sequences as the Encoding Standard does.)
+    v8::String::new_from_utf8(scope, bytes, v8::NewStringType::Normal)
+        .unwrap_or_else(|| v8::String::empty(scope))
 }
 
 /// An `ArrayBuffer` over `bytes` (moved in, not copied).
@@ -523,16 +517,11 @@ fn op_utf8_decode(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let v = args.get(0);
-    let Some((p, n)) = with_bytes(scope, v, |b| (b.as_ptr(), b.len())) else {
-        throw_type_error(scope, "expected an ArrayBuffer or a view");
-        return;
-    };
-    // SAFETY: `v`, an argument of this call, keeps its buffer alive; a
-    // backing store never moves, and decoding runs no JS.
-    let bytes = unsafe { std::slice::from_raw_parts(p, n) };
     let drop_bom = args.get(1).is_true();
-    rv.set(utf8_text(scope, bytes, drop_bom).into());
+    match with_bytes_in(scope, args.get(0), |s, b| utf8_text(s, b, drop_bom)) {
+        Some(text) => rv.set(text.into()),
+        None => throw_type_error(scope, "expected an ArrayBuffer or a view"),
+    }
 }
 
 /// `setTimeout` / `setInterval`: schedules the callback and returns its id.
@@ -974,6 +963,16 @@ pub(crate) fn with_bytes<R>(
     v: v8::Local<v8::Value>,
     f: impl FnOnce(&[u8]) -> R,
 ) -> Option<R> {
+    with_bytes_in(scope, v, |_, b| f(b))
+}
+
+/// [`with_bytes`], with the scope for making values from the bytes (a shared
+/// reference: enough to make a string, not to run JS).
+pub(crate) fn with_bytes_in<'s, R>(
+    scope: &mut v8::PinScope<'s, '_>,
+    v: v8::Local<v8::Value>,
+    f: impl FnOnce(&v8::PinScope<'s, '_>, &[u8]) -> R,
+) -> Option<R> {
     let (ab, offset, len) = if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(v) {
         (view.buffer(scope)?, view.byte_offset(), view.byte_length())
     } else if let Ok(ab) = v8::Local::<v8::ArrayBuffer>::try_from(v) {
@@ -983,14 +982,14 @@ pub(crate) fn with_bytes<R>(
         return None;
     };
     if len == 0 {
-        return Some(f(&[]));
+        return Some(f(scope, &[]));
     }
     let data = ab.data()?;
     // SAFETY: the buffer holds at least `offset + len` bytes (V8 keeps views
     // in bounds) and stays alive and unmoved while `f`, which runs no JS, reads.
     let bytes =
         unsafe { std::slice::from_raw_parts((data.as_ptr() as *const u8).add(offset), len) };
-    Some(f(bytes))
+    Some(f(scope, bytes))
 }
 
 // --------------------------------------------------------------------- runtime
@@ -1358,12 +1357,29 @@ impl JsRuntime {
     /// Asks V8 to collect garbage now and give freed memory back (after
     /// actors hibernated: their objects and their sockets' wrappers).
     pub(crate) fn release_memory(&self) {
-        if let Some(inner) = self.inner.borrow_mut().as_mut() {
-            inner.isolate.low_memory_notification();
-        }
-        // (What the hibernated actors' sockets used is free too: see
-        // `release_free_memory`.)
+        self.reduce_memory(true);
+    }
+
+    /// A memory-reducing collection, then the allocator's free memory given
+    /// back (what the sockets and requests that went quiet used is free
+    /// too: see `release_free_memory`). `thorough` repeats full collections
+    /// until nothing more is freed; otherwise one. Returns V8's committed
+    /// heap before and after, which becomes the idle collection's base.
+    fn reduce_memory(&self, thorough: bool) -> Option<(usize, usize)> {
+        let (before, after) = {
+            let mut inner = self.inner.borrow_mut();
+            let isolate = &mut inner.as_mut()?.isolate;
+            let before = isolate.get_heap_statistics().total_heap_size();
+            if thorough {
+                isolate.low_memory_notification();
+            } else {
+                isolate.memory_pressure_notification(v8::MemoryPressureLevel::Critical);
+            }
+            (before, isolate.get_heap_statistics().total_heap_size())
+        };
+        self.idle_heap_base.set(after);
         ringworker_io::release_free_memory();
+        Some((before, after))
     }
 
     /// Waits until the script has not run for `idle_gc_after`, then gives
@@ -1397,31 +1413,27 @@ impl JsRuntime {
 
     /// The idle collection (see [`Self::watch_for_idle`]).
     fn collect_if_grown(&self) {
-        let mut inner = self.inner.borrow_mut();
-        let Some(inner) = inner.as_mut() else { return };
-        let committed = inner.isolate.get_heap_statistics().total_heap_size();
+        let committed = match self.inner.borrow_mut().as_mut() {
+            Some(inner) => inner.isolate.get_heap_statistics().total_heap_size(),
+            None => return,
+        };
         if committed < self.idle_heap_base.get() + IDLE_GC_GROWTH {
             return;
         }
         let t0 = std::time::Instant::now();
-        // One memory-reducing full collection (low_memory_notification
-        // repeats them until nothing more is freed).
-        inner
-            .isolate
-            .memory_pressure_notification(v8::MemoryPressureLevel::Critical);
-        let after = inner.isolate.get_heap_statistics().total_heap_size();
-        self.idle_heap_base.set(after);
-        ringworker_io::release_free_memory();
+        let Some((before, after)) = self.reduce_memory(false) else {
+            return;
+        };
         if let Some(clock) = &self.gc_clock {
             clock
                 .metrics
-                .idle_collection(committed.saturating_sub(after) as u64);
+                .idle_collection(before.saturating_sub(after) as u64);
         }
         tracing::debug!(
             target: "js",
             shard = self.options.shard,
             "idle: V8 heap {} -> {} KiB committed, in {:?}",
-            committed >> 10,
+            before >> 10,
             after >> 10,
             t0.elapsed()
         );

@@ -42,6 +42,9 @@ fn throw_type_error(scope: &mut v8::PinScope, msg: &str) {
     scope.throw_exception(e);
 }
 
+/// The components `url_parts` locates (all but the href and the origin).
+const PIECES: usize = 9;
+
 /// `urlParse` / `urlSet` answer `[href, start, end, ...]`: the href and,
 /// for each of protocol, username, password, host, hostname, port,
 /// pathname, search and hash, where it lies in the href (every one is a
@@ -67,7 +70,7 @@ fn url_parts<'s>(
             (at as u32, (at + part.len()) as u32)
         }
     };
-    let spans = [
+    let spans: [_; PIECES] = [
         span(q::protocol(u)),
         span(q::username(u)),
         span(q::password(u)),
@@ -78,14 +81,14 @@ fn url_parts<'s>(
         span(q::search(u)),
         span(q::hash(u)),
     ];
-    let mut values: Vec<v8::Local<v8::Value>> = Vec::with_capacity(1 + 2 * spans.len());
-    values.push(match same {
+    let href: v8::Local<v8::Value> = match same {
         Some(v) => v8::Local::new(scope, v),
         None => string(scope, href).into(),
-    });
-    for (start, end) in spans {
-        values.push(v8::Integer::new_from_unsigned(scope, start).into());
-        values.push(v8::Integer::new_from_unsigned(scope, end).into());
+    };
+    let mut values = [href; 1 + 2 * PIECES];
+    for (i, (start, end)) in spans.into_iter().enumerate() {
+        values[1 + 2 * i] = v8::Integer::new_from_unsigned(scope, start).into();
+        values[2 + 2 * i] = v8::Integer::new_from_unsigned(scope, end).into();
     }
     v8::Array::new_with_elements(scope, &values)
 }
