@@ -59,6 +59,17 @@ pub enum ShardError {
     Control(#[from] crate::control::ControlError),
 }
 
+impl ShardError {
+    /// What went wrong, without the shard's name (for a report that names
+    /// it already).
+    pub fn reason(&self) -> String {
+        match self {
+            ShardError::Start { reason, .. } | ShardError::Failed { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The once-only "this shard is serving (or failed to start)" report.
 type ReadySlot = Rc<RefCell<Option<mpsc::Sender<Result<(), (ShardId, String)>>>>>;
 
@@ -320,13 +331,9 @@ where
         .detach();
         let result = shard_main(ctx.share()).await;
         match &result {
+            // (launch names the shard.)
             Err(e) => {
-                // The report names the shard once (launch wraps it again).
-                let reason = match e {
-                    ShardError::Start { reason, .. } => reason.clone(),
-                    other => other.to_string(),
-                };
-                ctx.fail_start(reason);
+                ctx.fail_start(e.reason());
             }
             // A main that ends without calling ready() must not hang launch().
             Ok(()) => ctx.ready(),

@@ -138,9 +138,10 @@ impl Socket {
         self.ring.shrink_buffers(&self.recv);
     }
 
-    /// Keeps no spare buffers between uses (see [`NetRing::set_lean`]).
-    pub fn set_lean(&self, lean: bool) {
-        self.ring.set_lean(&self.recv, lean);
+    /// Keeps no spare buffers between uses (see [`NetRing::set_lean`]);
+    /// returns whether it was lean already.
+    pub fn set_lean(&self, lean: bool) -> bool {
+        self.ring.set_lean(&self.recv, lean)
     }
 
     /// Shuts down the write side (sends FIN) so the peer sees a clean close.

@@ -675,12 +675,13 @@ impl NetRing {
     /// A lean socket keeps no spare sends: each send allocates its message
     /// and frees it on completion. For sockets quiet for long stretches,
     /// where a few hundred bytes per socket matter more than an allocation
-    /// per send.
-    pub fn set_lean(&self, s: &Rc<RecvShared>, lean: bool) {
-        s.lean.set(lean);
+    /// per send. Returns whether it was lean already.
+    pub fn set_lean(&self, s: &Rc<RecvShared>, lean: bool) -> bool {
+        let was = s.lean.replace(lean);
         if lean {
             self.shrink_buffers(s);
         }
+        was
     }
 
     /// Stops receiving on a socket that is being closed and drops the sends
@@ -942,9 +943,7 @@ impl NetRing {
                     let done = q.front_mut().is_none_or(|m| m.advance(res as usize));
                     if done {
                         if let Some(m) = q.pop_front() {
-                            if !s.lean.get() {
-                                s.keep_spare(m);
-                            }
+                            s.keep_spare(m);
                         }
                     }
                     // The next send (or the rest of a partial one) goes out now.
@@ -1237,8 +1236,12 @@ impl RecvShared {
         spare[1].take().or_else(|| spare[0].take())
     }
 
-    /// Keeps a completed send for reuse (up to two; the rest are freed).
+    /// Keeps a completed send for reuse (up to two; the rest are freed; a
+    /// lean socket keeps none).
     fn keep_spare(&self, mut m: Box<SendMsg>) {
+        if self.lean.get() {
+            return;
+        }
         let mut spare = self.tx_spare.borrow_mut();
         if let Some(slot) = spare.iter_mut().find(|x| x.is_none()) {
             m.clear();

@@ -21,7 +21,9 @@ const TRIM_AFTER: Duration = Duration::from_millis(100);
 /// ending) and steps it once, so that from now on its wakers are the set's.
 pub(crate) fn park<H: Handler>(env: &Rc<ConnEnv<H>>, sock: Socket, ws: Rc<WsShared>, idle: Idle) {
     // What its task's exchange left in the buffers goes now.
-    sock.set_lean(true);
+    if !sock.set_lean(true) {
+        env.dormant.trimmed();
+    }
     ws.shrink();
     let key = env.dormant.insert(sock, ws, idle);
     step(env, key);
@@ -35,7 +37,7 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
     };
     let waker = env.dormant.waker(key);
     let mut cx = Context::from_waker(&waker);
-    let e_last = e.idle.last_activity();
+    let e_last = e.idle.last_message();
     let mut session = Session::stepping(
         &e.sock,
         e.ws.clone(),
@@ -51,15 +53,18 @@ pub(crate) fn step<H: Handler>(env: &Rc<ConnEnv<H>>, key: u32) {
             drop(session);
             e.idle = idle;
             // Quiet for a while: give back its buffers and spare sends. Busy
-            // (traffic moments ago): keep them, so that each message is not
-            // an allocation and a free; look again when it has been quiet.
-            let trim_at = idle.last_activity() + TRIM_AFTER;
+            // (messages moments ago; the heartbeat's pings and pongs do not
+            // count): keep them, so that each message is not an allocation
+            // and a free; look again when it has been quiet. Only a socket
+            // that held spares counts as trimmed (see `release_memory`).
+            let trim_at = idle.last_message() + TRIM_AFTER;
             let quiet = Instant::now() >= trim_at;
             if quiet {
-                e.sock.set_lean(true);
+                if !e.sock.set_lean(true) {
+                    env.dormant.trimmed();
+                }
                 e.ws.shrink();
-                env.dormant.trimmed();
-            } else if idle.last_activity() > e_last {
+            } else if idle.last_message() > e_last {
                 // Busy: keep spare sends from now on.
                 e.sock.set_lean(false);
             }
@@ -129,6 +134,7 @@ fn spawn<H: Handler>(env: &Rc<ConnEnv<H>>, f: impl Future<Output = ()> + 'static
 pub(crate) async fn drive<H: Handler>(env: Rc<ConnEnv<H>>) {
     let mut alarm = Alarm::new();
     let mut subscription = None;
+    let mut ready = Vec::new();
     loop {
         let draining = poll_fn(|cx| {
             if subscription.is_none() {
@@ -150,11 +156,11 @@ pub(crate) async fn drive<H: Handler>(env: Rc<ConnEnv<H>>) {
         }
         let mut stepped = 0u32;
         loop {
-            let ready = env.dormant.take_ready();
+            env.dormant.take_ready(&mut ready);
             if ready.is_empty() {
                 break;
             }
-            for key in ready {
+            for &key in &ready {
                 step(&env, key);
                 stepped += 1;
                 if stepped % 64 == 0 {

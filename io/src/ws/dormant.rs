@@ -250,9 +250,12 @@ impl DormantSet {
         }
     }
 
-    /// The woken entries, oldest first (taken all at once).
-    pub(crate) fn take_ready(&self) -> Vec<u32> {
-        std::mem::take(&mut *self.ready.keys.borrow_mut())
+    /// The woken entries, oldest first, taken all at once into `batch`
+    /// (cleared first); the queue keeps `batch`'s capacity, so a driver
+    /// that passes the same Vec every round allocates neither.
+    pub(crate) fn take_ready(&self, batch: &mut Vec<u32>) {
+        batch.clear();
+        std::mem::swap(batch, &mut *self.ready.keys.borrow_mut());
     }
 
     pub(crate) fn has_ready(&self) -> bool {

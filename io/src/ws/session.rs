@@ -116,9 +116,9 @@ pub(crate) struct Idle {
 }
 
 impl Idle {
-    /// When it last heard from the peer or last carried a message.
-    pub(crate) fn last_activity(&self) -> Instant {
-        self.last_heard.max(self.last_message).at()
+    /// When it last carried a message, either way (not a ping or a pong).
+    pub(crate) fn last_message(&self) -> Instant {
+        self.last_message.at()
     }
 
     fn of(last_heard: Instant, last_message: Instant, pong_due: Option<Instant>) -> Self {

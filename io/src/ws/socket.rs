@@ -397,7 +397,8 @@ impl WebSocket {
         *self.0.protocol.borrow_mut() = Some(protocol.into().into_boxed_str());
     }
 
-    /// The next event, or `Ready(None)` after the close event was taken.
+    /// The next event, or `Ready(None)` after the close event was taken or
+    /// once a listener takes the events (see [`set_listener`](Self::set_listener)).
     pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<WsEvent>> {
         if let Some(ev) = self.0.events.borrow_mut().pop_front() {
             return Poll::Ready(Some(ev));
@@ -406,10 +407,12 @@ impl WebSocket {
             return Poll::Ready(None);
         }
         let mut t = self.0.taker.borrow_mut();
-        // (With a listener the events go to it; nothing to wait for here.)
-        if !matches!(*t, Taker::Listener(_)) {
-            *t = Taker::Waiting(cx.waker().clone());
+        // (With a listener the events go to it: none will come here, and a
+        // waiter left pending would never be woken.)
+        if matches!(*t, Taker::Listener(_)) {
+            return Poll::Ready(None);
         }
+        *t = Taker::Waiting(cx.waker().clone());
         Poll::Pending
     }
 
@@ -510,7 +513,8 @@ impl WebSocket {
         other.0.wake_session();
     }
 
-    /// Waits for the next event; `None` once the close event was taken.
+    /// Waits for the next event; `None` once the close event was taken or
+    /// a listener takes the events.
     pub async fn next_event(&self) -> Option<WsEvent> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
@@ -535,5 +539,31 @@ impl WebSocket {
     /// Whether two handles are the same socket.
     pub fn same_as(&self, other: &WebSocket) -> bool {
         Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiter_for_events_is_let_go_when_a_listener_takes_them() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        struct Flag(AtomicBool);
+        impl std::task::Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let ws = WebSocket::new();
+        let woken = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(ws.poll_event(&mut cx).is_pending());
+        ws.set_listener(Rc::new(
+            |_: &WebSocket, _: &mut dyn Iterator<Item = WsEvent>| {},
+        ));
+        assert!(woken.0.load(Ordering::Relaxed), "the waiter is woken");
+        assert!(matches!(ws.poll_event(&mut cx), Poll::Ready(None)));
     }
 }
