@@ -8,12 +8,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
+
+use crate::clock::Stamp;
 
 /// Why something was cancelled. Stored as one byte in a [`CancelFlag`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,20 +75,6 @@ impl fmt::Display for CancelReason {
     }
 }
 
-fn clock_base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-/// Monotonic nanoseconds since [`clock_base`], plus one so 0 can mean "not set".
-fn mono_nanos() -> u64 {
-    clock_base().elapsed().as_nanos() as u64 + 1
-}
-
-fn mono_instant(nanos: u64) -> Instant {
-    clock_base() + Duration::from_nanos(nanos.saturating_sub(1))
-}
-
 struct Inner {
     reason: AtomicU8,
     set_at: AtomicU64,
@@ -143,7 +130,9 @@ impl CancelFlag {
             .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if won {
-            self.0.set_at.store(mono_nanos(), Ordering::Release);
+            self.0
+                .set_at
+                .store(Stamp::now().to_raw(), Ordering::Release);
             while let Some(w) = self.0.waiters.pop() {
                 w.wake();
             }
@@ -165,10 +154,7 @@ impl CancelFlag {
 
     /// When the reason was recorded (monotonic clock), if it was.
     pub fn cancelled_at(&self) -> Option<Instant> {
-        match self.0.set_at.load(Ordering::Acquire) {
-            0 => None,
-            n => Some(mono_instant(n)),
-        }
+        Stamp::from_raw(self.0.set_at.load(Ordering::Acquire)).map(Stamp::at)
     }
 
     /// A future that resolves with the reason once the flag is set.

@@ -10,6 +10,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cancel;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod drain;

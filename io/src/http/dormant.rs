@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use super::Handler;
 use super::conn::{Alarm, ConnEnv, linger_close, ws_left};
 use crate::socket::Socket;
-use crate::ws::session::{Ended, Idle, Session, Stamp, Suspended, wind_up};
+use crate::ws::session::{Ended, Idle, Session, Suspended, wind_up};
 use crate::ws::socket::WsShared;
+use ringworker_core::clock::Stamp;
 
 /// A dormant socket quiet this long gives back its buffers.
 const TRIM_AFTER: Duration = Duration::from_millis(100);

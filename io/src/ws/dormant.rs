@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 
 use ringworker_core::WsConfig;
 
-use super::session::{Idle, Stamp};
+use super::session::Idle;
 use super::socket::WsShared;
 use crate::socket::Socket;
+use ringworker_core::clock::Stamp;
 
 /// One dormant socket.
 pub(crate) struct Entry {

@@ -7,6 +7,7 @@
 //! sends 1001 on shutdown, and stops reading a peer that does not read what
 //! it is sent (backpressure).
 
+use ringworker_core::clock::Stamp;
 use std::cell::RefMut;
 use std::future::poll_fn;
 use std::io;
@@ -127,32 +128,6 @@ impl Idle {
             last_message: Stamp::of(last_message),
             pong_due: pong_due.map(Stamp::of),
         }
-    }
-}
-
-/// A point in time in 8 bytes (`Option<Stamp>` too): nanoseconds since the
-/// process's clock base, plus one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Stamp(std::num::NonZeroU64);
-
-impl Stamp {
-    fn base() -> Instant {
-        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        *BASE.get_or_init(Instant::now)
-    }
-
-    /// (Sets the clock base if it is not set yet.)
-    pub(crate) fn init() {
-        Self::base();
-    }
-
-    pub(crate) fn of(t: Instant) -> Self {
-        let n = t.saturating_duration_since(Self::base()).as_nanos() as u64;
-        Self(std::num::NonZeroU64::MIN.saturating_add(n))
-    }
-
-    pub(crate) fn at(self) -> Instant {
-        Self::base() + std::time::Duration::from_nanos(self.0.get() - 1)
     }
 }
 
