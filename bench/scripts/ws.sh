@@ -23,8 +23,8 @@ start() { # name -> pid
   case $1 in
     ringworker) taskset -c $SERVER_CPU $T/ringworker serve examples/ws-echo.js --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
     rust) taskset -c $SERVER_CPU $T/examples/ws-echo --listen 127.0.0.1:$PORT --shards 1 --no-pin >/dev/null 2>&1 & ;;
-    bun) PORT=$PORT taskset -c $SERVER_CPU "$BUN" bench/peers/bun-ws-echo.js >/dev/null 2>&1 & ;;
-    deno) PORT=$PORT taskset -c $SERVER_CPU "$DENO" run -A bench/peers/deno-ws-echo.js >/dev/null 2>&1 & ;;
+    bun) PORT=$PORT taskset -c $SERVER_CPU "$BUN" bench/peers/bun-serve.js bench/peers/workload.js >/dev/null 2>&1 & ;;
+    deno) PORT=$PORT taskset -c $SERVER_CPU "$DENO" run -A bench/peers/deno-serve.js bench/peers/workload.js >/dev/null 2>&1 & ;;
   esac
   echo $!
 }

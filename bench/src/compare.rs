@@ -22,10 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::{
-    Target, build_request, build_request_with, disconnect, http_load, measure_http, parse_url,
-    ws_load,
-};
+use crate::{Target, build_request_with, disconnect, http_load, measure_http, parse_url, ws_load};
 
 /// A runtime under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -191,7 +188,7 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     // (Read before pinning: the pinned process sees one core.)
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     pin_self(o.loadgen_cpu)?;
-    raise_nofile();
+    crate::raise_nofile();
     for p in &o.peers {
         peer_binary(*p, o)?;
     }
@@ -299,12 +296,21 @@ fn run_scenario(
                     mode: disconnect::Mode::Mixed,
                     max_hold: Duration::from_millis(20),
                     settle: Duration::from_millis(300),
-                    cpu_pid: Some(srv.pid),
+                    cpu_pid: None,
                     idle_window: Duration::ZERO,
                     samples: None,
                 },
-                format!("http://127.0.0.1:{}/", srv.port),
+                srv.url("/"),
             )?;
+            // A runtime that missed stamps would be ranked on the ones it kept.
+            if (r.missed + r.failed) * 100 > r.disconnects {
+                bail!(
+                    "{} of {} disconnects missed and {} failed",
+                    r.missed,
+                    r.disconnects,
+                    r.failed
+                );
+            }
             put(
                 "disconnect",
                 Sample {
@@ -318,7 +324,7 @@ fn run_scenario(
         Scenario::ColdStart => {
             for _ in 0..o.cold_runs {
                 let t0 = Instant::now();
-                let srv = Server::spawn(o, peer, Workload::Main, upstream)?;
+                let mut srv = Server::spawn(o, peer, Workload::Main, upstream)?;
                 let took = srv.first_200("/", t0, Duration::from_secs(20))?;
                 put(
                     "cold-start",
@@ -383,17 +389,13 @@ fn http_cell(
     body: Option<&str>,
     connections: usize,
 ) -> anyhow::Result<Sample> {
-    let url = format!("http://127.0.0.1:{}{path}", srv.port);
+    let url = srv.url(path);
     let target = parse_url(&url)?;
-    let request = match body {
-        Some(b) => build_request_with(
-            method,
-            &target,
-            &["Content-Type: application/json".to_string()],
-            b.as_bytes(),
-        )?,
-        None => build_request(method, &target, &[], 0)?,
+    let headers = match body {
+        Some(_) => vec!["Content-Type: application/json".to_string()],
+        None => Vec::new(),
     };
+    let request = build_request_with(method, &target, &headers, body.unwrap_or("").as_bytes())?;
     let cfg = http_load::Config {
         addr: target.addr,
         request,
@@ -464,7 +466,7 @@ struct Server {
 impl Server {
     /// Starts `peer` and waits until it answers.
     fn start(o: &Options, peer: Peer, w: Workload, upstream: &Upstream) -> anyhow::Result<Server> {
-        let srv = Self::spawn(o, peer, w, upstream)?;
+        let mut srv = Self::spawn(o, peer, w, upstream)?;
         let path = match w {
             Workload::Main => "/",
             Workload::Disconnect => "/stamps",
@@ -540,12 +542,16 @@ impl Server {
         })
     }
 
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
     fn target(&self, path: &str) -> anyhow::Result<Target> {
-        parse_url(&format!("http://127.0.0.1:{}{path}", self.port))
+        parse_url(&self.url(path))
     }
 
     /// Time from `t0` until GET `path` answers 200 (within `limit`).
-    fn first_200(&self, path: &str, t0: Instant, limit: Duration) -> anyhow::Result<Duration> {
+    fn first_200(&mut self, path: &str, t0: Instant, limit: Duration) -> anyhow::Result<Duration> {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
         loop {
@@ -558,6 +564,9 @@ impl Server {
                 {
                     return Ok(t0.elapsed());
                 }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("the server exited ({status}) before GET {path} answered 200");
             }
             if t0.elapsed() > limit {
                 bail!("no 200 for GET {path} within {limit:?}");
@@ -641,28 +650,6 @@ fn pin_self(cpu: usize) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Idle WebSockets need a descriptor each, here and in the server (which
-/// inherits the limit; some runtimes use more than one per socket). Raised
-/// to 1,048,576 where allowed (root), else to the hard limit.
-fn raise_nofile() {
-    // SAFETY: plain getrlimit/setrlimit on this process.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return;
-        }
-        let want = r.rlim_max.max(1 << 20);
-        let high = libc::rlimit {
-            rlim_cur: want,
-            rlim_max: want,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &high) != 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
 }
 
 // ----------------------------------------------------------------- upstream

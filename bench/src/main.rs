@@ -242,17 +242,24 @@ fn run_ws(a: WsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Raises the open-file limit to its hard maximum (for many sockets).
+/// Idle WebSockets need a descriptor each, here and in the server (which
+/// inherits the limit; some runtimes use more than one per socket). Raised
+/// to 1,048,576 where allowed (root), else to the hard limit.
 fn raise_nofile() {
     // SAFETY: plain getrlimit/setrlimit on this process.
     unsafe {
-        let mut rl = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return;
+        }
+        let want = r.rlim_max.max(1 << 20);
+        let high = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 {
-            rl.rlim_cur = rl.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &high) != 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }
     }
 }

@@ -470,7 +470,7 @@ pub fn hibernate(cfg: &HibernateConfig) -> anyhow::Result<HibernateReport> {
         anon_base_bytes: base,
         anon_after_bytes: anon_after,
         marginal_bytes_per_socket: anon_after.saturating_sub(base) as f64
-            / (cfg.sockets - warmup).max(1) as f64,
+            / cfg.sockets.saturating_sub(warmup).max(1) as f64,
         wake_us: percentiles(wake),
         awake_us: percentiles(awake),
         wakes: cfg.wakes,

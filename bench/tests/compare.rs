@@ -60,6 +60,9 @@ fn a_short_compare_run_writes_the_report_and_a_chart() {
     // A real measurement: some requests per second, and a CPU figure.
     let rps: f64 = row.split("**").nth(1).unwrap().parse().unwrap();
     assert!(rps > 100.0, "{row}");
+    // | runtime | value | min–max | vs | p50 | p99 | server CPU µs/req | load gen |
+    let cpu: f64 = row.split('|').nth(7).unwrap().trim().parse().unwrap_or(0.0);
+    assert!(cpu > 0.0, "no server CPU figure: {row}");
     assert!(!md.contains("## Cells that failed"), "{md}");
     let svg = std::fs::read_to_string(out.join("peers-hello-64.svg")).expect("the chart");
     assert!(
