@@ -1,0 +1,273 @@
+//! An idle shard answers as fast as a busy one (issue 20).
+//!
+//! Every benchmark keeps the shard busy; these tests let it fall asleep
+//! first. Each event below reaches a shard that has had nothing to do for
+//! 100 ms: a request on a keep-alive connection, a new connection, a
+//! script timer, an outbound response, a client's close reaching the
+//! script, a WebSocket frame to a dormant socket. The bug this guards
+//! against made each of them wait ~15 ms for the kernel's deferred eventfd
+//! signal; the bound (5 ms) is loose on purpose so a loaded machine does not
+//! flake it, and still catches that.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ringworker::{Request, Response};
+
+const IDLE: Duration = Duration::from_millis(100);
+const PROMPT: Duration = Duration::from_millis(5);
+const ROUNDS: usize = 20;
+
+/// Asserts every latency is under [`PROMPT`], naming them all if not.
+fn assert_prompt(what: &str, lat: &[Duration]) {
+    let slow: Vec<_> = lat.iter().filter(|d| **d >= PROMPT).collect();
+    assert!(
+        slow.is_empty(),
+        "{what}: {} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
+        slow.len(),
+        lat.len()
+    );
+}
+
+/// `ringworker serve SCRIPT --shards N --no-pin` on a free port, up and
+/// accepting (and still running: a stranger on the port does not count).
+struct Cli {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Cli {
+    fn start(script: &std::path::Path, shards: usize) -> Cli {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringworker"))
+            .arg("serve")
+            .arg(script)
+            .args(["--listen", &addr.to_string(), "--no-pin"])
+            .args(["--shards", &shards.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                panic!("ringworker exited early ({status}): {err}");
+            }
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Cli { child, addr }
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringworker-idle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+/// Sends GET `path` on `r` after `IDLE`, returning the time to the whole answer.
+fn idle_get(r: &mut Reader, path: &str) -> Duration {
+    std::thread::sleep(IDLE);
+    let t = Instant::now();
+    write!(r.stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = r.response(false).expect("an answer");
+    let d = t.elapsed();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    d
+}
+
+/// Keep-alive requests, each after `IDLE`.
+fn keepalive_rounds(addr: SocketAddr, path: &str) -> Vec<Duration> {
+    let mut r = Reader::new(connect(addr));
+    (0..ROUNDS).map(|_| idle_get(&mut r, path)).collect()
+}
+
+/// A new connection per request, each opened after `IDLE`; timed from the
+/// connect (the accept is an event of the idle shard too).
+fn new_connection_rounds(addr: SocketAddr) -> Vec<Duration> {
+    (0..ROUNDS)
+        .map(|_| {
+            std::thread::sleep(IDLE);
+            let t = Instant::now();
+            let mut r = Reader::new(connect(addr));
+            write!(r.stream, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            assert_eq!(r.response(false).unwrap().status, 200);
+            t.elapsed()
+        })
+        .collect()
+}
+
+#[test]
+fn rust_handler_answers_an_idle_keepalive_connection_promptly() {
+    let srv = start(test_config(), |_| {
+        |_req: Request| async move { Response::text(200, "Hello World") }
+    });
+    let lat = keepalive_rounds(srv.local_addr(), "/");
+    assert_prompt("Rust handler, keep-alive", &lat);
+    let lat = new_connection_rounds(srv.local_addr());
+    assert_prompt("Rust handler, new connections", &lat);
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
+fn js_worker_on_two_shards_answers_idle_requests_promptly() {
+    let cli = Cli::start(&example("hello.js"), 2);
+    let lat = keepalive_rounds(cli.addr, "/");
+    assert_prompt("JS, 2 shards, keep-alive", &lat);
+    let lat = new_connection_rounds(cli.addr);
+    assert_prompt("JS, 2 shards, new connections", &lat);
+}
+
+#[test]
+fn script_timers_fire_on_time_on_an_idle_shard() {
+    // The request arrives idle, then the shard sleeps again until the timer.
+    let s = script(
+        "timer.js",
+        "export default { async fetch() {\n\
+           await new Promise((r) => setTimeout(r, 20));\n\
+           return new Response('late enough');\n\
+         } };\n",
+    );
+    let cli = Cli::start(&s, 1);
+    let lat: Vec<_> = keepalive_rounds(cli.addr, "/")
+        .into_iter()
+        .map(|d| d.saturating_sub(Duration::from_millis(20)))
+        .collect();
+    assert_prompt("a 20 ms setTimeout, lateness", &lat);
+}
+
+/// A one-connection upstream: answers each request `delay` after it came.
+fn slow_upstream(delay: Duration) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        for conn in l.incoming().take(ROUNDS) {
+            let mut c = conn.unwrap();
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            std::thread::sleep(delay);
+            c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nup")
+                .unwrap();
+        }
+    });
+    (addr, t)
+}
+
+#[test]
+fn an_outbound_response_to_an_idle_shard_is_taken_at_once() {
+    // The shard sends the subrequest, then sleeps until the upstream answers.
+    let (up, upstream) = slow_upstream(Duration::from_millis(30));
+    let s = script(
+        "outbound.js",
+        &format!(
+            "export default {{ async fetch() {{\n\
+               const r = await fetch('http://{up}/');\n\
+               return new Response(await r.text());\n\
+             }} }};\n"
+        ),
+    );
+    let cli = Cli::start(&s, 1);
+    let lat: Vec<_> = keepalive_rounds(cli.addr, "/")
+        .into_iter()
+        .map(|d| d.saturating_sub(Duration::from_millis(30)))
+        .collect();
+    assert_prompt("an outbound response 30 ms late, lateness", &lat);
+    drop(cli);
+    upstream.join().unwrap();
+}
+
+#[test]
+fn a_client_leaving_reaches_the_script_of_an_idle_shard_at_once() {
+    // The script holds the request open; when the client leaves, its abort
+    // handler connects to our listener: the time from our close to that
+    // connection is the idle shard's disconnect path plus a connect.
+    let watcher = TcpListener::bind("127.0.0.1:0").unwrap();
+    let w = watcher.local_addr().unwrap();
+    let s = script(
+        "abort.js",
+        &format!(
+            "import {{ connect }} from 'cloudflare:sockets';\n\
+             export default {{ fetch(request) {{\n\
+               request.signal.addEventListener('abort', () => {{ connect('{w}'); }});\n\
+               return new Promise(() => {{}});\n\
+             }} }};\n"
+        ),
+    );
+    let cli = Cli::start(&s, 1);
+    let mut lat = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut c = connect(cli.addr);
+        c.write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(IDLE);
+        let t = Instant::now();
+        drop(c);
+        let (_seen, _) = watcher.accept().unwrap();
+        lat.push(t.elapsed());
+    }
+    assert_prompt("client close to the script's abort handler", &lat);
+}
+
+#[test]
+fn a_frame_to_a_dormant_websocket_is_echoed_promptly() {
+    let cli = Cli::start(&example("ws-echo.js"), 1);
+    let (mut ws, _) = tungstenite::connect(format!("ws://{}/", cli.addr)).expect("upgrade");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let mut lat = Vec::new();
+    for i in 0..ROUNDS {
+        std::thread::sleep(IDLE);
+        let t = Instant::now();
+        ws.send(tungstenite::Message::text(format!("ping {i}")))
+            .unwrap();
+        let m = ws.read().unwrap();
+        lat.push(t.elapsed());
+        assert_eq!(m.into_text().unwrap().as_str(), format!("ping {i}"));
+    }
+    assert_prompt("a WebSocket echo after idle", &lat);
+}
