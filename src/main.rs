@@ -63,10 +63,12 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
-    /// Number of shards (default: one per available core).
+    /// Number of shards (default: one per CPU the process may run on, as
+    /// `taskset` or a cpuset allows).
     #[arg(long)]
     shards: Option<usize>,
-    /// Do not pin shards to cores.
+    /// Do not pin shards to cores (pinned shards take the allowed CPUs in
+    /// order; more shards than those CPUs needs this).
     #[arg(long)]
     no_pin: bool,
     /// An `env` variable, NAME=VALUE (repeatable; overrides `[vars]`).

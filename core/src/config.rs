@@ -184,9 +184,11 @@ impl Default for OutboundConfig {
 pub struct Config {
     /// Address every shard's listener binds (with `SO_REUSEPORT`).
     pub listen: SocketAddr,
-    /// Number of shards (threads); defaults to the available cores.
+    /// Number of shards (threads); defaults to the CPUs the process may run
+    /// on ([`cpus::allowed_cpus`](crate::cpus::allowed_cpus)).
     pub shards: usize,
-    /// Pin shard N to CPU N (modulo the CPU count).
+    /// Pin shard N to the N-th CPU the process may run on (more shards than
+    /// those CPUs fails at launch); false: shards run unpinned.
     pub pin_shards: bool,
     /// Listen backlog per shard.
     pub backlog: i32,
@@ -227,9 +229,7 @@ impl Config {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
-            shards: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            shards: crate::cpus::default_shards(),
             pin_shards: true,
             backlog: 4096,
             io_memory: 512 * 1024,

@@ -13,6 +13,7 @@ pub mod cancel;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod cpus;
 pub mod drain;
 pub mod keepalive;
 pub mod mesh;

@@ -1,5 +1,5 @@
-//! The shard launcher: one OS thread per shard, named `shard-N`, pinned to a
-//! core, running a glommio `LocalExecutor`. Shards share nothing mutable; the
+//! The shard launcher: one OS thread per shard, named `shard-N`, pinned to
+//! one of the CPUs the process was given ([`cpus`](crate::cpus)), running a glommio `LocalExecutor`. Shards share nothing mutable; the
 //! outside reaches them through [`control`](crate::control) messages.
 
 use std::cell::RefCell;
@@ -54,6 +54,9 @@ pub enum ShardError {
     /// The OS refused to create a thread or doorbell.
     #[error("cannot create a shard: {0}")]
     Io(#[from] std::io::Error),
+    /// More pinned shards than CPUs the process may run on.
+    #[error(transparent)]
+    Placement(#[from] crate::cpus::TooManyShards),
     /// The control plane failed.
     #[error(transparent)]
     Control(#[from] crate::control::ControlError),
@@ -178,9 +181,14 @@ impl ShardSet {
         Fut: Future<Output = Result<(), ShardError>> + 'static,
     {
         let shards = config.shards.max(1);
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cpus = if config.pin_shards {
+            Some(crate::cpus::shard_cpus(
+                shards,
+                &crate::cpus::allowed_cpus()?,
+            )?)
+        } else {
+            None
+        };
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut controls = Vec::with_capacity(shards);
         let mut threads = Vec::with_capacity(shards);
@@ -188,10 +196,9 @@ impl ShardSet {
             let id = ShardId(i);
             let (ctl_tx, ctl_rx) = control_channel(i)?;
             controls.push(ctl_tx);
-            let placement = if config.pin_shards {
-                Placement::Fixed(i % cpus)
-            } else {
-                Placement::Unbound
+            let placement = match &cpus {
+                Some(cpus) => Placement::Fixed(cpus[i]),
+                None => Placement::Unbound,
             };
             let config = config.clone();
             let ready = ready_tx.clone();

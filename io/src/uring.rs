@@ -8,12 +8,25 @@
 //! **multishot receive** into a **provided buffer ring**: data arrives as
 //! completions with no syscall and no re-arm per request, and one
 //! `io_uring_enter` per executor round collects the completions of every
-//! connection at once (`DEFER_TASKRUN`: the kernel does the deferred work
-//! only then, on this thread, with no inter-processor interrupts).
+//! connection at once (`COOP_TASKRUN`: the kernel does the completion work
+//! on this thread when it next enters the kernel, with no inter-processor
+//! interrupt while it runs, and wakes it at once when it sleeps).
 //!
 //! glommio stays the executor: a driver task submits and reaps once per
-//! round, and the ring's eventfd — read through glommio — wakes the shard
-//! when it is idle and a completion is due.
+//! round. When the shard has nothing to do it sleeps in glommio's ring; the
+//! ring's eventfd — enabled only for that sleep, read through glommio —
+//! wakes it when a completion is posted.
+//!
+//! Why not `DEFER_TASKRUN` (used until issue 20): its completion work waits
+//! for an `io_uring_enter(GETEVENTS)` on *this* ring, and the only thing that
+//! can wake a thread asleep in glommio's ring is the eventfd. The kernel
+//! signals that eventfd when the work is queued — in the softirq that
+//! received the packet, where it may not signal an eventfd directly, so it
+//! defers the signal to an RCU callback: an idle shard answered ~15 ms late
+//! (measured; the `io_uring_task_add` of glommio's eventfd read ran in an RCU
+//! callback 17 ms after the receive). With `COOP_TASKRUN` the receive wakes
+//! the sleeping thread itself; the completion is posted, and the eventfd
+//! signalled, from the thread's own task work.
 //!
 //! Sends go through the ring too (`sendmsg` with every buffer of a response),
 //! in order per socket, owned by the ring until they complete, and submitted
@@ -359,9 +372,9 @@ impl NetRing {
     /// Sets up the ring, its provided buffers and its eventfd, and spawns the
     /// driver tasks on the current glommio executor.
     pub fn start(cfg: NetRingConfig) -> io::Result<Rc<NetRing>> {
-        let ring = IoUring::builder()
+        let mut ring = IoUring::builder()
             .setup_single_issuer()
-            .setup_defer_taskrun()
+            .setup_coop_taskrun()
             .setup_taskrun_flag()
             .setup_submit_all()
             .build(cfg.entries)
@@ -411,6 +424,10 @@ impl NetRing {
             return Err(last_err());
         }
         ring.submitter().register_eventfd(efd)?;
+        // Quiet until the shard is about to sleep (`drive`): a busy shard
+        // reaps every round anyway, and a signal per completion would cost
+        // glommio a read and a re-arm each.
+        ring.completion().disable_eventfd();
         let net = Rc::new(NetRing {
             ring: RefCell::new(ring),
             metrics: ringworker_core::ShardMetrics::current(),
@@ -787,10 +804,10 @@ impl NetRing {
                 sq.sync();
                 (sq.len() as u32, sq.taskrun() || sq.cq_overflow())
             };
-            // With DEFER_TASKRUN the kernel runs completion work for all of
-            // this shard's sockets only inside an enter with GETEVENTS; the
-            // TASKRUN flag tells us when there is any, so an idle round costs
-            // no syscall.
+            // The TASKRUN flag says the kernel has completion work queued for
+            // this thread (it would run at the next syscall of any kind);
+            // without it and without anything to submit, an idle round
+            // costs no syscall.
             let r = if to_submit > 0 || work_due {
                 // SAFETY: no extended argument.
                 unsafe {
@@ -840,40 +857,58 @@ impl NetRing {
         handled
     }
 
-    /// Waits up to `max` in this ring's own `io_uring_enter` for a
-    /// completion, with the eventfd quiet meanwhile: an idle shard whose
-    /// next event comes soon takes it without a trip through glommio's park
-    /// (timer re-arms, its rings, the eventfd read). Returns whether
-    /// completions are due. glommio's own timers and wake-ups wait meanwhile
-    /// (at most `max`).
     fn note_idle_gap(&self, gap: std::time::Duration) {
         let g = gap.as_nanos().min(u128::from(u32::MAX)) as u64;
         self.idle_gap_ns.set((self.idle_gap_ns.get() * 7 + g) / 8);
     }
 
+    /// Waits up to `max` in this ring's own `io_uring_enter` for a
+    /// completion: an idle shard whose next event comes soon takes it
+    /// without a trip through glommio's park (timer re-arms, its rings, the
+    /// eventfd read). Returns whether completions are due. glommio's own
+    /// timers and wake-ups wait meanwhile (at most `max`).
     fn wait_briefly(&self, max: std::time::Duration) -> bool {
         let mut ring = self.ring.borrow_mut();
-        ring.completion().disable_eventfd();
         let ts = types::Timespec::from(max);
         let args = types::SubmitArgs::new().timespec(&ts);
         let r = ring.submitter().submit_with_args(1, &args);
-        ring.completion().enable_eventfd();
         if let Some(m) = &self.metrics {
             m.ring_enter(0);
         }
-        // Completion work the kernel queued while the eventfd was off rang
-        // no bell: it must be collected now, or a park would sleep through
-        // it (a lost wake-up: a stalled connection).
-        let pending = {
-            let mut sq = ring.submission();
-            sq.sync();
-            sq.taskrun() || sq.cq_overflow()
-        } || !ring.completion().is_empty();
         match r {
             Ok(_) => true,
             // ETIME: nothing came; EINTR: look again anyway.
-            Err(e) => pending || e.raw_os_error() != Some(libc::ETIME),
+            Err(e) => Self::work_due(&mut ring) || e.raw_os_error() != Some(libc::ETIME),
         }
+    }
+
+    /// Whether completions are posted or completion work is queued.
+    fn work_due(ring: &mut IoUring) -> bool {
+        let mut sq = ring.submission();
+        sq.sync();
+        sq.taskrun() || sq.cq_overflow() || {
+            drop(sq);
+            !ring.completion().is_empty()
+        }
+    }
+
+    /// Before the shard sleeps in glommio: lets completions ring the
+    /// eventfd, unless some are due already (then returns false and stays
+    /// quiet: the caller pumps instead of sleeping). Work queued before the
+    /// eventfd was enabled rang no bell, so it is looked for after.
+    fn enable_doorbell(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        ring.completion().enable_eventfd();
+        if Self::work_due(&mut ring) {
+            ring.completion().disable_eventfd();
+            return false;
+        }
+        true
+    }
+
+    /// After the sleep: back to reaping every round without the eventfd.
+    fn disable_doorbell(&self) {
+        self.ring.borrow_mut().completion().disable_eventfd();
     }
 
     fn complete(&self, c: cqueue::Entry) {
@@ -1098,6 +1133,9 @@ async fn drive(net: Rc<NetRing>) {
                 continue;
             }
         }
+        if !net.enable_doorbell() {
+            continue;
+        }
         std::future::poll_fn(|cx| {
             if net.kicked.get() || net.stopped.get() {
                 return Poll::Ready(());
@@ -1106,6 +1144,7 @@ async fn drive(net: Rc<NetRing>) {
             Poll::Pending
         })
         .await;
+        net.disable_doorbell();
         net.last_park.set(std::time::Instant::now());
         net.note_idle_gap(idle_from.elapsed());
     }
