@@ -32,6 +32,10 @@ pub enum Peer {
     Deno,
     Bun,
     Node,
+    /// tokio + hyper (`hyper-hello`, built beside this binary): the Rust
+    /// baseline, for the cells a hello answers.
+    #[value(name = "hyper-hello")]
+    Hyper,
 }
 
 impl Peer {
@@ -42,6 +46,18 @@ impl Peer {
             Peer::Deno => "deno",
             Peer::Bun => "bun",
             Peer::Node => "node",
+            Peer::Hyper => "hyper-hello",
+        }
+    }
+
+    /// Whether it runs `scenario` (hyper-hello answers hello to everything).
+    fn runs(self, scenario: Scenario) -> bool {
+        match self {
+            Peer::Hyper => matches!(
+                scenario,
+                Scenario::Hello | Scenario::IdleLatency | Scenario::Rate | Scenario::ColdStart
+            ),
+            _ => true,
         }
     }
 
@@ -71,6 +87,12 @@ pub enum Scenario {
     ColdStart,
     /// RSS idle, right after load, and with idle WebSockets open.
     Memory,
+    /// One hello every 100 ms (100 of them), on a keep-alive connection and
+    /// on new connections: the latency of a shard woken from idle.
+    IdleLatency,
+    /// Hello at a fixed 1k, 10k and 50k requests/s over 64 connections
+    /// (open loop): latency percentiles and CPU per request at realistic load.
+    Rate,
 }
 
 pub struct Options {
@@ -92,6 +114,10 @@ pub struct Options {
     pub disconnects: usize,
     /// The command line, for the report.
     pub command: String,
+    /// The CPUs each runtime's threads were allowed on, read from
+    /// `/proc/PID/task/*/status` once it served (for the report: checked,
+    /// not assumed).
+    pub cpus_seen: std::cell::RefCell<BTreeMap<Peer, std::collections::BTreeSet<String>>>,
 }
 
 /// One measurement of one cell on one runtime.
@@ -100,7 +126,11 @@ struct Sample {
     value: f64,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
+    p999_ms: Option<f64>,
+    max_ms: Option<f64>,
     server_cpu_us: Option<f64>,
+    /// The whole machine's busy CPU per request.
+    machine_cpu_us: Option<f64>,
     loadgen_util: Option<f64>,
 }
 
@@ -179,6 +209,36 @@ const CELLS: &[Cell] = &[
         unit: "MiB",
         higher_is_better: false,
     },
+    Cell {
+        key: "idle-keepalive",
+        title: "idle latency: one hello every 100 ms on a keep-alive connection (p50)",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    Cell {
+        key: "idle-new-conn",
+        title: "idle latency: one hello every 100 ms, each on a new connection (p50)",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    Cell {
+        key: "rate-1k",
+        title: "hello at a fixed 1,000 req/s, 64 connections (p99)",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    Cell {
+        key: "rate-10k",
+        title: "hello at a fixed 10,000 req/s, 64 connections (p99)",
+        unit: "ms",
+        higher_is_better: false,
+    },
+    Cell {
+        key: "rate-50k",
+        title: "hello at a fixed 50,000 req/s, 64 connections (p99)",
+        unit: "ms",
+        higher_is_better: false,
+    },
 ];
 
 /// Results: cell key -> runtime -> samples.
@@ -202,7 +262,7 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
             order.reverse();
         }
         for &scenario in &o.scenarios {
-            for &peer in &order {
+            for &peer in order.iter().filter(|p| p.runs(scenario)) {
                 eprintln!(
                     "round {}/{}: {:?} on {}",
                     round + 1,
@@ -280,6 +340,7 @@ fn run_scenario(
                     p99_ms: Some(r.latency_us.p99 / 1000.0),
                     server_cpu_us: r.server_cpu_us_per_round_trip,
                     loadgen_util: Some(r.loadgen_cpu_util),
+                    ..Sample::default()
                 },
             );
         }
@@ -370,8 +431,78 @@ fn run_scenario(
             }
             put("rss-ws", mib(r.rss_after_bytes));
         }
+        Scenario::IdleLatency => {
+            let srv = Server::start(o, peer, Workload::Main, upstream)?;
+            // 100 requests, 100 ms apart: a 10 s window whatever --duration.
+            let idle = |new_connection| {
+                rate_cell(
+                    &srv,
+                    10.0,
+                    1,
+                    new_connection,
+                    Duration::from_secs(10),
+                    |r| r.latency_us.p50 / 1000.0,
+                )
+            };
+            put("idle-keepalive", idle(false)?);
+            put("idle-new-conn", idle(true)?);
+        }
+        Scenario::Rate => {
+            let srv = Server::start(o, peer, Workload::Main, upstream)?;
+            for (key, rate) in [("rate-1k", 1e3), ("rate-10k", 1e4), ("rate-50k", 5e4)] {
+                put(
+                    key,
+                    rate_cell(&srv, rate, 64, false, o.duration, |r| {
+                        r.latency_us.p99 / 1000.0
+                    })?,
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// GET / at a fixed `rate` for `duration` (after a short warm-up); the
+/// cell's value is `value` of the report. A run that could not keep the
+/// rate (errors, or under 95 % of it answered) fails the cell: its
+/// percentiles would describe a different load.
+fn rate_cell(
+    srv: &Server,
+    rate: f64,
+    connections: usize,
+    new_connection: bool,
+    duration: Duration,
+    value: impl Fn(&crate::report::Report) -> f64,
+) -> anyhow::Result<Sample> {
+    let url = srv.url("/");
+    let target = parse_url(&url)?;
+    let cfg = crate::rate_load::Config {
+        addr: target.addr,
+        request: build_request_with("GET", &target, &[], b"")?,
+        rate,
+        connections,
+        new_connection,
+        timeout: Duration::from_secs(5),
+        expect_status: Some(200),
+    };
+    let warmup = Duration::from_millis(500).min(duration);
+    let r = crate::measure_rate(&cfg, &url, warmup, duration, &[srv.pid])?.run;
+    if r.errors.total > 0 {
+        bail!("{} errors in {} requests", r.errors.total, r.requests);
+    }
+    if r.rps < rate * 0.95 {
+        bail!("kept only {:.0} of {rate:.0} req/s", r.rps);
+    }
+    Ok(Sample {
+        value: value(&r),
+        p50_ms: Some(r.latency_us.p50 / 1000.0),
+        p99_ms: Some(r.latency_us.p99 / 1000.0),
+        p999_ms: Some(r.latency_us.p999 / 1000.0),
+        max_ms: Some(r.latency_us.max / 1000.0),
+        server_cpu_us: r.server_cpu_us_per_req,
+        machine_cpu_us: r.machine_cpu_us_per_req,
+        loadgen_util: Some(r.loadgen_cpu_util),
+    })
 }
 
 fn mib(bytes: u64) -> Sample {
@@ -415,7 +546,10 @@ fn http_cell(
         value: r.rps,
         p50_ms: Some(r.latency_us.p50 / 1000.0),
         p99_ms: Some(r.latency_us.p99 / 1000.0),
+        p999_ms: Some(r.latency_us.p999 / 1000.0),
+        max_ms: Some(r.latency_us.max / 1000.0),
         server_cpu_us: r.server_cpu_us_per_req,
+        machine_cpu_us: r.machine_cpu_us_per_req,
         loadgen_util: Some(r.loadgen_cpu_util),
     })
 }
@@ -438,6 +572,7 @@ fn peer_binary(p: Peer, o: &Options) -> anyhow::Result<PathBuf> {
         Peer::Deno => nm.join("@deno/linux-x64-glibc/deno"),
         Peer::Bun => nm.join("@oven/bun-linux-x64/bin/bun"),
         Peer::Node => PathBuf::from("node"),
+        Peer::Hyper => o.ringworker.with_file_name("hyper-hello"),
     };
     if p == Peer::Node {
         if !nm.join("ws").is_dir() {
@@ -472,6 +607,11 @@ impl Server {
             Workload::Disconnect => "/stamps",
         };
         srv.first_200(path, Instant::now(), Duration::from_secs(20))?;
+        o.cpus_seen
+            .borrow_mut()
+            .entry(peer)
+            .or_default()
+            .extend(threads_cpus(srv.pid));
         Ok(srv)
     }
 
@@ -523,6 +663,9 @@ impl Server {
             }
             Peer::Node => {
                 cmd.arg(peers.join("node-serve.mjs"));
+            }
+            Peer::Hyper => {
+                cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--threads", "1"]);
             }
         }
         cmd.env("PORT", port.to_string())
@@ -631,6 +774,22 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The distinct `Cpus_allowed_list`s of `pid`'s threads.
+fn threads_cpus(pid: u32) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        if let Ok(st) = std::fs::read_to_string(t.path().join("status")) {
+            if let Some(l) = st.lines().find(|l| l.starts_with("Cpus_allowed_list:")) {
+                out.insert(l["Cpus_allowed_list:".len()..].trim().to_string());
+            }
+        }
+    }
+    out
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -805,7 +964,26 @@ fn write_report(
         md,
         "- Server CPU per request is the server process's CPU time (`/proc/PID/stat`, all its threads) over \
          the measured window divided by the requests. Load gen CPU is the load generator's share of its core: \
-         at 90 % or more the cell is marked **LG-bound**, and its throughput is a floor for that runtime.\n"
+         at 90 % or more the cell is marked **LG-bound**, and its throughput is a floor for that runtime. \
+         Machine CPU per request is the whole machine's busy time (`/proc/stat`: every core, all but idle and \
+         iowait) over the window per request: it includes softirq work no process is charged for, and the load \
+         generator.\n"
+    )?;
+    let own = threads_cpus(std::process::id());
+    writeln!(
+        md,
+        "- CPUs, read from `/proc/PID/task/*/status` during the run: load generator {}; {}.\n",
+        own.into_iter().collect::<Vec<_>>().join(" / "),
+        o.cpus_seen
+            .borrow()
+            .iter()
+            .map(|(p, c)| format!(
+                "{} {}",
+                p.name(),
+                c.iter().cloned().collect::<Vec<_>>().join(" / ")
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
     )?;
     writeln!(
         md,
@@ -823,10 +1001,10 @@ fn write_report(
         writeln!(md, "![{}]({})\n", cell.title, chart_name(cell.key))?;
         writeln!(
             md,
-            "| runtime | {} (median) | min–max | vs ringworker | p50 ms | p99 ms | server CPU µs/req | load gen CPU |",
+            "| runtime | {} (median) | min–max | vs ringworker | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | machine CPU µs/req | load gen CPU |",
             cell.unit
         )?;
-        writeln!(md, "|---|---|---|---|---|---|---|---|")?;
+        writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
         let rw = by_peer
             .get(&Peer::Ringworker)
             .and_then(|s| stat(s, |x| Some(x.value)))
@@ -850,7 +1028,7 @@ fn write_report(
             });
             writeln!(
                 md,
-                "| {} | **{}** | {}–{} | {} | {} | {} | {} | {} |",
+                "| {} | **{}** | {}–{} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 peer.name(),
                 fmt_value(m, cell.unit),
                 fmt_value(lo, cell.unit),
@@ -858,7 +1036,10 @@ fn write_report(
                 rw.map_or("–".to_string(), |r| format!("{:.2}", m / r)),
                 opt(stat(samples, |x| x.p50_ms), 2),
                 opt(stat(samples, |x| x.p99_ms), 2),
+                opt(stat(samples, |x| x.p999_ms), 2),
+                opt(stat(samples, |x| x.max_ms), 2),
                 opt(stat(samples, |x| x.server_cpu_us), 1),
+                opt(stat(samples, |x| x.machine_cpu_us), 1),
                 lg_s,
             )?;
         }

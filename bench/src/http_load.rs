@@ -107,7 +107,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Stats {
             hist: Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("histogram bounds"),
             requests: 0,

@@ -3,6 +3,8 @@
 //! ```text
 //! ringworker-bench http --url http://127.0.0.1:8080/ --connections 64 \
 //!     --duration 10s --warmup 2s [--pipeline 1] [--threads 1] [--json]
+//! ringworker-bench rate --url http://127.0.0.1:8080/ --rate 10000 \
+//!     --connections 64 --duration 10s [--new-connections] [--cpu-pid PID]
 //! ringworker-bench disconnect --url http://127.0.0.1:8080/ --count 10000 \
 //!     --mode rst [--cpu-pid PID] [--json]
 //! ringworker-bench ws --url ws://127.0.0.1:8080/ --connections 64 \
@@ -18,6 +20,7 @@ mod cpu;
 mod disconnect;
 mod http_load;
 mod parser;
+mod rate_load;
 mod report;
 mod ws_load;
 
@@ -42,6 +45,9 @@ struct Cli {
 enum Cmd {
     /// Closed-loop HTTP/1.1 keep-alive load (like wrk).
     Http(HttpArgs),
+    /// Open-loop load at a fixed rate (like wrk2): latency from each
+    /// request's scheduled time, so a stalled server cannot hide its stalls.
+    Rate(RateArgs),
     /// Clients leave streaming responses; how soon does the script notice?
     /// (Serve bench/workers/disconnect.js.)
     Disconnect(DisconnectArgs),
@@ -56,10 +62,10 @@ enum Cmd {
 #[derive(Args)]
 struct CompareArgs {
     /// Runtimes to run (ringworker is always useful: ratios are to it).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [compare::Peer::Ringworker, compare::Peer::Workerd, compare::Peer::Deno, compare::Peer::Bun, compare::Peer::Node])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [compare::Peer::Ringworker, compare::Peer::Workerd, compare::Peer::Deno, compare::Peer::Bun, compare::Peer::Node, compare::Peer::Hyper])]
     peers: Vec<compare::Peer>,
     /// Scenarios to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [compare::Scenario::Hello, compare::Scenario::Stream, compare::Scenario::Json, compare::Scenario::Proxy, compare::Scenario::WsEcho, compare::Scenario::Disconnect, compare::Scenario::ColdStart, compare::Scenario::Memory])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [compare::Scenario::Hello, compare::Scenario::Stream, compare::Scenario::Json, compare::Scenario::Proxy, compare::Scenario::WsEcho, compare::Scenario::Disconnect, compare::Scenario::ColdStart, compare::Scenario::Memory, compare::Scenario::IdleLatency, compare::Scenario::Rate])]
     scenarios: Vec<compare::Scenario>,
     /// Rounds (each runs every runtime once per scenario, in alternating order).
     #[arg(long, default_value_t = 3)]
@@ -138,6 +144,7 @@ fn run_compare(a: CompareArgs) -> anyhow::Result<()> {
         cold_runs: a.cold_runs,
         disconnects: a.disconnects,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        cpus_seen: Default::default(),
     })
 }
 
@@ -369,6 +376,136 @@ struct HttpArgs {
     cpu_pid: Vec<u32>,
 }
 
+#[derive(Args)]
+struct RateArgs {
+    /// Target, http://host\[:port\]/path (no TLS).
+    #[arg(long)]
+    url: String,
+    /// Requests per second, all connections together.
+    #[arg(short = 'r', long)]
+    rate: f64,
+    /// Keep-alive connections the schedule is spread over (with
+    /// --new-connections: requests in flight at most).
+    #[arg(short = 'c', long, default_value_t = 64)]
+    connections: usize,
+    /// A new connection for every request (timed from its scheduled start,
+    /// connect included).
+    #[arg(long)]
+    new_connections: bool,
+    /// Length of the measured window.
+    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load applied before measuring; its results are discarded.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Status every response must have (default: any status < 400 is fine).
+    #[arg(long)]
+    expect_status: Option<u16>,
+    /// A request without a full response this long after it was due is an error.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Report this server process's CPU time per request (repeatable, as
+    /// for `http`).
+    #[arg(long)]
+    cpu_pid: Vec<u32>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A fixed-rate run's report: the closed-loop report's figures, plus the
+/// rate asked for.
+#[derive(serde::Serialize)]
+struct RateReport {
+    target_rps: f64,
+    new_connections: bool,
+    #[serde(flatten)]
+    run: report::Report,
+}
+
+fn human_rate(r: &RateReport) -> String {
+    let mut s = format!(
+        "fixed rate {:.0} req/s{} (latency from each request's scheduled time)\n",
+        r.target_rps,
+        if r.new_connections {
+            ", a new connection per request"
+        } else {
+            ""
+        }
+    );
+    s.push_str(&report::human(&r.run));
+    s
+}
+
+fn run_rate(a: RateArgs) -> anyhow::Result<()> {
+    if a.connections == 0 || !(a.rate > 0.0 && a.rate.is_finite()) {
+        bail!("--connections and --rate must be > 0");
+    }
+    let target = parse_url(&a.url)?;
+    let request = build_request("GET", &target, &a.headers, 0)?;
+    let cfg = rate_load::Config {
+        addr: target.addr,
+        request,
+        rate: a.rate,
+        connections: a.connections,
+        new_connection: a.new_connections,
+        timeout: a.timeout,
+        expect_status: a.expect_status,
+    };
+    let rep = measure_rate(&cfg, &a.url, a.warmup, a.duration, &a.cpu_pid)?;
+    print_report(a.json, &rep, human_rate)?;
+    Ok(())
+}
+
+/// Runs `cfg`'s schedule for `warmup` then `duration` and reports the
+/// window (requests counted by their scheduled time).
+fn measure_rate(
+    cfg: &rate_load::Config,
+    url: &str,
+    warmup: Duration,
+    duration: Duration,
+    cpu_pid: &[u32],
+) -> anyhow::Result<RateReport> {
+    for &pid in cpu_pid {
+        cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
+    }
+    let start = Instant::now();
+    let tl = http_load::Timeline {
+        measure_start: start + warmup,
+        end: start + warmup + duration,
+    };
+    let mut samples_start = None;
+    let mut samples_end = None;
+    let stats = rate_load::run(
+        cfg,
+        tl,
+        || samples_start = Some(CpuSample::take(cpu_pid)),
+        || samples_end = Some(CpuSample::take(cpu_pid)),
+    )?;
+    let meta = report::Meta {
+        url: url.to_string(),
+        duration_s: duration.as_secs_f64(),
+        warmup_s: warmup.as_secs_f64(),
+        connections: cfg.connections,
+        threads: 1,
+        pipeline: 1,
+    };
+    Ok(RateReport {
+        target_rps: cfg.rate,
+        new_connections: cfg.new_connection,
+        run: CpuSample::report(
+            meta,
+            &stats,
+            cpu_pid,
+            samples_start.expect("window start sampled"),
+            samples_end.expect("window end sampled"),
+        ),
+    })
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -540,51 +677,82 @@ fn measure_http(
     };
     let mut samples_start = None;
     let mut samples_end = None;
-    let sample = || {
-        let procs: Vec<_> = cpu_pid.iter().map(|&p| cpu::process_cpu(p)).collect();
-        (cpu::self_cpu(), procs)
-    };
     let stats = http_load::run(
         cfg,
         tl,
-        || samples_start = Some(sample()),
-        || samples_end = Some(sample()),
+        || samples_start = Some(CpuSample::take(cpu_pid)),
+        || samples_end = Some(CpuSample::take(cpu_pid)),
     )?;
-    let (self0, srv0) = samples_start.expect("window start sampled");
-    let (self1, srv1) = samples_end.expect("window end sampled");
-    // Kept in --cpu-pid order: an unreadable first process is no server figure.
-    let procs: Vec<_> = cpu_pid
-        .iter()
-        .zip(srv0.into_iter().zip(srv1))
-        .map(|(&pid, (c0, c1))| match (c0, c1) {
-            (Ok(c0), Ok(c1)) => Some((pid, c1.since(&c0))),
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("warning: CPU of pid {pid} unavailable: {e}");
-                None
-            }
-        })
-        .collect();
-    let server = procs.first().copied().flatten();
-    let others: Vec<_> = procs.iter().skip(1).flatten().copied().collect();
-    Ok(report::build(
-        report::Meta {
-            url: url.to_string(),
-            duration_s: duration.as_secs_f64(),
-            warmup_s: warmup.as_secs_f64(),
-            connections: cfg.connections,
-            threads: cfg.threads,
-            pipeline: cfg.pipeline,
-        },
+    let meta = report::Meta {
+        url: url.to_string(),
+        duration_s: duration.as_secs_f64(),
+        warmup_s: warmup.as_secs_f64(),
+        connections: cfg.connections,
+        threads: cfg.threads,
+        pipeline: cfg.pipeline,
+    };
+    Ok(CpuSample::report(
+        meta,
         &stats,
-        self1.since(&self0),
-        server,
-        &others,
+        cpu_pid,
+        samples_start.expect("window start sampled"),
+        samples_end.expect("window end sampled"),
     ))
+}
+
+/// CPU times at one edge of a measured window: this process's, each
+/// `--cpu-pid` process's and the whole machine's.
+struct CpuSample {
+    own: cpu::CpuTimes,
+    procs: Vec<std::io::Result<cpu::CpuTimes>>,
+    machine: std::io::Result<Duration>,
+}
+
+impl CpuSample {
+    fn take(pids: &[u32]) -> CpuSample {
+        CpuSample {
+            own: cpu::self_cpu(),
+            procs: pids.iter().map(|&p| cpu::process_cpu(p)).collect(),
+            machine: cpu::machine_busy(),
+        }
+    }
+
+    /// The report of a window from its two edges.
+    fn report(
+        meta: report::Meta,
+        stats: &http_load::Stats,
+        cpu_pid: &[u32],
+        a: CpuSample,
+        b: CpuSample,
+    ) -> report::Report {
+        let (self0, srv0) = (a.own, a.procs);
+        let (self1, srv1) = (b.own, b.procs);
+        // Kept in --cpu-pid order: an unreadable first process is no server figure.
+        let procs: Vec<_> = cpu_pid
+            .iter()
+            .zip(srv0.into_iter().zip(srv1))
+            .map(|(&pid, (c0, c1))| match (c0, c1) {
+                (Ok(c0), Ok(c1)) => Some((pid, c1.since(&c0))),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("warning: CPU of pid {pid} unavailable: {e}");
+                    None
+                }
+            })
+            .collect();
+        let server = procs.first().copied().flatten();
+        let others: Vec<_> = procs.iter().skip(1).flatten().copied().collect();
+        let machine = match (a.machine, b.machine) {
+            (Ok(m0), Ok(m1)) => Some(m1.saturating_sub(m0)),
+            _ => None,
+        };
+        report::build(meta, stats, self1.since(&self0), server, &others, machine)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Http(a) => run_http(a),
+        Cmd::Rate(a) => run_rate(a),
         Cmd::Disconnect(a) => run_disconnect(a),
         Cmd::Ws(a) => run_ws(a),
         Cmd::Compare(a) => run_compare(a),

@@ -53,6 +53,12 @@ pub struct Report {
     /// Server CPU over the window as a fraction of one core.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_util: Option<f64>,
+    /// The whole machine's busy CPU (`/proc/stat`, every core, all but idle
+    /// and iowait) over the window, per request: unlike the server's own
+    /// figure it includes softirq work no process is charged for, and the
+    /// load generator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_cpu_us_per_req: Option<f64>,
     /// The other processes given with `--cpu-pid`, over the same window.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_cpu: Vec<ProcessCpu>,
@@ -96,6 +102,7 @@ pub fn build(
     loadgen_cpu: CpuTimes,
     server: Option<(u32, CpuTimes)>,
     others: &[(u32, CpuTimes)],
+    machine: Option<std::time::Duration>,
 ) -> Report {
     let h = &stats.hist;
     let latency_us = if h.is_empty() {
@@ -155,6 +162,7 @@ pub fn build(
         server_cpu_user_us_per_req: server.map(|(_, c)| per_req(c.user)),
         server_cpu_sys_us_per_req: server.map(|(_, c)| per_req(c.system)),
         server_cpu_util: server.map(|(_, c)| round4(c.total().as_secs_f64() / window)),
+        machine_cpu_us_per_req: machine.map(per_req),
         other_cpu: others
             .iter()
             .map(|&(pid, c)| ProcessCpu {
@@ -224,6 +232,9 @@ pub fn human(r: &Report) -> String {
             "  also cpu      {:.2} us/req (user {:.2}, sys {:.2}), {:.2} cores  [pid {}]",
             p.cpu_us_per_req, p.cpu_user_us_per_req, p.cpu_sys_us_per_req, p.cpu_util, p.pid
         );
+    }
+    if let Some(m) = r.machine_cpu_us_per_req {
+        let _ = writeln!(o, "  machine cpu   {m:.2} us/req (all cores, busy)");
     }
     let _ = writeln!(o, "  loadgen cpu   {:.2} cores", r.loadgen_cpu_util);
     if r.errors.total > 0 {

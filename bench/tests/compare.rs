@@ -60,9 +60,24 @@ fn a_short_compare_run_writes_the_report_and_a_chart() {
     // A real measurement: some requests per second, and a CPU figure.
     let rps: f64 = row.split("**").nth(1).unwrap().parse().unwrap();
     assert!(rps > 100.0, "{row}");
-    // | runtime | value | min–max | vs | p50 | p99 | server CPU µs/req | load gen |
-    let cpu: f64 = row.split('|').nth(7).unwrap().trim().parse().unwrap_or(0.0);
+    // | runtime | value | min–max | vs | p50 | p99 | p99.9 | max | server CPU
+    // µs/req | machine CPU µs/req | load gen |
+    let cpu: f64 = row.split('|').nth(9).unwrap().trim().parse().unwrap_or(0.0);
     assert!(cpu > 0.0, "no server CPU figure: {row}");
+    let machine: f64 = row
+        .split('|')
+        .nth(10)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(machine >= cpu * 0.5, "no machine CPU figure: {row}");
+    // Where the server ran, read from /proc rather than assumed.
+    assert!(
+        md.contains("- CPUs, read from `/proc/PID/task/*/status`"),
+        "{md}"
+    );
+    assert!(md.contains("ringworker 0"), "{md}");
     assert!(!md.contains("## Cells that failed"), "{md}");
     let svg = std::fs::read_to_string(out.join("peers-hello-64.svg")).expect("the chart");
     assert!(
