@@ -7,7 +7,9 @@
 //! script, a WebSocket frame to a dormant socket. The bug this guards
 //! against made each of them wait ~15 ms for the kernel's deferred eventfd
 //! signal; the bound (5 ms) is loose on purpose so a loaded machine does not
-//! flake it, and still catches that.
+//! flake it, and still catches that. A keep-alive request must be prompt
+//! every time (the issue's regression check); the paths that also need
+//! another thread or process scheduled in time may miss it a few times.
 
 mod common;
 
@@ -26,9 +28,16 @@ const ROUNDS: usize = 20;
 
 /// Asserts every latency is under [`PROMPT`], naming them all if not.
 fn assert_prompt(what: &str, lat: &[Duration]) {
+    assert_mostly_prompt(what, lat, 0);
+}
+
+/// Asserts all but `spare` latencies are under [`PROMPT`]: for paths where
+/// another thread of the test (an upstream) must also be scheduled in time
+/// on a loaded machine. The bug made every one of them slow.
+fn assert_mostly_prompt(what: &str, lat: &[Duration], spare: usize) {
     let slow: Vec<_> = lat.iter().filter(|d| **d >= PROMPT).collect();
     assert!(
-        slow.is_empty(),
+        slow.len() <= spare,
         "{what}: {} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
         slow.len(),
         lat.len()
@@ -44,6 +53,10 @@ struct Cli {
 
 impl Cli {
     fn start(script: &std::path::Path, shards: usize) -> Cli {
+        Self::start_with(script, shards, &[])
+    }
+
+    fn start_with(script: &std::path::Path, shards: usize, extra: &[&str]) -> Cli {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -55,6 +68,7 @@ impl Cli {
             .arg(script)
             .args(["--listen", &addr.to_string(), "--no-pin"])
             .args(["--shards", &shards.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -111,9 +125,11 @@ fn idle_get(r: &mut Reader, path: &str) -> Duration {
     d
 }
 
-/// Keep-alive requests, each after `IDLE`.
+/// Keep-alive requests, each after `IDLE` (after one untimed request: the
+/// first may compile code or open storage).
 fn keepalive_rounds(addr: SocketAddr, path: &str) -> Vec<Duration> {
     let mut r = Reader::new(connect(addr));
+    idle_get(&mut r, path);
     (0..ROUNDS).map(|_| idle_get(&mut r, path)).collect()
 }
 
@@ -140,7 +156,7 @@ fn rust_handler_answers_an_idle_keepalive_connection_promptly() {
     let lat = keepalive_rounds(srv.local_addr(), "/");
     assert_prompt("Rust handler, keep-alive", &lat);
     let lat = new_connection_rounds(srv.local_addr());
-    assert_prompt("Rust handler, new connections", &lat);
+    assert_mostly_prompt("Rust handler, new connections", &lat, 2);
     srv.shutdown();
     srv.join().unwrap();
 }
@@ -151,7 +167,7 @@ fn js_worker_on_two_shards_answers_idle_requests_promptly() {
     let lat = keepalive_rounds(cli.addr, "/");
     assert_prompt("JS, 2 shards, keep-alive", &lat);
     let lat = new_connection_rounds(cli.addr);
-    assert_prompt("JS, 2 shards, new connections", &lat);
+    assert_mostly_prompt("JS, 2 shards, new connections", &lat, 2);
 }
 
 #[test]
@@ -169,37 +185,46 @@ fn script_timers_fire_on_time_on_an_idle_shard() {
         .into_iter()
         .map(|d| d.saturating_sub(Duration::from_millis(20)))
         .collect();
-    assert_prompt("a 20 ms setTimeout, lateness", &lat);
+    assert_mostly_prompt("a 20 ms setTimeout, lateness", &lat, 2);
 }
 
-/// A one-connection upstream: answers each request `delay` after it came.
-fn slow_upstream(delay: Duration) -> (SocketAddr, std::thread::JoinHandle<()>) {
+/// A keep-alive upstream that answers each request `delay` after it came
+/// (the script's pool reuses the connection: only the response is timed).
+fn slow_upstream(delay: Duration) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    let t = std::thread::spawn(move || {
-        for conn in l.incoming().take(ROUNDS) {
-            let mut c = conn.unwrap();
-            let mut buf = [0u8; 4096];
-            let mut got = Vec::new();
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = c.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            std::thread::spawn(move || {
+                c.set_nodelay(true).unwrap();
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                loop {
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        got.drain(..end + 4);
+                        std::thread::sleep(delay);
+                        if c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nup")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
                 }
-                got.extend_from_slice(&buf[..n]);
-            }
-            std::thread::sleep(delay);
-            c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nup")
-                .unwrap();
+            });
         }
     });
-    (addr, t)
+    addr
 }
 
 #[test]
 fn an_outbound_response_to_an_idle_shard_is_taken_at_once() {
     // The shard sends the subrequest, then sleeps until the upstream answers.
-    let (up, upstream) = slow_upstream(Duration::from_millis(30));
+    let up = slow_upstream(Duration::from_millis(30));
     let s = script(
         "outbound.js",
         &format!(
@@ -214,9 +239,7 @@ fn an_outbound_response_to_an_idle_shard_is_taken_at_once() {
         .into_iter()
         .map(|d| d.saturating_sub(Duration::from_millis(30)))
         .collect();
-    assert_prompt("an outbound response 30 ms late, lateness", &lat);
-    drop(cli);
-    upstream.join().unwrap();
+    assert_mostly_prompt("an outbound response 30 ms late, lateness", &lat, 2);
 }
 
 #[test]
@@ -248,7 +271,7 @@ fn a_client_leaving_reaches_the_script_of_an_idle_shard_at_once() {
         let (_seen, _) = watcher.accept().unwrap();
         lat.push(t.elapsed());
     }
-    assert_prompt("client close to the script's abort handler", &lat);
+    assert_mostly_prompt("client close to the script's abort handler", &lat, 2);
 }
 
 #[test]
@@ -269,5 +292,40 @@ fn a_frame_to_a_dormant_websocket_is_echoed_promptly() {
         lat.push(t.elapsed());
         assert_eq!(m.into_text().unwrap().as_str(), format!("ping {i}"));
     }
-    assert_prompt("a WebSocket echo after idle", &lat);
+    assert_mostly_prompt("a WebSocket echo after idle", &lat, 2);
+}
+
+#[test]
+fn a_message_from_another_shard_reaches_an_idle_shard_at_once() {
+    // An actor lives on one of two shards; requests come in on connections
+    // spread over both, so about half of them cross to the actor's shard
+    // and back through the mailboxes, each after the shards sat idle.
+    let s = script(
+        "actor.js",
+        "import { DurableObject } from 'cloudflare:workers';\n\
+         export class Pinger extends DurableObject { ping() { return 'pong'; } }\n\
+         export default { async fetch(request, env) {\n\
+           return new Response(await env.PINGER.getByName('one').ping());\n\
+         } };\n",
+    );
+    let state = std::env::temp_dir().join(format!("ringworker-idle-actors-{}", std::process::id()));
+    let cli = Cli::start_with(
+        &s,
+        2,
+        &[
+            "--actor",
+            "PINGER=Pinger",
+            "--actor-storage",
+            state.to_str().unwrap(),
+        ],
+    );
+    let mut conns: Vec<Reader> = (0..8).map(|_| Reader::new(connect(cli.addr))).collect();
+    for c in &mut conns {
+        idle_get(c, "/");
+    }
+    let lat: Vec<_> = (0..2 * ROUNDS)
+        .map(|i| idle_get(&mut conns[i % 8], "/"))
+        .collect();
+    assert_mostly_prompt("an actor call across shards", &lat, 4);
+    let _ = std::fs::remove_dir_all(&state);
 }
