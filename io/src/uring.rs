@@ -54,6 +54,21 @@ const IORING_ENTER_GETEVENTS: u32 = 1;
 /// Buffer group id of the provided buffer ring.
 const BGID: u16 = 0;
 
+/// Bytes one arming of a connection's multishot receive may take (plus at
+/// most one receive buffer) before it ends and waits for its reader to ask
+/// again. With COOP_TASKRUN the kernel
+/// runs a receive's work at every syscall of the shard's thread, so
+/// between two rounds an unbounded multishot could drain a fast sender into
+/// megabytes of buffers nobody asked for (a handler that does not read its
+/// body, a WebSocket peer whose replies are not being taken): the reader's
+/// own backpressure only takes effect when it next runs.
+const RECV_ARM_BYTES: u32 = 256 * 1024;
+
+/// Offset of `optlen` in an SQE (`io_uring_sqe`: the union with
+/// `splice_fd_in`/`file_index`), which carries a multishot receive's byte
+/// limit (Linux 6.16+; older kernels reject it, see `probe_recv_limit`).
+const SQE_OPTLEN_OFFSET: usize = 44;
+
 /// Sizes of a shard's network ring.
 #[derive(Debug, Clone, Copy)]
 pub struct NetRingConfig {
@@ -348,6 +363,10 @@ pub struct NetRing {
     idle_gap_ns: Cell<u64>,
     /// When the driver last parked in glommio (which then ran its timers).
     last_park: Cell<std::time::Instant>,
+    /// The kernel ends a multishot receive after [`RECV_ARM_BYTES`] (else
+    /// the ring cancels it once that much is buffered, which bounds less
+    /// well: a receive the kernel is running cannot be cancelled).
+    recv_limit: bool,
 }
 
 impl std::fmt::Debug for NetRing {
@@ -423,6 +442,7 @@ impl NetRing {
         if efd < 0 {
             return Err(last_err());
         }
+        let recv_limit = probe_recv_limit(&mut ring, &bufs);
         ring.submitter().register_eventfd(efd)?;
         // Quiet until the shard is about to sleep (`drive`): a busy shard
         // reaps every round anyway, and a signal per completion would cost
@@ -443,6 +463,7 @@ impl NetRing {
             idle_wait: cfg.idle_wait,
             idle_gap_ns: Cell::new(LONG_IDLE_GAP_NS),
             last_park: Cell::new(std::time::Instant::now()),
+            recv_limit,
             locals: RefCell::new(Vec::new()),
         });
         glommio::spawn_local(drive(net.clone())).detach();
@@ -511,6 +532,19 @@ impl NetRing {
         }
     }
 
+    /// Submits the queued SQEs now, without waiting for completions.
+    fn submit_now(&self) {
+        let r = self.ring.borrow_mut().submit();
+        if let Some(m) = &self.metrics {
+            m.ring_enter(0);
+        }
+        if let Err(e) = r {
+            if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+                tracing::error!("io_uring_enter failed: {e}");
+            }
+        }
+    }
+
     fn add_op(&self, op: Op) -> u32 {
         let mut ops = self.ops.borrow_mut();
         match self.free_ops.borrow_mut().pop() {
@@ -563,11 +597,7 @@ impl NetRing {
     fn arm_recv(&self, s: &Rc<RecvShared>) {
         let slot = self.add_op(Op::Recv(s.clone()));
         s.state.set(RecvState::Armed(slot));
-        self.push(
-            opcode::RecvMulti::new(types::Fd(s.fd()), BGID)
-                .build()
-                .user_data(slot as u64),
-        );
+        self.push(recv_sqe(s.fd(), slot, self.recv_limit));
     }
 
     fn cancel(&self, slot: u32) {
@@ -596,6 +626,11 @@ impl NetRing {
             (RecvState::Armed(slot), false) => {
                 s.state.set(RecvState::Paused);
                 self.cancel(slot);
+                // At once, not at the end of the round: the thread's other
+                // syscalls meanwhile run the kernel's completion work
+                // (COOP_TASKRUN), and the multishot receive would go on
+                // filling buffers for a reader that asked to stop.
+                self.submit_now();
             }
             _ => {}
         }
@@ -946,23 +981,25 @@ impl NetRing {
                 if !more {
                     self.free_op(slot);
                     if current {
-                        if s.end.get().is_none() && res != -libc::ECANCELED {
-                            // Out of provided buffers, or the kernel ended the
-                            // multishot: receive again.
-                            let s2 = s.clone();
-                            let slot = self.add_op(Op::Recv(s2));
-                            s.state.set(RecvState::Armed(slot));
-                            self.push(
-                                opcode::RecvMulti::new(types::Fd(s.fd()), BGID)
-                                    .build()
-                                    .user_data(slot as u64),
-                            );
-                        } else if s.end.get().is_some() {
+                        if s.end.get().is_some() {
                             s.state.set(RecvState::Ended);
+                        } else if res == -libc::ENOBUFS {
+                            // Out of provided buffers: receive again.
+                            self.arm_recv(&s);
                         } else {
+                            // Its byte limit reached (or cancelled): the
+                            // reader arms it again when it wants more.
                             s.state.set(RecvState::Paused);
                         }
                     }
+                } else if current
+                    && !self.recv_limit
+                    && s.buf.borrow().len() >= RECV_ARM_BYTES as usize
+                {
+                    // No byte limit in this kernel: stop it from here.
+                    s.state.set(RecvState::Paused);
+                    self.cancel(slot);
+                    self.submit_now();
                 }
                 if let Some(w) = s.read_waker.borrow().as_ref() {
                     w.wake_by_ref();
@@ -1077,6 +1114,98 @@ impl Drop for NetRing {
             libc::close(self.eventfd);
         }
     }
+}
+
+/// A multishot receive on `fd` under op `slot`, limited to
+/// [`RECV_ARM_BYTES`] where the kernel can (`limit`).
+fn recv_sqe(fd: RawFd, slot: u32, limit: bool) -> squeue::Entry {
+    let sqe = opcode::RecvMulti::new(types::Fd(fd), BGID)
+        .build()
+        .user_data(slot as u64);
+    if !limit {
+        return sqe;
+    }
+    // SAFETY: `Entry` is `repr(C)` over the 64-byte `io_uring_sqe`; the u32
+    // at `SQE_OPTLEN_OFFSET` is its `optlen` (the io-uring crate has no
+    // setter for it yet).
+    unsafe {
+        let mut raw: [u8; 64] = std::mem::transmute(sqe);
+        raw[SQE_OPTLEN_OFFSET..SQE_OPTLEN_OFFSET + 4]
+            .copy_from_slice(&RECV_ARM_BYTES.to_ne_bytes());
+        std::mem::transmute::<[u8; 64], squeue::Entry>(raw)
+    }
+}
+
+/// Whether this kernel takes a multishot receive's byte limit (`optlen`,
+/// Linux 6.16+; older ones answer EINVAL): a receive limited to one byte,
+/// on a socketpair holding two, must end with its first completion (the
+/// kernel ends it once the limit is reached; that completion may hold up
+/// to a whole buffer).
+fn probe_recv_limit(ring: &mut IoUring, bufs: &BufRing) -> bool {
+    let Ok((a, b)) = std::os::unix::net::UnixStream::pair() else {
+        return false;
+    };
+    if (&b).write_all(b"xy").is_err() {
+        return false;
+    }
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    let sqe = opcode::RecvMulti::new(types::Fd(a.as_raw_fd()), BGID)
+        .build()
+        .user_data(u64::MAX);
+    // SAFETY: as in `recv_sqe`, with a limit of one byte.
+    let sqe = unsafe {
+        let mut raw: [u8; 64] = std::mem::transmute(sqe);
+        raw[SQE_OPTLEN_OFFSET..SQE_OPTLEN_OFFSET + 4].copy_from_slice(&1u32.to_ne_bytes());
+        std::mem::transmute::<[u8; 64], squeue::Entry>(raw)
+    };
+    // SAFETY: the socket outlives the operation (we wait for its end below
+    // or cancel it) and the buffers are the ring's own.
+    if unsafe { ring.submission().push(&sqe) }.is_err() {
+        return false;
+    }
+    let mut limited = false;
+    let mut ended = false;
+    for _ in 0..4 {
+        if ring.submit_and_wait(1).is_err() {
+            break;
+        }
+        let cqes: Vec<_> = ring.completion().collect();
+        for c in cqes {
+            if c.user_data() != u64::MAX {
+                continue;
+            }
+            if let Some(bid) = cqueue::buffer_select(c.flags()) {
+                bufs.give(bid);
+            }
+            if !cqueue::more(c.flags()) {
+                ended = true;
+                limited = c.result() > 0;
+            }
+        }
+        if ended {
+            break;
+        }
+    }
+    bufs.publish();
+    if !ended {
+        // Still armed: take it back before the socket closes.
+        let cancel = opcode::AsyncCancel::new(u64::MAX)
+            .build()
+            .user_data(u64::MAX - 1);
+        // SAFETY: a cancel carries no buffers.
+        if unsafe { ring.submission().push(&cancel) }.is_ok() {
+            let _ = ring.submit_and_wait(2);
+            ring.completion().for_each(|c| {
+                if let Some(bid) = cqueue::buffer_select(c.flags()) {
+                    bufs.give(bid);
+                }
+            });
+            bufs.publish();
+        }
+    }
+    drop((a, b));
+    limited
 }
 
 /// A yield that took longer than this let other tasks run (see `drive`).
