@@ -1,7 +1,17 @@
 // WHATWG Streams: ReadableStream (default and byte), readers, tee, pipeTo,
 // pipeThrough, async iteration, from(), WritableStream, TransformStream,
 // queuing strategies, text streams, and the runtime's stream internals.
-import { test, assert, assertEquals, assertThrows, assertRejects, run } from "./harness.js";
+import {
+  test,
+  assert,
+  assertEquals,
+  assertSame,
+  assertThrows,
+  assertThrowsWith,
+  assertRejects,
+  assertRejectsWith,
+  run,
+} from "./harness.js";
 
 // Lets pending promise jobs run. Streams settle through promise jobs only,
 // so microtask turns are enough (and keep this file off long timer chains).
@@ -134,16 +144,15 @@ test("ReadableStream: constructor argument checks", () => {
   assertThrows(() => new ReadableStream({ type: "bytes" }, { size: () => 1 }), RangeError);
   assertThrows(() => new ReadableStream({ type: "bytes", autoAllocateChunkSize: 0 }), TypeError);
   const err = new Error("start failed");
-  try {
-    new ReadableStream({
-      start() {
-        throw err;
-      },
-    });
-    assert(false, "constructor should throw");
-  } catch (e) {
-    assertEquals(e, err);
-  }
+  assertThrowsWith(
+    () =>
+      new ReadableStream({
+        start() {
+          throw err;
+        },
+      }),
+    err,
+  );
   // The underlying source's methods are called with it as `this`.
   let self;
   const src = {
@@ -282,13 +291,8 @@ test("ReadableStream: controller.error() errors reads, closed, and desiredSize b
   const err = new Error("source failed");
   controller.error(err);
   assertEquals(controller.desiredSize, null);
-  try {
-    await reader.read();
-    assert(false, "read should reject");
-  } catch (e) {
-    assertEquals(e, err);
-  }
-  await assertRejects(() => reader.closed, Error, "source failed");
+  await assertRejectsWith(reader.read(), err);
+  await assertRejectsWith(reader.closed, err);
   await assertRejects(() => reader.cancel(), Error, "source failed");
   assertThrows(() => controller.enqueue("x"), TypeError, "errored");
   assertThrows(() => controller.close(), TypeError);
@@ -452,12 +456,7 @@ test("queuing strategies: size() drives desiredSize; bad sizes error the stream"
       },
     },
   );
-  try {
-    c3.enqueue("x");
-    assert(false, "enqueue should throw");
-  } catch (e) {
-    assertEquals(e, thrown);
-  }
+  assertThrowsWith(() => c3.enqueue("x"), thrown);
   await assertRejects(() => rs3.getReader().closed, Error, "size threw");
 });
 
@@ -687,12 +686,7 @@ test("pipeTo: a source error aborts the destination and rejects the pipe", async
   controller.enqueue("one");
   await flush();
   controller.error(err);
-  try {
-    await piped;
-    assert(false, "pipe should reject");
-  } catch (e) {
-    assertEquals(e, err);
-  }
+  await assertRejectsWith(piped, err);
   assertEquals(sink.events, [["write", "one"], ["abort", err]]);
 });
 
@@ -797,12 +791,7 @@ test("pipeTo: aborting the signal aborts the destination, cancels the source, re
   await flush();
   const reason = new Error("user aborted");
   ac.abort(reason);
-  try {
-    await piped;
-    assert(false, "pipe should reject");
-  } catch (e) {
-    assertEquals(e, reason);
-  }
+  await assertRejectsWith(piped, reason);
   assertEquals(cancelReason, reason);
   assertEquals(sink.events[sink.events.length - 1], ["abort", reason]);
   assertEquals(rs.locked, false);
@@ -816,12 +805,7 @@ test("pipeTo: an already-aborted signal rejects without reading", async () => {
   let pulled = false;
   const rs = new ReadableStream({ pull: () => void (pulled = true) }, { highWaterMark: 0 });
   const ws = new WritableStream();
-  try {
-    await rs.pipeTo(ws, { signal: ac.signal, preventAbort: true, preventCancel: true });
-    assert(false, "pipe should reject");
-  } catch (e) {
-    assertEquals(e, reason);
-  }
+  await assertRejectsWith(rs.pipeTo(ws, { signal: ac.signal, preventAbort: true, preventCancel: true }), reason);
   assertEquals(pulled, false);
   assertEquals(rs.locked, false);
   await ws.getWriter().write("ok"); // not aborted
@@ -836,13 +820,8 @@ test("pipeTo: an aborted signal's default reason is an AbortError", async () => 
   const rs = new ReadableStream();
   const p = rs.pipeTo(new WritableStream(), { signal: ac.signal });
   ac.abort();
-  try {
-    await p;
-    assert(false, "pipe should reject");
-  } catch (e) {
-    assertEquals(e, ac.signal.reason);
-    assertEquals(e.name, "AbortError");
-  }
+  const e = await assertRejectsWith(p, ac.signal.reason);
+  assertEquals(e.name, "AbortError");
 });
 
 test("pipeTo: the destination's backpressure limits reads from the source", async () => {
@@ -886,7 +865,7 @@ test("pipeThrough: transforms chunks and returns the readable side", async () =>
     },
   });
   const out = ReadableStream.from(["a", "b"]).pipeThrough(upper);
-  assertEquals(out, upper.readable);
+  assertSame(out, upper.readable);
   assertEquals(await readAllChunks(out), ["A", "B"]);
 });
 
@@ -1015,12 +994,7 @@ test("WritableStream: abort() calls sink.abort and rejects queued writes", async
   const aborted = writer.abort(reason);
   assertEquals(writer.desiredSize, null);
   await w1; // the in-flight write completes first
-  try {
-    await w2;
-    assert(false, "queued write should reject");
-  } catch (e) {
-    assertEquals(e, reason);
-  }
+  await assertRejectsWith(w2, reason);
   assertEquals(await aborted, undefined);
   assertEquals(sink.events, [["write", "in flight"], ["abort", reason]]);
   await assertRejects(() => writer.closed, Error, "abort!");
@@ -1194,12 +1168,7 @@ test("TransformStream: cancelling the readable calls transformer.cancel and erro
   const writer = ts.writable.getWriter();
   await ts.readable.cancel("no more");
   assertEquals(cancelReason, "no more");
-  try {
-    await writer.closed;
-    assert(false, "writer.closed should reject");
-  } catch (e) {
-    assertEquals(e, "no more");
-  }
+  await assertRejectsWith(writer.closed, "no more");
 });
 
 test("TransformStream: aborting the writable errors the readable", async () => {
@@ -1207,12 +1176,7 @@ test("TransformStream: aborting the writable errors the readable", async () => {
   const reader = ts.readable.getReader();
   const reason = new Error("writer gave up");
   await ts.writable.abort(reason);
-  try {
-    await reader.read();
-    assert(false, "read should reject");
-  } catch (e) {
-    assertEquals(e, reason);
-  }
+  await assertRejectsWith(reader.read(), reason);
 });
 
 test("TransformStream: constructor checks", () => {
@@ -1407,7 +1371,7 @@ test("Response bodies: a stream body is read whole (bytes, strings, buffers, vie
     },
   });
   const res = new Response(rs);
-  assertEquals(res.body, rs);
+  assertSame(res.body, rs);
   assertEquals(await res.text(), "abcdefgh");
   assertEquals(res.bodyUsed, true);
   // A read stream can no longer back a new body.
@@ -1718,14 +1682,14 @@ test("internals: controller.signal exists from start() and setControllerSignal r
   assert(!("signal" in ReadableStreamDefaultController.prototype), "the prototype stays standard");
   const signal = makeAbortController().signal;
   internals.setControllerSignal(controller, signal);
-  assertEquals(controller.signal, signal);
+  assertSame(controller.signal, signal);
   const other = makeAbortController().signal;
   internals.setControllerSignal(rs, other); // via the stream
-  assertEquals(controller.signal, other);
+  assertSame(controller.signal, other);
   let byteController;
   new ReadableStream({ type: "bytes", start: (c) => (byteController = c) });
   internals.setControllerSignal(byteController, signal);
-  assertEquals(byteController.signal, signal);
+  assertSame(byteController.signal, signal);
   assertThrows(() => internals.setControllerSignal({}, signal), TypeError);
 });
 
@@ -1740,12 +1704,7 @@ test("internals: failStream errors the stream; enqueue throws the given TypeErro
   const pending = reader.read();
   const reason = new Error("client disconnected");
   internals.failStream(rs, reason, "Cannot enqueue: client disconnected");
-  try {
-    await pending;
-    assert(false, "the pending read should reject");
-  } catch (e) {
-    assertEquals(e, reason);
-  }
+  await assertRejectsWith(pending, reason);
   assertThrows(() => controller.enqueue("x"), TypeError, "Cannot enqueue: client disconnected");
   controller.close(); // does not throw
   controller.error(new Error("ignored"));
