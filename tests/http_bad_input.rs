@@ -36,7 +36,11 @@ fn expect_status_and_close(addr: std::net::SocketAddr, raw: &[u8], status: u16) 
         resp.text()
     );
     assert_eq!(resp.header("connection"), Some("close"));
-    assert!(r.is_closed(), "connection must close after {status}");
+    assert_eq!(
+        r.ending(CLOSE_WAIT),
+        Ending::Eof,
+        "the connection must close after {status}"
+    );
 }
 
 #[test]
@@ -159,7 +163,7 @@ fn slowloris_head_gets_408_within_the_header_timeout() {
         waited < Duration::from_secs(3),
         "408 came too late: {waited:?}"
     );
-    assert!(r.is_closed());
+    r.assert_closed();
 }
 
 #[test]
@@ -173,7 +177,7 @@ fn stalled_body_gets_408() {
     let mut r = Reader::new(s);
     let resp = r.response(false).unwrap();
     assert_eq!(resp.status, 408);
-    assert!(r.is_closed());
+    r.assert_closed();
 }
 
 #[test]

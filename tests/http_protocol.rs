@@ -84,7 +84,7 @@ fn http10_and_connection_close() {
     let resp = r.response(false).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "GET /old");
-    assert!(r.is_closed());
+    r.assert_closed();
 
     // HTTP/1.0 with keep-alive: stays open.
     let mut r = Reader::new(connect(srv.local_addr()));
@@ -103,7 +103,7 @@ fn http10_and_connection_close() {
         .unwrap();
     let resp = r.response(false).unwrap();
     assert_eq!(resp.header("connection"), Some("close"));
-    assert!(r.is_closed());
+    r.assert_closed();
 }
 
 #[test]

@@ -64,9 +64,9 @@ fn graceful_shutdown_finishes_the_in_flight_request() {
     let resp = busy.response(false).unwrap();
     assert_eq!(resp.text(), "finished despite shutdown");
     assert_eq!(resp.header("connection"), Some("close"));
-    assert!(busy.is_closed());
+    busy.assert_closed();
     // The idle keep-alive connection was closed without a response.
-    assert!(Reader::new(idle).is_closed());
+    Reader::new(idle).assert_closed();
     srv.join().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5));
     // Nothing listens any more.
@@ -98,5 +98,5 @@ fn drain_deadline_closes_what_does_not_finish() {
         took >= Duration::from_millis(180) && took < Duration::from_secs(3),
         "{took:?}"
     );
-    assert!(stuck.is_closed());
+    stuck.assert_closed();
 }

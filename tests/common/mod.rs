@@ -61,6 +61,9 @@ impl Resp {
 pub struct Reader {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// How long [`Reader::is_closed`] and [`Reader::assert_closed`] wait
+    /// for the close ([`CLOSE_WAIT`] unless a test changes it).
+    pub close_wait: Duration,
 }
 
 impl Reader {
@@ -68,6 +71,7 @@ impl Reader {
         Self {
             stream,
             buf: Vec::new(),
+            close_wait: CLOSE_WAIT,
         }
     }
 
@@ -175,10 +179,66 @@ impl Reader {
         }
     }
 
-    /// Whether the server closed the connection (reads EOF, or a reset).
-    pub fn is_closed(&mut self) -> bool {
-        matches!(self.fill(), Ok(0) | Err(_))
+    /// What the connection does next, waiting at most `wait`: the server
+    /// closes it (EOF or a reset), sends more bytes (including any already
+    /// read past the last response), or keeps it open.
+    pub fn ending(&mut self, wait: Duration) -> Ending {
+        if !self.buf.is_empty() {
+            return Ending::Bytes(String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into());
+        }
+        let before = self.stream.read_timeout().unwrap();
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut tmp = [0u8; 4096];
+        let r = self.stream.read(&mut tmp);
+        self.stream.set_read_timeout(before).unwrap();
+        match r {
+            Ok(0) => Ending::Eof,
+            Ok(n) => Ending::Bytes(String::from_utf8_lossy(&tmp[..n]).into()),
+            Err(e) => match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Ending::Reset,
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ending::Open(wait),
+                kind => Ending::Failed(kind),
+            },
+        }
     }
+
+    /// Whether the server closes the connection (EOF or a reset) within
+    /// `close_wait` ([`CLOSE_WAIT`]). Bytes, an open connection at the
+    /// deadline, or any other error are not a close.
+    pub fn is_closed(&mut self) -> bool {
+        matches!(self.ending(self.close_wait), Ending::Eof | Ending::Reset)
+    }
+
+    /// Panics, saying what happened instead, unless the server closes the
+    /// connection (EOF or a reset) within `close_wait` ([`CLOSE_WAIT`]).
+    #[track_caller]
+    pub fn assert_closed(&mut self) {
+        match self.ending(self.close_wait) {
+            Ending::Eof | Ending::Reset => {}
+            other => panic!("the server must close the connection; instead: {other:?}"),
+        }
+    }
+}
+
+/// How long a test waits for the server to close a connection it must close.
+/// A close comes at once, so this only bounds a failing test; it stays well
+/// under the server's own timers (a 10 s head timeout, a 75 s keep-alive by
+/// default), so the close a test sees is the one it checks, not a timer's.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// What a connection did when a test waited for it to close ([`Reader::ending`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The server closed it cleanly.
+    Eof,
+    /// The server reset (or aborted) it.
+    Reset,
+    /// More bytes came first (lossy text of them).
+    Bytes(String),
+    /// Still open when the wait ran out. Never a close: a timeout is a failure.
+    Open(Duration),
+    /// Some other socket error.
+    Failed(io::ErrorKind),
 }
 
 /// Sends `raw` on a fresh connection and reads one response.
