@@ -161,6 +161,18 @@ impl<S: Read + Write> Client<S> {
             }
         }
     }
+
+    /// Panics unless the server closes the connection (EOF or a reset)
+    /// without sending anything more. The read timeout is an error here,
+    /// never a close.
+    #[track_caller]
+    fn assert_closed(&mut self) {
+        let (rest, end) = self.read_to_end();
+        assert!(rest.is_empty(), "bytes after the end: {rest:?}");
+        if let Err(e) = end {
+            assert_eq!(e.kind(), ErrorKind::ConnectionReset, "not a close: {e}");
+        }
+    }
 }
 
 fn tcp(addr: SocketAddr) -> TcpStream {
@@ -243,7 +255,7 @@ fn http_routes_on_one_keepalive_connection() {
     c.send(b"GET /hello HTTP/1.1\r\nHost: up\r\nConnection: close\r\n\r\n");
     let r = c.response().unwrap();
     assert_eq!(r.header("connection"), Some("close"));
-    assert_eq!(c.read_to_end().0.len(), 0);
+    c.assert_closed();
     assert!(up.wait_closed("/hello", Duration::from_secs(5)).is_some());
     let rec = &up.records()[0];
     assert_eq!((rec.count, rec.closed_by), (14, Some(ClosedBy::Server)));
@@ -252,7 +264,7 @@ fn http_routes_on_one_keepalive_connection() {
     let mut c = plain(up.addr());
     c.send(b"GET /hello HTTP/1.0\r\n\r\n");
     assert_eq!(c.response().unwrap().text(), "hello");
-    assert_eq!(c.read_to_end().0.len(), 0);
+    c.assert_closed();
     assert_eq!(up.connections(), 2);
 }
 
@@ -489,23 +501,26 @@ fn http_server_side_closes() {
         (r.text().as_str(), r.header("connection")),
         ("bye", Some("close"))
     );
-    assert_eq!(c.read_to_end().0.len(), 0);
+    c.assert_closed();
 
     // `/close-after` looks reusable, then the server closes it.
     let mut c = plain(up.addr());
     let r = c.get("/close-after?ms=30");
     assert_eq!((r.text().as_str(), r.header("connection")), ("hello", None));
     let t0 = Instant::now();
-    let (rest, _) = c.read_to_end();
-    assert!(rest.is_empty());
-    assert!(t0.elapsed() >= Duration::from_millis(20));
+    c.assert_closed();
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(20) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
     assert_eq!(up.connections(), 2);
 
     // A short idle timeout closes idle keep-alive connections.
     let up = HttpUpstream::start_with(None, Duration::from_millis(100));
     let mut c = plain(up.addr());
     assert_eq!(c.get("/hello").text(), "hello");
-    assert_eq!(c.read_to_end().0.len(), 0);
+    c.assert_closed();
     let closed = up.wait_closed("/hello", Duration::from_secs(5)).unwrap();
     assert!(closed - up.records()[0].accepted_at >= Duration::from_millis(100));
     assert_eq!(up.records()[0].closed_by, Some(ClosedBy::Server));
@@ -565,7 +580,7 @@ fn dropping_a_server_stops_it() {
     let mut c = plain(addr);
     assert_eq!(c.get("/hello").text(), "hello");
     drop(up);
-    assert_eq!(c.read_to_end().0.len(), 0, "open connections are shut down");
+    c.assert_closed(); // open connections are shut down
     let err = TcpStream::connect(addr).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
 }
