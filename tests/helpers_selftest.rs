@@ -106,3 +106,103 @@ fn bytes_already_read_past_a_response_are_not_a_close() {
         other => panic!("expected the buffered bytes, got {other:?}"),
     }
 }
+
+/// A child that logs `line` on stderr, then stays up (or exits at once).
+fn sh(script: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", script]);
+    c
+}
+
+#[test]
+fn spawn_listening_takes_the_address_the_child_reports() {
+    let mut s = spawn_listening(sh(
+        "echo 'starting' >&2; echo 'demo: listening on http://127.0.0.1:4321 with 2 shards' >&2; echo after >&2; exec sleep 30",
+    ));
+    assert_eq!(s.addr, "127.0.0.1:4321".parse().unwrap());
+    assert!(s.alive());
+    let log = s.stop();
+    assert!(
+        log.contains("starting\n") && log.contains("with 2 shards\n"),
+        "{log}"
+    );
+    // The CLI's wording too.
+    let s = spawn_listening(sh(
+        "echo 'ringworker: serving on http://127.0.0.1:5555 with 1 shards' >&2; exec sleep 30",
+    ));
+    assert_eq!(s.addr.port(), 5555);
+}
+
+#[test]
+fn spawn_listening_fails_for_a_child_that_exits_or_stays_silent() {
+    let t0 = Instant::now();
+    let text = panic_text(|| {
+        spawn_listening(sh("echo 'bad flag --nope' >&2; exit 3"));
+    });
+    assert!(
+        text.contains("exited") && text.contains("bad flag --nope"),
+        "{text}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "noticed the exit at once"
+    );
+    // Silent (or logging something else): a timeout is a failure.
+    let text = panic_text(|| {
+        spawn_listening_within(
+            sh("echo 'listening on nothing' >&2; exec sleep 30"),
+            Duration::from_millis(300),
+        );
+    });
+    assert!(text.contains("no address within 300ms"), "{text}");
+}
+
+#[test]
+fn wait_for_returns_the_value_or_fails_at_the_deadline() {
+    let t0 = Instant::now();
+    let mut n = 0;
+    let v = wait_for(Duration::from_secs(5), "the third poll", || {
+        n += 1;
+        (n == 3).then_some("three")
+    });
+    assert_eq!((v, n), ("three", 3));
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    let text = panic_text(|| {
+        wait_for(
+            Duration::from_millis(50),
+            "something that never happens",
+            || None::<()>,
+        );
+    });
+    assert!(
+        text.contains("timed out after 50ms waiting for something that never happens"),
+        "{text}"
+    );
+}
+
+#[test]
+fn settled_waits_for_a_value_to_rest_and_fails_if_it_never_does() {
+    // A counter that moves for ~100 ms, then rests.
+    let t0 = Instant::now();
+    let v = settled(
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+        "the counter",
+        || t0.elapsed().as_millis().min(100) / 10,
+    );
+    assert_eq!(v, 10);
+    assert!(t0.elapsed() >= Duration::from_millis(200));
+    // One that keeps moving.
+    let text = panic_text(|| {
+        settled(
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+            "a clock",
+            || t0.elapsed(),
+        );
+    });
+    assert!(
+        text.contains("a clock still changing after 300ms"),
+        "{text}"
+    );
+}

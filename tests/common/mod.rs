@@ -4,10 +4,12 @@
 
 pub mod upstream;
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ringworker::{Config, Handler, Server, ShardId};
 
@@ -264,7 +266,197 @@ pub fn get_json(addr: SocketAddr, target: &str) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("{target}: {} {:?}", r.status, r.text()))
 }
 
-/// A loopback port that was free a moment ago.
+/// Polls `f` every 5 ms until it gives `Some`, and returns that. Panics,
+/// naming `what`, when `limit` passes first: a timeout is a failure, never a
+/// pass. Use it instead of a fixed sleep followed by one check.
+#[track_caller]
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() >= limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls `value` until it has not changed for `quiet` (so at least `quiet`
+/// from the start) and returns it: where a writer that the other side
+/// stopped reading comes to rest. Panics, naming `what`, if it still moves
+/// when `limit` passes.
+#[track_caller]
+pub fn settled<T: PartialEq + std::fmt::Debug>(
+    quiet: Duration,
+    limit: Duration,
+    what: &str,
+    mut value: impl FnMut() -> T,
+) -> T {
+    let start = Instant::now();
+    let mut last = value();
+    let mut since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = value();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return last;
+        }
+        if start.elapsed() >= limit {
+            panic!("{what} still changing after {limit:?} (last {last:?})");
+        }
+    }
+}
+
+/// A server child process that reported the address it listens on; killed
+/// and reaped on drop. Its stderr is collected (see [`Spawned::stop`]).
+pub struct Spawned {
+    pub child: Child,
+    /// The address it reported, with port 0 resolved.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How long a child server may take to report its address (a JS runtime
+/// starting on a loaded 2-core box).
+pub const SPAWN_WAIT: Duration = Duration::from_secs(30);
+
+/// Starts `cmd`, a server told to listen on `127.0.0.1:0`, and waits for it
+/// to log the address it bound (`... listening on http://ADDR ...` or `...
+/// serving on http://ADDR ...`, as the CLI and the examples do). No port is
+/// picked in advance, so no other process can hold it, and a child that
+/// exits or stays silent fails the test with what it logged.
+#[track_caller]
+pub fn spawn_listening(cmd: Command) -> Spawned {
+    spawn_listening_within(cmd, SPAWN_WAIT)
+}
+
+/// [`spawn_listening`], waiting at most `wait` for the address.
+#[track_caller]
+pub fn spawn_listening_within(mut cmd: Command, wait: Duration) -> Spawned {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    // One thread reads stderr to the end, so the child never blocks on a
+    // full pipe, and hands over the first address it sees.
+    let drain = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = reported_addr(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        })
+    };
+    let mut spawned = Spawned {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log,
+        drain: Some(drain),
+    };
+    match rx.recv_timeout(wait) {
+        Ok(addr) => spawned.addr = addr,
+        Err(e) => {
+            let status = spawned.child.try_wait().ok().flatten();
+            let why = match e {
+                std::sync::mpsc::RecvTimeoutError::Timeout => format!("no address within {wait:?}"),
+                std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                    format!("it exited ({status:?})")
+                }
+            };
+            let _ = spawned.child.kill();
+            let _ = spawned.child.wait();
+            let log = spawned.log.lock().unwrap().clone();
+            panic!("{cmd:?} did not come up: {why}; it logged:\n{log}");
+        }
+    }
+    spawned
+}
+
+/// The address in a line like `echo: listening on http://127.0.0.1:4000 with 2 shards`.
+fn reported_addr(line: &str) -> Option<SocketAddr> {
+    let at = line
+        .find("listening on ")
+        .or_else(|| line.find("serving on "))?;
+    let rest = &line[at..];
+    let url = &rest[rest.find("://")? + 3..];
+    url.split(|c: char| c.is_whitespace() || c == '/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl Spawned {
+    /// Whether the child is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// What the child has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the child's log contains `text` (failing the test after
+    /// `limit`, with the log), for what a child reports asynchronously.
+    #[track_caller]
+    pub fn wait_for_log(&self, text: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.log().contains(text) {
+            if start.elapsed() >= limit {
+                panic!(
+                    "{text:?} not logged within {limit:?}; the log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills the child (if still running) and returns everything it logged.
+    pub fn stop(mut self) -> String {
+        self.end();
+        self.log.lock().unwrap().clone()
+    }
+
+    fn end(&mut self) {
+        // SIGKILL: no shutdown, no flush (the tests that need a graceful
+        // stop send their own signal first).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// A loopback port that was free a moment ago. Prefer listening on port 0
+/// and reading the bound address ([`spawn_listening`]): another process may
+/// take this port before the caller binds it.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
