@@ -343,9 +343,16 @@ fn a_client_leaving_a_forwarded_stream_closes_the_upstream_within_5_ms() {
         delays.push(closed.saturating_duration_since(t0));
     }
     delays.sort();
-    let median = delays[delays.len() / 2];
+    eprintln!("client close to upstream close: {delays:?}");
+    // Every close, not the median: a close that is noticed late some of
+    // the time (e.g. only at the upstream's next 20 ms tick) is the bug.
+    // ISSUE 20 (lead, check after the fix lands): before it, a shard idle
+    // between ticks can notice the FIN up to ~15 ms late; under load this
+    // failed at 6-8 ms now and then (typical: 0.1-0.3 ms). Do not widen the
+    // bound to hide that; it is what issue 20 fixes.
+    let max = delays[delays.len() - 1];
     assert!(
-        median < Duration::from_millis(5),
+        max < Duration::from_millis(5),
         "close reached the upstream after {delays:?}"
     );
 }
@@ -372,7 +379,13 @@ fn timeouts_and_the_subrequest_limit_are_enforced() {
             .contains("timed out"),
         "{v}"
     );
-    assert!(t0.elapsed() < Duration::from_secs(2));
+    // The 150 ms total timeout, bounded both ways: not before it, and not
+    // anywhere near the upstream's 3 s (10x the timeout for a loaded box).
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(145) && waited < Duration::from_millis(1500),
+        "timed out after {waited:?}"
+    );
     let v = get_json(addr, &format!("/subrequests?up={base}&n=7"));
     assert_eq!(v["ok"], 5);
     assert!(
@@ -423,12 +436,33 @@ fn outbound_websockets_with_new_websocket_and_fetch_upgrade() {
     assert_eq!(v["close"]["code"], 4001, "{v}");
     assert_eq!(v["close"]["reason"], "bye", "{v}");
     assert_eq!(v["protocol"], "chat");
+    // The upstream started that close; our side answered it with a close
+    // frame echoing its code (RFC 6455 5.5.1), then the connection ended.
+    assert!(up.wait_closed("/echo", Duration::from_secs(2)).is_some());
+    let echo = up
+        .records()
+        .into_iter()
+        .find(|r| r.path.as_deref() == Some("/echo"));
+    let echo = echo.expect("the /echo connection is recorded");
+    assert_eq!(
+        echo.close_frame.as_ref().map(|(code, _)| *code),
+        Some(4001),
+        "{echo:?}"
+    );
     let v = get_json(addr, &format!("/ws-fetch?ws={}", enc(&up.url("/f"))));
     assert_eq!(v["status"], 101, "{v}");
     assert_eq!(v["got"], serde_json::json!(["a", "b"]), "{v}");
     assert_eq!(v["close"]["code"], 1000, "{v}");
-    // The upstream saw our close frame.
+    // The upstream saw our close frame, with the script's code and reason,
+    // not just the TCP connection ending.
     assert!(up.wait_closed("/f", Duration::from_secs(2)).is_some());
+    let f = up
+        .records()
+        .into_iter()
+        .find(|r| r.path.as_deref() == Some("/f"));
+    let f = f.expect("the /f connection is recorded");
+    assert_eq!(f.close_frame, Some((1000, "done".to_string())), "{f:?}");
+    assert_eq!(f.closed_by, Some(ClosedBy::Peer), "{f:?}");
 }
 
 #[test]
@@ -520,9 +554,14 @@ fn outbound_sockets_hold_keepalive_tokens_up_to_the_cap_and_plain_fetch_holds_no
         "{t:?}"
     );
     // Past the cap (200 ms) the tokens stop pinning; the sockets keep working.
-    std::thread::sleep(Duration::from_millis(300));
-    let t = keepalive(&srv);
-    assert_eq!(t.live, 0, "{t:?}");
+    let t = wait_for(Duration::from_secs(3), "the tokens to expire", || {
+        let t = keepalive(&srv);
+        (t.live == 0).then_some(t)
+    });
+    assert!(
+        t0.elapsed() >= Duration::from_millis(200),
+        "expired before the cap"
+    );
     assert_eq!(t.expired_by_cap(), 3, "{t:?}");
     let v = held.join().unwrap();
     assert_eq!(
@@ -782,8 +821,24 @@ fn backpressure_crosses_a_websocket_proxy() {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    let stalled_at = written.load(std::sync::atomic::Ordering::SeqCst);
+    // Where the client's writes come to rest: the pause must reach them
+    // through the proxy and the upstream well before all 64 MiB are taken
+    // (the figure used to be printed in a panic message only, never checked).
+    let stalled_at = settled(
+        Duration::from_millis(300),
+        Duration::from_secs(20),
+        "the client's writes",
+        || written.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    eprintln!("the client's writes stalled at {stalled_at} of {COUNT} messages");
+    // Four loopback sockets lie between the writer and the proxy's queue,
+    // and Linux grows their receive buffers (tcp_rmem's max is 32 MiB here):
+    // 320-430 messages (20-27 MiB) are taken before the writes stop. A
+    // proxy that read on would take all 1024 (or close with 1008).
+    assert!(
+        stalled_at < COUNT * 3 / 4,
+        "the proxy kept reading a client that does not read ({stalled_at} of {COUNT} messages taken)"
+    );
     let mut echoed = 0;
     while echoed < COUNT * MSG {
         match read_frame(&mut s, &mut buf) {
