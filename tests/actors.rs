@@ -265,17 +265,34 @@ fn storage_kv_list_transactions_and_sql() {
 
 #[test]
 fn alarms_fire_retry_with_backoff_and_can_be_deleted() {
+    // alarm_retry_base is 20 ms (options()): retries after 20, 40, 80 ms.
     let srv = server(options(Some(state_dir("alarms"))), |_| {});
     let addr = srv.local_addr();
-    let set = get_json(addr, "/alarmed/a/set?fail=2&in=30");
+    let set = get_json(addr, "/alarmed/a/set?fail=3&in=30");
     assert!(set["alarm"].as_f64().unwrap() > 0.0, "{set}");
     assert!(
         eventually(Duration::from_secs(5), || {
-            get_json(addr, "/alarmed/a")["runs"] == serde_json::json!([0, 1, 2])
+            get_json(addr, "/alarmed/a")["runs"] == serde_json::json!([0, 1, 2, 3])
         }),
-        "the alarm ran, failed twice and was retried: {}",
+        "the alarm ran, failed three times and was retried: {}",
         get_json(addr, "/alarmed/a")
     );
+    // With backoff: each gap between runs at least the doubled delay (a
+    // fixed delay would fail the later ones), and none stuck far past it.
+    let a = get_json(addr, "/alarmed/a");
+    let times: Vec<f64> = a["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, backoff) in gaps.iter().zip([20.0, 40.0, 80.0]) {
+        assert!(
+            *gap >= backoff && *gap < backoff + 1000.0,
+            "gaps {gaps:?} ms for backoffs of 20, 40, 80 ms"
+        );
+    }
     assert!(
         eventually(Duration::from_secs(2), || {
             get_json(addr, "/alarmed/a")["alarm"].is_null()
@@ -283,37 +300,34 @@ fn alarms_fire_retry_with_backoff_and_can_be_deleted() {
         "a fired alarm is cleared"
     );
     let s = actor_stats(&srv);
-    assert!(s.alarms_fired >= 3 && s.alarm_retries >= 2, "{s:?}");
+    assert!(s.alarms_fired >= 4 && s.alarm_retries >= 3, "{s:?}");
 
+    // A deleted alarm never runs. A control alarm set at the same moment
+    // for the same time shows when it would have: once the control has run,
+    // the deleted one would have too.
     get_json(addr, "/alarmed/b/set?in=300");
+    get_json(addr, "/alarmed/c/set?in=300");
     let d = get_json(addr, "/alarmed/b/delete");
     assert!(d["alarm"].is_null(), "{d}");
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            get_json(addr, "/alarmed/c")["runs"] == serde_json::json!([0])
+        }),
+        "the control alarm ran: {}",
+        get_json(addr, "/alarmed/c")
+    );
+    std::thread::sleep(Duration::from_millis(50)); // a margin past the control
     assert_eq!(get_json(addr, "/alarmed/b")["runs"], serde_json::json!([]));
     srv.shutdown();
     srv.join().unwrap();
 }
 
-/// Kills the child server when the test ends, also on a failed assertion.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // SAFETY: a plain kill(2) of our own child, which we then reap.
-        unsafe {
-            libc::kill(self.0.id() as libc::pid_t, libc::SIGKILL);
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// A `ringworker serve` child process on `port`.
-fn spawn_cli(port: u16, state: &std::path::Path) -> Child {
+/// A `ringworker serve` child process on port 0 (killed with SIGKILL when
+/// dropped, also on a failed assertion).
+fn spawn_cli(state: &std::path::Path) -> Spawned {
     let mut args: Vec<String> = vec![
         "serve".into(),
         script().display().to_string(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
         "--shards".into(),
         "1".into(),
         "--no-pin".into(),
@@ -326,41 +340,27 @@ fn spawn_cli(port: u16, state: &std::path::Path) -> Child {
         args.push("--actor".into());
         args.push(format!("{}={}", b.binding, b.class));
     }
-    spawn_server(&args, port)
+    spawn_server(&args)
 }
 
-/// Starts `ringworker` with `args` and waits until it listens on `port`.
-fn spawn_server(args: &[String], port: u16) -> Child {
-    let child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"))
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start ringworker"),
-    );
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(
-        eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok()),
-        "server listens"
-    );
-    child
+/// Starts `ringworker` with `args` on `127.0.0.1:0`; up once it reports its address.
+fn spawn_server(args: &[String]) -> Spawned {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ringworker"));
+    cmd.args(args).args(["--listen", "127.0.0.1:0"]);
+    spawn_listening(cmd)
 }
 
 #[test]
 fn storage_and_alarms_survive_kill_9_and_restart() {
     let state = state_dir("kill9");
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = spawn_cli(port, &state);
-    let r = get(addr, "/durable/d/write?n=200&alarm_ms=1500");
+    let child = spawn_cli(&state);
+    let r = get(child.addr, "/durable/d/write?n=200&alarm_ms=1500");
     assert_eq!(r.text(), "written");
     // SIGKILL at once: no shutdown, no flush.
     drop(child);
 
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = spawn_cli(port, &state);
+    let child = spawn_cli(&state);
+    let addr = child.addr;
     let read = get_json(addr, "/durable/d/read");
     assert_eq!(read["count"], 200, "{read}");
     assert!(
@@ -772,24 +772,21 @@ fn with_two_shards_every_request_reaches_the_one_instance_on_its_home_shard() {
 /// `ringworker serve --config <wrangler.toml>` in a child process.
 /// `ringworker serve --config CONFIG` on two shards, a free port and a
 /// fresh state directory: the child, its address and that directory.
-fn spawn_project(name: &str, config: &str) -> (Child, SocketAddr, PathBuf) {
+fn spawn_project(name: &str, config: &str) -> (Spawned, SocketAddr, PathBuf) {
     let state = state_dir(name);
-    let port = free_port();
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(config);
     let args: Vec<String> = vec![
         "serve".into(),
         "--config".into(),
         config.display().to_string(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
         "--shards".into(),
         "2".into(),
         "--no-pin".into(),
         "--actor-storage".into(),
         state.display().to_string(),
     ];
-    let child = spawn_server(&args, port);
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = spawn_server(&args);
+    let addr = child.addr;
     (child, addr, state)
 }
 

@@ -144,6 +144,7 @@ export class Alarmed extends DurableObject {
     if (url.pathname.endsWith("/set")) {
       await s.put("failFirst", Number(url.searchParams.get("fail") ?? 0));
       await s.put("runs", []);
+      await s.put("times", []);
       await s.setAlarm(new Date(Date.now() + Number(url.searchParams.get("in") ?? 50)));
       return Response.json({ alarm: await s.getAlarm() });
     }
@@ -151,12 +152,16 @@ export class Alarmed extends DurableObject {
       await s.deleteAlarm();
       return Response.json({ alarm: await s.getAlarm() });
     }
-    return Response.json({ runs: await s.get("runs"), alarm: await s.getAlarm() });
+    return Response.json({ runs: await s.get("runs"), times: await s.get("times"), alarm: await s.getAlarm() });
   }
   async alarm(info) {
     const runs = (await this.ctx.storage.get("runs")) ?? [];
     runs.push(info.retryCount);
     await this.ctx.storage.put("runs", runs);
+    // When each run started, so a test can see the backoff grow.
+    const times = (await this.ctx.storage.get("times")) ?? [];
+    times.push(Date.now());
+    await this.ctx.storage.put("times", times);
     if (info.retryCount < (await this.ctx.storage.get("failFirst"))) throw new Error(`failing run ${info.retryCount}`);
   }
 }
