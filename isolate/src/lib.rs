@@ -16,6 +16,7 @@ mod body;
 pub mod error;
 mod fetch;
 pub mod handler;
+mod htmlrewriter;
 mod module;
 pub mod platform;
 mod profiler;

@@ -41,6 +41,10 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
     ("ringworker:40_fetch.js", include_str!("js/40_fetch.js")),
     ("ringworker:50_sockets.js", include_str!("js/50_sockets.js")),
     ("ringworker:60_actors.js", include_str!("js/60_actors.js")),
+    (
+        "ringworker:70_htmlrewriter.js",
+        include_str!("js/70_htmlrewriter.js"),
+    ),
 ];
 
 /// What a shard's runtime runs.
@@ -1029,6 +1033,7 @@ pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::sockets::ops());
     v.extend(crate::actor::ops());
     v.extend(crate::remote::ops());
+    v.extend(crate::htmlrewriter::ops());
     v
 }
 
