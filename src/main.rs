@@ -104,6 +104,17 @@ struct ServeArgs {
     /// a shard idle between events; script timers end the wait), in µs (0: park at once).
     #[arg(long, default_value_t = 2000)]
     idle_ring_wait_us: u64,
+    /// Answer wrangler's test route `/__scheduled?cron=PATTERN[&time=MS]` by
+    /// running the script's `scheduled()` handler, as `wrangler dev --test-scheduled`.
+    #[arg(long)]
+    test_scheduled: bool,
+    /// The cron schedule's clock starts at this time (ms since the Unix
+    /// epoch) instead of now (for tests).
+    #[arg(long, hide = true)]
+    cron_start_ms: Option<i64>,
+    /// The cron schedule's clock runs this many times faster than real time (for tests).
+    #[arg(long, hide = true, default_value_t = 1.0)]
+    cron_speed: f64,
     #[command(flatten)]
     ws: WsArgs,
     #[command(flatten)]
@@ -279,6 +290,7 @@ struct Project {
     main: Option<PathBuf>,
     vars: Vec<(String, String)>,
     actors: Vec<ActorBinding>,
+    crons: Vec<String>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -288,7 +300,17 @@ const KNOWN_KEYS: &[&str] = &[
     "compatibility_date",
     "compatibility_flags",
     "migrations",
+    "triggers",
 ];
+
+/// The 1-based line of `text` where the string `value` is written (for
+/// errors that name the line of a wrangler.toml entry).
+fn line_of(text: &str, value: &str) -> usize {
+    let quoted = [format!("\"{value}\""), format!("'{value}'")];
+    text.lines()
+        .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
+        .map_or(0, |i| i + 1)
+}
 
 fn read_project(path: &Path) -> anyhow::Result<Project> {
     let text =
@@ -351,6 +373,29 @@ fn read_project(path: &Path) -> anyhow::Result<Project> {
                     });
                 }
             }
+            "triggers" => {
+                let crons = value
+                    .get("crons")
+                    .and_then(|c| c.as_array())
+                    .with_context(|| {
+                        format!(
+                            "{}: `[triggers]` must have `crons = [\"...\"]`",
+                            path.display()
+                        )
+                    })?;
+                for c in crons {
+                    let pattern = c.as_str().with_context(|| {
+                        format!(
+                            "{}: each cron in `[triggers] crons` must be a string",
+                            path.display()
+                        )
+                    })?;
+                    if let Err(e) = ringworker_isolate::parse_cron(pattern) {
+                        bail!("{}:{}: {e}", path.display(), line_of(&text, pattern));
+                    }
+                    project.crons.push(pattern.to_string());
+                }
+            }
             k if KNOWN_KEYS.contains(&k) => {}
             other => tracing::warn!(
                 "{}: `{other}` is not supported and is ignored",
@@ -392,6 +437,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.cpu_profile = args.cpu_profile.clone();
     options.actors = actors;
     options.idle_gc_after = std::time::Duration::from_millis(args.idle_gc_ms);
+    options.crons = project.crons;
+    options.test_scheduled = args.test_scheduled;
+    options.cron_clock = ringworker_isolate::CronClock {
+        start_ms: args.cron_start_ms,
+        speed: args.cron_speed,
+    };
 
     // A script that does not load fails every shard's start, and
     // serve_worker returns its error (file, line and column) before serving.

@@ -45,6 +45,10 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
         "ringworker:70_htmlrewriter.js",
         include_str!("js/70_htmlrewriter.js"),
     ),
+    (
+        "ringworker:75_scheduled.js",
+        include_str!("js/75_scheduled.js"),
+    ),
 ];
 
 /// What a shard's runtime runs.
@@ -99,6 +103,14 @@ pub struct WorkerOptions {
     /// memory reducer does the same only after ~10-30 s. Zero: never.
     /// Default 500 ms.
     pub idle_gc_after: Duration,
+    /// Cron patterns (wrangler.toml's `[triggers] crons`) on which shard 0
+    /// runs the script's `scheduled()` handler (see `scheduled.rs`).
+    pub crons: Vec<String>,
+    /// The clock the cron schedule runs by (tests speed it up).
+    pub cron_clock: crate::scheduled::CronClock,
+    /// Answer wrangler's test route `/__scheduled?cron=...` by running
+    /// `scheduled()` (`--test-scheduled`). Default false.
+    pub test_scheduled: bool,
 }
 
 /// How much V8's committed heap must have grown since the last idle
@@ -122,6 +134,9 @@ impl WorkerOptions {
             subrequest_limit: 1000,
             actors: crate::actor::ActorOptions::default(),
             idle_gc_after: Duration::from_millis(500),
+            crons: Vec::new(),
+            cron_clock: crate::scheduled::CronClock::default(),
+            test_scheduled: false,
         }
     }
 }
@@ -293,10 +308,10 @@ pub(crate) struct Handles {
     /// `watchPromise(promise, id)`: reports the outcome through `settled`.
     watch_promise: v8::Global<v8::Function>,
     pub(crate) ws_dispatch: v8::Global<v8::Function>,
-    handler: v8::Global<v8::Value>,
+    pub(crate) handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
-    env: v8::Global<v8::Value>,
-    ctx: v8::Global<v8::Value>,
+    pub(crate) env: v8::Global<v8::Value>,
+    pub(crate) ctx: v8::Global<v8::Value>,
     watch: Arc<Watch>,
 }
 
@@ -1259,6 +1274,19 @@ impl JsRuntime {
                     });
                 }
             };
+            if !options.crons.is_empty() {
+                let k = new_string(scope, "scheduled");
+                let has_scheduled = v8::Local::<v8::Object>::try_from(handler)
+                    .ok()
+                    .and_then(|o| o.get(scope, k.into()))
+                    .is_some_and(|f| f.is_function());
+                if !has_scheduled {
+                    return Err(ScriptError::NoHandler {
+                        file: main_name,
+                        message: "[triggers] crons are set, but the default export has no scheduled(controller, env, ctx) method".into(),
+                    });
+                }
+            }
             if service_worker {
                 // Service-worker scripts see their bindings as globals, as in Workers.
                 let global = context.global(scope);
@@ -1456,6 +1484,7 @@ impl JsRuntime {
     pub fn start(self: &Rc<Self>) {
         self.after_entry();
         self.start_actors();
+        self.start_crons();
         self.serve_foreground_tasks();
     }
 
@@ -1542,6 +1571,10 @@ impl JsRuntime {
 
     /// Answers one HTTP request with the script's `fetch`.
     pub async fn fetch(self: &Rc<Self>, mut req: Request) -> Response {
+        if self.options.test_scheduled && req.path() == "/__scheduled" {
+            let query = req.query().unwrap_or("").to_string();
+            return crate::scheduled::test_route(self, &query).await;
+        }
         let ids = {
             let mut h = self.host.borrow_mut();
             let body = req.take_body();
@@ -2326,6 +2359,11 @@ impl JsRuntime {
         &self.host
     }
 
+    /// The options this runtime was made with.
+    pub(crate) fn options(&self) -> &WorkerOptions {
+        &self.options
+    }
+
     /// The shard this runtime serves (for logs).
     pub(crate) fn shard(&self) -> usize {
         self.options.shard
@@ -2416,6 +2454,15 @@ pub(crate) struct RequestIds {
 }
 
 impl RequestIds {
+    /// The ids of an event that is not an HTTP request (a scheduled event):
+    /// owner `owner` (see [`Host::new_owner`]), no body.
+    pub(crate) fn for_owner(owner: u32) -> Self {
+        Self {
+            body: None,
+            request: owner,
+        }
+    }
+
     pub(crate) fn request(&self) -> u32 {
         self.request
     }
@@ -2452,7 +2499,7 @@ pub(crate) enum JsFailure {
     Terminated,
 }
 
-fn value_text(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {
+pub(crate) fn value_text(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {
     if let Ok(obj) = v8::Local::<v8::Object>::try_from(v) {
         let k = new_string(scope, "stack");
         if let Some(stack) = obj.get(scope, k.into()).filter(|s| s.is_string()) {

@@ -1,0 +1,176 @@
+//! The rest of the Workers platform end to end, through the real CLI and
+//! real sockets: cron triggers (`scheduled()`), HTMLRewriter, the Cache API
+//! and nodejs_compat.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::cli::*;
+use common::*;
+
+/// A wrangler project in a fresh directory: `wrangler.toml` and `worker.js`.
+fn project(name: &str, toml: &str, script: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("ringworker-platform-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("worker.js"), script).unwrap();
+    let config = dir.join("wrangler.toml");
+    std::fs::write(&config, toml).unwrap();
+    config
+}
+
+/// `text` without terminal colour codes (the log is coloured).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+const CRON_WORKER: &str = r#"
+export default {
+  async fetch() { return new Response("ok"); },
+  async scheduled(controller, env, ctx) {
+    if (controller.cron === "fail") throw new Error("cron failed on purpose");
+    if (controller.cron === "no-retry") { controller.noRetry(); throw new Error("once"); }
+    await new Promise((r) => setTimeout(r, 1));
+    ctx.waitUntil(Promise.resolve());
+    console.log(`scheduled ran cron=${controller.cron} at=${controller.scheduledTime} type=${controller.type}`);
+  },
+};
+"#;
+
+#[test]
+fn cron_triggers_run_scheduled_on_one_shard_at_each_minute_of_a_fast_clock() {
+    let config = project(
+        "cron",
+        "name = \"cron\"\nmain = \"worker.js\"\n\n[triggers]\ncrons = [\"* * * * *\", \"*/2 * * * *\"]\n",
+        CRON_WORKER,
+    );
+    // 2026-06-07 12:00:00 UTC, minus 50 ms; 600x: a minute every 100 ms.
+    let start: i64 = 1_780_833_600_000 - 50;
+    let cli = Cli::start_shards(
+        &[
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--cron-start-ms".as_ref(),
+            start.to_string().as_ref(),
+            "--cron-speed".as_ref(),
+            "600".as_ref(),
+        ],
+        2,
+    );
+    std::thread::sleep(Duration::from_millis(450));
+    let log = strip_ansi(&cli.stop());
+    let runs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("scheduled ran"))
+        .collect();
+    let every: Vec<&str> = runs
+        .iter()
+        .copied()
+        .filter(|l| l.contains("cron=* * * * *"))
+        .collect();
+    let even: Vec<&str> = runs
+        .iter()
+        .copied()
+        .filter(|l| l.contains("cron=*/2 * * * *"))
+        .collect();
+    assert!(every.len() >= 3, "{log}");
+    assert!(!even.is_empty() && even.len() < every.len(), "{log}");
+    assert!(
+        runs.iter().all(|l| l.contains("shard=0")),
+        "one shard runs the schedule:\n{log}"
+    );
+    assert!(log.contains("at=1780833600000 type=scheduled"), "{log}");
+    // Each minute once, on the minute.
+    let mut times: Vec<&str> = every
+        .iter()
+        .map(|l| l.split("at=").nth(1).unwrap().split(' ').next().unwrap())
+        .collect();
+    let n = times.len();
+    times.dedup();
+    assert_eq!(times.len(), n, "{log}");
+    assert!(
+        times
+            .iter()
+            .all(|t| t.parse::<i64>().unwrap() % 60_000 == 0)
+    );
+}
+
+#[test]
+fn an_invalid_cron_is_a_startup_error_naming_its_line() {
+    let config = project(
+        "badcron",
+        "name = \"bad\"\nmain = \"worker.js\"\n\n[triggers]\ncrons = [\n  \"0 * * * *\",\n  \"61 * * * *\",\n]\n",
+        CRON_WORKER,
+    );
+    let out = std::process::Command::new(ringworker_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrangler.toml:7:"), "{err}");
+    assert!(err.contains("61 * * * *"), "{err}");
+
+    let no_handler = project(
+        "nohandler",
+        "main = \"worker.js\"\n[triggers]\ncrons = [\"* * * * *\"]\n",
+        "export default { fetch() { return new Response('x'); } };\n",
+    );
+    let out = std::process::Command::new(ringworker_bin())
+        .args(["serve", "--config"])
+        .arg(&no_handler)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no scheduled("));
+}
+
+#[test]
+fn the_test_scheduled_route_runs_the_handler_only_when_enabled() {
+    let script = write_script("cron-route.js", CRON_WORKER);
+    let cli = Cli::start(&[script.as_os_str(), "--test-scheduled".as_ref()]);
+    let a = cli.addr;
+    let ok = get(a, "/__scheduled?cron=*+*+*+*+*&time=1000");
+    assert_eq!(
+        (ok.status, ok.text().as_str()),
+        (200, "Ran scheduled event")
+    );
+    let failed = get(a, "/__scheduled?cron=fail");
+    assert_eq!(failed.status, 500);
+    assert!(
+        failed.text().contains("cron failed on purpose"),
+        "{}",
+        failed.text()
+    );
+    assert_eq!(failed.header("ringworker-no-retry"), None);
+    let once = get(a, "/__scheduled?cron=no-retry");
+    assert_eq!(once.status, 500);
+    assert_eq!(once.header("ringworker-no-retry"), Some("true"));
+    let log = cli.stop();
+    assert!(
+        log.contains("scheduled ran cron=* * * * * at=1000"),
+        "{log}"
+    );
+
+    // Without the flag the route is the script's.
+    let cli = Cli::start(&[script.as_os_str()]);
+    let plain = get(cli.addr, "/__scheduled?cron=*");
+    cli.stop();
+    assert_eq!((plain.status, plain.text().as_str()), (200, "ok"));
+}
