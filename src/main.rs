@@ -104,6 +104,12 @@ struct ServeArgs {
     /// a shard idle between events; script timers end the wait), in µs (0: park at once).
     #[arg(long, default_value_t = 2000)]
     idle_ring_wait_us: u64,
+    /// The Cache API's memory budget for the whole process (all shards), in MiB.
+    #[arg(long, default_value_t = 128)]
+    cache_mb: usize,
+    /// The largest response the Cache API keeps, in MiB (a larger put rejects).
+    #[arg(long, default_value_t = 32)]
+    cache_max_entry_mb: usize,
     /// Answer wrangler's test route `/__scheduled?cron=PATTERN[&time=MS]` by
     /// running the script's `scheduled()` handler, as `wrangler dev --test-scheduled`.
     #[arg(long)]
@@ -438,6 +444,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.actors = actors;
     options.idle_gc_after = std::time::Duration::from_millis(args.idle_gc_ms);
     options.crons = project.crons;
+    options.cache.budget_bytes = args.cache_mb << 20;
+    options.cache.max_entry_bytes = args.cache_max_entry_mb << 20;
     options.test_scheduled = args.test_scheduled;
     options.cron_clock = ringworker_isolate::CronClock {
         start_ms: args.cron_start_ms,

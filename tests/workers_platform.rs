@@ -174,3 +174,53 @@ fn the_test_scheduled_route_runs_the_handler_only_when_enabled() {
     cli.stop();
     assert_eq!((plain.status, plain.text().as_str()), (200, "ok"));
 }
+
+#[test]
+fn the_cache_is_one_per_process_whichever_shard_a_request_lands_on() {
+    let script = write_script(
+        "cache-shards.js",
+        r#"export default {
+          async fetch(req) {
+            const u = new URL(req.url);
+            const key = "https://cached.example/" + u.searchParams.get("k");
+            if (u.pathname === "/put") {
+              await caches.default.put(key, new Response("v-" + u.searchParams.get("k"), { headers: { "cache-control": "max-age=60" } }));
+              return new Response("stored");
+            }
+            if (u.pathname === "/delete") return new Response(String(await caches.default.delete(key)));
+            const hit = await caches.default.match(key);
+            return new Response(hit ? await hit.text() : "miss");
+          },
+        };"#,
+    );
+    let mut cfg = test_config();
+    cfg.shards = 2;
+    let srv = ringworker::serve_worker(cfg, ringworker::WorkerOptions::new(script)).unwrap();
+    let a = srv.local_addr();
+    // Each request on a new connection: SO_REUSEPORT spreads them over both
+    // shards, so keys are put on one shard and read on either.
+    for k in 0..24 {
+        assert_eq!(get(a, &format!("/put?k={k}")).text(), "stored");
+    }
+    for round in 0..3 {
+        for k in 0..24 {
+            assert_eq!(
+                get(a, &format!("/get?k={k}")).text(),
+                format!("v-{k}"),
+                "round {round}"
+            );
+        }
+    }
+    assert_eq!(get(a, "/get?k=nope").text(), "miss");
+    assert_eq!(get(a, "/delete?k=3").text(), "true");
+    for _ in 0..4 {
+        assert_eq!(get(a, "/get?k=3").text(), "miss");
+    }
+    let served: Vec<u64> = srv.stats().iter().map(|s| s.requests).collect();
+    assert!(
+        served.iter().all(|&n| n > 0),
+        "both shards served: {served:?}"
+    );
+    srv.shutdown();
+    srv.join().unwrap();
+}

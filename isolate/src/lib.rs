@@ -13,6 +13,7 @@
 
 pub mod actor;
 mod body;
+pub mod cache;
 pub mod error;
 mod fetch;
 pub mod handler;
@@ -31,6 +32,7 @@ mod web;
 mod websocket;
 
 pub use actor::{ActorBinding, ActorOptions};
+pub use cache::{CacheMesh, CacheOptions};
 pub use error::ScriptError;
 pub use handler::JsHandler;
 pub use remote::ActorMesh;

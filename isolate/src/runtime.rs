@@ -49,6 +49,7 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
         "ringworker:75_scheduled.js",
         include_str!("js/75_scheduled.js"),
     ),
+    ("ringworker:80_cache.js", include_str!("js/80_cache.js")),
 ];
 
 /// What a shard's runtime runs.
@@ -108,6 +109,8 @@ pub struct WorkerOptions {
     pub crons: Vec<String>,
     /// The clock the cron schedule runs by (tests speed it up).
     pub cron_clock: crate::scheduled::CronClock,
+    /// The Cache API's budget and, with several shards, its mailboxes.
+    pub cache: crate::cache::CacheOptions,
     /// Answer wrangler's test route `/__scheduled?cron=...` by running
     /// `scheduled()` (`--test-scheduled`). Default false.
     pub test_scheduled: bool,
@@ -137,6 +140,7 @@ impl WorkerOptions {
             crons: Vec::new(),
             cron_clock: crate::scheduled::CronClock::default(),
             test_scheduled: false,
+            cache: crate::cache::CacheOptions::default(),
         }
     }
 }
@@ -1049,6 +1053,7 @@ pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::actor::ops());
     v.extend(crate::remote::ops());
     v.extend(crate::htmlrewriter::ops());
+    v.extend(crate::cache::ops());
     v
 }
 
@@ -2352,6 +2357,14 @@ impl JsRuntime {
     /// How long a cancelled request may react before its work stops.
     pub(crate) fn cancel_grace(&self) -> Duration {
         self.options.cancel_grace
+    }
+
+    /// Gives the isolate its shard's cache (see `cache/mod.rs`); without
+    /// one, the first cache operation makes a cache of this isolate's own.
+    pub(crate) fn set_cache(&self, cache: Rc<crate::cache::CacheShard>) {
+        if let Some(inner) = self.inner.borrow_mut().as_mut() {
+            inner.isolate.set_slot(crate::cache::CacheSlot(cache));
+        }
     }
 
     /// The isolate's host state.
