@@ -110,6 +110,11 @@ struct ServeArgs {
     /// The largest response the Cache API keeps, in MiB (a larger put rejects).
     #[arg(long, default_value_t = 32)]
     cache_max_entry_mb: usize,
+    /// A compatibility flag (repeatable; adds to wrangler.toml's
+    /// `compatibility_flags`): `nodejs_compat` makes Node's modules
+    /// importable and adds `Buffer`, `process` and `global`.
+    #[arg(long = "compat-flag", value_name = "FLAG")]
+    compat_flags: Vec<String>,
     /// Answer wrangler's test route `/__scheduled?cron=PATTERN[&time=MS]` by
     /// running the script's `scheduled()` handler, as `wrangler dev --test-scheduled`.
     #[arg(long)]
@@ -297,6 +302,7 @@ struct Project {
     vars: Vec<(String, String)>,
     actors: Vec<ActorBinding>,
     crons: Vec<String>,
+    compat_flags: Vec<String>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -317,6 +323,9 @@ fn line_of(text: &str, value: &str) -> usize {
         .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
         .map_or(0, |i| i + 1)
 }
+
+/// Compatibility flags that change what ringworker does.
+const KNOWN_FLAGS: &[&str] = &["nodejs_compat", "nodejs_compat_v2", "nodejs_als"];
 
 fn read_project(path: &Path) -> anyhow::Result<Project> {
     let text =
@@ -377,6 +386,29 @@ fn read_project(path: &Path) -> anyhow::Result<Project> {
                         binding: field("name")?.to_string(),
                         class: field("class_name")?.to_string(),
                     });
+                }
+            }
+            "compatibility_flags" => {
+                let flags = value.as_array().with_context(|| {
+                    format!(
+                        "{}: `compatibility_flags` must be an array of strings",
+                        path.display()
+                    )
+                })?;
+                for f in flags {
+                    let f = f.as_str().with_context(|| {
+                        format!(
+                            "{}: each compatibility flag must be a string",
+                            path.display()
+                        )
+                    })?;
+                    if !KNOWN_FLAGS.contains(&f) {
+                        tracing::warn!(
+                            "{}: compatibility flag `{f}` is not supported and is ignored",
+                            path.display()
+                        );
+                    }
+                    project.compat_flags.push(f.to_string());
                 }
             }
             "triggers" => {
@@ -444,6 +476,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.actors = actors;
     options.idle_gc_after = std::time::Duration::from_millis(args.idle_gc_ms);
     options.crons = project.crons;
+    options.compat_flags = project.compat_flags;
+    options
+        .compat_flags
+        .extend(args.compat_flags.iter().cloned());
     options.cache.budget_bytes = args.cache_mb << 20;
     options.cache.max_entry_bytes = args.cache_max_entry_mb << 20;
     options.test_scheduled = args.test_scheduled;

@@ -28,6 +28,15 @@ fn run_file(file: &Path) -> Result<Report, String> {
     // Generous CPU limit: a whole test file may run in one entry into JS.
     options.cpu_limit = std::time::Duration::from_secs(5);
     options.expose_internals = true;
+    // A first line `// compatibility_flags: a, b` runs the file with those flags.
+    let source = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Some(flags) = source
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// compatibility_flags:"))
+    {
+        options.compat_flags = flags.split(',').map(|f| f.trim().to_string()).collect();
+    }
     let srv = ringworker::serve_worker(test_config(), options)
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let resp = roundtrip(

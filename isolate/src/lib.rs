@@ -19,6 +19,7 @@ mod fetch;
 pub mod handler;
 mod htmlrewriter;
 mod module;
+mod node;
 pub mod platform;
 mod profiler;
 pub mod remote;

@@ -50,6 +50,7 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
         include_str!("js/75_scheduled.js"),
     ),
     ("ringworker:80_cache.js", include_str!("js/80_cache.js")),
+    ("ringworker:90_node.js", include_str!("js/90_node.js")),
 ];
 
 /// What a shard's runtime runs.
@@ -104,6 +105,10 @@ pub struct WorkerOptions {
     /// memory reducer does the same only after ~10-30 s. Zero: never.
     /// Default 500 ms.
     pub idle_gc_after: Duration,
+    /// Compatibility flags (wrangler.toml's `compatibility_flags`,
+    /// `--compat-flag`); `nodejs_compat` makes Node's modules importable
+    /// (`node:buffer`, ...) and adds `Buffer`, `process` and `global`.
+    pub compat_flags: Vec<String>,
     /// Cron patterns (wrangler.toml's `[triggers] crons`) on which shard 0
     /// runs the script's `scheduled()` handler (see `scheduled.rs`).
     pub crons: Vec<String>,
@@ -137,6 +142,7 @@ impl WorkerOptions {
             subrequest_limit: 1000,
             actors: crate::actor::ActorOptions::default(),
             idle_gc_after: Duration::from_millis(500),
+            compat_flags: Vec::new(),
             crons: Vec::new(),
             cron_clock: crate::scheduled::CronClock::default(),
             test_scheduled: false,
@@ -196,6 +202,8 @@ struct Timer {
     callback: v8::Global<v8::Function>,
     repeat: Option<Duration>,
     owner: u32,
+    /// The async context it was scheduled in, if it holds stores.
+    frame: Option<v8::Global<v8::Value>>,
 }
 
 /// The doom sweeper sleeps at least this long, so a stream of disconnects
@@ -562,6 +570,7 @@ fn timer_op(
     let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
     let delay = Duration::from_secs_f64(ms / 1000.0);
     let owner = current_owner(scope);
+    let frame = current_frame(scope);
     let h = host(scope);
     let mut h = h.borrow_mut();
     h.next_timer = h.next_timer.wrapping_add(1).max(1);
@@ -576,6 +585,7 @@ fn timer_op(
                 callback,
                 repeat: repeat.then_some(delay),
                 owner,
+                frame,
             },
         );
         h.timer_starts.push((id, delay));
@@ -591,9 +601,22 @@ pub(crate) fn current_owner(scope: &v8::PinScope) -> u32 {
     let v = scope.get_continuation_preserved_embedder_data();
     if v.is_uint32() {
         v.uint32_value(scope).unwrap_or(0)
+    } else if let Ok(frame) = v8::Local::<v8::Array>::try_from(v) {
+        // An async context (AsyncLocalStorage, `node/mod.rs`): [owner, stores].
+        frame
+            .get_index(scope, 0)
+            .and_then(|o| o.uint32_value(scope))
+            .unwrap_or(0)
     } else {
         0
     }
+}
+
+/// The current async context if it holds more than the owner (an
+/// AsyncLocalStorage frame): what a timer scheduled now runs in.
+fn current_frame(scope: &v8::PinScope) -> Option<v8::Global<v8::Value>> {
+    let v = scope.get_continuation_preserved_embedder_data();
+    v.is_array().then(|| v8::Global::new(scope, v))
 }
 
 fn set_owner(scope: &v8::PinScope, owner: u32) {
@@ -1054,6 +1077,7 @@ pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::remote::ops());
     v.extend(crate::htmlrewriter::ops());
     v.extend(crate::cache::ops());
+    v.extend(crate::node::ops());
     v
 }
 
@@ -1230,8 +1254,29 @@ impl JsRuntime {
                 v8::Global::new(scope, v8::Local::<v8::Function>::try_from(f).unwrap())
             };
 
+            let node_modules = crate::node::enabled_modules(&options.compat_flags);
+            if !node_modules.is_empty() {
+                let k = new_string(scope, "enableNodeCompat");
+                let f = rw
+                    .get(scope, k.into())
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                    .expect("90_node.js sets rw.enableNodeCompat");
+                let flat: Vec<v8::Local<v8::Value>> = options
+                    .vars
+                    .iter()
+                    .flat_map(|(k, v)| [new_string(scope, k).into(), new_string(scope, v).into()])
+                    .collect();
+                let flat = v8::Array::new_with_elements(scope, &flat);
+                let modules: Vec<v8::Local<v8::Value>> = node_modules
+                    .iter()
+                    .map(|m| new_string(scope, m).into())
+                    .collect();
+                let modules = v8::Array::new_with_elements(scope, &modules);
+                let recv = v8::undefined(scope).into();
+                f.call(scope, recv, &[flat.into(), modules.into()]);
+            }
             watch.enter(options.startup_limit);
-            let loaded = module::load_main(scope, &options.main);
+            let loaded = module::load_main(scope, &options.main, node_modules);
             if watch.exit() {
                 scope.cancel_terminate_execution();
                 return Err(ScriptError::Evaluate(format!(
@@ -2179,9 +2224,8 @@ impl JsRuntime {
                 set_owner(tc, owner);
             }
             let r = f(tc, h);
-            if owner != 0 {
-                set_owner(tc, 0);
-            }
+            // (Also drops an async context the entry set.)
+            set_owner(tc, 0);
             tc.perform_microtask_checkpoint();
             let unhandled = std::mem::take(&mut self.host.borrow_mut().unhandled);
             for (_, reason) in unhandled {
@@ -2384,10 +2428,10 @@ impl JsRuntime {
 
     /// Calls timer `id`'s callback; returns the next delay for an interval.
     fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
-        let (callback, repeat, owner) = {
+        let (callback, repeat, owner, frame) = {
             let mut h = self.host.borrow_mut();
             let t = h.timers.get(&id)?;
-            let entry = (t.callback.clone(), t.repeat, t.owner);
+            let entry = (t.callback.clone(), t.repeat, t.owner, t.frame.clone());
             if entry.1.is_none() {
                 h.timers.remove(&id);
             }
@@ -2395,6 +2439,10 @@ impl JsRuntime {
         };
         let shard = self.options.shard;
         let ran = self.enter_as(owner, |tc, _| {
+            if let Some(frame) = frame {
+                let frame = v8::Local::new(tc, frame);
+                tc.set_continuation_preserved_embedder_data(frame);
+            }
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
             if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
