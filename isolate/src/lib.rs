@@ -17,6 +17,7 @@ pub mod cache;
 pub mod error;
 mod fetch;
 pub mod handler;
+mod hash;
 mod htmlrewriter;
 mod module;
 mod node;

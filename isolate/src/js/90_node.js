@@ -1235,12 +1235,152 @@
   hrtime.bigint = () => BigInt(Math.round(performance.now() * 1e6));
   processModule.hrtime = hrtime;
 
+  // ===================================================================== crypto
+  // Hashing, HMAC and randomness (hash.rs in Rust); crypto.subtle is
+  // WebCrypto's (the global `crypto`).
+  function toBytes(data, encoding, what) {
+    if (typeof data === "string") return encodeString(data, normEncoding(encoding));
+    if (data instanceof ArrayBuffer) return new Uint8(data);
+    if (ArrayBuffer.isView(data)) return new Uint8(data.buffer, data.byteOffset, data.byteLength);
+    throw invalidArg(
+      `The "${what}" argument must be of type string or an instance of Buffer, TypedArray, DataView, or ArrayBuffer. Received ${data === null ? "null" : typeof data}`,
+    );
+  }
+  const finalized = () => nodeError(Error, "ERR_CRYPTO_HASH_FINALIZED", "Digest already called");
+  const kDigest = Symbol("digest");
+
+  // Hash and Hmac share these: the native digest's id, 0 once finished.
+  class Digest {
+    update(data, encoding) {
+      if (this[kDigest] === 0) throw finalized();
+      ops.nodeHashUpdate(this[kDigest], toBytes(data, encoding, "data"));
+      return this;
+    }
+    digest(encoding) {
+      if (this[kDigest] === 0) throw finalized();
+      const out = toBuffer(ops.nodeHashDigest(this[kDigest]));
+      this[kDigest] = 0;
+      return encoding === undefined || encoding === "buffer" ? out : out.toString(encoding);
+    }
+  }
+
+  class Hash extends Digest {
+    constructor(algorithm) {
+      super();
+      if (typeof algorithm !== "string") throw invalidArg('The "algorithm" argument must be of type string');
+      this[kDigest] = ops.nodeHashNew(this, algorithm, undefined);
+      if (this[kDigest] === 0) throw nodeError(Error, "ERR_OSSL_EVP_UNSUPPORTED", "Digest method not supported");
+    }
+    copy() {
+      if (this[kDigest] === 0) throw finalized();
+      const c = Object.create(Hash.prototype);
+      c[kDigest] = ops.nodeHashCopy(this[kDigest], c);
+      return c;
+    }
+  }
+
+  class Hmac extends Digest {
+    constructor(algorithm, key, options) {
+      super();
+      if (typeof algorithm !== "string") throw invalidArg('The "hmac" argument must be of type string');
+      const keyBytes = key !== null && typeof key === "object" && key.type === "secret" && typeof key.export === "function" ? key.export() : toBytes(key, options && options.encoding, "key");
+      this[kDigest] = ops.nodeHashNew(this, algorithm, keyBytes);
+      if (this[kDigest] === 0) throw nodeError(TypeErr, "ERR_CRYPTO_INVALID_DIGEST", `Invalid digest: ${algorithm}`);
+    }
+  }
+
+  function randomFillSync(buf, offset = 0, size = undefined) {
+    if (!ArrayBuffer.isView(buf) && !(buf instanceof ArrayBuffer)) throw invalidArg('The "buf" argument must be an instance of ArrayBuffer or ArrayBufferView');
+    const bytes = buf instanceof ArrayBuffer ? new Uint8(buf) : new Uint8(buf.buffer, buf.byteOffset, buf.byteLength);
+    const end = size === undefined ? bytes.length : offset + size;
+    if (offset < 0 || end > bytes.length) throw outOfRange('The value of "offset + size" is out of range.');
+    for (let at = offset; at < end; at += 65536) {
+      globalThis.crypto.getRandomValues(ReflectApply(U8Subarray, bytes, [at, Math.min(end, at + 65536)]));
+    }
+    return buf;
+  }
+
+  function randomBytes(size, callback) {
+    checkSize(size, "size");
+    const buf = randomFillSync(Buffer.allocUnsafe(size));
+    if (typeof callback === "function") {
+      queueMicrotask(() => callback(null, buf));
+      return undefined;
+    }
+    return buf;
+  }
+
+  function randomInt(min, max, callback) {
+    if (typeof max !== "number" || typeof max === "function") {
+      callback = max;
+      max = min;
+      min = 0;
+    }
+    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max)) throw invalidArg('The "min" and "max" arguments must be safe integers');
+    if (max <= min) throw outOfRange(`The value of "max" is out of range. It must be greater than the value of "min" (${min}). Received ${max}`);
+    const range = max - min;
+    // Rejection sampling over 48 random bits: no modulo bias.
+    const limit = 2 ** 48 - (2 ** 48 % range);
+    let x;
+    do {
+      const b = randomFillSync(new Uint8(6));
+      x = b[0] * 2 ** 40 + b[1] * 2 ** 32 + b[2] * 2 ** 24 + b[3] * 2 ** 16 + b[4] * 2 ** 8 + b[5];
+    } while (x >= limit);
+    const n = min + (x % range);
+    if (typeof callback === "function") {
+      queueMicrotask(() => callback(null, n));
+      return undefined;
+    }
+    return n;
+  }
+
+  function timingSafeEqual(a, b) {
+    if (!ArrayBuffer.isView(a) && !(a instanceof ArrayBuffer)) throw invalidArg('The "buf1" argument must be an instance of ArrayBuffer, Buffer, TypedArray, or DataView');
+    if (!ArrayBuffer.isView(b) && !(b instanceof ArrayBuffer)) throw invalidArg('The "buf2" argument must be an instance of ArrayBuffer, Buffer, TypedArray, or DataView');
+    if (a.byteLength !== b.byteLength) {
+      throw nodeError(RangeErr, "ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH", "Input buffers must have the same byte length");
+    }
+    return ops.nodeTimingSafeEqual(a, b);
+  }
+
+  const cryptoModule = {
+    createHash: (algorithm, options) => new Hash(algorithm, options),
+    createHmac: (algorithm, key, options) => new Hmac(algorithm, key, options),
+    // One-shot `crypto.hash(algorithm, data, outputEncoding = "hex")`.
+    hash(algorithm, data, outputEncoding = "hex") {
+      return new Hash(algorithm).update(data).digest(outputEncoding);
+    },
+    Hash,
+    Hmac,
+    getHashes: () => ops.nodeHashNames(),
+    randomBytes,
+    randomFillSync,
+    randomFill(buf, offset, size, callback) {
+      if (typeof offset === "function") [callback, offset, size] = [offset, 0, undefined];
+      else if (typeof size === "function") [callback, size] = [size, undefined];
+      randomFillSync(buf, offset, size);
+      queueMicrotask(() => callback(null, buf));
+    },
+    randomInt,
+    randomUUID: () => globalThis.crypto.randomUUID(),
+    getRandomValues: (array) => globalThis.crypto.getRandomValues(array),
+    timingSafeEqual,
+    get webcrypto() {
+      return globalThis.crypto;
+    },
+    get subtle() {
+      return globalThis.crypto.subtle;
+    },
+    constants: ObjectFreeze({}),
+  };
+
   rw.nodeModules = {
     "node:buffer": bufferModule,
     "node:events": EventEmitter,
     "node:async_hooks": asyncHooksModule,
     "node:util": utilModule,
     "node:process": processModule,
+    "node:crypto": cryptoModule,
   };
   rw.nodeHelpers = { Buffer, encodeString, decodeBytes, normEncoding, nodeError, invalidArg };
 

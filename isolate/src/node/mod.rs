@@ -9,9 +9,18 @@
 
 use v8::MapFnTo;
 
+mod crypto;
+
 /// Node's built-in modules that nodejs_compat offers, by bare name; each is
 /// imported as `node:NAME` or `NAME`.
-pub(crate) const MODULES: &[&str] = &["buffer", "events", "async_hooks", "util", "process"];
+pub(crate) const MODULES: &[&str] = &[
+    "buffer",
+    "events",
+    "async_hooks",
+    "util",
+    "process",
+    "crypto",
+];
 
 /// The compatibility flags that turn Node's modules on, and which.
 pub(crate) fn enabled_modules(flags: &[String]) -> &'static [&'static str] {
@@ -44,10 +53,12 @@ pub(crate) fn is_node_specifier(specifier: &str) -> bool {
 
 /// This module's ops.
 pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
-    vec![
+    let mut v: Vec<(&'static str, v8::FunctionCallback)> = vec![
         ("asyncContextGet", op_context_get.map_fn_to()),
         ("asyncContextSet", op_context_set.map_fn_to()),
-    ]
+    ];
+    v.extend(crypto::ops());
+    v
 }
 
 /// `asyncContextGet()` -> the current async context (owner id, `[owner,

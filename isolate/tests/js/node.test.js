@@ -8,6 +8,7 @@ import EventEmitter, { once as eventsOnce, errorMonitor } from "node:events";
 import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
 import util, { promisify, format, inspect, types } from "node:util";
 import process from "node:process";
+import crypto, { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 const bytes = (b) => Array.from(b);
 
@@ -273,6 +274,43 @@ test("process: env, nextTick (with arguments, before timers), version, hrtime", 
   assertEquals(typeof process.hrtime.bigint(), "bigint");
   assertThrows(() => process.exit(0), Error, "not supported");
   assert(process instanceof EventEmitter);
+});
+
+test("crypto: createHash/createHmac in pieces and encodings, copy, one-shot hash, errors", () => {
+  assertEquals(createHash("sha256").update("abc").digest("hex"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assertEquals(createHash("md5").update("a").update(Buffer.from("bc")).digest("base64"), "kAFQmDzST7DWlj99KOF/cg==");
+  assertEquals(createHash("sha1").update("616263", "hex").digest().toString("hex"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  const h = createHash("sha512").update("a");
+  const c = h.copy();
+  assertEquals(h.update("bc").digest("hex"), createHash("sha512").update("abc").digest("hex"));
+  assertEquals(c.digest("hex"), createHash("sha512").update("a").digest("hex"));
+  assertThrows(() => h.digest(), Error, "Digest already called");
+  assertThrows(() => createHash("whirlpool"), Error, "not supported");
+  assertEquals(
+    createHmac("sha256", "Jefe").update("what do ya want for nothing?").digest("hex"),
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  );
+  assertEquals(createHmac("sha1", Buffer.from("key")).update("The quick brown fox jumps over the lazy dog").digest("hex"), "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9");
+  assertThrows(() => createHmac("nope", "k"), TypeError, "Invalid digest");
+  assertEquals(crypto.hash("sha1", "abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  assert(crypto.getHashes().includes("sha256"));
+});
+
+test("crypto: randomBytes, randomInt, randomUUID, timingSafeEqual", async () => {
+  const r = randomBytes(100000);
+  assert(Buffer.isBuffer(r) && r.length === 100000);
+  assert(r.some((b) => b !== 0));
+  const viaCallback = await new Promise((resolve) => randomBytes(8, (e, b) => resolve(b)));
+  assertEquals(viaCallback.length, 8);
+  for (let i = 0; i < 50; i++) {
+    const n = crypto.randomInt(5, 10);
+    assert(n >= 5 && n < 10 && Number.isInteger(n));
+  }
+  assert(/^[0-9a-f-]{36}$/.test(crypto.randomUUID()));
+  assert(timingSafeEqual(Buffer.from("abc"), Buffer.from("abc")));
+  assert(!timingSafeEqual(Buffer.from("abc"), new Uint8Array([97, 98, 100])));
+  assertThrows(() => timingSafeEqual(Buffer.from("a"), Buffer.from("ab")), RangeError, "same byte length");
+  assert(crypto.webcrypto === globalThis.crypto);
 });
 
 export default { fetch: run };
