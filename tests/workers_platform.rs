@@ -224,3 +224,75 @@ fn the_cache_is_one_per_process_whichever_shard_a_request_lands_on() {
     srv.shutdown();
     srv.join().unwrap();
 }
+
+/// `tests/node_compat/worker.js` bundled with esbuild as wrangler bundles a
+/// nodejs_compat worker (the packages come from `npm ci` in that folder,
+/// which `.ci/run` does).
+fn bundle_node_compat_worker() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node_compat");
+    assert!(
+        dir.join("node_modules/esbuild").exists(),
+        "tests/node_compat/node_modules is missing: run `npm ci --prefix tests/node_compat` (see the README's set-up)"
+    );
+    let out =
+        std::env::temp_dir().join(format!("ringworker-node-compat-{}.js", std::process::id()));
+    let status = std::process::Command::new("node")
+        .current_dir(&dir)
+        .args(["build.mjs", "worker.js"])
+        .arg(&out)
+        .status()
+        .expect("node runs esbuild");
+    assert!(status.success(), "esbuild failed");
+    out
+}
+
+#[test]
+fn npm_code_bundled_by_esbuild_runs_with_nodejs_compat() {
+    let bundle = bundle_node_compat_worker();
+    let cli = Cli::start_shards(
+        &[
+            bundle.as_os_str(),
+            "--compat-flag".as_ref(),
+            "nodejs_compat".as_ref(),
+            "--var".as_ref(),
+            "SECRET=s3cr3t".as_ref(),
+        ],
+        2,
+    );
+    let a = cli.addr;
+    assert_eq!(get(a, "/env").text(), "s3cr3t|function");
+    let signed = get_json(a, "/sign?v=hello");
+    assert_eq!(signed["back"], "hello");
+    assert_eq!(signed["tampered"], false);
+    assert!(signed["signed"].as_str().unwrap().starts_with("hello."));
+    assert_eq!(get(a, "/events?v=hi").text(), "aGk=");
+    // Hono's contextStorage(): every concurrent request sees its own context
+    // after awaits and timers (AsyncLocalStorage through continuations).
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let raw = format!(
+                    "GET /ctx?ms={} HTTP/1.1\r\nHost: t\r\nX-Id: req-{i}\r\n\r\n",
+                    16 - i
+                );
+                (i, roundtrip(a, raw.as_bytes()).text())
+            })
+        })
+        .collect();
+    for t in threads {
+        let (i, text) = t.join().unwrap();
+        assert_eq!(text, format!("req-{i}"));
+    }
+    let log = cli.stop();
+    assert!(!log.contains("ERROR"), "{log}");
+
+    // Without the flag, the node: imports are refused at start, naming it.
+    let out = std::process::Command::new(ringworker_bin())
+        .arg("serve")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nodejs_compat"), "{err}");
+}
