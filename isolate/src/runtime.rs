@@ -159,6 +159,8 @@ struct Pending {
     /// The script was terminated (CPU limit) while running on behalf of the
     /// request that waits here: it will never settle.
     terminated: bool,
+    /// The request (or actor) on whose behalf it was watched.
+    owner: u32,
 }
 
 /// How a pending entry ended (see [`JsRuntime::take_settled`]).
@@ -175,8 +177,6 @@ pub(crate) enum Settled {
 struct Tracked {
     flag: ringworker_core::CancelFlag,
     watch: Option<Rc<RequestWatch>>,
-    /// The pending entry its response promise settles (once it waits).
-    pending: Option<u64>,
 }
 
 /// A request whose `request.signal` must abort when its client goes away.
@@ -879,7 +879,6 @@ impl Host {
             Tracked {
                 flag: ringworker_core::CancelFlag::new(),
                 watch: None,
-                pending: None,
             },
         );
         id
@@ -930,12 +929,11 @@ impl Host {
         self.sockets.owner_ended(owner);
     }
 
-    /// The script was terminated while running for request `owner`.
+    /// The script was terminated while running for request `owner`: every
+    /// promise watched on its behalf (its response, a streaming body's
+    /// read) will never settle, so their waiters learn it now.
     fn terminate_waiter(&mut self, owner: u32) {
-        let Some(id) = self.requests.get(&owner).and_then(|t| t.pending) else {
-            return;
-        };
-        if let Some(p) = self.pending.get_mut(&id) {
+        for p in self.pending.values_mut().filter(|p| p.owner == owner) {
             p.terminated = true;
             if let Some(w) = p.waker.take() {
                 w.wake();
@@ -1641,7 +1639,6 @@ impl JsRuntime {
                 Tracked {
                     flag: req.cancel_flag().clone(),
                     watch: None,
-                    pending: None,
                 },
             );
             RequestIds { body, request }
@@ -1671,12 +1668,7 @@ impl JsRuntime {
         let started = self.call_fetch(req, ids);
         let outcome = match started {
             Ok(Call::Done(r)) => Ok(r),
-            Ok(Call::Wait(id)) => {
-                if let Some(t) = self.host.borrow_mut().requests.get_mut(&ids.request) {
-                    t.pending = Some(id);
-                }
-                self.wait(id).await
-            }
+            Ok(Call::Wait(id)) => self.wait(id).await,
             Err(e) => Err(e),
         };
         match outcome {
@@ -2358,11 +2350,18 @@ impl JsRuntime {
         handles: &Handles,
         promise: v8::Local<v8::Promise>,
     ) -> u64 {
+        let owner = current_owner(tc);
         let id = {
             let mut h = self.host.borrow_mut();
             h.next_pending += 1;
             let id = h.next_pending;
-            h.pending.insert(id, Pending::default());
+            h.pending.insert(
+                id,
+                Pending {
+                    owner,
+                    ..Pending::default()
+                },
+            );
             id
         };
         let watch = v8::Local::new(tc, &handles.watch_promise);
