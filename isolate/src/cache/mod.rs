@@ -214,6 +214,19 @@ impl CacheShard {
         }
     }
 
+    /// Runs `op` now if its key lives in this shard's partition; else
+    /// hands it back (see [`Self::call`]).
+    pub(crate) fn try_local(&self, op: Op) -> Result<Answer, Op> {
+        let key = match &op {
+            Op::Put(k, _) | Op::Match(k, _) | Op::Delete(k) => k,
+        };
+        if self.mesh.is_none() || owner_of(key, self.shards) == self.shard {
+            Ok(self.serve(op))
+        } else {
+            Err(op)
+        }
+    }
+
     /// Runs `op` where its key lives: here, or on its shard by message.
     pub(crate) async fn call(self: &Rc<Self>, op: Op) -> Answer {
         let key = match &op {
@@ -311,6 +324,18 @@ fn spawn_call(
     let cache = shard_cache(scope);
     let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
+    };
+    // A key of this shard's partition is answered now (the promise settles
+    // in this entry's microtasks); another shard's, by message after it.
+    let op = match cache.try_local(op) {
+        Ok(answer) => {
+            let r = v8::Local::new(scope, resolver);
+            let v = settle(scope, answer);
+            r.resolve(scope, v);
+            rv.set(promise.into());
+            return;
+        }
+        Err(op) => op,
     };
     let owner = current_owner(scope);
     host(scope).borrow_mut().spawns.push(Box::new(move |weak| {

@@ -25,6 +25,8 @@
   const BEFORE = 0, AFTER = 1, PREPEND = 2, APPEND = 3, REPLACE = 4, INNER = 5;
 
   const kState = Symbol("rewriterState");
+  // Most input parsed per pull (see transform).
+  const SLICE = 16 * 1024;
   const kGen = Symbol("generation");
 
   function isHtml(options) {
@@ -372,6 +374,8 @@
       state.id = ops.htmlNew(elementSpec, documentSpec, charsetOf(response.headers));
       const source = sourceOf(response);
       let over = false;
+      // Input read but not yet parsed.
+      let rest = null;
       const finish = () => {
         if (!over) {
           over = true;
@@ -388,20 +392,29 @@
           async pull(controller) {
             try {
               for (;;) {
-                const { done, value } = await source.read();
-                if (done) {
-                  await drive(state, controller, ops.htmlEnd(state.id));
-                  flush(state, controller);
-                  finish();
-                  controller.close();
-                  return;
+                if (rest === null) {
+                  const { done, value } = await source.read();
+                  if (done) {
+                    await drive(state, controller, ops.htmlEnd(state.id));
+                    flush(state, controller);
+                    finish();
+                    controller.close();
+                    return;
+                  }
+                  if (value instanceof ArrayBuffer) rest = new Uint8Array(value);
+                  else if (ArrayBuffer.isView(value)) rest = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+                  else {
+                    throw new TypeErr(
+                      "This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.",
+                    );
+                  }
                 }
-                if (!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) {
-                  throw new TypeErr(
-                    "This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.",
-                  );
-                }
-                await drive(state, controller, ops.htmlWrite(state.id, value));
+                // At most SLICE bytes per pull: a large chunk is parsed
+                // over several pulls, so the output streams and no one
+                // entry into the script parses a whole document.
+                const piece = rest.length > SLICE ? rest.subarray(0, SLICE) : rest;
+                rest = rest.length > SLICE ? rest.subarray(SLICE) : null;
+                await drive(state, controller, ops.htmlWrite(state.id, piece));
                 // Nothing out yet (the parser is buffering a tag): read on.
                 if (flush(state, controller)) return;
               }
