@@ -26,9 +26,13 @@ const PARSER_MEMORY: usize = 3 << 20;
 /// Transforms in progress (an isolate slot, made on first use).
 #[derive(Default)]
 struct HtmlState {
-    engines: HashMap<u32, Engine>,
+    /// By id, with the GC watch on the JS state that drives each.
+    engines: HashMap<u32, (Engine, Option<v8::Weak<v8::Object>>)>,
     next: u32,
     stacks: Stacks,
+    /// Transforms whose JS side was collected unfinished (a body never
+    /// read to its end): dropped at the next op, not inside the GC.
+    dead: Vec<u32>,
 }
 
 const STALE: &str = "This content token is no longer valid. Content tokens are only valid during the execution of the relevant content handler.";
@@ -56,7 +60,13 @@ fn state<'a>(scope: &'a mut v8::PinScope) -> &'a mut HtmlState {
     if scope.get_slot::<HtmlState>().is_none() {
         scope.set_slot(HtmlState::default());
     }
-    scope.get_slot_mut::<HtmlState>().expect("just set")
+    let st = scope.get_slot_mut::<HtmlState>().expect("just set");
+    for id in std::mem::take(&mut st.dead) {
+        if let Some((e, _)) = st.engines.remove(&id) {
+            e.recycle(&mut st.stacks);
+        }
+    }
+    st
 }
 
 fn u32_arg(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> u32 {
@@ -88,7 +98,9 @@ fn flat_ids(scope: &mut v8::PinScope, arr: v8::Local<v8::Array>, at: u32) -> u32
 }
 
 /// `htmlNew([selector, element, comments, text, ...], [doctype, comments,
-/// text, end, ...], encoding)` -> the engine's id (handler ids: 0 = none).
+/// text, end, ...], encoding, holder)` -> the engine's id (handler ids: 0 =
+/// none). The engine goes with `holder` (the JS state driving it) if that
+/// is collected before the transform ends.
 fn op_new(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
@@ -159,7 +171,21 @@ fn op_new(
     };
     st.next = st.next.wrapping_add(1).max(1);
     let id = st.next;
-    st.engines.insert(id, engine);
+    st.engines.insert(id, (engine, None));
+    if let Ok(holder) = v8::Local::<v8::Object>::try_from(args.get(3)) {
+        let weak = v8::Weak::with_finalizer(
+            scope,
+            holder,
+            Box::new(move |isolate: &mut v8::Isolate| {
+                if let Some(st) = isolate.get_slot_mut::<HtmlState>() {
+                    st.dead.push(id);
+                }
+            }),
+        );
+        if let Some(e) = state(scope).engines.get_mut(&id) {
+            e.1 = Some(weak);
+        }
+    }
     rv.set(v8::Integer::new_from_unsigned(scope, id).into());
 }
 
@@ -180,7 +206,7 @@ fn with_engine<R>(
     id: u32,
     f: impl FnOnce(&mut Engine) -> R,
 ) -> Option<R> {
-    state(scope).engines.get_mut(&id).map(f)
+    state(scope).engines.get_mut(&id).map(|(e, _)| f(e))
 }
 
 /// `htmlWrite(id, bytes)` -> see [`answer`].
@@ -257,7 +283,7 @@ fn op_free(
 ) {
     let id = u32_arg(scope, args.get(0));
     let st = state(scope);
-    if let Some(e) = st.engines.remove(&id) {
+    if let Some((e, _)) = st.engines.remove(&id) {
         e.recycle(&mut st.stacks);
     }
 }

@@ -371,7 +371,7 @@
       headers.delete("content-length");
       const init = { status: response.status, statusText: response.statusText, headers };
       if (response.body === null) return new Resp(null, init);
-      state.id = ops.htmlNew(elementSpec, documentSpec, charsetOf(response.headers));
+      state.id = ops.htmlNew(elementSpec, documentSpec, charsetOf(response.headers), state);
       const source = sourceOf(response);
       let over = false;
       // Input read but not yet parsed.

@@ -15,16 +15,29 @@
   }
 
   // The request's URL as the key: absolute, without its fragment.
-  function keyUrl(request) {
-    const u = new URL(request.url);
-    u.hash = "";
+  function keyUrl(url) {
+    const u = new URL(url);
+    if (u.hash !== "") u.hash = "";
     return u.href;
   }
 
+  // (The header list as is: names are lower-case already.)
   function flatHeaders(headers) {
+    const list = headers[rw.kList];
     const flat = [];
-    for (const [n, v] of headers) flat.push(n, v);
+    for (let i = 0; i < list.length; i++) flat.push(list[i][0], list[i][1]);
     return flat;
+  }
+
+  const NO_HEADERS = [];
+
+  // A match or delete given a URL needs no Request: GET, no headers.
+  function lookup(request, what, options) {
+    if (typeof request === "string" || request instanceof URL) return [keyUrl(`${request}`), NO_HEADERS];
+    request = toRequest(request, what);
+    const ignoreMethod = options !== undefined && options !== null && !!options.ignoreMethod;
+    if (request.method !== "GET" && !ignoreMethod) return null;
+    return [keyUrl(request.url), flatHeaders(request.headers)];
   }
 
   function varyNames(response) {
@@ -60,31 +73,32 @@
       const body = new Uint8Array(await response.arrayBuffer());
       const varyValues = [];
       for (const name of vary) varyValues.push(name, request.headers.get(name));
-      await ops.cachePut(this[kName], keyUrl(request), response.status, flatHeaders(response.headers), body, varyValues);
+      await ops.cachePut(this[kName], keyUrl(request.url), response.status, flatHeaders(response.headers), body, varyValues);
       return undefined;
     }
 
     // The stored response for `request`, or undefined. Only GET requests
     // match unless { ignoreMethod: true }.
     async match(request, options = undefined) {
-      request = toRequest(request, "Cache.match");
-      const ignoreMethod = options !== undefined && options !== null && !!options.ignoreMethod;
-      if (request.method !== "GET" && !ignoreMethod) return undefined;
-      const found = await ops.cacheMatch(this[kName], keyUrl(request), flatHeaders(request.headers));
+      const key = lookup(request, "Cache.match", options);
+      if (key === null) return undefined;
+      const found = await ops.cacheMatch(this[kName], key[0], key[1]);
       if (found === undefined) return undefined;
       const [status, flat, body] = found;
-      const headers = new Headers();
-      for (let i = 0; i < flat.length; i += 2) headers.append(flat[i], flat[i + 1]);
       const nullBody = status === 204 || status === 304;
-      return new Resp(nullBody ? null : body, { status, headers });
+      const r = new Resp(nullBody ? null : body, { status });
+      // (Stored names are valid and lower-case: no need to check them again.)
+      const list = r.headers[rw.kList];
+      list.length = 0;
+      for (let i = 0; i < flat.length; i += 2) list.push([flat[i], flat[i + 1]]);
+      return r;
     }
 
     // Removes the entry for `request`; resolves whether there was one.
     async delete(request, options = undefined) {
-      request = toRequest(request, "Cache.delete");
-      const ignoreMethod = options !== undefined && options !== null && !!options.ignoreMethod;
-      if (request.method !== "GET" && !ignoreMethod) return false;
-      return ops.cacheDelete(this[kName], keyUrl(request));
+      const key = lookup(request, "Cache.delete", options);
+      if (key === null) return false;
+      return ops.cacheDelete(this[kName], key[0]);
     }
 
     get [Symbol.toStringTag]() {
