@@ -204,7 +204,7 @@ impl CacheShard {
     }
 
     /// Runs `op` on this shard's partition.
-    fn serve(&self, op: Op) -> Answer {
+    pub(crate) fn serve(&self, op: Op) -> Answer {
         let now = Instant::now();
         let mut store = self.store.borrow_mut();
         match op {
@@ -214,17 +214,13 @@ impl CacheShard {
         }
     }
 
-    /// Runs `op` now if its key lives in this shard's partition; else
-    /// hands it back (see [`Self::call`]).
-    pub(crate) fn try_local(&self, op: Op) -> Result<Answer, Op> {
-        let key = match &op {
+    /// Whether `op`'s key lives in this shard's partition (then
+    /// [`Self::serve`] answers it at once).
+    pub(crate) fn is_local(&self, op: &Op) -> bool {
+        let key = match op {
             Op::Put(k, _) | Op::Match(k, _) | Op::Delete(k) => k,
         };
-        if self.mesh.is_none() || owner_of(key, self.shards) == self.shard {
-            Ok(self.serve(op))
-        } else {
-            Err(op)
-        }
+        self.mesh.is_none() || owner_of(key, self.shards) == self.shard
     }
 
     /// Runs `op` where its key lives: here, or on its shard by message.
@@ -327,16 +323,14 @@ fn spawn_call(
     };
     // A key of this shard's partition is answered now (the promise settles
     // in this entry's microtasks); another shard's, by message after it.
-    let op = match cache.try_local(op) {
-        Ok(answer) => {
-            let r = v8::Local::new(scope, resolver);
-            let v = settle(scope, answer);
-            r.resolve(scope, v);
-            rv.set(promise.into());
-            return;
-        }
-        Err(op) => op,
-    };
+    if cache.is_local(&op) {
+        let answer = cache.serve(op);
+        let r = v8::Local::new(scope, resolver);
+        let v = settle(scope, answer);
+        r.resolve(scope, v);
+        rv.set(promise.into());
+        return;
+    }
     let owner = current_owner(scope);
     host(scope).borrow_mut().spawns.push(Box::new(move |weak| {
         Box::pin(async move {
@@ -503,5 +497,39 @@ mod tests {
         }
         assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
         assert_eq!(owner_of("x", 1), 0);
+    }
+
+    #[test]
+    fn a_shard_without_a_mesh_serves_every_key_itself_within_its_budget() {
+        let options = CacheOptions {
+            budget_bytes: 8 << 10,
+            ..CacheOptions::default()
+        };
+        let c = CacheShard::start(&options, 3);
+        let entry = || Entry {
+            status: 200,
+            headers: vec![],
+            body: Bytes::from(vec![0u8; 1000]),
+            vary: vec![],
+            expires: Instant::now() + std::time::Duration::from_secs(60),
+        };
+        for i in 0..20 {
+            let op = Op::Put(format!("k{i}"), entry());
+            assert!(c.is_local(&op));
+            assert!(matches!(c.serve(op), Answer::Stored(true)));
+        }
+        let st = c.stats();
+        assert!(
+            st.bytes <= 8 << 10 && st.entries < 20 && st.evictions > 0,
+            "{st:?}"
+        );
+        assert!(matches!(
+            c.serve(Op::Match("k19".into(), vec![])),
+            Answer::Found(Some(_))
+        ));
+        assert!(matches!(
+            c.serve(Op::Match("k0".into(), vec![])),
+            Answer::Found(None)
+        ));
     }
 }

@@ -23,7 +23,7 @@ struct Digests {
     next: u32,
 }
 
-fn digests<'a>(scope: &'a mut v8::Isolate) -> &'a mut Digests {
+fn digests(scope: &mut v8::Isolate) -> &mut Digests {
     if scope.get_slot::<Digests>().is_none() {
         scope.set_slot(Digests::default());
     }
