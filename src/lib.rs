@@ -43,16 +43,26 @@
 //! server validates the handshake before the handler runs, answers pings,
 //! runs the heartbeat and idle timers of [`WsConfig`] and sends 1001 on
 //! shutdown. See `examples/ws-echo.rs`.
+//!
+//! ## Operating it
+//!
+//! With [`Config::admin`] set, every shard also serves the [`admin`]
+//! listener: Prometheus metrics, health and readiness probes, the stats as
+//! JSON, a live dashboard and a WebSocket of finished requests (`tail`).
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod admin;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 pub use ringworker_core::keepalive::{KeepaliveTotals, OwnerStats};
 pub use ringworker_core::{
-    ActorCounters, CancelFlag, CancelReason, Config, DormantCounters, HttpLimits, OutboundConfig,
-    OverIpLimit, ShardController, ShardId, ShardStats, Timeouts, WsConfig,
+    ActorCounters, AdminConfig, CancelFlag, CancelReason, Config, DormantCounters, HttpLimits,
+    OutboundConfig, Outcome, OverIpLimit, Readiness, RequestId, ShardController, ShardId,
+    ShardStats, TailFilter, Timeouts, WsConfig,
 };
 pub use ringworker_io::client;
 pub use ringworker_io::http::response::ReceiverGone;
@@ -86,6 +96,9 @@ pub enum Error {
 pub struct Server {
     shards: ShardSet,
     local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    started: Instant,
+    drain_delay: std::time::Duration,
 }
 
 /// Starts `config.shards` shards serving HTTP/1.1 on `config.listen`, each
@@ -102,14 +115,39 @@ where
     })
 }
 
-/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event (time, level, target, fields).
+    #[default]
+    Text,
+    /// One JSON object per event (`tracing-subscriber`'s format: `timestamp`,
+    /// `level`, `target`, `fields` with `message`, `shard`, `request_id`...).
+    Json,
+}
+
+/// Logs to stderr through `tracing` as text, filtered by `RUST_LOG`
+/// (default `info`).
 pub fn init_logging() {
+    init_logging_as(LogFormat::Text);
+}
+
+/// Logs to stderr through `tracing` in `format`, filtered by `RUST_LOG`
+/// (default `info`). Script `console.*` lines are events of target `js`
+/// with their `shard`, `worker` and `request_id`.
+pub fn init_logging_as(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    // Colours only for a terminal: a log file or collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// The V8 startup snapshot made by this crate's build script (empty if it could
@@ -176,39 +214,68 @@ where
     H: Handler,
     E: std::fmt::Display,
 {
+    let started = Instant::now();
     let shards = config.shards.max(1);
-    let listeners = ringworker_io::listener::bind_reuseport(config.listen, shards, config.backlog)
-        .map_err(|source| Error::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let local_addr = listeners[0].local_addr().map_err(|source| Error::Bind {
-        addr: config.listen,
-        source,
-    })?;
-    // Handed out once per shard at start-up; never touched on a request path.
-    let listeners: Arc<Vec<Mutex<Option<std::net::TcpListener>>>> =
-        Arc::new(listeners.into_iter().map(|l| Mutex::new(Some(l))).collect());
+    let bind = |addr: SocketAddr| {
+        let listeners = ringworker_io::listener::bind_reuseport(addr, shards, config.backlog)
+            .map_err(|source| Error::Bind { addr, source })?;
+        let local = listeners[0]
+            .local_addr()
+            .map_err(|source| Error::Bind { addr, source })?;
+        // Handed out once per shard at start-up; never touched on a request path.
+        let slots: Arc<Vec<Mutex<Option<std::net::TcpListener>>>> =
+            Arc::new(listeners.into_iter().map(|l| Mutex::new(Some(l))).collect());
+        Ok::<_, Error>((slots, local))
+    };
+    let (listeners, local_addr) = bind(config.listen)?;
+    let admin = match &config.admin {
+        Some(a) => {
+            let (slots, local) = bind(a.listen)?;
+            Some((slots, local, a.clone()))
+        }
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|(_, a, _)| *a);
+    let drain_delay = config.timeouts.drain_delay;
     let mut config = config;
     config.shards = shards;
     let shard_set = ShardSet::launch(Arc::new(config), move |ctx| {
-        let listener = listeners[ctx.id.0].lock().ok().and_then(|mut l| l.take());
+        let take = |slots: &Arc<Vec<Mutex<Option<std::net::TcpListener>>>>| {
+            slots[ctx.id.0].lock().ok().and_then(|mut l| l.take())
+        };
+        let listener = take(&listeners);
+        let side = admin.as_ref().and_then(|(slots, _, cfg)| {
+            Some(ringworker_io::SideListener {
+                listener: take(slots)?,
+                handler: admin::AdminHandler::new(ctx.controller.clone(), cfg.clone(), started),
+            })
+        });
+        let wants_admin = admin.is_some();
         let handler = factory(ctx.id).map_err(|e| e.to_string());
         async move {
             let listener = listener.ok_or_else(|| ShardError::Start {
                 shard: ctx.id,
                 reason: "no listener for this shard".into(),
             })?;
+            if wants_admin && side.is_none() {
+                return Err(ShardError::Start {
+                    shard: ctx.id,
+                    reason: "no admin listener for this shard".into(),
+                });
+            }
             let handler = handler.map_err(|reason| ShardError::Start {
                 shard: ctx.id,
                 reason,
             })?;
-            ringworker_io::serve_shard(&ctx, listener, handler).await
+            ringworker_io::serve_shard_with(&ctx, listener, handler, side).await
         }
     })?;
     Ok(Server {
         shards: shard_set,
         local_addr,
+        admin_addr,
+        started,
+        drain_delay,
     })
 }
 
@@ -216,6 +283,20 @@ impl Server {
     /// The address the shards listen on (with port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the admin listener, if [`Config::admin`] was set
+    /// (with port 0 resolved).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The stats document of every shard right now: what `GET /stats` on
+    /// the admin listener and `--stats-out` give.
+    pub fn stats_json(&self) -> String {
+        let shards = self.stats();
+        let ctl = self.controller();
+        admin::StatsDocument::new(&shards, ctl.readiness(), self.started.elapsed()).to_json()
     }
 
     /// Number of shards.
@@ -250,8 +331,13 @@ impl Server {
     }
 
     /// [`Self::run_until_signal`], and when the signal comes, first writes
-    /// every shard's metrics to `stats_out` as JSON (see [`stats_json`]) —
-    /// what `ringworker perf` reads.
+    /// every shard's metrics to `stats_out` as JSON (see
+    /// [`admin::StatsDocument`]: the same as `GET /stats`) — what `ringworker
+    /// perf` reads.
+    ///
+    /// Shutting down, the server first reports not-ready (the admin
+    /// listener's `/readyz` answers 503) and keeps serving for
+    /// `config.timeouts.drain_delay`, then stops accepting and drains.
     pub fn run_until_signal_with_stats(
         self,
         stats_out: Option<std::path::PathBuf>,
@@ -261,17 +347,29 @@ impl Server {
             signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(Error::Signals)?;
         let controller = self.controller();
         let handle = signals.handle();
+        let (started, delay) = (self.started, self.drain_delay);
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    // Not ready from now on: load balancers stop sending
+                    // while the listeners still accept.
+                    controller.begin_draining();
                     if let Some(path) = stats_out {
-                        let json = stats_json(&controller.stats());
-                        if let Err(e) = std::fs::write(&path, json) {
+                        let shards = controller.stats();
+                        let doc = admin::StatsDocument::new(
+                            &shards,
+                            controller.readiness(),
+                            started.elapsed(),
+                        );
+                        if let Err(e) = std::fs::write(&path, doc.to_json()) {
                             tracing::error!("cannot write stats to {}: {e}", path.display());
                         }
                     }
-                    tracing::info!(signal = sig, "shutting down");
+                    tracing::info!(signal = sig, ?delay, "shutting down");
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
                     controller.shutdown();
                 }
             })
@@ -280,122 +378,4 @@ impl Server {
         handle.close();
         r
     }
-}
-
-/// `[[actor, why], ...]` as JSON.
-fn actor_rows(rows: &[ringworker_core::ActorRow]) -> String {
-    let esc = |t: &str| {
-        t.chars()
-            .flat_map(|c| match c {
-                '"' => vec!['\\', '"'],
-                '\\' => vec!['\\', '\\'],
-                c if (c as u32) < 0x20 => vec![' '],
-                c => vec![c],
-            })
-            .collect::<String>()
-    };
-    let items: Vec<String> = rows
-        .iter()
-        .map(|r| format!("[\"{}\",\"{}\"]", esc(&r.actor), esc(&r.why)))
-        .collect();
-    format!("[{}]", items.join(","))
-}
-
-/// Shards' metrics as a JSON array, one object per shard: requests, bytes,
-/// connections, errors, disconnects, dormant WebSockets, latency percentiles (µs), the network
-/// ring's counters, the V8 heap and GC figures, the outbound client's
-/// counters, the actors' counters and the keepalive ledger's totals.
-pub fn stats_json(stats: &[ShardStats]) -> String {
-    let mut out = String::from("[");
-    for (i, s) in stats.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let h = &s.latency_us;
-        let k = &s.keepalive;
-        let q = |p: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(p)
-            }
-        };
-        out.push_str(&format!(
-            concat!(
-                "{{\"shard\":{},\"requests\":{},\"bytes_in\":{},\"bytes_out\":{},",
-                "\"accepted\":{},\"client_errors\":{},\"server_errors\":{},\"disconnects\":{},",
-                "\"dormant_websockets\":{{\"now\":{},\"steps\":{},\"resumed\":{}}},",
-                "\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"max\":{},\"mean\":{:.1}}},",
-                "\"ring\":{{\"enters\":{},\"submissions\":{},\"completions\":{}}},",
-                "\"v8\":{{\"heap_used_bytes\":{},\"gc_count\":{},\"gc_total_us\":{},\"gc_max_us\":{},\"minor_gc_count\":{},\"minor_gc_survived_bytes\":{},",
-                "\"idle_collections\":{},\"idle_freed_bytes\":{}}},",
-                "\"outbound\":{{\"requests\":{},\"failed\":{},\"connects\":{},\"reuses\":{},\"retries\":{}}},",
-                "\"actors\":{{\"live\":{},\"hibernated_sockets\":{},\"activations\":{},\"evicted_idle\":{},\"hibernated\":{},\"aborted\":{},\"auto_responses\":{},\"alarms_fired\":{},\"alarm_retries\":{},",
-                "\"resident\":{},\"evicted\":{}}},",
-                "\"keepalive\":{{\"acquired\":{},\"live\":{},\"live_websocket\":{},\"live_tcp\":{},\"past_cap\":{},",
-                "\"expired_by_cap\":{},\"pinned_owners\":{},\"pinned_ms\":{},\"ended\":{{\"closed\":{},",
-                "\"peer_closed\":{},\"failed\":{},\"cancelled\":{},\"owner_ended\":{},\"cap_expired\":{}}}}}}}"
-            ),
-            s.shard,
-            s.requests,
-            s.bytes_in,
-            s.bytes_out,
-            s.accepted,
-            s.client_errors,
-            s.server_errors,
-            s.disconnects,
-            s.dormant.now,
-            s.dormant.steps,
-            s.dormant.resumed,
-            q(0.5),
-            q(0.9),
-            q(0.99),
-            q(0.999),
-            h.max(),
-            if h.is_empty() { 0.0 } else { h.mean() },
-            s.ring.enters,
-            s.ring.submissions,
-            s.ring.completions,
-            s.v8.heap_used_bytes,
-            s.v8.gc_count,
-            s.v8.gc_total_us,
-            s.v8.gc_max_us,
-            s.v8.minor_gc_count,
-            s.v8.minor_gc_survived_bytes,
-            s.v8.idle_collections,
-            s.v8.idle_freed_bytes,
-            s.outbound.requests,
-            s.outbound.failed,
-            s.outbound.connects,
-            s.outbound.reuses,
-            s.outbound.retries,
-            s.actors.live,
-            s.actors.hibernated_sockets,
-            s.actors.activations,
-            s.actors.evicted_idle,
-            s.actors.hibernated,
-            s.actors.aborted,
-            s.actors.auto_responses,
-            s.actors.alarms_fired,
-            s.actors.alarm_retries,
-            actor_rows(&s.actor_report.resident),
-            actor_rows(&s.actor_report.evicted),
-            k.acquired,
-            k.live,
-            k.live_websocket,
-            k.live_tcp,
-            k.past_cap,
-            k.expired_by_cap(),
-            k.pinned_owners,
-            k.pinned_time.as_millis(),
-            k.ended.closed,
-            k.ended.peer_closed,
-            k.ended.failed,
-            k.ended.cancelled,
-            k.ended.owner_ended,
-            k.ended.cap_expired,
-        ));
-    }
-    out.push(']');
-    out
 }

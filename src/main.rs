@@ -3,6 +3,7 @@
 //! ```text
 //! ringworker serve worker.js --listen 127.0.0.1:8080 --shards 2 --var GREETING=hi
 //! ringworker serve --config wrangler.toml
+//! ringworker tail 127.0.0.1:9090 --status error
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use ringworker_isolate::{ActorBinding, WorkerOptions};
 
+mod tail;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ringworker",
@@ -21,6 +24,9 @@ use ringworker_isolate::{ActorBinding, WorkerOptions};
     about = "A JavaScript edge runtime on io_uring"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text`, or `json` (one object per line).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +35,9 @@ struct Cli {
 enum Command {
     /// Serve a Workers-style script (`export default { fetch(request, env, ctx) }`).
     Serve(Box<ServeArgs>),
+    /// Follow a running server's requests, console lines and exceptions
+    /// through its admin listener (as `wrangler tail` does).
+    Tail(tail::TailArgs),
     /// Profile a workload: flame graph with JS frames, counters, cost per
     /// request (runs `ringworker-perf`; see `ringworker perf --help`).
     #[command(disable_help_flag = true)]
@@ -126,6 +135,22 @@ struct ServeArgs {
     /// The cron schedule's clock runs this many times faster than real time (for tests).
     #[arg(long, hide = true, default_value_t = 1.0)]
     cron_speed: f64,
+    /// Serve the admin listener here (Prometheus /metrics, /healthz,
+    /// /readyz, /stats, a live dashboard at /, /tail); keep it on loopback
+    /// or a private network. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<std::net::SocketAddr>,
+    /// Send each request's id in this response header (e.g. `cf-ray`).
+    #[arg(long, value_name = "NAME")]
+    request_id_header: Option<String>,
+    /// On SIGINT/SIGTERM, report not-ready (/readyz 503) and keep serving
+    /// this long before the listeners close, in ms.
+    #[arg(long, default_value_t = 0)]
+    drain_delay_ms: u64,
+    /// In-flight requests get this long to finish on shutdown before their
+    /// connections are closed, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    drain_timeout_ms: u64,
     #[command(flatten)]
     ws: WsArgs,
     #[command(flatten)]
@@ -298,6 +323,7 @@ impl WsArgs {
 /// What a wrangler.toml contributes.
 #[derive(Debug, Default)]
 struct Project {
+    name: Option<String>,
     main: Option<PathBuf>,
     vars: Vec<(String, String)>,
     actors: Vec<ActorBinding>,
@@ -337,6 +363,7 @@ fn read_project(path: &Path) -> anyhow::Result<Project> {
     let mut project = Project::default();
     for (key, value) in &table {
         match key.as_str() {
+            "name" => project.name = value.as_str().map(str::to_string),
             "main" => {
                 let main = value
                     .as_str()
@@ -469,6 +496,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         vars.push((k.to_string(), val.to_string()));
     }
     let mut options = WorkerOptions::new(main);
+    options.name = project.name;
     options.vars = vars;
     options.cpu_limit = std::time::Duration::from_millis(args.cpu_limit_ms);
     options.heap_limit = args.heap_limit_mb << 20;
@@ -499,21 +527,46 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.ws = args.ws.config();
     config.outbound = args.outbound.config();
     config.idle_ring_wait = std::time::Duration::from_micros(args.idle_ring_wait_us);
+    config.admin = args.admin.map(ringworker::AdminConfig::new);
+    config.request_id_header = args.request_id_header.clone();
+    if let Some(name) = &config.request_id_header {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            bail!(
+                "--request-id-header {name:?}: expected a header name (letters, digits, - and _)"
+            );
+        }
+    }
+    config.timeouts.drain_delay = Duration::from_millis(args.drain_delay_ms);
+    config.timeouts.drain = Duration::from_millis(args.drain_timeout_ms);
     let server = ringworker::serve_worker(config, options)?;
     eprintln!(
         "ringworker: serving on http://{} with {} shards",
         server.local_addr(),
         server.shards()
     );
+    if let Some(admin) = server.admin_addr() {
+        eprintln!(
+            "ringworker: admin listener on http://{admin}/ (/metrics, /healthz, /readyz, /stats, /tail)"
+        );
+    }
     server.run_until_signal_with_stats(args.stats_out)?;
     Ok(())
 }
 
 fn main() {
-    ringworker::init_logging();
     let cli = Cli::parse();
+    ringworker::init_logging_as(if cli.log_format == "json" {
+        ringworker::LogFormat::Json
+    } else {
+        ringworker::LogFormat::Text
+    });
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Tail(args) => tail::run(args),
         Command::Perf { args } => perf(args),
     };
     if let Err(e) = result {

@@ -671,9 +671,10 @@ fn pinned_case(mode: &str, target: String) -> (bool, Duration, String) {
     assert!(evicted[0].actor.starts_with("Pinned:"), "{evicted:?}");
     assert_eq!(evicted[0].why, "idle");
     // The same in the stats JSON (what `--stats-out` writes).
-    let json: Value = serde_json::from_str(&ringworker::stats_json(&srv.stats())).unwrap();
-    assert_eq!(json[0]["actors"]["evicted"][0][1], "idle", "{json}");
-    assert_eq!(json[0]["actors"]["evicted_idle"], 1, "{json}");
+    let json: Value = serde_json::from_str(&srv.stats_json()).unwrap();
+    let shard = &json["shards"][0];
+    assert_eq!(shard["actor_report"]["evicted"][0]["why"], "idle", "{json}");
+    assert_eq!(shard["actors"]["evicted_idle"], 1, "{json}");
     srv.shutdown();
     srv.join().unwrap();
     (resident_at_350ms, evicted_after, why)

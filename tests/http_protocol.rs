@@ -188,7 +188,7 @@ fn handler_panic_answers_500_and_the_shard_keeps_serving() {
     assert_eq!(resp.status, 200);
     let stats = srv.stats();
     assert_eq!(stats.len(), 1);
-    assert!(stats[0].server_errors >= 1);
+    assert!(stats[0].server_errors() >= 1);
     assert!(stats[0].requests >= 2);
 }
 

@@ -86,7 +86,7 @@ b = json.load(open(f"{tmp}/bench.json"))
 row = dict(name=name, round=rnd, rps=b["rps"], p50=b["latency_us"]["p50"], p99=b["latency_us"]["p99"],
            errors=b["errors"]["total"], loadgen=b["loadgen_cpu_util"], other=max(float(sys.argv[5]), 0.0))
 if proxied:
-    px = json.load(open(f"{tmp}/px.json"))[0]
+    px = json.load(open(f"{tmp}/px.json"))["shards"][0]
     out = px["outbound"]
     row.update(px_cpu=b["server_cpu_us_per_req"], px_user=b["server_cpu_user_us_per_req"],
                px_sys=b["server_cpu_sys_us_per_req"], px_util=b["server_cpu_util"],

@@ -57,6 +57,11 @@ pub struct Timeouts {
     /// On shutdown, in-flight requests get this long to finish before their
     /// connections are closed.
     pub drain: Duration,
+    /// On a graceful shutdown (`Server::run_until_signal`), how long the
+    /// server keeps serving while it already reports not-ready (the admin
+    /// listener's `/readyz` answers 503), so load balancers stop sending
+    /// before the listeners close. Default zero.
+    pub drain_delay: Duration,
 }
 
 impl Default for Timeouts {
@@ -68,6 +73,7 @@ impl Default for Timeouts {
             write_stall: Duration::from_secs(60),
             cancel_grace: Duration::from_millis(100),
             drain: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
         }
     }
 }
@@ -170,6 +176,32 @@ impl Default for OutboundConfig {
     }
 }
 
+/// The admin listener: where, and how much a tail client may lag.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Address every shard's admin listener binds (with `SO_REUSEPORT`);
+    /// keep it on loopback or a private network.
+    pub listen: SocketAddr,
+    /// Events queued for one tail client across all shards; a shard that
+    /// finds the queue full drops the client (it never waits for it).
+    pub tail_queue: usize,
+    /// Bytes of events waiting to be sent to one tail client (a client that
+    /// does not read); over it the client is dropped (close 1008).
+    pub tail_max_buffered_bytes: usize,
+}
+
+impl AdminConfig {
+    /// An admin listener on `listen` with default limits (4,096 queued
+    /// events, 1 MiB unsent).
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            tail_queue: 4096,
+            tail_max_buffered_bytes: 1 << 20,
+        }
+    }
+}
+
 /// A server's configuration, shared read-only by all its shards.
 ///
 /// ```
@@ -222,6 +254,13 @@ pub struct Config {
     /// keep-alive hello over one connection spends half the CPU per request,
     /// the disconnect cycle ~20 % less, a busy shard the same.
     pub idle_ring_wait: Duration,
+    /// A second listener for operators (metrics, health, stats, the live
+    /// page, tail clients), served by the shards beside the main one; `None`
+    /// (the default): no admin listener.
+    pub admin: Option<AdminConfig>,
+    /// Every response gets this header with its request's id (as `cf-ray`
+    /// does); `None` (the default): no such header.
+    pub request_id_header: Option<String>,
 }
 
 impl Config {
@@ -240,6 +279,8 @@ impl Config {
             ws: WsConfig::default(),
             outbound: OutboundConfig::default(),
             idle_ring_wait: Duration::from_millis(2),
+            admin: None,
+            request_id_header: None,
         }
     }
 }

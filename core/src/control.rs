@@ -8,18 +8,24 @@ use std::io::Write;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use crossbeam_queue::SegQueue;
 use futures_lite::AsyncReadExt;
 
 use crate::metrics::ShardStats;
+use crate::tail::TailSubscriber;
 
 /// A message to one shard.
 #[derive(Debug)]
 pub enum ShardCommand {
-    /// Reply with a snapshot of the shard's metrics.
-    Stats(mpsc::Sender<ShardStats>),
+    /// Reply with a snapshot of the shard's metrics. The reply channel can
+    /// be waited on from a thread or `.await`ed on another shard.
+    Stats(flume::Sender<ShardStats>),
+    /// Attach a tail client: the shard sends it its finished requests, and
+    /// answers on the channel once it does.
+    Tail(TailSubscriber, flume::Sender<()>),
+    /// Detach tail subscription `id`.
+    Untail(u64),
     /// Begin graceful shutdown: stop accepting, drain, then exit.
     Shutdown,
 }

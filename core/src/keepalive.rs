@@ -40,7 +40,19 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use serde::{Serialize, Serializer};
+
 use crate::cancel::CancelReason;
+
+/// A duration as whole milliseconds (the stats JSON's unit for pinned time).
+fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// An owner as its display text (`request 7`, `actor 0x...`).
+fn display<S: Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
 
 /// How many rows of owners that hold no token a ledger keeps (the most
 /// recent ones); older ones are dropped, their counts stay in the totals.
@@ -141,6 +153,18 @@ impl TokenEnd {
             Self::CapExpired => "keepalive cap expired",
         }
     }
+
+    /// A snake_case name for a metric label or a JSON key (`peer_closed`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::PeerClosed => "peer_closed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::OwnerEnded => "owner_ended",
+            Self::CapExpired => "cap_expired",
+        }
+    }
 }
 
 impl fmt::Display for TokenEnd {
@@ -166,7 +190,7 @@ impl From<CancelReason> for TokenEnd {
 }
 
 /// Tokens ended, by [`TokenEnd`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EndCounts {
     /// [`TokenEnd::Closed`].
     pub closed: u64,
@@ -220,9 +244,10 @@ impl EndCounts {
 }
 
 /// One owner's row in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OwnerStats {
     /// Whose row.
+    #[serde(serialize_with = "display")]
     pub owner: Owner,
     /// Tokens pinning it now (held and not past the cap).
     pub live: u64,
@@ -230,6 +255,7 @@ pub struct OwnerStats {
     pub past_cap: u64,
     /// Wall time during which it held at least one live token, including
     /// the current stretch.
+    #[serde(rename = "pinned_ms", serialize_with = "millis")]
     pub pinned_time: Duration,
     /// Tokens it acquired.
     pub acquired: u64,
@@ -238,7 +264,7 @@ pub struct OwnerStats {
 }
 
 /// A ledger's totals since it was made (gauges are as of the call).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct KeepaliveTotals {
     /// Tokens acquired.
     pub acquired: u64,
@@ -255,6 +281,7 @@ pub struct KeepaliveTotals {
     /// Owners pinned now.
     pub pinned_owners: u64,
     /// Pinned time summed over every owner (also those whose rows were dropped).
+    #[serde(rename = "pinned_ms", serialize_with = "millis")]
     pub pinned_time: Duration,
     /// Tokens ended, by reason (one end per token; see the module docs).
     pub ended: EndCounts,

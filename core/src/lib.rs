@@ -4,8 +4,9 @@
 //! the [`Config`], the thread-per-core [`shard`] launcher, the lock-free
 //! [`CancelFlag`] that records why a stream ended, the per-shard
 //! [`KeepaliveLedger`] of outbound connections pinning their owners,
-//! per-shard [`metrics`], and the [`control`] plane that reaches shards from
-//! outside (stats, shutdown) by message, never by lock.
+//! per-shard [`metrics`], the [`tail`] hubs that stream finished requests to
+//! tail clients, and the [`control`] plane that reaches shards from outside
+//! (stats, tail clients, shutdown) by message, never by lock.
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -18,7 +19,9 @@ pub mod drain;
 pub mod keepalive;
 pub mod mesh;
 pub mod metrics;
+pub mod request_id;
 pub mod shard;
+pub mod tail;
 
 /// A waker that counts its wake-ups, for the unit tests.
 #[cfg(test)]
@@ -32,7 +35,9 @@ impl std::task::Wake for CountWake {
 }
 
 pub use cancel::{CancelFlag, CancelReason, Cancelled};
-pub use config::{Config, HttpLimits, OutboundConfig, OverIpLimit, Timeouts, WsConfig};
+pub use config::{
+    AdminConfig, Config, HttpLimits, OutboundConfig, OverIpLimit, Timeouts, WsConfig,
+};
 pub use control::{ControlError, ShardCommand};
 pub use drain::{DrainSignal, DrainStage, DrainSubscription};
 pub use keepalive::{
@@ -40,7 +45,10 @@ pub use keepalive::{
     TokenKind,
 };
 pub use metrics::{
-    ACTOR_ROWS, ActorCounters, ActorReport, ActorRow, DormantCounters, OutboundCounters,
-    RingCounters, ShardMetrics, ShardStats, V8Counters,
+    ACTOR_ROWS, ActorCounters, ActorReport, ActorRow, DormantCounters, LATENCY_BUCKETS_US,
+    OutboundCounters, Outcome, OutcomeCounts, RingCounters, ShardMetrics, ShardStats, StatusCounts,
+    V8Counters, WsCounters,
 };
-pub use shard::{ShardContext, ShardController, ShardError, ShardId, ShardSet};
+pub use request_id::RequestId;
+pub use shard::{Readiness, ShardContext, ShardController, ShardError, ShardId, ShardSet};
+pub use tail::{RequestTrace, TailFilter, TailHub, TailSubscription};

@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::control::{ControlReceiver, ControlSender, ShardCommand, control_chann
 use crate::drain::{DrainSignal, DrainStage};
 use crate::keepalive::KeepaliveLedger;
 use crate::metrics::{ShardMetrics, ShardStats};
+use crate::tail::{TailHub, TailSubscription};
 
 /// A shard's index, `0..shards`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,6 +91,11 @@ pub struct ShardContext {
     pub keepalive: Rc<KeepaliveLedger>,
     /// This shard's shutdown stages.
     pub drain: DrainSignal,
+    /// This shard's tail subscribers (see [`crate::tail`]).
+    pub tail: Rc<TailHub>,
+    /// Every shard of the set, this one included, by message (stats for the
+    /// admin listener, tail subscriptions).
+    pub controller: ShardController,
     ready: ReadySlot,
 }
 
@@ -118,6 +125,8 @@ impl ShardContext {
             metrics: self.metrics.clone(),
             keepalive: self.keepalive.clone(),
             drain: self.drain.clone(),
+            tail: self.tail.clone(),
+            controller: self.controller.clone(),
             ready: self.ready.clone(),
         }
     }
@@ -142,31 +151,168 @@ pub struct ShardSet {
 
 /// Reaches running shards from any thread: stats and shutdown, by message.
 #[derive(Debug, Clone)]
-pub struct ShardController(Arc<Vec<ControlSender>>);
+pub struct ShardController(Arc<Controls>);
+
+#[derive(Debug)]
+struct Controls {
+    senders: Vec<ControlSender>,
+    lifecycle: Lifecycle,
+}
+
+/// Whether the shards serve, as a load balancer's readiness probe asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// Not every shard has started yet.
+    Starting,
+    /// Every shard serves.
+    Ready,
+    /// Shutdown has begun (or a shard stopped): send traffic elsewhere.
+    Draining,
+}
+
+#[derive(Debug)]
+struct Lifecycle {
+    shards: usize,
+    /// Every shard reported ready.
+    started: AtomicBool,
+    /// Shutdown was asked for.
+    draining: AtomicBool,
+    /// Shards whose thread has not ended.
+    running: AtomicUsize,
+}
+
+/// How long a stats request waits for a shard's answer.
+const STATS_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ShardController {
-    /// Asks every running shard for a metrics snapshot (a message each, no lock).
-    pub fn stats(&self) -> Vec<ShardStats> {
-        let (tx, rx) = mpsc::channel();
+    fn new(senders: Vec<ControlSender>) -> Self {
+        let shards = senders.len();
+        Self(Arc::new(Controls {
+            senders,
+            lifecycle: Lifecycle {
+                shards,
+                started: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
+                running: AtomicUsize::new(shards),
+            },
+        }))
+    }
+
+    /// How many shards.
+    pub fn shards(&self) -> usize {
+        self.0.senders.len()
+    }
+
+    fn ask_stats(&self) -> (flume::Receiver<ShardStats>, usize) {
+        let (tx, rx) = flume::bounded(self.0.senders.len().max(1));
         let mut asked = 0;
-        for c in self.0.iter() {
+        for c in self.0.senders.iter() {
             if c.send(ShardCommand::Stats(tx.clone())).is_ok() {
                 asked += 1;
             }
         }
-        drop(tx);
+        (rx, asked)
+    }
+
+    /// Asks every running shard for a metrics snapshot (a message each, no
+    /// lock) and waits for them. Not for a shard's own thread (it would wait
+    /// for itself): there, use [`Self::stats_async`].
+    pub fn stats(&self) -> Vec<ShardStats> {
+        let (rx, asked) = self.ask_stats();
         let mut out: Vec<ShardStats> = (0..asked)
-            .filter_map(|_| rx.recv_timeout(Duration::from_secs(5)).ok())
+            .filter_map(|_| rx.recv_timeout(STATS_TIMEOUT).ok())
             .collect();
         out.sort_by_key(|s| s.shard);
         out
     }
 
+    /// [`Self::stats`] for a shard: the answers are awaited, so this shard
+    /// answers its own request meanwhile. A shard that does not answer
+    /// within 5 s is left out.
+    pub async fn stats_async(&self) -> Vec<ShardStats> {
+        let (rx, asked) = self.ask_stats();
+        let mut out = Vec::with_capacity(asked);
+        let collect = async {
+            while out.len() < asked {
+                match rx.recv_async().await {
+                    Ok(s) => out.push(s),
+                    Err(_) => break,
+                }
+            }
+        };
+        futures_lite::future::or(collect, glommio::timer::sleep(STATS_TIMEOUT)).await;
+        out.sort_by_key(|s| s.shard);
+        out
+    }
+
+    /// Attaches `sub` to every shard and waits (on a shard) until each
+    /// sends it its finished requests; returns how many do. Detach with
+    /// [`Self::untail`] (or drop it: shards forget it at their next request).
+    pub async fn tail(&self, sub: &TailSubscription) -> usize {
+        let (tx, rx) = flume::bounded(self.0.senders.len().max(1));
+        let mut asked = 0;
+        for c in self.0.senders.iter() {
+            if c.send(ShardCommand::Tail(sub.subscriber(), tx.clone()))
+                .is_ok()
+            {
+                asked += 1;
+            }
+        }
+        drop(tx);
+        let mut attached = 0;
+        let collect = async {
+            while attached < asked && rx.recv_async().await.is_ok() {
+                attached += 1;
+            }
+        };
+        futures_lite::future::or(collect, glommio::timer::sleep(STATS_TIMEOUT)).await;
+        attached
+    }
+
+    /// Detaches tail subscription `id` from every shard.
+    pub fn untail(&self, id: u64) {
+        for c in self.0.senders.iter() {
+            let _ = c.send(ShardCommand::Untail(id));
+        }
+    }
+
+    /// Whether every shard serves: [`Readiness::Starting`] until each has
+    /// started, [`Readiness::Draining`] once shutdown was asked for (by
+    /// [`Self::begin_draining`] or [`Self::shutdown`]) or a shard stopped.
+    pub fn readiness(&self) -> Readiness {
+        let l = &self.0.lifecycle;
+        if l.draining.load(Ordering::Acquire) || l.running.load(Ordering::Acquire) < l.shards {
+            Readiness::Draining
+        } else if l.started.load(Ordering::Acquire) {
+            Readiness::Ready
+        } else {
+            Readiness::Starting
+        }
+    }
+
+    /// Reports not-ready from now on without stopping anything yet: what a
+    /// graceful shutdown does first, so load balancers stop sending before
+    /// the listeners close.
+    pub fn begin_draining(&self) {
+        self.0.lifecycle.draining.store(true, Ordering::Release);
+    }
+
     /// Begins graceful shutdown on every shard (idempotent).
     pub fn shutdown(&self) {
-        for c in self.0.iter() {
+        self.begin_draining();
+        for c in self.0.senders.iter() {
             let _ = c.send(ShardCommand::Shutdown);
         }
+    }
+}
+
+/// Counts a shard's thread as ended when dropped (also on a panic).
+struct Running(ShardController);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.0.lifecycle.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -190,12 +336,19 @@ impl ShardSet {
             None
         };
         let (ready_tx, ready_rx) = mpsc::channel();
-        let mut controls = Vec::with_capacity(shards);
-        let mut threads = Vec::with_capacity(shards);
+        let mut senders = Vec::with_capacity(shards);
+        let mut receivers = Vec::with_capacity(shards);
         for i in 0..shards {
-            let id = ShardId(i);
             let (ctl_tx, ctl_rx) = control_channel(i)?;
-            controls.push(ctl_tx);
+            senders.push(ctl_tx);
+            receivers.push(ctl_rx);
+        }
+        // Every shard holds the controller too: its admin listener asks the
+        // others for stats and attaches tail clients to them.
+        let controls = ShardController::new(senders);
+        let mut threads = Vec::with_capacity(shards);
+        for (i, ctl_rx) in receivers.into_iter().enumerate() {
+            let id = ShardId(i);
             let placement = match &cpus {
                 Some(cpus) => Placement::Fixed(cpus[i]),
                 None => Placement::Unbound,
@@ -203,16 +356,28 @@ impl ShardSet {
             let config = config.clone();
             let ready = ready_tx.clone();
             let main = shard_main.clone();
+            let controller = controls.clone();
             let thread = std::thread::Builder::new()
                 .name(id.to_string())
-                .spawn(move || run_shard(id, placement, config, ctl_rx, ready, main))?;
-            threads.push((id, thread));
+                .spawn(move || run_shard(id, placement, config, controller, ctl_rx, ready, main));
+            match thread {
+                Ok(t) => threads.push((id, t)),
+                Err(e) => {
+                    // The shards already started stop; this one never runs.
+                    controls
+                        .0
+                        .lifecycle
+                        .running
+                        .fetch_sub(shards - i, Ordering::AcqRel);
+                    let set = ShardSet { controls, threads };
+                    set.shutdown();
+                    let _ = set.join();
+                    return Err(e.into());
+                }
+            }
         }
         drop(ready_tx);
-        let set = ShardSet {
-            controls: ShardController(Arc::new(controls)),
-            threads,
-        };
+        let set = ShardSet { controls, threads };
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
@@ -231,17 +396,22 @@ impl ShardSet {
                 }
             }
         }
+        set.controls
+            .0
+            .lifecycle
+            .started
+            .store(true, Ordering::Release);
         Ok(set)
     }
 
     /// How many shards were started.
     pub fn len(&self) -> usize {
-        self.controls.0.len()
+        self.controls.shards()
     }
 
     /// Whether no shard was started (never true after a successful launch).
     pub fn is_empty(&self) -> bool {
-        self.controls.0.is_empty()
+        self.controls.shards() == 0
     }
 
     /// A `Send + Clone` handle for stats and shutdown from any thread.
@@ -279,6 +449,7 @@ fn run_shard<F, Fut>(
     id: ShardId,
     placement: Placement,
     config: Arc<Config>,
+    controller: ShardController,
     control: ControlReceiver,
     ready: mpsc::Sender<Result<(), (ShardId, String)>>,
     shard_main: F,
@@ -287,6 +458,7 @@ where
     F: Fn(ShardContext) -> Fut,
     Fut: Future<Output = Result<(), ShardError>> + 'static,
 {
+    let _running = Running(controller.clone());
     let executor = LocalExecutorBuilder::new(placement)
         .name(&id.to_string())
         .io_memory(config.io_memory)
@@ -310,9 +482,12 @@ where
             metrics: Rc::new(ShardMetrics::new()),
             keepalive: KeepaliveLedger::new(config.outbound.keepalive_cap),
             drain: DrainSignal::new(),
+            tail: TailHub::new(),
+            controller,
             ready: Rc::new(RefCell::new(Some(ready))),
         };
         let metrics = ctx.metrics.clone();
+        let tail = ctx.tail.clone();
         ShardMetrics::set_current(Some(metrics.clone()));
         let keepalive = ctx.keepalive.clone();
         KeepaliveLedger::install(keepalive.clone());
@@ -320,8 +495,15 @@ where
         let deadline = config.timeouts.drain;
         glommio::spawn_local(control.run(move |cmd| match cmd {
             ShardCommand::Stats(reply) => {
-                let _ = reply.send(metrics.snapshot(id.0).with_keepalive(&keepalive));
+                let mut stats = metrics.snapshot(id.0).with_keepalive(&keepalive);
+                stats.tail_clients = tail.subscribers() as u64;
+                let _ = reply.send(stats);
             }
+            ShardCommand::Tail(sub, attached) => {
+                tail.subscribe(sub);
+                let _ = attached.send(());
+            }
+            ShardCommand::Untail(sub) => tail.unsubscribe(sub),
             ShardCommand::Shutdown => {
                 if !drain.is_draining() {
                     tracing::info!(shard = id.0, "draining");
@@ -347,4 +529,26 @@ where
         }
         result
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_start_shutdown_and_stopped_shards() {
+        let (tx, _rx) = control_channel(0).unwrap();
+        let c = ShardController::new(vec![tx]);
+        assert_eq!(c.readiness(), Readiness::Starting);
+        c.0.lifecycle.started.store(true, Ordering::Release);
+        assert_eq!(c.readiness(), Readiness::Ready);
+        let stopped = Running(c.clone());
+        drop(stopped);
+        assert_eq!(c.readiness(), Readiness::Draining, "a shard stopped");
+        let (tx, _rx) = control_channel(0).unwrap();
+        let c = ShardController::new(vec![tx]);
+        c.0.lifecycle.started.store(true, Ordering::Release);
+        c.begin_draining();
+        assert_eq!(c.readiness(), Readiness::Draining);
+    }
 }

@@ -26,7 +26,7 @@ pub mod uring;
 pub mod ws;
 
 pub use http::{Body, BodyError, BodySender, Handler, Request, Response, ResponseBody};
-pub use server::serve_shard;
+pub use server::{SideListener, serve_shard, serve_shard_with};
 
 /// Asks the allocator to give the free pages among live blocks back to the
 /// system. After many connections went quiet (dormant WebSockets,

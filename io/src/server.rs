@@ -1,22 +1,41 @@
 //! The per-shard accept loop: accepts on this shard's `SO_REUSEPORT`
 //! listener, spawns one task per connection, and on shutdown stops accepting
 //! and waits for the connections to drain.
+//!
+//! A shard may serve a second, [`SideListener`] (the admin listener) on the
+//! same ring with its own handler. It shares nothing per connection with the
+//! main listener: its own connection set, counters (the shard's metrics
+//! count only the main listener's traffic) and shutdown signal. It keeps
+//! accepting while the main listener drains, so health checks and metrics
+//! still answer, and closes once the main listener's connections are gone.
 
+use std::cell::{Cell, RefCell};
 use std::net::TcpListener as StdTcpListener;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_lite::FutureExt;
 use glommio::sync::Gate;
 use ringworker_core::drain::DrainStage;
-use ringworker_core::{ShardContext, ShardError};
+use ringworker_core::{DrainSignal, ShardContext, ShardError, ShardMetrics, TailHub};
 
 use crate::http::Handler;
 use crate::http::conn::{ConnEnv, serve_connection};
 use crate::http::parse;
 use crate::socket::Socket;
 use crate::uring::{NetRing, NetRingConfig};
+
+/// A second listener a shard serves beside its main one, with its own
+/// handler (see the module docs).
+#[derive(Debug)]
+pub struct SideListener<A> {
+    /// This shard's socket of it (`SO_REUSEPORT`, like the main one).
+    pub listener: StdTcpListener,
+    /// What answers its requests.
+    pub handler: A,
+}
 
 /// Serves HTTP/1.1 on `listener` with `handler` until the shard is told to
 /// shut down and its connections have drained (or the drain deadline passed).
@@ -26,6 +45,17 @@ pub async fn serve_shard<H: Handler>(
     ctx: &ShardContext,
     listener: StdTcpListener,
     handler: H,
+) -> Result<(), ShardError> {
+    serve_shard_with::<H, H>(ctx, listener, handler, None).await
+}
+
+/// [`serve_shard`], and `side` beside it on the same ring (see
+/// [`SideListener`]).
+pub async fn serve_shard_with<H: Handler, A: Handler>(
+    ctx: &ShardContext,
+    listener: StdTcpListener,
+    handler: H,
+    side: Option<SideListener<A>>,
 ) -> Result<(), ShardError> {
     let ring = NetRing::start(NetRingConfig {
         idle_wait: ctx.config.idle_ring_wait,
@@ -39,9 +69,55 @@ pub async fn serve_shard<H: Handler>(
     // (made on first use by `Client::current`) takes this configuration.
     crate::client::Client::install_config(ctx.config.outbound.clone());
     crate::ws::client::configure(ctx.config.ws.clone());
-    let acceptor = ring.listen(listener.as_raw_fd());
+    let env = conn_env(
+        ctx,
+        handler,
+        ctx.metrics.clone(),
+        ctx.drain.clone(),
+        ctx.tail.clone(),
+        ctx.config.request_id_header.as_deref(),
+    );
+    let side = side.map(|s| {
+        // Its own counters and shutdown; no tail client ever sees it.
+        let env = conn_env(
+            ctx,
+            s.handler,
+            Rc::new(ShardMetrics::new()),
+            DrainSignal::new(),
+            TailHub::new(),
+            None,
+        );
+        let task = glommio::spawn_local(accept_loop(env.clone(), ring.clone(), s.listener));
+        (env, task)
+    });
+    ctx.ready();
+    tracing::debug!(shard = ctx.id.0, "accepting");
+    accept_loop(env, ring.clone(), listener).await;
+    if let Some((env, task)) = side {
+        env.drain.advance(DrainStage::Draining);
+        let drain = env.drain.clone();
+        let deadline = ctx.config.timeouts.drain;
+        let forced = glommio::spawn_local(async move {
+            glommio::timer::sleep(deadline).await;
+            drain.advance(DrainStage::Forced);
+        });
+        task.await;
+        drop(forced);
+    }
+    ring.stop();
+    Ok(())
+}
+
+fn conn_env<H: Handler>(
+    ctx: &ShardContext,
+    handler: H,
+    metrics: Rc<ShardMetrics>,
+    drain: DrainSignal,
+    tail: Rc<TailHub>,
+    request_id_header: Option<&str>,
+) -> Rc<ConnEnv<H>> {
     let limits = &ctx.config.limits;
-    let env = Rc::new(ConnEnv {
+    Rc::new(ConnEnv {
         handler: Rc::new(handler),
         config: ctx.config.clone(),
         limits: parse::Limits {
@@ -49,32 +125,39 @@ pub async fn serve_shard<H: Handler>(
             max_headers: limits.max_headers,
             max_uri_bytes: limits.max_uri_bytes,
         },
-        metrics: ctx.metrics.clone(),
-        drain: ctx.drain.clone(),
+        metrics,
+        drain,
         shard: ctx.id,
-        ws_per_ip: Default::default(),
+        ws_per_ip: RefCell::default(),
         gate: Gate::new(),
         dormant: crate::ws::dormant::DormantSet::new(&ctx.config.ws),
-    });
+        tail,
+        last_request: Cell::new(0),
+        request_id_header: request_id_header.map(|n| Bytes::copy_from_slice(n.as_bytes())),
+    })
+}
+
+/// Accepts on `listener` until `env.drain` reaches draining, closes it, then
+/// waits for the connections to end.
+async fn accept_loop<H: Handler>(env: Rc<ConnEnv<H>>, ring: Rc<NetRing>, listener: StdTcpListener) {
+    let acceptor = ring.listen(listener.as_raw_fd());
     let gate = env.gate.clone();
     if let Ok(task) = gate.spawn(crate::http::dormant::drive(env.clone())) {
         drop(task.detach());
     }
-    ctx.ready();
-    tracing::debug!(shard = ctx.id.0, "accepting");
-
+    let max_connections = env.config.limits.max_connections_per_shard as u64;
     loop {
-        if ctx.metrics.open_connections() >= limits.max_connections_per_shard as u64 {
+        if env.metrics.open_connections() >= max_connections {
             // At the cap: leave new connections in the backlog for a moment.
             glommio::timer::sleep(Duration::from_millis(1)).await;
-            if ctx.drain.is_draining() {
+            if env.drain.is_draining() {
                 break;
             }
             continue;
         }
         let accepted = async { Some(acceptor.accept().await) }
             .or(async {
-                ctx.drain.reached(DrainStage::Draining).await;
+                env.drain.reached(DrainStage::Draining).await;
                 None
             })
             .await;
@@ -94,7 +177,7 @@ pub async fn serve_shard<H: Handler>(
                 }
             }
             Some(Err(e)) => {
-                tracing::warn!(shard = ctx.id.0, "accept failed: {e}");
+                tracing::warn!(shard = env.shard.0, "accept failed: {e}");
                 // EMFILE and friends: back off instead of spinning.
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
@@ -103,8 +186,8 @@ pub async fn serve_shard<H: Handler>(
     drop(acceptor);
     drop(listener);
     tracing::debug!(
-        shard = ctx.id.0,
-        open = ctx.metrics.open_connections(),
+        shard = env.shard.0,
+        open = env.metrics.open_connections(),
         "draining connections"
     );
     // Connections end themselves: idle ones at once, busy ones after their
@@ -112,6 +195,4 @@ pub async fn serve_shard<H: Handler>(
     // WebSockets get their tasks back first (to send 1001).
     crate::http::dormant::wake_all(&env);
     let _ = gate.close().await;
-    ring.stop();
-    Ok(())
 }

@@ -117,6 +117,11 @@ impl Socket {
         self.recv.end()
     }
 
+    /// Bytes received since the socket was accepted (consumed or not).
+    pub fn received_total(&self) -> u64 {
+        self.recv.received()
+    }
+
     /// Queues `head` then `chunks` (chunked framing if `chunked`) to be sent
     /// in order after earlier sends; `head` is left empty for reuse. Returns
     /// the bytes queued. See [`NetRing::send`].

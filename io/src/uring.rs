@@ -122,6 +122,8 @@ pub struct RecvShared {
     owned: std::os::fd::OwnedFd,
     /// Bytes received and not yet consumed by the connection.
     pub buf: RefCell<BytesMut>,
+    /// Bytes received since the socket was made.
+    received: Cell<u64>,
     state: Cell<RecvState>,
     end: Cell<Option<RecvEnd>>,
     read_waker: RefCell<Option<Waker>>,
@@ -581,6 +583,7 @@ impl NetRing {
         let s = Rc::new(RecvShared {
             owned,
             buf: RefCell::new(BytesMut::with_capacity(8 * 1024)),
+            received: Cell::new(0),
             state: Cell::new(RecvState::Paused),
             end: Cell::new(None),
             read_waker: RefCell::new(None),
@@ -969,6 +972,7 @@ impl NetRing {
                         s.buf
                             .borrow_mut()
                             .extend_from_slice(self.bufs.buffer(bid, res as usize));
+                        s.received.set(s.received.get() + res as u64);
                     }
                     self.bufs.give(bid);
                 }
@@ -1420,5 +1424,10 @@ impl RecvShared {
     /// How the receive side ended, if it did.
     pub fn end(&self) -> Option<RecvEnd> {
         self.end.get()
+    }
+
+    /// Bytes received since the socket was made.
+    pub fn received(&self) -> u64 {
+        self.received.get()
     }
 }

@@ -15,6 +15,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ringworker_core::Outcome;
 use ringworker_io::{Request, Response, ResponseBody};
 
 use v8::MapFnTo;
@@ -58,6 +59,9 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
 pub struct WorkerOptions {
     /// The main module (an ES module with `export default { fetch }`).
     pub main: PathBuf,
+    /// The worker's name in its log lines and tail events (wrangler.toml's
+    /// `name`); `None`: the main module's file name without its extension.
+    pub name: Option<String>,
     /// Write a V8 CPU profile of the isolate here (a `.cpuprofile` Chrome
     /// DevTools loads) when the runtime is dropped; shard N > 0 writes
     /// `<stem>.shardN.cpuprofile`.
@@ -121,6 +125,20 @@ pub struct WorkerOptions {
     pub test_scheduled: bool,
 }
 
+impl WorkerOptions {
+    /// The worker's name: [`Self::name`], or the main module's file stem.
+    pub fn worker_name(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self
+                .main
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "worker".into()),
+        }
+    }
+}
+
 /// How much V8's committed heap must have grown since the last idle
 /// collection for the next one to run (see [`WorkerOptions::idle_gc_after`]).
 pub const IDLE_GC_GROWTH: usize = 4 << 20;
@@ -130,6 +148,7 @@ impl WorkerOptions {
     pub fn new(main: impl Into<PathBuf>) -> Self {
         Self {
             main: main.into(),
+            name: None,
             vars: Vec::new(),
             shard: 0,
             cpu_limit: Duration::from_millis(50),
@@ -177,6 +196,11 @@ pub(crate) enum Settled {
 struct Tracked {
     flag: ringworker_core::CancelFlag,
     watch: Option<Rc<RequestWatch>>,
+    /// The incoming request's id (none for an actor's owner id).
+    rid: Option<ringworker_core::RequestId>,
+    /// Where its console lines, exceptions and JS time go while a tail
+    /// client is attached.
+    trace: Option<Rc<ringworker_core::RequestTrace>>,
 }
 
 /// A request whose `request.signal` must abort when its client goes away.
@@ -270,6 +294,8 @@ pub(crate) struct Host {
     /// The isolate's CPU-time watch (storage time is held out of it).
     pub(crate) watch: Option<Arc<Watch>>,
     shard: usize,
+    /// The worker's name, in its log lines and tail events.
+    worker: Rc<str>,
 }
 
 pub(crate) type HostRef = Rc<RefCell<Host>>;
@@ -513,6 +539,22 @@ pub(crate) fn host(scope: &v8::PinScope) -> HostRef {
 
 // ------------------------------------------------------------------ native ops
 
+/// A request id as a log field: `-` when the code runs for no request (the
+/// script's top level, an actor's own work).
+pub(crate) struct Rid(pub(crate) Option<ringworker_core::RequestId>);
+
+impl std::fmt::Display for Rid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(r) => r.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// `log(level, text)`: a `console.*` line (0 debug, 1 log, 2 warn, 3
+/// error, 4 info). It goes to the log with the worker and the request it
+/// runs for, and to that request's trace while a tail client is attached.
 fn op_log(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
@@ -520,12 +562,27 @@ fn op_log(
 ) {
     let level = args.get(0).int32_value(scope).unwrap_or(1);
     let msg = args.get(1).to_rust_string_lossy(scope);
-    let shard = host(scope).borrow().shard;
+    let owner = current_owner(scope);
+    let h = host(scope);
+    let h = h.borrow();
+    let (rid, trace) = h.request_of(owner);
+    let (shard, worker) = (h.shard, &*h.worker);
+    let console_level = match level {
+        0 => "debug",
+        2 => "warn",
+        3 => "error",
+        4 => "info",
+        _ => "log",
+    };
+    let rid = Rid(rid);
     match level {
-        0 => tracing::debug!(target: "js", shard, "{msg}"),
-        1 => tracing::info!(target: "js", shard, "{msg}"),
-        2 => tracing::warn!(target: "js", shard, "{msg}"),
-        _ => tracing::error!(target: "js", shard, "{msg}"),
+        0 => tracing::debug!(target: "js", shard, worker, request_id = %rid, "{msg}"),
+        2 => tracing::warn!(target: "js", shard, worker, request_id = %rid, "{msg}"),
+        3 => tracing::error!(target: "js", shard, worker, request_id = %rid, "{msg}"),
+        _ => tracing::info!(target: "js", shard, worker, request_id = %rid, "{msg}"),
+    }
+    if let Some(t) = trace {
+        t.log(console_level, msg);
     }
 }
 
@@ -879,9 +936,26 @@ impl Host {
             Tracked {
                 flag: ringworker_core::CancelFlag::new(),
                 watch: None,
+                rid: None,
+                trace: None,
             },
         );
         id
+    }
+
+    /// The incoming request `owner` stands for: its id and (while a tail
+    /// client is attached) its trace. Nothing for an actor or no owner.
+    pub(crate) fn request_of(
+        &self,
+        owner: u32,
+    ) -> (
+        Option<ringworker_core::RequestId>,
+        Option<Rc<ringworker_core::RequestTrace>>,
+    ) {
+        match self.requests.get(&owner) {
+            Some(t) => (t.rid, t.trace.clone()),
+            None => (None, None),
+        }
     }
 
     /// Whether `owner` handed work to `waitUntil()` that is still pending.
@@ -1185,12 +1259,16 @@ impl JsRuntime {
             &*heap as *const HeapGuard as *mut std::ffi::c_void,
         );
         let host = set_slots(&mut isolate, options.shard);
+        host.borrow_mut().worker = options.worker_name().into();
         host.borrow_mut().outbound.limit = options.subrequest_limit;
         host.borrow_mut()
             .actors
             .configure(options.actors.clone(), options.shard);
         crate::actor::Actors::report_to_metrics(&host);
         // On a shard, GC pauses and the heap size go into its metrics.
+        if let Some(m) = ringworker_core::ShardMetrics::current() {
+            m.isolate_started(options.heap_limit as u64);
+        }
         let gc_clock = ringworker_core::ShardMetrics::current().map(|metrics| {
             Box::new(GcClock {
                 metrics,
@@ -1634,11 +1712,16 @@ impl JsRuntime {
             });
             h.next_request = h.next_request.wrapping_add(1).max(1);
             let request = h.next_request;
+            if let Some(t) = req.trace() {
+                t.set_worker(h.worker.clone());
+            }
             h.requests.insert(
                 request,
                 Tracked {
                     flag: req.cancel_flag().clone(),
                     watch: None,
+                    rid: Some(req.id()),
+                    trace: req.trace().cloned(),
                 },
             );
             RequestIds { body, request }
@@ -1674,14 +1757,35 @@ impl JsRuntime {
         match outcome {
             Ok(global) => self.to_response(global, ids),
             // (`enter` logged why.)
-            Err(JsFailure::Terminated) => Response::text(
+            Err(JsFailure::Terminated) => self.terminated_response(),
+            Err(JsFailure::Exception(message)) => {
+                tracing::error!(
+                    target: "js",
+                    shard = self.options.shard,
+                    worker = %self.host.borrow().worker,
+                    request_id = %req.id(),
+                    "fetch handler failed: {message}"
+                );
+                if let Some(t) = req.trace() {
+                    t.exception(message);
+                }
+                Response::text(500, "Internal Server Error").with_outcome(Outcome::Exception)
+            }
+        }
+    }
+
+    /// The answer to a request whose script was stopped: by its CPU limit,
+    /// or because the isolate reached its heap limit.
+    fn terminated_response(&self) -> Response {
+        if self.is_exhausted() {
+            Response::text(503, "Service Unavailable: the isolate ran out of memory")
+                .with_outcome(Outcome::HeapLimit)
+        } else {
+            Response::text(
                 503,
                 "Service Unavailable: script exceeded its CPU time limit",
-            ),
-            Err(JsFailure::Exception(message)) => {
-                tracing::error!(target: "js", shard = self.options.shard, "fetch handler failed: {message}");
-                Response::text(500, "Internal Server Error")
-            }
+            )
+            .with_outcome(Outcome::CpuLimit)
         }
     }
 
@@ -1783,12 +1887,7 @@ impl JsRuntime {
     fn to_response(self: &Rc<Self>, value: v8::Global<v8::Value>, ids: RequestIds) -> Response {
         let rt = self.clone();
         self.enter_as(ids.request, |tc, h| rt.response_in(tc, h, value, ids))
-            .unwrap_or_else(|_| {
-                Response::text(
-                    503,
-                    "Service Unavailable: script exceeded its CPU time limit",
-                )
-            })
+            .unwrap_or_else(|_| self.terminated_response())
     }
 
     fn response_in(
@@ -1803,8 +1902,12 @@ impl JsRuntime {
         let recv = v8::undefined(tc).into();
         let Some(parts) = parts_fn.call(tc, recv, &[value]) else {
             let msg = exception_text(tc);
-            tracing::error!(target: "js", shard = self.options.shard, "{msg}");
-            return Response::text(500, "Internal Server Error");
+            let (rid, trace) = self.host.borrow().request_of(ids.request);
+            tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(rid), "{msg}");
+            if let Some(t) = trace {
+                t.exception(msg);
+            }
+            return Response::text(500, "Internal Server Error").with_outcome(Outcome::Exception);
         };
         let parts =
             v8::Local::<v8::Array>::try_from(parts).expect("responseParts returns an array");
@@ -2202,6 +2305,10 @@ impl JsRuntime {
             return Err(JsFailure::Terminated);
         }
         let mut reset_actor = None;
+        // While a tail client is attached, the entry's time goes to the
+        // request's trace (entries are synchronous: this is CPU time).
+        let (rid, trace) = self.host.borrow().request_of(owner);
+        let entered = trace.as_ref().map(|_| std::time::Instant::now());
         let (r, terminated) = {
             let mut inner = self.inner.borrow_mut();
             let Some(Inner { h, isolate, .. }) = inner.as_mut() else {
@@ -2223,7 +2330,10 @@ impl JsRuntime {
             for (_, reason) in unhandled {
                 let reason = v8::Local::new(tc, reason);
                 let text = value_text(tc, reason);
-                tracing::error!(target: "js", shard = self.options.shard, "Uncaught (in promise) {text}");
+                tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(rid), "Uncaught (in promise) {text}");
+                if let Some(t) = &trace {
+                    t.exception(format!("Uncaught (in promise) {text}"));
+                }
             }
             let terminated = h.watch.exit();
             if terminated {
@@ -2258,13 +2368,23 @@ impl JsRuntime {
             }
             (r, terminated)
         };
+        if let (Some(t), Some(at)) = (&trace, entered) {
+            t.add_cpu(at.elapsed());
+        }
         if self.is_exhausted() {
             tracing::error!(
                 target: "js",
                 shard = self.options.shard,
+                request_id = %Rid(rid),
                 "the isolate reached its heap limit of {} MiB; the script was stopped and the isolate will be replaced",
                 self.options.heap_limit >> 20
             );
+            if let Some(t) = &trace {
+                t.exception("the isolate reached its heap limit".into());
+            }
+            if let Some(m) = ringworker_core::ShardMetrics::current() {
+                m.isolate_evicted();
+            }
             // Dispose of it now: V8 wants a thread's isolates dropped in the
             // reverse order of creation, so this one must go before its
             // replacement exists. Requests still holding it fail cleanly.
@@ -2289,9 +2409,16 @@ impl JsRuntime {
             tracing::error!(
                 target: "js",
                 shard = self.options.shard,
+                request_id = %Rid(rid),
                 "script ran longer than {:?} and was terminated",
                 self.options.cpu_limit
             );
+            if let Some(t) = &trace {
+                t.exception(format!(
+                    "script ran longer than {:?} and was terminated",
+                    self.options.cpu_limit
+                ));
+            }
             if let Some(owner) = reset_actor {
                 // Its input gate and queued events cannot be trusted: the
                 // actor is reset, as Durable Objects are.
@@ -2437,6 +2564,7 @@ impl JsRuntime {
             entry
         };
         let shard = self.options.shard;
+        let (rid, trace) = self.host.borrow().request_of(owner);
         let ran = self.enter_as(owner, |tc, _| {
             if let Some(frame) = frame {
                 let frame = v8::Local::new(tc, frame);
@@ -2446,7 +2574,10 @@ impl JsRuntime {
             let recv = v8::undefined(tc).into();
             if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
                 let msg = exception_text(tc);
-                tracing::error!(target: "js", shard, "uncaught exception in timer: {msg}");
+                tracing::error!(target: "js", shard, request_id = %Rid(rid), "uncaught exception in timer: {msg}");
+                if let Some(t) = trace {
+                    t.exception(format!("Uncaught {msg}"));
+                }
             }
         });
         if ran.is_err() {

@@ -108,7 +108,8 @@ pub fn build(a: &Args, run: &Run) -> anyhow::Result<Report> {
     let stats = run
         .server_stats
         .as_ref()
-        .and_then(|s| s.as_array().cloned())
+        // `{"shards": [...]}` (the stats document), or a bare array.
+        .and_then(|s| s.get("shards").unwrap_or(s).as_array().cloned())
         .unwrap_or_default();
     let sum = |k1: &str, k2: &str| -> f64 {
         stats

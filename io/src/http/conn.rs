@@ -35,7 +35,8 @@ use futures_lite::{FutureExt, Stream};
 use glommio::timer::Timer;
 use ringworker_core::drain::DrainStage;
 use ringworker_core::{
-    CancelFlag, CancelReason, Config, DrainSignal, OverIpLimit, ShardId, ShardMetrics,
+    CancelFlag, CancelReason, Config, DrainSignal, Outcome, OverIpLimit, RequestId, RequestTrace,
+    ShardId, ShardMetrics, TailHub,
 };
 
 use super::Handler;
@@ -78,6 +79,21 @@ pub(crate) struct ConnEnv<H> {
     pub gate: glommio::sync::Gate,
     /// Idle parkable WebSockets held without a task.
     pub dormant: crate::ws::dormant::DormantSet,
+    /// The shard's tail subscribers: a request gets a trace only while one
+    /// is attached.
+    pub tail: Rc<TailHub>,
+    /// The sequence number of the shard's last request (its [`RequestId`]).
+    pub last_request: Cell<u32>,
+    /// `config.request_id_header`, ready to write.
+    pub request_id_header: Option<Bytes>,
+}
+
+impl<H> ConnEnv<H> {
+    fn next_request_id(&self) -> RequestId {
+        let seq = self.last_request.get().wrapping_add(1);
+        self.last_request.set(seq);
+        RequestId::new(self.shard.0, seq)
+    }
 }
 
 struct Meta {
@@ -89,6 +105,9 @@ struct Meta {
     cancel: CancelFlag,
     /// The request asks for a WebSocket (`Upgrade: websocket`).
     websocket: bool,
+    id: RequestId,
+    /// Present while a tail client is attached (see [`TailHub`]).
+    trace: Option<Rc<RequestTrace>>,
 }
 
 enum Item {
@@ -223,7 +242,7 @@ pub(crate) async fn serve_connection<H: Handler>(
                 return;
             }
         }
-        ws_left(&env, peer);
+        ws_left(&env, Some(peer));
     } else if !sh.peer_gone.get() {
         linger_close(&sh.sock).await;
     }
@@ -240,6 +259,10 @@ async fn run_websocket<H: Handler>(
     ws: Rc<WsShared>,
 ) -> Ended {
     let ip = peer.ip();
+    env.metrics.count_websockets(|c| {
+        c.open += 1;
+        c.accepted += 1;
+    });
     let over = {
         let mut per_ip = env.ws_per_ip.borrow_mut();
         let n = per_ip.entry(ip).or_insert(0);
@@ -266,8 +289,12 @@ async fn run_websocket<H: Handler>(
     .await
 }
 
-/// A WebSocket of `peer` ended: it no longer counts against its address.
-pub(crate) fn ws_left<H>(env: &ConnEnv<H>, peer: SocketAddr) {
+/// A WebSocket of `peer` ended: it no longer counts as open, nor against
+/// its address (`peer` is `None` if the socket no longer knows it).
+pub(crate) fn ws_left<H>(env: &ConnEnv<H>, peer: Option<SocketAddr>) {
+    env.metrics
+        .count_websockets(|c| c.open = c.open.saturating_sub(1));
+    let Some(peer) = peer else { return };
     let mut per_ip = env.ws_per_ip.borrow_mut();
     if let Some(n) = per_ip.get_mut(&peer.ip()) {
         *n -= 1;
@@ -340,7 +367,7 @@ enum Deadline {
 }
 
 enum ReadEvent {
-    Data(usize),
+    Data,
     Eof,
     Error(io::Error),
     Timer,
@@ -399,8 +426,19 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
     let mut state = Reading::Head { since: None };
     let mut alarm = Alarm::new();
     let mut draining_seen = false;
+    // Bytes the HTTP side consumed, counted as received (what it leaves in
+    // the buffer, an upgraded connection's first frames, its session counts).
+    let mut counted = 0u64;
+    let count_in = |counted: &mut u64| {
+        let consumed = sh.sock.received_total() - sh.sock.rbuf().len() as u64;
+        if consumed > *counted {
+            env.metrics.add_bytes_in((consumed - *counted) as usize);
+            *counted = consumed;
+        }
+    };
 
     'outer: loop {
+        count_in(&mut counted);
         // The ring appends to this buffer between our polls, so the borrow
         // lives in this block only, never across the await below.
         let (deadline, can_read, seen) = {
@@ -576,7 +614,7 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
             }
             let buffered = sh.sock.rbuf().len();
             if buffered > seen {
-                return Poll::Ready(ReadEvent::Data(buffered - seen));
+                return Poll::Ready(ReadEvent::Data);
             }
             if let Reading::Body { shared, .. } = &state {
                 // The body's consumer wakes this task when it wants data, frees
@@ -612,8 +650,7 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
         .await;
 
         match ev {
-            ReadEvent::Data(n) => {
-                env.metrics.add_bytes_in(n);
+            ReadEvent::Data => {
                 let now = Instant::now();
                 sh.last_activity.set(now);
                 sh.arrived.set(now);
@@ -666,6 +703,7 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
             }
         }
     }
+    count_in(&mut counted);
     sh.reader_done.set(true);
     sh.kick_writer();
 }
@@ -719,16 +757,9 @@ fn accept_head<H: Handler>(
         }
     };
     let meta_upgrade = ph.upgrade || ph.websocket;
-    let meta = Meta {
-        keep_alive: ph.keep_alive,
-        is_head: ph.is_head,
-        http10,
-        started: sh.arrived.get(),
-        body: shared.clone(),
-        cancel: cancel.clone(),
-        websocket: ph.websocket,
-    };
-    let req = Request::new(RequestParts {
+    let id = env.next_request_id();
+    let started = sh.arrived.get();
+    let mut req = Request::new(RequestParts {
         head: Head {
             buf: head_buf,
             method: ph.method,
@@ -740,7 +771,33 @@ fn accept_head<H: Handler>(
         cancel: cancel.clone(),
         peer,
         shard: env.shard,
+        id,
+        trace: None,
     });
+    let trace = env.tail.is_active().then(|| {
+        let host = req
+            .header("host")
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .unwrap_or("localhost");
+        let trace = RequestTrace::new(
+            req.method(),
+            format!("http://{host}{}", req.target()),
+            started,
+        );
+        req.set_trace(trace.clone());
+        trace
+    });
+    let meta = Meta {
+        keep_alive: ph.keep_alive,
+        is_head: ph.is_head,
+        http10,
+        started,
+        body: shared.clone(),
+        cancel: cancel.clone(),
+        websocket: ph.websocket,
+        id,
+        trace,
+    };
     sh.in_flight.borrow_mut().push_back(cancel.clone());
     sh.queue.borrow_mut().push_back(Item::Request(req, meta));
     sh.kick_writer();
@@ -802,7 +859,8 @@ async fn write_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>) {
         match item {
             Item::Reject { status, reason } => {
                 head_writer::write_error_response(&mut wbuf, status, &reason);
-                env.metrics.request_done(status, Duration::ZERO);
+                env.metrics
+                    .request_done(status, Outcome::Ok, Duration::ZERO);
                 let _ = flush(sh, env, &mut wbuf, &[], false).await;
                 break;
             }
@@ -887,7 +945,7 @@ async fn serve_one<H: Handler>(
     };
     let mut resp = match outcome {
         None => {
-            env.metrics.request_done(499, meta.started.elapsed());
+            request_over(env, meta, 499, Outcome::ClientDisconnected);
             return Ok(false);
         }
         Some(Ok(resp)) => resp,
@@ -897,8 +955,11 @@ async fn serve_one<H: Handler>(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(shard = env.shard.0, "handler panicked: {msg}");
-            Response::text(500, "internal server error")
+            tracing::error!(shard = env.shard.0, request_id = %meta.id, "handler panicked: {msg}");
+            if let Some(t) = &meta.trace {
+                t.exception(format!("handler panicked: {msg}"));
+            }
+            Response::text(500, "internal server error").with_outcome(Outcome::Exception)
         }
     };
 
@@ -918,17 +979,19 @@ async fn serve_one<H: Handler>(
     }) {
         tracing::error!(
             shard = env.shard.0,
+            request_id = %meta.id,
             "handler returned an invalid header {:?}: {:?}",
             String::from_utf8_lossy(n),
             String::from_utf8_lossy(v)
         );
-        resp = Response::text(500, "internal server error: invalid response header");
+        resp = Response::text(500, "internal server error: invalid response header")
+            .with_outcome(resp.outcome);
     }
     if let ResponseBody::WebSocket(ws) = &resp.body {
         match accept_websocket(ws, handshake.as_ref(), resp.status, &mut resp.headers) {
             Ok(()) => keep = false,
             Err(msg) => {
-                tracing::error!(shard = env.shard.0, "cannot accept the WebSocket: {msg}");
+                tracing::error!(shard = env.shard.0, request_id = %meta.id, "cannot accept the WebSocket: {msg}");
                 ws.fail_unattached(&msg);
                 let status = if handshake.is_none() { 400 } else { 500 };
                 resp = Response::text(status, msg);
@@ -938,7 +1001,12 @@ async fn serve_one<H: Handler>(
     }
 
     let status = resp.status;
+    let handler_outcome = resp.outcome;
     let bodiless = head_writer::forbids_body(status);
+    if let Some(name) = &env.request_id_header {
+        resp.headers
+            .push((name.clone(), Bytes::from(meta.id.to_string())));
+    }
     let headers = std::mem::take(&mut resp.headers);
     let header_pairs = headers.iter().map(|(n, v)| (&n[..], &v[..]));
     // The body's framing goes into the head; then the body, if it is sent.
@@ -1000,8 +1068,25 @@ async fn serve_one<H: Handler>(
                 .map(|ok| ok && keep)
         }
     };
-    env.metrics.request_done(status, meta.started.elapsed());
+    // A client that left before the response was complete decides the
+    // outcome, whatever the handler did.
+    let outcome = match meta.cancel.reason() {
+        Some(r) if r.is_disconnect() => Outcome::ClientDisconnected,
+        _ => handler_outcome,
+    };
+    request_over(env, meta, status, outcome);
     result
+}
+
+/// Counts a finished request and hands its trace (if a tail client is
+/// attached) to the shard's tail hub.
+fn request_over<H>(env: &ConnEnv<H>, meta: &Meta, status: u16, outcome: Outcome) {
+    env.metrics
+        .request_done(status, outcome, meta.started.elapsed());
+    if let Some(trace) = &meta.trace {
+        env.tail
+            .publish(env.shard.0, meta.id, trace, status, outcome);
+    }
 }
 
 /// Checks a WebSocket upgrade request (answering a bad one, or one over the

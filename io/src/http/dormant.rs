@@ -115,9 +115,7 @@ async fn finish<H: Handler>(env: &Rc<ConnEnv<H>>, sock: Socket, ws: Rc<WsShared>
         Ended::Closed => linger_close(&sock).await,
         Ended::Dropped => {}
     }
-    if let Ok(peer) = sock.peer_addr() {
-        ws_left(env, peer);
-    }
+    ws_left(env, sock.peer_addr().ok());
     env.metrics.connection_closed();
 }
 
@@ -125,7 +123,10 @@ fn spawn<H: Handler>(env: &Rc<ConnEnv<H>>, f: impl Future<Output = ()> + 'static
     match env.gate.spawn(f) {
         Ok(task) => drop(task.detach()),
         // Shut down already: the socket closes as the future drops.
-        Err(_) => env.metrics.connection_closed(),
+        Err(_) => {
+            ws_left(env, None);
+            env.metrics.connection_closed();
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use ringworker_core::{CancelFlag, ShardId};
+use ringworker_core::{CancelFlag, RequestId, RequestTrace, ShardId};
 
 use super::parse::{HeaderSpans, Span};
 
@@ -386,6 +386,8 @@ pub(crate) struct RequestParts {
     pub(crate) cancel: CancelFlag,
     pub(crate) peer: SocketAddr,
     pub(crate) shard: ShardId,
+    pub(crate) id: RequestId,
+    pub(crate) trace: Option<Rc<RequestTrace>>,
 }
 
 impl fmt::Debug for Request {
@@ -395,6 +397,7 @@ impl fmt::Debug for Request {
             .field("target", &self.target())
             .field("headers", &self.headers())
             .field("peer", &self.parts.peer)
+            .field("id", &self.parts.id)
             .finish()
     }
 }
@@ -404,6 +407,10 @@ impl Request {
         Self {
             parts: Box::new(parts),
         }
+    }
+
+    pub(crate) fn set_trace(&mut self, trace: Rc<RequestTrace>) {
+        self.parts.trace = Some(trace);
     }
 
     /// The method, e.g. `GET` (a validated token).
@@ -468,5 +475,18 @@ impl Request {
     /// The shard serving this request.
     pub fn shard(&self) -> ShardId {
         self.parts.shard
+    }
+
+    /// This request's id (in its log lines, its tail event and, if
+    /// configured, its response's request-id header).
+    pub fn id(&self) -> RequestId {
+        self.parts.id
+    }
+
+    /// Where the handler records what the request produced (console lines,
+    /// exceptions, script time) for tail clients: present only while a tail
+    /// client is attached to the shard.
+    pub fn trace(&self) -> Option<&Rc<RequestTrace>> {
+        self.parts.trace.as_ref()
     }
 }

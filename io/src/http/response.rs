@@ -10,6 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_lite::Stream;
+use ringworker_core::Outcome;
 
 use super::BodyError;
 use crate::ws::WebSocket;
@@ -208,6 +209,10 @@ pub struct Response {
     pub headers: Vec<(Bytes, Bytes)>,
     /// The body.
     pub body: ResponseBody,
+    /// How the handler ended ([`Outcome::Ok`] unless it says otherwise: a
+    /// script that threw or ran out of CPU or heap), for the per-outcome
+    /// counters and tail clients.
+    pub outcome: Outcome,
 }
 
 impl Response {
@@ -217,7 +222,14 @@ impl Response {
             status,
             headers: Vec::new(),
             body: ResponseBody::Empty,
+            outcome: Outcome::Ok,
         }
+    }
+
+    /// Records how the handler ended (see [`Self::outcome`](Response#structfield.outcome)).
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
     }
 
     /// A `text/plain` response.

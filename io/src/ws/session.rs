@@ -462,6 +462,9 @@ impl<'a, T: Transport> Session<'a, T> {
                         Ok(Some(m)) => {
                             self.st.last_message = now;
                             batch += m.bytes().len();
+                            if self.role == Role::Server {
+                                self.metrics.count_websockets(|c| c.messages_received += 1);
+                            }
                             self.st.ws.emit(WsEvent::Message(m));
                         }
                         Ok(None) => {}
@@ -510,6 +513,9 @@ impl<'a, T: Transport> Session<'a, T> {
                 }
                 Outbound::Message(m) => {
                     self.st.last_message = now;
+                    if self.role == Role::Server {
+                        self.metrics.count_websockets(|c| c.messages_sent += 1);
+                    }
                     let (op, payload) = match m {
                         Message::Text(b) => (Opcode::Text, b),
                         Message::Binary(b) => (Opcode::Binary, b),
@@ -526,7 +532,9 @@ impl<'a, T: Transport> Session<'a, T> {
                         let n = self
                             .sock
                             .send(&mut self.st.wbuf, std::slice::from_ref(&payload));
-                        self.metrics.add_bytes_out(n);
+                        if self.role == Role::Server {
+                            self.metrics.add_bytes_out(n);
+                        }
                     }
                 }
             }
@@ -549,7 +557,9 @@ impl<'a, T: Transport> Session<'a, T> {
     fn flush(&mut self) {
         if !self.st.wbuf.is_empty() {
             let n = self.sock.send(&mut self.st.wbuf, &[]);
-            self.metrics.add_bytes_out(n);
+            if self.role == Role::Server {
+                self.metrics.add_bytes_out(n);
+            }
         }
     }
 
@@ -562,7 +572,10 @@ impl<'a, T: Transport> Session<'a, T> {
             }
             let buffered = self.sock.rbuf().len();
             if buffered > self.st.seen {
-                self.metrics.add_bytes_in(buffered - self.st.seen);
+                // (A client socket's bytes are outbound traffic, not counted.)
+                if self.role == Role::Server {
+                    self.metrics.add_bytes_in(buffered - self.st.seen);
+                }
                 self.st.last_heard = now;
                 self.st.pong_due = None;
             }

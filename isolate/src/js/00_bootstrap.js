@@ -524,7 +524,7 @@
   }
   const console = {
     log: (...a) => ops.log(1, format(a)),
-    info: (...a) => ops.log(1, format(a)),
+    info: (...a) => ops.log(4, format(a)),
     debug: (...a) => ops.log(0, format(a)),
     warn: (...a) => ops.log(2, format(a)),
     error: (...a) => ops.log(3, format(a)),
