@@ -409,6 +409,28 @@ fn tail_streams_each_request_with_its_console_lines_and_request_id() {
             .contains("nobody listens"),
         "{e}"
     );
+    // An actor event: the stub's fetch() delivered to the Durable Object.
+    let r = get(addr, "/actor");
+    let id = r.header("x-request-id").unwrap().to_string();
+    let e = loop {
+        let msg = all.read().unwrap();
+        let e: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        if e["kind"] == "actor" {
+            break e;
+        }
+    };
+    assert_eq!(
+        (e["method"].as_str(), e["outcome"].as_str()),
+        (Some("fetch"), Some("ok")),
+        "{e}"
+    );
+    assert!(e["actor"].as_str().unwrap().starts_with("Counter:"), "{e}");
+    assert!(e["status"].is_null(), "{e}");
+    // (The request that caused it, when the actor lives on its shard.)
+    assert!(
+        e["request_id"] == id.as_str() || e["request_id"].is_null(),
+        "{e}"
+    );
     // The error filter let only the error through, and sampling=0 nothing:
     // the next event each sees is the next error.
     get(addr, "/missing");

@@ -489,6 +489,7 @@ where
         let metrics = ctx.metrics.clone();
         let tail = ctx.tail.clone();
         ShardMetrics::set_current(Some(metrics.clone()));
+        TailHub::set_current(Some(ctx.tail.clone()));
         let keepalive = ctx.keepalive.clone();
         KeepaliveLedger::install(keepalive.clone());
         let drain = ctx.drain.clone();

@@ -1,5 +1,5 @@
-//! Live tail: one JSON event per finished request, for `tail` clients of the
-//! admin listener.
+//! Live tail: one JSON event per finished request or actor event, for
+//! `tail` clients of the admin listener.
 //!
 //! A shard's [`TailHub`] holds the subscribers attached to it (one per tail
 //! client, sent to every shard by a control message). While it holds none,
@@ -59,8 +59,12 @@ pub struct TraceException {
 pub struct RequestTrace {
     started: Instant,
     at: SystemTime,
+    /// The HTTP method, or an actor event's name (`fetch`, `alarm`, ...).
     method: String,
+    /// The URL (empty for an actor event).
     url: String,
+    /// The actor (`Class:id`) of an actor event.
+    actor: Option<String>,
     worker: RefCell<Option<Rc<str>>>,
     logs: RefCell<Vec<TraceLog>>,
     exceptions: RefCell<Vec<TraceException>>,
@@ -87,11 +91,22 @@ fn ms(d: Duration) -> f64 {
 impl RequestTrace {
     /// A trace for a request that started at `started`.
     pub fn new(method: &str, url: String, started: Instant) -> Rc<Self> {
+        Self::make(method.to_string(), url, None, started)
+    }
+
+    /// A trace for an event delivered to actor `actor` (`Class:id`):
+    /// `event` is `fetch`, `alarm`, an RPC method's name, `webSocketMessage`...
+    pub fn for_actor(actor: String, event: String) -> Rc<Self> {
+        Self::make(event, String::new(), Some(actor), Instant::now())
+    }
+
+    fn make(method: String, url: String, actor: Option<String>, started: Instant) -> Rc<Self> {
         Rc::new(Self {
             started,
             at: SystemTime::now() - started.elapsed(),
-            method: method.to_string(),
+            method,
             url,
+            actor,
             worker: RefCell::new(None),
             logs: RefCell::new(Vec::new()),
             exceptions: RefCell::new(Vec::new()),
@@ -147,19 +162,28 @@ impl RequestTrace {
     }
 }
 
-/// A finished request as a tail client receives it (one JSON object).
+/// A finished request or actor event as a tail client receives it (one
+/// JSON object).
 #[derive(Debug, Serialize)]
 struct TailEvent<'a> {
-    /// `request`.
+    /// `request` or `actor`.
     kind: &'static str,
     /// When it started, in milliseconds since the Unix epoch.
     timestamp_ms: u64,
     worker: Option<&'a str>,
     shard: usize,
-    request_id: RequestId,
+    /// The request's id; for an actor event, the request that caused it
+    /// (null for an alarm or a hibernated socket's message).
+    request_id: Option<RequestId>,
+    /// The HTTP method, or the actor event (`fetch`, `alarm`, an RPC
+    /// method, `webSocketMessage`, `webSocketClose`, `webSocketError`).
     method: &'a str,
-    url: &'a str,
-    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<&'a str>,
+    /// The response status (null for an actor event).
+    status: Option<u16>,
     outcome: Outcome,
     cpu_ms: f64,
     wall_ms: f64,
@@ -247,7 +271,7 @@ impl TailFilter {
                     "outcome" => f.outcomes.push(Outcome::parse(v).ok_or_else(|| {
                         bad("expected ok, exception, cpu_limit, heap_limit or client_disconnected")
                     })?),
-                    "method" => f.methods.push(v.to_ascii_uppercase()),
+                    "method" => f.methods.push(v.to_string()),
                     "sampling" => {
                         f.sampling = match v.parse::<f64>() {
                             Ok(r) if (0.0..=1.0).contains(&r) => r,
@@ -261,19 +285,22 @@ impl TailFilter {
         Ok(f)
     }
 
-    fn matches(&self, method: &str, status: u16, outcome: Outcome) -> bool {
+    /// Whether an event passes (an actor event has no status: `ok` and
+    /// `error` go by its outcome, classes and codes never match it).
+    fn matches(&self, method: &str, status: Option<u16>, outcome: Outcome) -> bool {
+        let failed = !matches!(outcome, Outcome::Ok | Outcome::ClientDisconnected);
         let status_ok = self.statuses.is_empty()
-            || self.statuses.iter().any(|s| match *s {
-                StatusFilter::Ok => status < 400 && outcome == Outcome::Ok,
-                StatusFilter::Error => {
-                    status >= 400 || !matches!(outcome, Outcome::Ok | Outcome::ClientDisconnected)
-                }
-                StatusFilter::Class(c) => status / 100 == c,
-                StatusFilter::Code(c) => status == c,
+            || self.statuses.iter().any(|s| match (*s, status) {
+                (StatusFilter::Ok, st) => st.is_none_or(|st| st < 400) && outcome == Outcome::Ok,
+                (StatusFilter::Error, st) => st.is_some_and(|st| st >= 400) || failed,
+                (StatusFilter::Class(c), Some(st)) => st / 100 == c,
+                (StatusFilter::Code(c), Some(st)) => st == c,
+                (_, None) => false,
             });
         status_ok
             && (self.outcomes.is_empty() || self.outcomes.contains(&outcome))
-            && (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+            && (self.methods.is_empty()
+                || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
     }
 }
 
@@ -388,6 +415,10 @@ impl Drop for TailSubscription {
     }
 }
 
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<TailHub>>> = const { RefCell::new(None) };
+}
+
 /// A shard's tail subscribers. Shard-local (`Rc`).
 #[derive(Debug)]
 pub struct TailHub {
@@ -417,6 +448,17 @@ impl TailHub {
     /// A hub with no subscriber.
     pub fn new() -> Rc<Self> {
         Rc::new(Self::default())
+    }
+
+    /// Makes `hub` this thread's (the shard's), for layers built without a
+    /// handle to it (the isolate's actors).
+    pub fn set_current(hub: Option<Rc<TailHub>>) {
+        CURRENT.with(|c| *c.borrow_mut() = hub);
+    }
+
+    /// This shard's hub, if the thread runs a shard.
+    pub fn current() -> Option<Rc<TailHub>> {
+        CURRENT.with(|c| c.borrow().clone())
     }
 
     /// Whether a tail client is attached: the one check the request path
@@ -460,13 +502,14 @@ impl TailHub {
         ((x >> 11) as f64 / (1u64 << 53) as f64) < rate
     }
 
-    /// Offers a finished request to every subscriber whose filter takes it.
+    /// Offers a finished request (or actor event: no `status`) to every
+    /// subscriber whose filter takes it.
     pub fn publish(
         &self,
         shard: usize,
-        id: RequestId,
+        id: Option<RequestId>,
         trace: &RequestTrace,
-        status: u16,
+        status: Option<u16>,
         outcome: Outcome,
     ) {
         let mut json: Option<Arc<str>> = None;
@@ -484,7 +527,11 @@ impl TailHub {
                 let logs = trace.logs.borrow();
                 let exceptions = trace.exceptions.borrow();
                 let e = TailEvent {
-                    kind: "request",
+                    kind: if trace.actor.is_some() {
+                        "actor"
+                    } else {
+                        "request"
+                    },
                     timestamp_ms: trace
                         .at
                         .duration_since(SystemTime::UNIX_EPOCH)
@@ -494,7 +541,8 @@ impl TailHub {
                     shard,
                     request_id: id,
                     method: &trace.method,
-                    url: &trace.url,
+                    url: trace.actor.is_none().then_some(trace.url.as_str()),
+                    actor: trace.actor.as_deref(),
                     status,
                     outcome,
                     cpu_ms: ms(trace.cpu.get()),
@@ -541,8 +589,20 @@ mod tests {
         hub.subscribe(all.subscriber());
         hub.subscribe(errors.subscriber());
         assert!(hub.is_active());
-        hub.publish(0, RequestId::new(0, 1), &trace(), 200, Outcome::Ok);
-        hub.publish(0, RequestId::new(0, 2), &trace(), 500, Outcome::Exception);
+        hub.publish(
+            0,
+            Some(RequestId::new(0, 1)),
+            &trace(),
+            Some(200),
+            Outcome::Ok,
+        );
+        hub.publish(
+            0,
+            Some(RequestId::new(0, 2)),
+            &trace(),
+            Some(500),
+            Outcome::Exception,
+        );
         let first: serde_json::Value = serde_json::from_str(&all.try_next().unwrap()).unwrap();
         assert_eq!(first["status"], 200);
         assert_eq!(first["logs"][0]["message"], "hello");
@@ -553,7 +613,13 @@ mod tests {
         assert!(errors.try_next().is_none());
         drop(all);
         drop(errors);
-        hub.publish(0, RequestId::new(0, 3), &trace(), 200, Outcome::Ok);
+        hub.publish(
+            0,
+            Some(RequestId::new(0, 3)),
+            &trace(),
+            Some(200),
+            Outcome::Ok,
+        );
         assert!(!hub.is_active(), "closed subscriptions are forgotten");
     }
 
@@ -563,7 +629,13 @@ mod tests {
         let slow = TailSubscription::new(TailFilter::all(), 2);
         hub.subscribe(slow.subscriber());
         for i in 0..3 {
-            hub.publish(0, RequestId::new(0, i), &trace(), 200, Outcome::Ok);
+            hub.publish(
+                0,
+                Some(RequestId::new(0, i)),
+                &trace(),
+                Some(200),
+                Outcome::Ok,
+            );
         }
         assert!(slow.overflowed());
         assert!(!hub.is_active());
@@ -573,14 +645,19 @@ mod tests {
     #[test]
     fn filters_parse_and_match() {
         let f = TailFilter::parse_query("status=5xx,404&method=get&outcome=ok").unwrap();
-        assert!(f.matches("GET", 503, Outcome::Ok));
-        assert!(f.matches("GET", 404, Outcome::Ok));
-        assert!(!f.matches("GET", 403, Outcome::Ok));
-        assert!(!f.matches("POST", 503, Outcome::Ok));
-        assert!(!f.matches("GET", 503, Outcome::Exception));
+        assert!(f.matches("GET", Some(503), Outcome::Ok));
+        assert!(f.matches("GET", Some(404), Outcome::Ok));
+        assert!(!f.matches("GET", Some(403), Outcome::Ok));
+        assert!(!f.matches("POST", Some(503), Outcome::Ok));
+        assert!(!f.matches("GET", Some(503), Outcome::Exception));
         let ok = TailFilter::parse_query("status=ok").unwrap();
-        assert!(ok.matches("GET", 200, Outcome::Ok));
-        assert!(!ok.matches("GET", 200, Outcome::CpuLimit));
+        assert!(ok.matches("GET", Some(200), Outcome::Ok));
+        assert!(!ok.matches("GET", Some(200), Outcome::CpuLimit));
+        // Actor events: no status; ok and error go by the outcome.
+        let err = TailFilter::parse_query("status=error&method=alarm").unwrap();
+        assert!(err.matches("alarm", None, Outcome::Exception));
+        assert!(!err.matches("alarm", None, Outcome::Ok));
+        assert!(!f.matches("GET", None, Outcome::Ok));
         assert!(TailFilter::parse_query("sampling=2").is_err());
         assert!(TailFilter::parse_query("outcome=nope").is_err());
         assert!(TailFilter::parse_query("colour=red").is_err());
@@ -588,7 +665,13 @@ mod tests {
         let hub = TailHub::new();
         let s = TailSubscription::new(none, 8);
         hub.subscribe(s.subscriber());
-        hub.publish(0, RequestId::new(0, 1), &trace(), 200, Outcome::Ok);
+        hub.publish(
+            0,
+            Some(RequestId::new(0, 1)),
+            &trace(),
+            Some(200),
+            Outcome::Ok,
+        );
         assert!(s.try_next().is_none());
     }
 }

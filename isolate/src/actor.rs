@@ -186,6 +186,17 @@ pub(crate) struct Actors {
     /// The actor whose code was running when the current entry was
     /// terminated (see `runAs`).
     pub(crate) terminated_in: Option<u32>,
+    /// Events being traced for tail clients, by the token `actorBusy`
+    /// handed out: (actor owner, trace, the request that caused it).
+    traces: HashMap<u32, ActorTrace>,
+    next_trace: u32,
+}
+
+/// An actor event traced for tail clients (see `op_busy`).
+struct ActorTrace {
+    owner: u32,
+    trace: Rc<ringworker_core::RequestTrace>,
+    cause: Option<ringworker_core::RequestId>,
 }
 
 /// Socket ids are sequential and not chosen by clients: one multiplication
@@ -554,26 +565,74 @@ fn op_activate(
     rv.set(v8::Integer::new_from_unsigned(scope, owner).into());
 }
 
-/// `actorBusy(owner, +1 | -1)`: an event for the actor was queued or
-/// delivered (+1), or settled (-1).
+/// `actorBusy(owner, +1, event)`: an event for the actor (`fetch`,
+/// `alarm`, an RPC method, `webSocketMessage`...) was queued or delivered;
+/// returns a trace token while a tail client is attached to the shard (0
+/// otherwise). `actorBusy(owner, -1, token, ok, error)`: it settled; a
+/// traced event goes to the tail clients.
 fn op_busy(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
+    mut rv: v8::ReturnValue<v8::Value>,
 ) {
     let owner = args.get(0).uint32_value(scope).unwrap_or(0);
     let delta = args.get(1).int32_value(scope).unwrap_or(0);
-    let h = host(scope);
-    let mut h = h.borrow_mut();
-    if let Some(a) = h.actors.by_owner.get_mut(&owner) {
-        if delta > 0 {
-            a.busy += 1;
-        } else {
-            a.busy = a.busy.saturating_sub(1);
-            if a.busy == 0 {
-                a.idle_since = Instant::now();
-            }
+    let hr = host(scope);
+    let mut h = hr.borrow_mut();
+    let Some(a) = h.actors.by_owner.get_mut(&owner) else {
+        return;
+    };
+    if delta > 0 {
+        a.busy += 1;
+        // Traced only while a tail client listens: one thread-local look
+        // and a flag otherwise.
+        if !ringworker_core::TailHub::current().is_some_and(|t| t.is_active()) {
+            return;
         }
+        let key = a.key.clone();
+        let event = args.get(2).to_rust_string_lossy(scope);
+        let trace = ringworker_core::RequestTrace::for_actor(key, event);
+        trace.set_worker(h.worker_name());
+        // The request (if any) whose code delivered it.
+        let (cause, _) = h.request_of(crate::runtime::current_owner(scope));
+        h.set_trace(owner, Some(trace.clone()));
+        let acts = &mut h.actors;
+        acts.next_trace = acts.next_trace.wrapping_add(1).max(1);
+        let token = acts.next_trace;
+        acts.traces.insert(
+            token,
+            ActorTrace {
+                owner,
+                trace,
+                cause,
+            },
+        );
+        rv.set(v8::Integer::new_from_unsigned(scope, token).into());
+        return;
+    }
+    a.busy = a.busy.saturating_sub(1);
+    if a.busy == 0 {
+        a.idle_since = Instant::now();
+    }
+    let token = args.get(2).uint32_value(scope).unwrap_or(0);
+    let Some(t) = h.actors.traces.remove(&token) else {
+        return;
+    };
+    h.set_trace_done(owner, &t.trace);
+    let shard = h.actors.shard;
+    drop(h);
+    let ok = args.get(3).is_true();
+    if !ok {
+        let text = crate::runtime::value_text(scope, args.get(4));
+        t.trace.exception(text);
+    }
+    let outcome = if ok {
+        ringworker_core::Outcome::Ok
+    } else {
+        ringworker_core::Outcome::Exception
+    };
+    if let Some(hub) = ringworker_core::TailHub::current() {
+        hub.publish(shard, t.cause, &t.trace, None, outcome);
     }
 }
 
@@ -674,6 +733,7 @@ impl crate::runtime::Host {
         };
         self.actors.by_key.remove(&a.key);
         self.actors.log_eviction(a.key.clone(), why);
+        self.actors.traces.retain(|_, t| t.owner != owner);
         for id in &a.plain_sockets {
             self.actors.plain_owner.remove(id);
             if let Some(ws) = self.sockets.get(*id) {

@@ -958,6 +958,33 @@ impl Host {
         }
     }
 
+    /// Makes `trace` where owner `owner`'s console lines and exceptions go
+    /// (an actor's event, while a tail client is attached).
+    pub(crate) fn set_trace(
+        &mut self,
+        owner: u32,
+        trace: Option<Rc<ringworker_core::RequestTrace>>,
+    ) {
+        if let Some(t) = self.requests.get_mut(&owner) {
+            t.trace = trace;
+        }
+    }
+
+    /// Owner `owner`'s event traced by `trace` is over: its lines stop going
+    /// there (an overlapping later event of the same actor keeps its own).
+    pub(crate) fn set_trace_done(&mut self, owner: u32, trace: &Rc<ringworker_core::RequestTrace>) {
+        if let Some(t) = self.requests.get_mut(&owner) {
+            if t.trace.as_ref().is_some_and(|x| Rc::ptr_eq(x, trace)) {
+                t.trace = None;
+            }
+        }
+    }
+
+    /// The worker's name (in log lines and tail events).
+    pub(crate) fn worker_name(&self) -> Rc<str> {
+        self.worker.clone()
+    }
+
     /// Whether `owner` handed work to `waitUntil()` that is still pending.
     pub(crate) fn has_wait_until(&self, owner: u32) -> bool {
         self.wait_until.contains_key(&owner)

@@ -1085,7 +1085,7 @@ fn request_over<H>(env: &ConnEnv<H>, meta: &Meta, status: u16, outcome: Outcome)
         .request_done(status, outcome, meta.started.elapsed());
     if let Some(trace) = &meta.trace {
         env.tail
-            .publish(env.shard.0, meta.id, trace, status, outcome);
+            .publish(env.shard.0, Some(meta.id), trace, Some(status), outcome);
     }
 }
 

@@ -129,7 +129,7 @@
             throw new TypeErr(`The Durable Object class ${cls} has no fetch() method`);
           }
           return a.instance.fetch(request);
-        });
+        }, "fetch");
       },
     };
     return new Proxy(target, {
@@ -151,7 +151,7 @@
               throw new TypeErr(`The RPC receiver does not implement the method "${prop}".`);
             }
             return f.apply(a.instance, cloned);
-          }).then((v) => structuredClone(v));
+          }, prop).then((v) => structuredClone(v));
         };
       },
     });
@@ -200,17 +200,19 @@
       this.sockets = new Map(); // native id -> WebSocket (hibernatable)
       this.gone = false;
     }
-    // Delivers an event: now, or once the gate opens.
-    run(event) {
-      ops.actorBusy(this.owner, 1);
-      const settle = () => ops.actorBusy(this.owner, -1);
+    // Delivers an event (`what`: its name for tail clients): now, or once
+    // the gate opens.
+    run(event, what) {
+      const trace = ops.actorBusy(this.owner, 1, what);
+      const settle = () => ops.actorBusy(this.owner, -1, trace, true);
+      const failed = (e) => ops.actorBusy(this.owner, -1, trace, false, e);
       let p;
       if (this.locks > 0) {
         p = new Promise((resolve, reject) => this.queue.push(() => this.start(event).then(resolve, reject)));
       } else {
         p = this.start(event);
       }
-      p.then(settle, settle);
+      p.then(settle, failed);
       return p;
     }
     start(event) {
@@ -251,14 +253,14 @@
     return a;
   }
 
-  function deliver(cls, hex, name, event) {
+  function deliver(cls, hex, name, event, what) {
     let a;
     try {
       a = activate(cls, hex, name);
     } catch (e) {
       return PromiseReject(e);
     }
-    return a.run(event);
+    return a.run(event, what);
   }
 
   // The actor leaves memory (ctx.abort(), a failed constructor): the next
@@ -642,7 +644,7 @@
       return deliver(cls, hex, undefined, (a) => {
         if (typeof a.instance.alarm !== "function") return undefined;
         return a.instance.alarm({ retryCount, isRetry: retryCount > 0 });
-      });
+      }, "alarm");
     },
     // A fetch() from another shard: [status, flat headers, body, socket id].
     remoteFetch(cls, hex, name, method, url, flat, body) {
@@ -656,7 +658,7 @@
           throw new TypeErr(`The Durable Object class ${cls} has no fetch() method`);
         }
         return a.instance.fetch(request);
-      }).then(async (resp) => {
+      }, "fetch").then(async (resp) => {
         if (!(resp instanceof Response)) throw new TypeErr("fetch() of a Durable Object must return a Response");
         const ws = resp.webSocket;
         if (ws !== null && ws !== undefined) return [resp.status, flatHeaders(resp.headers), null, rw.wsServerId(ws)];
@@ -672,7 +674,7 @@
           throw new TypeErr(`The RPC receiver does not implement the method "${method}".`);
         }
         return f.apply(a.instance, args);
-      });
+      }, method);
     },
     // Events of a hibernatable socket: [kind, ...] as for rw.wsDispatch.
     socketEvents(key, id, batch) {
@@ -691,11 +693,13 @@
         if (kind === 0 || kind === 1) {
           const data = kind === 1 ? rw.wsBinaryData(ws, batch[i + 1]) : batch[i + 1];
           i += 2;
-          a.run((a) => a.instance.webSocketMessage?.(ws, data)).catch(report("webSocketMessage()"));
+          a.run((a) => a.instance.webSocketMessage?.(ws, data), "webSocketMessage").catch(report("webSocketMessage()"));
         } else if (kind === 2) {
           const message = batch[i + 1];
           i += 2;
-          a.run((a) => a.instance.webSocketError?.(ws, new TypeErr(message))).catch(report("webSocketError()"));
+          a.run((a) => a.instance.webSocketError?.(ws, new TypeErr(message)), "webSocketError").catch(
+            report("webSocketError()"),
+          );
         } else {
           const code = batch[i + 1];
           const reason = batch[i + 2];
@@ -703,7 +707,9 @@
           i += 4;
           rw.wsPeerClosed(ws);
           a.sockets.delete(id);
-          a.run((a) => a.instance.webSocketClose?.(ws, code, reason, wasClean)).catch(report("webSocketClose()"));
+          a.run((a) => a.instance.webSocketClose?.(ws, code, reason, wasClean), "webSocketClose").catch(
+            report("webSocketClose()"),
+          );
         }
       }
     },
