@@ -186,11 +186,11 @@ fn a_handler_that_does_not_read_stops_the_socket_reads() {
         }
     }
     let read_by_server = srv.stats()[0].bytes_in;
-    // The server buffers its read-ahead window plus one body window, and
-    // whatever receive completions the kernel had already posted when the
-    // pause (a cancel of the multishot receive) took effect — bounded by
-    // the ring's provided buffers (4 MiB), usually a few hundred KiB (one
-    // run under load: 794 KB). The rest of the 1 GB sits in kernel buffers.
+    // The server takes one body window (64 KiB) for the handler; what the
+    // kernel had already received when the pause (a cancel of the
+    // multishot receive) took effect waits in the connection's read buffer
+    // (bounded by the ring's provided buffers, 4 MiB) and is not counted
+    // as read. The rest of the 1 GB sits in kernel buffers.
     assert!(
         read_by_server < 2 << 20,
         "server read {read_by_server} bytes of an unread body"

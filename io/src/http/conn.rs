@@ -496,7 +496,15 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
                         let mut finished = false;
                         match decoder {
                             BodyDecoder::Length(rem) => {
-                                let n = (*rem).min(rbuf.len() as u64) as usize;
+                                // At most a window's worth for the handler: the
+                                // rest waits in the read buffer (receiving
+                                // stops), not in its queue.
+                                let avail = if abandoned {
+                                    rbuf.len()
+                                } else {
+                                    rbuf.len().min(BODY_WINDOW - shared.queued_bytes())
+                                };
+                                let n = (*rem).min(avail as u64) as usize;
                                 let chunk = rbuf.split_to(n).freeze();
                                 *rem -= n as u64;
                                 if abandoned {
@@ -1230,6 +1238,7 @@ async fn write_stream<H: Handler>(
                 if length.is_some_and(|n| sent > n) {
                     tracing::error!(
                         shard = env.shard.0,
+                        request_id = %meta.id,
                         "response body longer than its content-length"
                     );
                     return Ok(false);
@@ -1245,7 +1254,7 @@ async fn write_stream<H: Handler>(
                 }
             }
             Some(Some(Err(e))) => {
-                tracing::warn!(shard = env.shard.0, "response body failed: {e}");
+                tracing::warn!(shard = env.shard.0, request_id = %meta.id, "response body failed: {e}");
                 // What the producer made before it failed still goes out
                 // (a proxied body cut short arrives cut short, not emptier).
                 flush(sh, env, wbuf, &gathered, chunked).await?;
@@ -1257,6 +1266,7 @@ async fn write_stream<H: Handler>(
                 if !complete {
                     tracing::error!(
                         shard = env.shard.0,
+                        request_id = %meta.id,
                         "response body shorter than its content-length"
                     );
                 }
