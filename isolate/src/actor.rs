@@ -579,14 +579,14 @@ fn op_busy(
     let delta = args.get(1).int32_value(scope).unwrap_or(0);
     let hr = host(scope);
     let mut h = hr.borrow_mut();
+    // Traced only while a tail client listens (a flag check otherwise).
+    let tracing = h.tail().is_some();
     let Some(a) = h.actors.by_owner.get_mut(&owner) else {
         return;
     };
     if delta > 0 {
         a.busy += 1;
-        // Traced only while a tail client listens: one thread-local look
-        // and a flag otherwise.
-        if !ringworker_core::TailHub::current().is_some_and(|t| t.is_active()) {
+        if !tracing {
             return;
         }
         let key = a.key.clone();
@@ -631,7 +631,7 @@ fn op_busy(
     } else {
         ringworker_core::Outcome::Exception
     };
-    if let Some(hub) = ringworker_core::TailHub::current() {
+    if let Some(hub) = hr.borrow().tail() {
         hub.publish(shard, t.cause, &t.trace, None, outcome);
     }
 }

@@ -160,7 +160,11 @@ impl JsBodyStream {
                 None
             }
             Ok(Err(msg)) => {
-                tracing::error!(target: "js", shard = self.rt.shard(), "{msg}");
+                let (rid, trace) = self.rt.host().borrow().request_of(self.request);
+                tracing::error!(target: "js", shard = self.rt.shard(), request_id = %crate::runtime::Rid(rid), "{msg}");
+                if let Some(t) = trace {
+                    t.exception(msg.clone());
+                }
                 self.finish();
                 Some(Err(BodyError::Stream(msg)))
             }

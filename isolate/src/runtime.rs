@@ -296,6 +296,9 @@ pub(crate) struct Host {
     shard: usize,
     /// The worker's name, in its log lines and tail events.
     worker: Rc<str>,
+    /// The shard's tail subscribers: while none is attached, entries skip
+    /// the tracing work (one flag check).
+    tail: Option<Rc<ringworker_core::TailHub>>,
 }
 
 pub(crate) type HostRef = Rc<RefCell<Host>>;
@@ -985,6 +988,11 @@ impl Host {
         self.worker.clone()
     }
 
+    /// The shard's tail hub, if a tail client is attached to it now.
+    pub(crate) fn tail(&self) -> Option<&Rc<ringworker_core::TailHub>> {
+        self.tail.as_ref().filter(|t| t.is_active())
+    }
+
     /// Whether `owner` handed work to `waitUntil()` that is still pending.
     pub(crate) fn has_wait_until(&self, owner: u32) -> bool {
         self.wait_until.contains_key(&owner)
@@ -1287,6 +1295,7 @@ impl JsRuntime {
         );
         let host = set_slots(&mut isolate, options.shard);
         host.borrow_mut().worker = options.worker_name().into();
+        host.borrow_mut().tail = ringworker_core::TailHub::current();
         host.borrow_mut().outbound.limit = options.subrequest_limit;
         host.borrow_mut()
             .actors
@@ -1991,7 +2000,7 @@ impl JsRuntime {
                     resp
                 }
                 None => {
-                    tracing::error!(target: "js", shard = self.options.shard, "the WebSocket of this 101 response is already closed");
+                    tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(self.host.borrow().request_of(ids.request).0), "the WebSocket of this 101 response is already closed");
                     Response::text(500, "Internal Server Error")
                 }
             };
@@ -2011,7 +2020,7 @@ impl JsRuntime {
                     resp
                 }
                 None => {
-                    tracing::error!(target: "js", shard = self.options.shard, "the fetched WebSocket of this 101 response is already closed");
+                    tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(self.host.borrow().request_of(ids.request).0), "the fetched WebSocket of this 101 response is already closed");
                     Response::text(502, "Bad Gateway")
                 }
             };
@@ -2033,7 +2042,7 @@ impl JsRuntime {
                     resp
                 }
                 None => {
-                    tracing::error!(target: "js", shard = self.options.shard, "the response body was already consumed");
+                    tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(self.host.borrow().request_of(ids.request).0), "the response body was already consumed");
                     Response::text(500, "Internal Server Error")
                 }
             };
@@ -2334,7 +2343,12 @@ impl JsRuntime {
         let mut reset_actor = None;
         // While a tail client is attached, the entry's time goes to the
         // request's trace (entries are synchronous: this is CPU time).
-        let (rid, trace) = self.host.borrow().request_of(owner);
+        let trace = {
+            let h = self.host.borrow();
+            h.tail().and_then(|_| h.request_of(owner).1)
+        };
+        // (Looked up only for a log line: entries are the hot path.)
+        let rid = || self.host.borrow().request_of(owner).0;
         let entered = trace.as_ref().map(|_| std::time::Instant::now());
         let (r, terminated) = {
             let mut inner = self.inner.borrow_mut();
@@ -2357,7 +2371,7 @@ impl JsRuntime {
             for (_, reason) in unhandled {
                 let reason = v8::Local::new(tc, reason);
                 let text = value_text(tc, reason);
-                tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(rid), "Uncaught (in promise) {text}");
+                tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(rid()), "Uncaught (in promise) {text}");
                 if let Some(t) = &trace {
                     t.exception(format!("Uncaught (in promise) {text}"));
                 }
@@ -2402,7 +2416,7 @@ impl JsRuntime {
             tracing::error!(
                 target: "js",
                 shard = self.options.shard,
-                request_id = %Rid(rid),
+                request_id = %Rid(rid()),
                 "the isolate reached its heap limit of {} MiB; the script was stopped and the isolate will be replaced",
                 self.options.heap_limit >> 20
             );
@@ -2436,7 +2450,7 @@ impl JsRuntime {
             tracing::error!(
                 target: "js",
                 shard = self.options.shard,
-                request_id = %Rid(rid),
+                request_id = %Rid(rid()),
                 "script ran longer than {:?} and was terminated",
                 self.options.cpu_limit
             );
@@ -2591,7 +2605,11 @@ impl JsRuntime {
             entry
         };
         let shard = self.options.shard;
-        let (rid, trace) = self.host.borrow().request_of(owner);
+        let trace = {
+            let h = self.host.borrow();
+            h.tail().and_then(|_| h.request_of(owner).1)
+        };
+        let rt = self.clone();
         let ran = self.enter_as(owner, |tc, _| {
             if let Some(frame) = frame {
                 let frame = v8::Local::new(tc, frame);
@@ -2601,6 +2619,7 @@ impl JsRuntime {
             let recv = v8::undefined(tc).into();
             if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
                 let msg = exception_text(tc);
+                let rid = rt.host.borrow().request_of(owner).0;
                 tracing::error!(target: "js", shard, request_id = %Rid(rid), "uncaught exception in timer: {msg}");
                 if let Some(t) = trace {
                     t.exception(format!("Uncaught {msg}"));
