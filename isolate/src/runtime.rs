@@ -15,6 +15,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ringworker_io::http::target::TargetUri;
 use ringworker_io::{Request, Response, ResponseBody};
 
 use v8::MapFnTo;
@@ -329,6 +330,9 @@ pub struct JsRuntime {
     /// The doorbell of the isolate's foreground-task inbox, until the task
     /// that serves it starts (see [`Self::serve_foreground_tasks`]).
     tasks_bell: std::cell::Cell<Option<std::os::fd::OwnedFd>>,
+    /// Builds `request.url` from the parts the HTTP parser checked (and
+    /// keeps the last one's host: see [`TargetUri`]).
+    target_uri: RefCell<TargetUri>,
 }
 
 /// GC pause accounting for the shard's metrics, at a stable address.
@@ -1345,6 +1349,7 @@ impl JsRuntime {
             host,
             options,
             tasks_bell: std::cell::Cell::new(tasks_bell),
+            target_uri: RefCell::new(TargetUri::new()),
         });
         Ok(rt)
     }
@@ -1582,6 +1587,7 @@ impl JsRuntime {
         // promise may wait on.)
         let started = self.call_fetch(req, ids);
         let outcome = match started {
+            Ok(Call::Refused(why)) => return Response::text(400, why),
             Ok(Call::Done(r)) => Ok(r),
             Ok(Call::Wait(id)) => {
                 if let Some(t) = self.host.borrow_mut().requests.get_mut(&ids.request) {
@@ -1617,13 +1623,17 @@ impl JsRuntime {
         req: &Request,
         ids: RequestIds,
     ) -> Result<Call, String> {
-        let host = req
-            .header("host")
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .unwrap_or("localhost");
-        let url = format!("http://{host}{}", req.target());
+        // (An HTTP/1.0 request may name no host: a default applies, RFC 9112 §3.3.)
+        let authority = req.authority().unwrap_or("localhost");
+        let url = match self
+            .target_uri
+            .borrow_mut()
+            .build(authority.as_bytes(), req.path_and_query())
+        {
+            Ok(url) => new_string(tc, url.as_str()),
+            Err(e) => return Ok(Call::Refused(format!("Bad Request: {e}"))),
+        };
         let method = new_string(tc, req.method());
-        let url = new_string(tc, &url);
         let flat: Vec<v8::Local<v8::Value>> = req
             .headers()
             .iter()
@@ -2437,6 +2447,8 @@ impl RequestIds {
 enum Call {
     Done(v8::Global<v8::Value>),
     Wait(u64),
+    /// Answered 400 without running the script (a host the URL standard refuses).
+    Refused(String),
 }
 
 /// Why a script did not produce a response.
