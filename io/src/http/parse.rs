@@ -421,7 +421,7 @@ fn target_parts(
     let host = match facts.host {
         None if version == Version::Http11 => return Err(ParseError::MissingHost),
         None => None,
-        Some(h) if h.is_empty() => None,
+        Some([]) => None,
         Some(h) if target::is_authority(h) => Some(span_of(window, h)),
         Some(_) => return Err(ParseError::InvalidHost),
     };
