@@ -46,6 +46,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod wrangler;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -240,28 +242,37 @@ impl Server {
 
     /// [`Self::run_until_signal`], and when the signal comes, first writes
     /// every shard's metrics to `stats_out` as JSON (see [`stats_json`]) —
-    /// what `ringworker perf` reads.
+    /// what `ringworker perf` reads. SIGUSR1 writes them too and the server
+    /// goes on (what `ringworker-bench soak` samples).
     pub fn run_until_signal_with_stats(
         self,
         stats_out: Option<std::path::PathBuf>,
     ) -> Result<(), Error> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals =
-            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(Error::Signals)?;
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1])
+            .map_err(Error::Signals)?;
         let controller = self.controller();
         let handle = signals.handle();
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    if let Some(path) = stats_out {
+                for sig in signals.forever() {
+                    if let Some(path) = &stats_out {
+                        // Written whole, then renamed: a reader never sees half.
                         let json = stats_json(&controller.stats());
-                        if let Err(e) = std::fs::write(&path, json) {
+                        let tmp = path.with_extension("tmp");
+                        if let Err(e) =
+                            std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path))
+                        {
                             tracing::error!("cannot write stats to {}: {e}", path.display());
                         }
                     }
+                    if sig == SIGUSR1 {
+                        continue;
+                    }
                     tracing::info!(signal = sig, "shutting down");
                     controller.shutdown();
+                    break;
                 }
             })
             .map_err(Error::Signals)?;

@@ -7,9 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use ringworker::Config;
+use ringworker::wrangler::Project;
 use std::time::Duration;
 
 use ringworker_isolate::{ActorBinding, WorkerOptions};
@@ -273,97 +274,9 @@ impl WsArgs {
     }
 }
 
-/// What a wrangler.toml contributes.
-#[derive(Debug, Default)]
-struct Project {
-    main: Option<PathBuf>,
-    vars: Vec<(String, String)>,
-    actors: Vec<ActorBinding>,
-}
-
-const KNOWN_KEYS: &[&str] = &[
-    "name",
-    "main",
-    "vars",
-    "compatibility_date",
-    "compatibility_flags",
-    "migrations",
-];
-
-fn read_project(path: &Path) -> anyhow::Result<Project> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", path.display()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut project = Project::default();
-    for (key, value) in &table {
-        match key.as_str() {
-            "main" => {
-                let main = value
-                    .as_str()
-                    .with_context(|| format!("{}: `main` must be a string", path.display()))?;
-                project.main = Some(dir.join(main));
-            }
-            "vars" => {
-                let vars = value
-                    .as_table()
-                    .with_context(|| format!("{}: `[vars]` must be a table", path.display()))?;
-                for (k, v) in vars {
-                    // Workers passes non-string vars as JSON values; as text here.
-                    let v = match v {
-                        toml::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    project.vars.push((k.clone(), v));
-                }
-            }
-            "durable_objects" => {
-                let bindings = value
-                    .get("bindings")
-                    .and_then(|b| b.as_array())
-                    .with_context(|| {
-                        format!(
-                            "{}: `[durable_objects]` must have `bindings` ([[durable_objects.bindings]])",
-                            path.display()
-                        )
-                    })?;
-                for b in bindings {
-                    let field = |k: &str| {
-                        b.get(k).and_then(|v| v.as_str()).with_context(|| {
-                            format!(
-                                "{}: each [[durable_objects.bindings]] needs a string `{k}`",
-                                path.display()
-                            )
-                        })
-                    };
-                    if b.get("script_name").is_some() {
-                        bail!(
-                            "{}: binding {}: classes of other scripts (`script_name`) are not supported; export the class from this worker",
-                            path.display(),
-                            field("name")?
-                        );
-                    }
-                    project.actors.push(ActorBinding {
-                        binding: field("name")?.to_string(),
-                        class: field("class_name")?.to_string(),
-                    });
-                }
-            }
-            k if KNOWN_KEYS.contains(&k) => {}
-            other => tracing::warn!(
-                "{}: `{other}` is not supported and is ignored",
-                path.display()
-            ),
-        }
-    }
-    Ok(project)
-}
-
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut project = match &args.config {
-        Some(p) => read_project(p)?,
+        Some(p) => Project::read(p)?,
         None => Project::default(),
     };
     let base = match (&args.config, &args.script) {

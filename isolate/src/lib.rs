@@ -15,6 +15,9 @@ pub mod actor;
 mod body;
 pub mod error;
 mod fetch;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 mod module;
 pub mod platform;
