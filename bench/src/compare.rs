@@ -796,7 +796,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn pin_self(cpu: usize) -> anyhow::Result<()> {
+pub(crate) fn pin_self(cpu: usize) -> anyhow::Result<()> {
     // SAFETY: a zeroed cpu_set_t with one bit set, for this process.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
