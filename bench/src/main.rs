@@ -14,7 +14,7 @@
 //! ringworker-bench compare [--peers ringworker,workerd,deno,bun,node] \
 //!     [--scenarios hello,stream,...] [--rounds 3] [--duration 5s]
 //! ringworker-bench soak [--duration 1h] [--interval 10s] [--rate 200] \
-//!     [--idle-sockets 100] [--server-cpu 0 --loadgen-cpu 1] [--json FILE]
+//!     [--idle-sockets 100] [--server-cpu 0 --loadgen-cpu 1] [--json FILE] [--svg FILE]
 //! ```
 
 mod compare;
@@ -103,6 +103,9 @@ struct SoakArgs {
     /// Also write the samples and the verdict as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Also draw the RSS and the p99 latency over time (SVG).
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
 }
 
 fn run_soak(a: SoakArgs) -> anyhow::Result<()> {
@@ -134,6 +137,9 @@ fn run_soak(a: SoakArgs) -> anyhow::Result<()> {
     if let Some(path) = a.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;
+    }
+    if let Some(path) = a.svg {
+        soak::write_chart(&report, &path)?;
     }
     if !report.passed {
         bail!("the soak failed");

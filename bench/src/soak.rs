@@ -471,6 +471,58 @@ pub fn human(r: &SoakReport) -> String {
     out
 }
 
+/// RSS and p99 latency over time, two panels in one SVG.
+pub fn write_chart(r: &SoakReport, path: &Path) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(260);
+    let t_max = r.samples.last().map_or(1.0, |s| s.t_s).max(1.0);
+    let series = [
+        (
+            top,
+            "server RSS (MiB)",
+            r.samples
+                .iter()
+                .map(|s| (s.t_s, s.rss_bytes as f64 / 1048576.0))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            bottom,
+            "p99 latency (ms)",
+            r.samples
+                .iter()
+                .map(|s| (s.t_s, s.p99_us as f64 / 1000.0))
+                .collect(),
+        ),
+    ];
+    for (area, title, points) in series {
+        let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, ("sans-serif", 15))
+            .margin(10)
+            .x_label_area_size(28)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..t_max, 0.0..y_max.max(1.0))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .light_line_style(WHITE)
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            RGBColor(214, 96, 26).stroke_width(2),
+        ))?;
+        // The warm-up, whose samples are not judged.
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(r.warmup_s, 0.0), (r.warmup_s, y_max.max(1.0))],
+            RGBColor(150, 150, 150).stroke_width(1),
+        )))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- traffic
 
 const UPSTREAM_BODY: &[u8] = b"upstream data: 0123456789abcdefghijklmnopqrstuvwxyz";

@@ -39,6 +39,8 @@ fn a_minute_of_mixed_traffic_leaks_nothing_and_fails_nothing() {
         .args(["--rate", "150", "--idle-sockets", "50"])
         .arg("--json")
         .arg(&json)
+        .arg("--svg")
+        .arg(json.with_extension("svg"))
         .output()
         .expect("ringworker-bench soak runs");
     let out = format!(
@@ -65,5 +67,8 @@ fn a_minute_of_mixed_traffic_leaks_nothing_and_fails_nothing() {
             "no V8 heap reading: {s}"
         );
     }
+    let svg = std::fs::read_to_string(json.with_extension("svg")).expect("the chart");
+    assert!(svg.starts_with("<svg") && svg.contains("RSS"), "{svg}");
     let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(json.with_extension("svg"));
 }
