@@ -509,10 +509,10 @@ pub fn write_chart(r: &SoakReport, path: &Path) -> anyhow::Result<()> {
             .x_desc("seconds")
             .light_line_style(WHITE)
             .draw()?;
-        chart.draw_series(LineSeries::new(
-            points.iter().copied(),
+        chart.draw_series(std::iter::once(PathElement::new(
+            points.clone(),
             RGBColor(214, 96, 26).stroke_width(2),
-        ))?;
+        )))?;
         // The warm-up, whose samples are not judged.
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(r.warmup_s, 0.0), (r.warmup_s, y_max.max(1.0))],
