@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use libfuzzer_sys::arbitrary::Arbitrary;
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ringworker_io::storage::{ActorStore, ListOptions};
 
