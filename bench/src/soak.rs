@@ -121,6 +121,8 @@ impl Shared {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let mut ex = self.examples.lock().unwrap();
         if ex.len() < 20 {
+            // Said at once too: an hour-long run shows what failed when.
+            eprintln!("soak failure: {what}");
             ex.push(what);
         }
     }

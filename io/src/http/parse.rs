@@ -327,18 +327,21 @@ fn parse_window(
         Ok(httparse::Status::Partial) => {
             return incomplete(buf_len, window.len(), req.path, limits, max_head);
         }
-        Err(httparse::Error::Version) if req.path.is_some() => {
+        // RFC 9110 §6.2: a later minor version of HTTP/1 is served as
+        // HTTP/1.1, the highest we implement. httparse knows only 1.0 and
+        // 1.1, so it parses a copy that says 1.1; the spans are the same
+        // (rare: one copy of the head for such a request).
+        Err(httparse::Error::Version)
+            if req.path.is_some_and(|t| {
+                t.len() <= limits.max_uri_bytes
+                    && later_minor_version(window, t.as_bytes()).is_some()
+            }) =>
+        {
             let target = req.path.unwrap_or_default().as_bytes();
-            // RFC 9110 §6.2: a later minor version of HTTP/1 is served as
-            // HTTP/1.1, the highest we implement. httparse knows only 1.0
-            // and 1.1, so it parses a copy that says 1.1; the spans are the
-            // same (rare: one copy of the head for such a request).
-            if let Some(minor) = later_minor_version(window, target) {
-                let mut copy = window.to_vec();
-                copy[minor] = b'1';
-                return parse_window(buf_len, &copy, limits, max_head);
-            }
-            return Err(classify_version(window, target));
+            let minor = later_minor_version(window, target).unwrap_or_default();
+            let mut copy = window.to_vec();
+            copy[minor] = b'1';
+            return parse_window(buf_len, &copy, limits, max_head);
         }
         Err(e) => return Err(rejected(e, &req, window, limits)),
     };
@@ -1385,6 +1388,44 @@ mod tests {
     }
 
     #[test]
+    fn a_fault_after_a_too_long_target_is_414_as_its_prefixes_are() {
+        // Found by fuzz/http_head: a long target whose bytes are not UTF-8
+        // (httparse refuses it only once the target ends) was 400, while a
+        // prefix of it was already 414.
+        let limits = Limits {
+            max_uri_bytes: 64,
+            ..Limits::default()
+        };
+        let mut line = b"GET /".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 200));
+        line.extend_from_slice(b"\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            parse_request_head(&line, &limits),
+            Err(ParseError::UriTooLong)
+        );
+        assert_prefix_consistent(&line, &limits);
+        // A complete long target, then a bad version or a bad header.
+        for tail in [
+            &b" HTTP/9.9\r\n\r\n"[..],
+            b" HTTP/1.1\r\nBad Header\r\n\r\n",
+        ] {
+            let mut req = b"GET /".to_vec();
+            req.extend(std::iter::repeat_n(b'a', 100));
+            req.extend_from_slice(tail);
+            assert_eq!(
+                parse_request_head(&req, &limits),
+                Err(ParseError::UriTooLong)
+            );
+            assert_prefix_consistent(&req, &limits);
+        }
+        // A short target with the same faults keeps its own verdict.
+        assert_eq!(
+            parse_request_head(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", &limits),
+            Err(ParseError::BadRequestLine)
+        );
+    }
+
+    #[test]
     fn later_minor_versions_are_http11() {
         let buf = b"GET /a HTTP/1.2\r\nHost: h\r\n\r\n";
         let head = ok(buf);
@@ -1397,7 +1438,7 @@ mod tests {
         );
         assert_eq!(parse(b"GET / HTTP/1.2"), Ok(None));
         assert_eq!(parse(b"GET / HTTP/1.2\r\nHost: h\r\n"), Ok(None));
-        assert_prefixes_consistent(buf, &Limits::default());
+        assert_prefix_consistent(buf, &Limits::default());
     }
 
     #[test]
