@@ -106,6 +106,10 @@ struct SoakArgs {
     /// Also draw the RSS and the p99 latency over time (SVG).
     #[arg(long)]
     svg: Option<std::path::PathBuf>,
+    /// The server's --cpu-limit-ms (its wall-time backstop, ten times it,
+    /// also fires when an overloaded machine keeps the shard off the CPU).
+    #[arg(long, default_value_t = 50)]
+    cpu_limit_ms: u64,
 }
 
 fn run_soak(a: SoakArgs) -> anyhow::Result<()> {
@@ -132,6 +136,7 @@ fn run_soak(a: SoakArgs) -> anyhow::Result<()> {
         idle_sockets: a.idle_sockets,
         shards: a.shards,
         server_cpu: a.server_cpu,
+        cpu_limit_ms: a.cpu_limit_ms,
     })?;
     print!("{}", soak::human(&report));
     if let Some(path) = a.json {

@@ -51,6 +51,10 @@ pub struct SoakConfig {
     pub shards: usize,
     /// Pin the server to this core (`taskset`).
     pub server_cpu: Option<usize>,
+    /// The server's `--cpu-limit-ms`. Its wall-time backstop (ten times
+    /// the limit) also ends an entry whose thread was kept off the CPU that
+    /// long, which an overloaded machine does.
+    pub cpu_limit_ms: u64,
 }
 
 /// One sample of the server.
@@ -194,6 +198,7 @@ fn start_server(
         .args(["--shards", &cfg.shards.to_string(), "--no-pin"])
         .args(["--var", &format!("UPSTREAM=http://{upstream}")])
         .args(["--actor", "SOAK=SoakCounter"])
+        .args(["--cpu-limit-ms", &cfg.cpu_limit_ms.to_string()])
         .arg("--actor-storage")
         .arg(state.join("actors"))
         // Actors come and go during the run: evicted after 1-2 s idle.

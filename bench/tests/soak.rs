@@ -37,6 +37,11 @@ fn a_minute_of_mixed_traffic_leaks_nothing_and_fails_nothing() {
             "12s",
         ])
         .args(["--rate", "150", "--idle-sockets", "50"])
+        // A loaded CI machine can keep the shard off the CPU for the CPU
+        // limit's wall-time backstop (500 ms at the default 50 ms); the
+        // hour-long run in bench/RESULTS.md saw that once. This test is
+        // about leaks and failures of the runtime, not of the machine.
+        .args(["--cpu-limit-ms", "1000"])
         .arg("--json")
         .arg(&json)
         .arg("--svg")
