@@ -325,7 +325,7 @@ fn parse_window(
     let head_len = match req.parse_with_uninit_headers(window, &mut scratch[..slots]) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            return incomplete(buf_len, window.len(), req.path, limits, max_head);
+            return incomplete(buf_len, window, req.path, limits, max_head);
         }
         // RFC 9110 §6.2: a later minor version of HTTP/1 is served as
         // HTTP/1.1, the highest we implement. httparse knows only 1.0 and
@@ -348,7 +348,7 @@ fn parse_window(
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(ParseError::BadRequestLine);
     };
-    if target.len() > limits.max_uri_bytes {
+    if target_too_long(window, target, limits) {
         return Err(ParseError::UriTooLong);
     }
     // httparse accepts a bare LF wherever it accepts CRLF; a proxy in front
@@ -462,16 +462,18 @@ pub fn header_value<'a>(buf: &'a [u8], head: &ParsedHead, name: &str) -> Option<
 /// unless no continuation could fit the limits.
 fn incomplete(
     buf_len: usize,
-    window_len: usize,
+    window: &[u8],
     target: Option<&str>,
     limits: &Limits,
     max_head: usize,
 ) -> Result<Option<ParsedHead>, ParseError> {
     match target {
-        Some(target) if target.len() > limits.max_uri_bytes => return Err(ParseError::UriTooLong),
+        Some(target) if target_too_long(window, target, limits) => {
+            return Err(ParseError::UriTooLong);
+        }
         // Still inside the method or target with this many bytes: the target
         // is too long, whatever follows.
-        None if window_len > limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK) => {
+        None if window.len() > limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK) => {
             return Err(ParseError::UriTooLong);
         }
         _ => {}
@@ -481,6 +483,16 @@ fn incomplete(
         return Err(ParseError::HeadTooLarge);
     }
     Ok(None)
+}
+
+/// Whether a complete target is over the limit, or ended only after the
+/// request line had run past `max_uri_bytes` plus the slack (a long method
+/// does that): every prefix that stopped inside the method or the target
+/// there was already refused 414 (see [`incomplete`]), so the whole is too.
+fn target_too_long(window: &[u8], target: &str, limits: &Limits) -> bool {
+    let end = offset_of(window, target.as_bytes()) + target.len();
+    target.len() > limits.max_uri_bytes
+        || end > limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK)
 }
 
 /// The verdict on a window httparse rejected. A limit that a shorter prefix
@@ -496,7 +508,7 @@ fn rejected(
 ) -> ParseError {
     let open_line_limit = limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK);
     match req.path {
-        Some(target) if target.len() > limits.max_uri_bytes => return ParseError::UriTooLong,
+        Some(target) if target_too_long(window, target, limits) => return ParseError::UriTooLong,
         None if window.len() > open_line_limit => {
             // Still inside the method or target: was the line still open,
             // with no error yet, one byte past the limit?
@@ -1418,6 +1430,16 @@ mod tests {
             );
             assert_prefix_consistent(&req, &limits);
         }
+        // Found by fuzz/http_head after the rebase: a method long enough to
+        // keep the line open past the limit, then a short target and a bad
+        // version: 414 in pieces, so 414 whole.
+        let mut long_method = vec![b'G'; 200];
+        long_method.extend_from_slice(b" /x HTTP/1x\r\n\r\n");
+        assert_eq!(
+            parse_request_head(&long_method, &limits),
+            Err(ParseError::UriTooLong)
+        );
+        assert_prefix_consistent(&long_method, &limits);
         // A short target with the same faults keeps its own verdict.
         assert_eq!(
             parse_request_head(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", &limits),
