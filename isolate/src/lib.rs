@@ -5,6 +5,8 @@
 //!   name file, line and column;
 //! - [`runtime`]: a shard's isolate, its context and the Workers API surface
 //!   (`js/*.js`, evaluated in order at start-up);
+//! - [`crypto`]: WebCrypto (`crypto.subtle`), with its digest, HMAC,
+//!   random and comparison functions for other modules;
 //! - [`handler`]: the [`ringworker_io::Handler`] that turns each HTTP request
 //!   into a call of the script's `fetch(request, env, ctx)`.
 //!
@@ -13,6 +15,7 @@
 
 pub mod actor;
 mod body;
+pub mod crypto;
 pub mod error;
 mod fetch;
 pub mod handler;

@@ -34,6 +34,7 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
     ("ringworker:05_web.js", include_str!("js/05_web.js")),
     ("ringworker:10_events.js", include_str!("js/10_events.js")),
     ("ringworker:20_streams.js", include_str!("js/20_streams.js")),
+    ("ringworker:25_crypto.js", include_str!("js/25_crypto.js")),
     (
         "ringworker:30_websocket.js",
         include_str!("js/30_websocket.js"),
@@ -1029,6 +1030,7 @@ pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::sockets::ops());
     v.extend(crate::actor::ops());
     v.extend(crate::remote::ops());
+    v.extend(crate::crypto::ops::ops());
     v
 }
 
@@ -1106,6 +1108,7 @@ pub(crate) fn set_slots(isolate: &mut v8::Isolate, shard: usize) -> HostRef {
     }));
     isolate.set_slot(host.clone());
     isolate.set_slot(crate::web::WebState::new());
+    crate::crypto::ops::install(isolate);
     host
 }
 
