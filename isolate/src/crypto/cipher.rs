@@ -297,10 +297,12 @@ fn aes_gcm_open(key: &[u8], iv: &[u8], aad: &[u8], tag_bits: u32, data: &[u8]) -
 }
 
 fn aes_kw(key: &[u8], data: &[u8], forward: bool) -> Result<Vec<u8>> {
-    if forward && (data.len() % 8 != 0 || data.len() < 16) {
+    // RFC 3394 wraps two or more 64-bit blocks (and adds one).
+    let least = if forward { 16 } else { 24 };
+    if data.len() % 8 != 0 || data.len() < least {
         return fail!(
             Operation,
-            "AES-KW: the data must be a multiple of 8 bytes, at least 16"
+            "AES-KW: the data must be a multiple of 8 bytes, at least {least}"
         );
     }
     let failed = |_| CryptoError::Operation("AES-KW: the operation failed".into());
