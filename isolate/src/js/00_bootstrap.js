@@ -226,6 +226,24 @@
     return obj[kBody];
   }
 
+  // `body` as a script sees it: always a ReadableStream (or null). A body
+  // given whole (a string or bytes) stays whole for the fast paths until a
+  // script looks at it; then it becomes the stream the spec says it is
+  // (hono/etag digests `response.clone().body` with getReader()).
+  function bodyStreamOf(obj) {
+    const body = bodyOf(obj);
+    if (body === null || body === undefined || isStream(body) || typeof rw.ReadableStream !== "function") return body;
+    const bytes = typeof body === "string" ? encoder.encode(body) : new Uint8Array(bodyToArrayBuffer(body));
+    const stream = new rw.ReadableStream({
+      start(controller) {
+        if (bytes.byteLength > 0) controller.enqueue(bytes);
+        controller.close();
+      },
+    });
+    obj[kBody] = stream;
+    return stream;
+  }
+
   // Takes a native body out of `obj` (for the runtime, or the next hop of
   // a fetch): its id, or null if it has none or the script looked at it.
   function takeNativeOf(obj) {
@@ -364,7 +382,7 @@
       this[kUsed] = false;
     }
     get body() {
-      return bodyOf(this);
+      return bodyStreamOf(this);
     }
     // Aborts when the client of an incoming request goes away (the reason
     // names the disconnect). Made on first use: a request that never looks
@@ -462,7 +480,7 @@
       return this[kHeaders];
     }
     get body() {
-      return bodyOf(this);
+      return bodyStreamOf(this);
     }
     get redirected() {
       return this[kRedirected];
