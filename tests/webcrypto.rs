@@ -45,7 +45,10 @@ impl Serve {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("ringworker serve {} exited: {status}", script.display());
             }
-            assert!(t0.elapsed() < Duration::from_secs(20), "the server did not come up");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the server did not come up"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Serve { child, addr }
@@ -113,7 +116,13 @@ fn checks(report: &str) -> usize {
         .unwrap_or_else(|| panic!("no check count in {report:?}"))
 }
 
-fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
     let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
     for (k, v) in headers {
         raw.push_str(&format!("{k}: {v}\r\n"));
@@ -149,10 +158,19 @@ fn hono_jwt_basic_auth_bearer_auth_and_etag_run_unchanged() {
     let me = request(a, "GET", "/jwt/me", &[("Authorization", &bearer)], "");
     assert_eq!(me.status, 200, "{}", me.text());
     let payload: serde_json::Value = serde_json::from_slice(&me.body).unwrap();
-    assert_eq!((payload["sub"].as_str(), payload["role"].as_str()), (Some("ada"), Some("admin")));
+    assert_eq!(
+        (payload["sub"].as_str(), payload["role"].as_str()),
+        (Some("ada"), Some("admin"))
+    );
     let mut forged = token.clone();
     forged.replace_range(forged.len() - 3.., "AAA");
-    let bad = request(a, "GET", "/jwt/me", &[("Authorization", &format!("Bearer {forged}"))], "");
+    let bad = request(
+        a,
+        "GET",
+        "/jwt/me",
+        &[("Authorization", &format!("Bearer {forged}"))],
+        "",
+    );
     assert_eq!(bad.status, 401);
     assert_eq!(get(a, "/jwt/me").status, 401, "no token");
     // A token from elsewhere, through hono's verify().
@@ -176,13 +194,37 @@ fn hono_jwt_basic_auth_bearer_auth_and_etag_run_unchanged() {
     assert_eq!(v["ok"], false, "{v}");
 
     // hono/basic-auth and hono/bearer-auth compare SHA-256 digests.
-    let good = request(a, "GET", "/basic/hi", &[("Authorization", "Basic YWRhOmxvdmVsYWNl")], "");
+    let good = request(
+        a,
+        "GET",
+        "/basic/hi",
+        &[("Authorization", "Basic YWRhOmxvdmVsYWNl")],
+        "",
+    );
     assert_eq!((good.status, good.text().as_str()), (200, "hello ada"));
-    let bad = request(a, "GET", "/basic/hi", &[("Authorization", "Basic YWRhOmJhYmJhZ2U=")], "");
+    let bad = request(
+        a,
+        "GET",
+        "/basic/hi",
+        &[("Authorization", "Basic YWRhOmJhYmJhZ2U=")],
+        "",
+    );
     assert_eq!(bad.status, 401);
-    let good = request(a, "GET", "/bearer/hi", &[("Authorization", "Bearer s3cret-token")], "");
+    let good = request(
+        a,
+        "GET",
+        "/bearer/hi",
+        &[("Authorization", "Bearer s3cret-token")],
+        "",
+    );
     assert_eq!((good.status, good.text().as_str()), (200, "bearer ok"));
-    let bad = request(a, "GET", "/bearer/hi", &[("Authorization", "Bearer s3cret-tokem")], "");
+    let bad = request(
+        a,
+        "GET",
+        "/bearer/hi",
+        &[("Authorization", "Bearer s3cret-tokem")],
+        "",
+    );
     assert_eq!(bad.status, 401);
 
     // hono/etag: the ETag is the body's SHA-1, and a match answers 304.
@@ -190,8 +232,41 @@ fn hono_jwt_basic_auth_bearer_auth_and_etag_run_unchanged() {
     assert_eq!(doc.status, 200);
     let etag = doc.header("etag").expect("an ETag header").to_string();
     use sha1::Digest as _;
-    let sha1: String = sha1::Sha1::digest(&doc.body).iter().map(|b| format!("{b:02x}")).collect();
+    let sha1: String = sha1::Sha1::digest(&doc.body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(etag, format!("\"{sha1}\""));
     let again = request(a, "GET", "/etag/doc", &[("If-None-Match", &etag)], "");
     assert_eq!(again.status, 304);
+}
+
+#[test]
+fn a_long_pbkdf2_runs_off_the_shard_while_it_keeps_serving() {
+    let srv = Serve::start(&root().join("tests/scripts/webcrypto-offshard.js"));
+    let a = srv.addr;
+    // About a second of PBKDF2 on the blocking pool (~0.3 µs per iteration).
+    let slow = std::thread::spawn(move || {
+        let r = get(a, "/slow?iterations=3000000");
+        (r.status, r.text(), Instant::now())
+    });
+    // While it runs, the shard answers other requests (inline, this
+    // request would have to wait for it; its CPU limit would also end it).
+    std::thread::sleep(Duration::from_millis(200));
+    let mut answered = 0;
+    let mut last = Instant::now();
+    for _ in 0..20 {
+        let r = get(a, "/fast");
+        assert_eq!((r.status, r.text().as_str()), (200, "fast"));
+        answered += 1;
+        last = Instant::now();
+    }
+    let (status, text, done) = slow.join().unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("32 bytes in "), "{text}");
+    assert_eq!(answered, 20);
+    assert!(
+        last < done,
+        "the fast requests were answered while PBKDF2 ran ({text})"
+    );
 }
