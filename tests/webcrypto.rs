@@ -270,3 +270,45 @@ fn a_long_pbkdf2_runs_off_the_shard_while_it_keeps_serving() {
         "the fast requests were answered while PBKDF2 ran ({text})"
     );
 }
+
+#[test]
+fn a_crypto_key_crosses_to_an_actor_on_another_shard_by_rpc() {
+    use ringworker::{ActorBinding, ActorOptions, WorkerOptions};
+    let mut cfg = test_config();
+    cfg.shards = 2;
+    let mut o = WorkerOptions::new(root().join("tests/scripts/webcrypto-actor.js"));
+    o.cpu_limit = Duration::from_secs(5);
+    o.actors = ActorOptions {
+        bindings: vec![ActorBinding {
+            binding: "SIGNER".into(),
+            class: "Signer".into(),
+        }],
+        storage_dir: None,
+        ..ActorOptions::default()
+    };
+    let srv = ringworker::serve_worker(cfg, o).expect("script loads");
+    let a = srv.local_addr();
+    // 24 actors spread over both shards, each called from connections that
+    // land on either: about half the calls cross shards.
+    for i in 0..24 {
+        let r = get_json(a, &format!("/?name=n{i}"));
+        assert_eq!(r["isKey"], true, "{r}");
+        assert_eq!(
+            r["slots"],
+            serde_json::json!(["secret", false, {"name": "HMAC", "hash": {"name": "SHA-256"}, "length": 32}, ["sign"]]),
+            "{r}"
+        );
+        let mac = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert_eq!((r["mac"].as_str(), r["storedMac"].as_str()), (Some(mac), Some(mac)), "{r}");
+        assert_eq!(r["exported"], "InvalidAccessError", "still not extractable: {r}");
+    }
+    let stats = srv.stats();
+    assert!(stats.iter().all(|s| s.requests > 0), "both shards served");
+    assert!(
+        stats.iter().all(|s| s.actors.activations > 0),
+        "actors live on both shards: {:?}",
+        stats.iter().map(|s| s.actors.activations).collect::<Vec<_>>()
+    );
+    srv.shutdown();
+    srv.join().unwrap();
+}

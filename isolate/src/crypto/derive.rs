@@ -172,8 +172,14 @@ fn x25519(key: &Key, public: &Key) -> Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(shared.as_bytes().to_vec()))
 }
 
+/// PBKDF2 with this many iterations or more leaves the shard: a SHA-256
+/// iteration costs ~0.24 µs of CPU here (bench/RESULTS.md §9), so this is
+/// ~1 ms (more with SHA-384/512), the most a shard should stall for one
+/// operation.
+pub(crate) const PBKDF2_OFF_SHARD_ITERATIONS: u32 = 4_000;
+
 /// Whether PBKDF2 with these parameters is slow enough to leave the shard.
 pub(crate) fn is_slow(p: &Params) -> bool {
     p.alg == Some(Alg::Pbkdf2)
-        && p.iterations.unwrap_or(0) >= super::ops::PBKDF2_OFF_SHARD_ITERATIONS
+        && p.iterations.unwrap_or(0) >= PBKDF2_OFF_SHARD_ITERATIONS
 }

@@ -8,8 +8,9 @@
 //! shares the `Arc`; an operation off the shard holds one while it runs).
 //!
 //! Operations run inline on the shard, except those that take long: RSA key
-//! generation, RSA private-key operations from [`RSA_OFF_SHARD_BITS`], and
-//! PBKDF2 from [`PBKDF2_OFF_SHARD_ITERATIONS`]. Those run on glommio's
+//! generation, RSA private-key operations from
+//! [`sign::RSA_OFF_SHARD_BITS`], and PBKDF2 from
+//! [`derive::PBKDF2_OFF_SHARD_ITERATIONS`]. Those run on glommio's
 //! blocking pool (as DNS lookups do) and settle their promise afterwards,
 //! so the shard keeps serving meanwhile.
 
@@ -27,16 +28,6 @@ use super::key::{Key, KeyType};
 use super::params::Params;
 use super::{CryptoError, Result, cipher, derive, generate, sign};
 use crate::runtime::{array_buffer, current_owner, host, new_string, with_bytes};
-
-/// RSA private-key operations (sign, decrypt, unwrap) on keys this large
-/// or larger leave the shard: with the `rsa` crate a 2048-bit one takes
-/// ~1.2 ms in a release build here, a 4096-bit one ~8 ms (bench/RESULTS.md
-/// §WebCrypto), against ~40 µs for the hop to the blocking pool and back.
-pub(crate) const RSA_OFF_SHARD_BITS: u32 = 2048;
-
-/// PBKDF2 with this many iterations or more leaves the shard (at ~0.3 µs
-/// per SHA-256 iteration here, 10,000 take ~3 ms).
-pub(crate) const PBKDF2_OFF_SHARD_ITERATIONS: u32 = 10_000;
 
 /// What a handle points to.
 enum Held {

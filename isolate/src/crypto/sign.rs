@@ -275,8 +275,16 @@ fn rsa_verify(key: &Key, pss_salt: Option<u32>, signature: &[u8], data: &[u8]) -
     })
 }
 
+/// RSA private-key operations (sign, decrypt, unwrap) on keys this large
+/// or larger leave the shard: with the `rsa` crate a 2048-bit signature
+/// takes ~1.4 ms of CPU in a release build here, a 1024-bit one ~0.26 ms
+/// (`bench/scripts/crypto.sh`, bench/RESULTS.md §9). Work past ~1 ms would
+/// hold up every other request of the shard; the hop to the blocking pool
+/// and back costs far less.
+pub(crate) const RSA_OFF_SHARD_BITS: u32 = 2048;
+
 /// Whether signing with `key` is slow enough to leave the shard: RSA
 /// private-key operations of 2048 bits and more (~1 ms and up).
 pub(crate) fn is_slow(key: &Key) -> bool {
-    matches!(key.rsa_params(), Some((bits, _)) if bits >= super::ops::RSA_OFF_SHARD_BITS)
+    matches!(key.rsa_params(), Some((bits, _)) if bits >= RSA_OFF_SHARD_BITS)
 }

@@ -189,10 +189,21 @@
     LOOKUP[op] = new Map(Object.keys(REGISTRY[op]).map((n) => [StringToUpperCase(n), n]));
   }
 
+  // Algorithms named by a string normalize to the same member-less object
+  // every time (only the ops see it): kept, per operation.
+  const BY_STRING = {};
+  for (const op of Object.keys(REGISTRY)) BY_STRING[op] = new Map();
+
   // The spec's "normalize an algorithm": a plain object with the registered
   // name and the converted members of its dictionary (hash as its name).
   function normalize(alg, op) {
-    if (typeof alg === "string") return normalize({ name: alg }, op);
+    if (typeof alg === "string") {
+      const known = BY_STRING[op].get(alg);
+      if (known !== undefined) return known;
+      const out = normalize({ name: alg }, op);
+      if (BY_STRING[op].size < 64) BY_STRING[op].set(alg, out);
+      return out;
+    }
     if (alg === null || (typeof alg !== "object" && typeof alg !== "function")) {
       throw new TypeErr("Algorithm: expected a string or an object");
     }
