@@ -299,15 +299,25 @@ fn a_crypto_key_crosses_to_an_actor_on_another_shard_by_rpc() {
             "{r}"
         );
         let mac = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert_eq!((r["mac"].as_str(), r["storedMac"].as_str()), (Some(mac), Some(mac)), "{r}");
-        assert_eq!(r["exported"], "InvalidAccessError", "still not extractable: {r}");
+        assert_eq!(
+            (r["mac"].as_str(), r["storedMac"].as_str()),
+            (Some(mac), Some(mac)),
+            "{r}"
+        );
+        assert_eq!(
+            r["exported"], "InvalidAccessError",
+            "still not extractable: {r}"
+        );
     }
     let stats = srv.stats();
     assert!(stats.iter().all(|s| s.requests > 0), "both shards served");
     assert!(
         stats.iter().all(|s| s.actors.activations > 0),
         "actors live on both shards: {:?}",
-        stats.iter().map(|s| s.actors.activations).collect::<Vec<_>>()
+        stats
+            .iter()
+            .map(|s| s.actors.activations)
+            .collect::<Vec<_>>()
     );
     srv.shutdown();
     srv.join().unwrap();

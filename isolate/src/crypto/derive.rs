@@ -180,6 +180,5 @@ pub(crate) const PBKDF2_OFF_SHARD_ITERATIONS: u32 = 4_000;
 
 /// Whether PBKDF2 with these parameters is slow enough to leave the shard.
 pub(crate) fn is_slow(p: &Params) -> bool {
-    p.alg == Some(Alg::Pbkdf2)
-        && p.iterations.unwrap_or(0) >= PBKDF2_OFF_SHARD_ITERATIONS
+    p.alg == Some(Alg::Pbkdf2) && p.iterations.unwrap_or(0) >= PBKDF2_OFF_SHARD_ITERATIONS
 }

@@ -149,7 +149,7 @@ pub(crate) fn write_key(
             Some(true)
         }
         Err(e) => {
-            throw(scope, &e);
+            throw_plain(scope, &e);
             None
         }
     }
@@ -168,16 +168,12 @@ pub(crate) fn read_key<'s>(
     let key = match super::clone::from_bytes(&bytes) {
         Ok(k) => k,
         Err(e) => {
-            throw(scope, &e);
+            throw_plain(scope, &e);
             return None;
         }
     };
-    let id = state(scope).add(Held::Key(Arc::new(key)));
-    let f = rw_function(scope, "cryptoKeyFromId")?;
-    let recv = v8::undefined(scope).into();
-    let id = v8::Integer::new_from_unsigned(scope, id).into();
-    let made = f.call(scope, recv, &[id])?;
-    v8::Local::<v8::Object>::try_from(made).ok()
+    let obj = key_object(scope, Arc::new(key)).ok()?;
+    v8::Local::<v8::Object>::try_from(obj).ok()
 }
 
 /// `rw[name]`, a function `25_crypto.js` put there.
@@ -208,6 +204,14 @@ fn exception<'s>(scope: &mut v8::PinScope<'s, '_>, e: &CryptoError) -> v8::Local
         }
     }
     v8::Exception::error(scope, msg)
+}
+
+/// A plain `Error` for `e`, for the structured-clone hooks, where V8 lets
+/// no JS run (so no `DOMException` can be made).
+fn throw_plain(scope: &mut v8::PinScope, e: &CryptoError) {
+    let msg = new_string(scope, &format!("{}: {e}", e.name()));
+    let ex = v8::Exception::error(scope, msg);
+    scope.throw_exception(ex);
 }
 
 fn throw(scope: &mut v8::PinScope, e: &CryptoError) {
@@ -328,8 +332,34 @@ fn ab<'s>(scope: &mut v8::PinScope<'s, '_>, bytes: &[u8]) -> v8::Local<'s, v8::V
     array_buffer(scope, bytes.to_vec()).into()
 }
 
-fn new_key_id(scope: &mut v8::PinScope, key: Key) -> u32 {
-    state(scope).add(Held::Key(Arc::new(key)))
+/// A new `CryptoKey` object for `key`: an object of `CryptoKey.prototype`
+/// (which `25_crypto.js` left in `rw.cryptoKeyPrototype`) carrying the
+/// handle. Made without running JS, so the structured-clone deserializer
+/// can use it too.
+fn key_object<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    key: Arc<Key>,
+) -> Result<v8::Local<'s, v8::Value>> {
+    let context = scope.get_current_context();
+    let proto = context
+        .get_embedder_data(scope, crate::runtime::RW_SLOT)
+        .and_then(|rw| v8::Local::<v8::Object>::try_from(rw).ok())
+        .and_then(|rw| {
+            let k = new_string(scope, "cryptoKeyPrototype");
+            rw.get(scope, k.into())
+        });
+    let Some(proto) = proto.filter(|p| p.is_object()) else {
+        return fail!(Operation, "CryptoKey is not set up in this context");
+    };
+    let obj = v8::Object::new(scope);
+    obj.set_prototype(scope, proto);
+    let id = state(scope).add(Held::Key(key));
+    adopt(scope, obj, id);
+    Ok(obj.into())
+}
+
+fn new_key<'s>(scope: &mut v8::PinScope<'s, '_>, key: Key) -> Result<v8::Local<'s, v8::Value>> {
+    key_object(scope, Arc::new(key))
 }
 
 fn int<'s>(scope: &mut v8::PinScope<'s, '_>, n: u32) -> v8::Local<'s, v8::Value> {
@@ -422,22 +452,14 @@ fn digest_end<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'
     }
 }
 
-// `cryptoKeyAdopt(obj, id)` -> [type, extractable, usages, name, hash,
-// length, namedCurve, modulusLength, publicExponent].
-op!(op_key_adopt, key_adopt);
-fn key_adopt<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
-    let Ok(obj) = v8::Local::<v8::Object>::try_from(args.get(0)) else {
-        return fail!(Type, "Illegal constructor");
+// `cryptoKeyInfo(key)` -> [type, extractable, usages, name, hash, length,
+// namedCurve, modulusLength, publicExponent] (a TypeError for an object
+// that is no key: the getters' brand check).
+op!(op_key_info, key_info);
+fn key_info<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
+    let Ok(key) = key_of(scope, args.get(0)) else {
+        return fail!(Type, "Illegal invocation: not a CryptoKey");
     };
-    let id = u32_of(scope, args.get(1));
-    let key = match state(scope).slots.get(&id) {
-        Some(Slot {
-            held: Held::Key(k),
-            weak: None,
-        }) => k.clone(),
-        _ => return fail!(Type, "Illegal constructor"),
-    };
-    adopt(scope, obj, id);
     let undefined: v8::Local<v8::Value> = v8::undefined(scope).into();
     let kind = new_string(scope, key.kind.name()).into();
     let extractable = v8::Boolean::new(scope, key.extractable).into();
@@ -477,16 +499,22 @@ fn key_adopt<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s
     Ok(v8::Array::new_with_elements(scope, &info).into())
 }
 
-// `cryptoKeyClone(key)` -> a new handle to the same key (structuredClone).
+// `cryptoKeyClone(key)` -> a new CryptoKey sharing the key (structuredClone).
 op!(op_key_clone, key_clone);
 fn key_clone<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
     let key = key_of(scope, args.get(0))?;
-    let id = state(scope).add(Held::Key(key));
-    Ok(int(scope, id))
+    key_object(scope, key)
 }
 
-// `cryptoGenerateKey(params, extractable, usages)` -> id, or [publicId,
-// privateId], or a promise of it (RSA).
+// `cryptoKeyIs(value)` -> whether it is a CryptoKey.
+op!(op_key_is, key_is);
+fn key_is<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
+    let is = key_of(scope, args.get(0)).is_ok();
+    Ok(v8::Boolean::new(scope, is).into())
+}
+
+// `cryptoGenerateKey(params, extractable, usages)` -> a CryptoKey, or [publicKey,
+// privateKey], or a promise of it (RSA).
 op!(op_generate_key, generate_key);
 fn generate_key<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
     let p = read_params(scope, args.get(0))?;
@@ -499,22 +527,17 @@ fn generate_key<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer
         move || generate::generate(&p, extractable, usages),
         |scope, g| {
             Ok(match g {
-                generate::Generated::Secret(k) => {
-                    let id = new_key_id(scope, k);
-                    int(scope, id)
-                }
+                generate::Generated::Secret(k) => new_key(scope, k)?,
                 generate::Generated::Pair { public, private } => {
-                    let public = new_key_id(scope, public);
-                    let private = new_key_id(scope, private);
-                    let ids = [int(scope, public), int(scope, private)];
-                    v8::Array::new_with_elements(scope, &ids).into()
+                    let keys = [new_key(scope, public)?, new_key(scope, private)?];
+                    v8::Array::new_with_elements(scope, &keys).into()
                 }
             })
         },
     )
 }
 
-// `cryptoImportKey(params, format, data | jwkJson, extractable, usages)` -> id.
+// `cryptoImportKey(params, format, data | jwkJson, extractable, usages)` -> a CryptoKey.
 op!(op_import_key, import_key);
 fn import_key<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
     let p = read_params(scope, args.get(0))?;
@@ -533,8 +556,7 @@ fn import_key<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'
             None => return fail!(Type, "Key data must be a BufferSource"),
         }
     };
-    let id = new_key_id(scope, key);
-    Ok(int(scope, id))
+    new_key(scope, key)
 }
 
 fn exported<'s>(scope: &mut v8::PinScope<'s, '_>, e: Exported) -> v8::Local<'s, v8::Value> {
@@ -646,7 +668,7 @@ fn derive_bits_op<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answ
 }
 
 // `cryptoDeriveKey(params, baseKey, importParams, length | null,
-// extractable, usages)` -> id (or a promise of it).
+// extractable, usages)` -> a CryptoKey (or a promise of it).
 op!(op_derive_key, derive_key_op);
 fn derive_key_op<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
     let p = read_params(scope, args.get(0))?;
@@ -670,10 +692,7 @@ fn derive_key_op<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answe
                 usages,
             )
         },
-        |s, k| {
-            let id = new_key_id(s, k);
-            Ok(int(s, id))
-        },
+        new_key,
     )
 }
 
@@ -694,7 +713,7 @@ fn wrap_key_op<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<
 }
 
 // `cryptoUnwrapKey(format, wrapped, unwrappingKey, params, importParams,
-// extractable, usages)` -> id (or a promise of it).
+// extractable, usages)` -> a CryptoKey (or a promise of it).
 op!(op_unwrap_key, unwrap_key_op);
 fn unwrap_key_op<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer<'s> {
     let format = Format::from_name(&string_arg(scope, args.get(0)))?;
@@ -720,10 +739,7 @@ fn unwrap_key_op<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answe
                 format::import(format, KeyData::Bytes(&bytes), &import, extractable, usages)
             }
         },
-        |s, k| {
-            let id = new_key_id(s, k);
-            Ok(int(s, id))
-        },
+        new_key,
     )
 }
 
@@ -745,7 +761,8 @@ pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
         ("cryptoDigestStart", op_digest_start.map_fn_to()),
         ("cryptoDigestUpdate", op_digest_update.map_fn_to()),
         ("cryptoDigestEnd", op_digest_end.map_fn_to()),
-        ("cryptoKeyAdopt", op_key_adopt.map_fn_to()),
+        ("cryptoKeyInfo", op_key_info.map_fn_to()),
+        ("cryptoKeyIs", op_key_is.map_fn_to()),
         ("cryptoKeyClone", op_key_clone.map_fn_to()),
         ("cryptoGenerateKey", op_generate_key.map_fn_to()),
         ("cryptoImportKey", op_import_key.map_fn_to()),

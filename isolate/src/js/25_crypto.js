@@ -293,58 +293,62 @@
   }
 
   // -------------------------------------------------------------- CryptoKey
-  let isCryptoKey;
+  // The ops make CryptoKey objects themselves (objects of this prototype
+  // carrying a handle; also the structured-clone deserializer, where no JS
+  // may run). The getters read the key's slots from Rust once and keep
+  // them, so `algorithm` and `usages` are the same objects every time.
+  const ArrayIsArray = Array.isArray;
+  const WeakMapGet = Function.prototype.call.bind(WeakMap.prototype.get);
+  const WeakMapSet = Function.prototype.call.bind(WeakMap.prototype.set);
+  const SLOTS = new WeakMap();
+  function slots(key) {
+    let s = WeakMapGet(SLOTS, key);
+    if (s !== undefined) return s;
+    const [type, extractable, usages, name, hash, length, curve, modulusLength, publicExponent] = ops.cryptoKeyInfo(key);
+    const list = [];
+    for (let i = 0; i < USAGE_NAMES.length; i++) if (usages & (1 << i)) list.push(USAGE_NAMES[i]);
+    const algorithm = { name };
+    if (modulusLength !== undefined) {
+      algorithm.modulusLength = modulusLength;
+      algorithm.publicExponent = publicExponent;
+    }
+    if (hash !== undefined) algorithm.hash = { name: hash };
+    if (length !== undefined) algorithm.length = length;
+    if (curve !== undefined) algorithm.namedCurve = curve;
+    s = { type, extractable, algorithm, usages: list };
+    WeakMapSet(SLOTS, key, s);
+    return s;
+  }
   class CryptoKey {
-    #type;
-    #extractable;
-    #algorithm;
-    #usages;
-    constructor(token = undefined, id = 0) {
-      if (token !== kInternal) throw new TypeErr("Illegal constructor");
-      const [type, extractable, usages, name, hash, length, curve, modulusLength, publicExponent] = ops.cryptoKeyAdopt(this, id);
-      this.#type = type;
-      this.#extractable = extractable;
-      const list = [];
-      for (let i = 0; i < USAGE_NAMES.length; i++) if (usages & (1 << i)) list.push(USAGE_NAMES[i]);
-      this.#usages = list;
-      const algorithm = { name };
-      if (modulusLength !== undefined) {
-        algorithm.modulusLength = modulusLength;
-        algorithm.publicExponent = publicExponent;
-      }
-      if (hash !== undefined) algorithm.hash = { name: hash };
-      if (length !== undefined) algorithm.length = length;
-      if (curve !== undefined) algorithm.namedCurve = curve;
-      this.#algorithm = algorithm;
+    constructor() {
+      throw new TypeErr("Illegal constructor");
     }
     get type() {
-      return this.#type;
+      return slots(this).type;
     }
     get extractable() {
-      return this.#extractable;
+      return slots(this).extractable;
     }
     get algorithm() {
-      return this.#algorithm;
+      return slots(this).algorithm;
     }
     get usages() {
-      return this.#usages;
-    }
-    static {
-      isCryptoKey = (v) => typeof v === "object" && v !== null && #type in v;
+      return slots(this).usages;
     }
   }
-  const makeKey = (id) => new CryptoKey(kInternal, id);
-  const makeKeys = (r) => (typeof r === "number" ? makeKey(r) : { publicKey: makeKey(r[0]), privateKey: makeKey(r[1]) });
+  rw.cryptoKeyPrototype = CryptoKey.prototype;
+  const isCryptoKey = (v) => typeof v === "object" && v !== null && ops.cryptoKeyIs(v);
+  // An op's keys: one, or a pair ([public, private]).
+  const makeKeys = (r) => (ArrayIsArray(r) ? { publicKey: r[0], privateKey: r[1] } : r);
   // An op's answer now, or its promise (an operation that left the shard).
   const then = (v, f) => (v instanceof PromiseCtor ? PromisePrototypeThen(v, f) : f(v));
   function keyArg(v, what) {
     if (!isCryptoKey(v)) throw new TypeErr(`${what} is not a CryptoKey`);
     return v;
   }
-  // structuredClone (05_web.js) shares the key; actor RPC across shards
-  // serializes it as a host object (src/actor.rs) and reads it back here.
-  rw.cloneCryptoKey = (v) => (isCryptoKey(v) ? makeKey(ops.cryptoKeyClone(v)) : undefined);
-  rw.cryptoKeyFromId = (id) => makeKey(id);
+  // structuredClone (05_web.js) shares the key material with the clone;
+  // actor RPC across shards serializes it as a host object (src/actor.rs).
+  rw.cloneCryptoKey = (v) => (isCryptoKey(v) ? ops.cryptoKeyClone(v) : undefined);
 
   // ------------------------------------------------------------ SubtleCrypto
   // Every method answers a promise; an error, also a WebIDL one, rejects it.
@@ -401,7 +405,7 @@
         }
         const alg = normalize(algorithm, "importKey");
         const mask = usageMask(keyUsages);
-        return makeKey(ops.cryptoImportKey(alg, f, data, !!extractable, mask));
+        return ops.cryptoImportKey(alg, f, data, !!extractable, mask);
       });
     }
     exportKey(format, key) {
@@ -464,7 +468,7 @@
         const mask = usageMask(keyUsages);
         keyArg(baseKey, "baseKey");
         const length = keyLength(lengthAlg);
-        return then(ops.cryptoDeriveKey(alg, baseKey, importAlg, length, !!extractable, mask), makeKey);
+        return ops.cryptoDeriveKey(alg, baseKey, importAlg, length, !!extractable, mask);
       });
     }
     wrapKey(format, key, wrappingKey, wrapAlgorithm) {
@@ -486,7 +490,7 @@
         const importAlg = normalize(unwrappedKeyAlgorithm, "importKey");
         const mask = usageMask(keyUsages);
         keyArg(unwrappingKey, "unwrappingKey");
-        return then(ops.cryptoUnwrapKey(f, wrappedKey, unwrappingKey, alg, importAlg, !!extractable, mask), makeKey);
+        return ops.cryptoUnwrapKey(f, wrappedKey, unwrappingKey, alg, importAlg, !!extractable, mask);
       });
     }
     // Workers' extension: compares in time that depends only on the length.
