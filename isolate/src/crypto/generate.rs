@@ -13,8 +13,8 @@ use super::{Result, random_fill};
 
 /// A new key, or a new pair.
 pub(crate) enum Generated {
-    Secret(Key),
-    Pair { public: Key, private: Key },
+    Secret(Box<Key>),
+    Pair { public: Box<Key>, private: Box<Key> },
 }
 
 /// `generateKey(params, extractable, usages)`.
@@ -50,7 +50,7 @@ pub(crate) fn generate(p: &Params, extractable: bool, usages: u8) -> Result<Gene
                 *last &= 0xffu8 << (8 - length % 8);
             }
         }
-        return Ok(Generated::Secret(Key {
+        return Ok(Generated::Secret(Box::new(Key {
             alg,
             hash: if alg == Alg::Hmac { p.hash } else { None },
             curve: None,
@@ -59,7 +59,7 @@ pub(crate) fn generate(p: &Params, extractable: bool, usages: u8) -> Result<Gene
             extractable,
             usages,
             material: Material::Secret(bytes),
-        }));
+        })));
     }
     let all = alg.public_usages() | alg.private_usages();
     if let Some(bad) = super::algorithm::usage::names(usages & !all).next() {
@@ -155,8 +155,13 @@ pub(crate) fn generate(p: &Params, extractable: bool, usages: u8) -> Result<Gene
     };
     Ok(Generated::Pair {
         // A public key is always extractable.
-        public: make(KeyType::Public, true, usages & alg.public_usages(), public),
-        private: make(KeyType::Private, extractable, private_usages, private),
+        public: Box::new(make(
+            KeyType::Public,
+            true,
+            usages & alg.public_usages(),
+            public,
+        )),
+        private: Box::new(make(KeyType::Private, extractable, private_usages, private)),
     })
 }
 

@@ -32,7 +32,7 @@ use crate::runtime::{array_buffer, current_owner, host, new_string, with_bytes};
 /// What a handle points to.
 enum Held {
     Key(Arc<Key>),
-    Digest(Hasher),
+    Digest(Box<Hasher>),
 }
 
 struct Slot {
@@ -404,7 +404,7 @@ fn digest_start<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer
         return fail!(Type, "DigestStream: bad holder");
     };
     let alg = DigestAlg::from_name(&string_arg(scope, args.get(1)))?;
-    let id = state(scope).add(Held::Digest(Hasher::new(alg)));
+    let id = state(scope).add(Held::Digest(Box::new(Hasher::new(alg))));
     adopt(scope, holder, id);
     Ok(v8::undefined(scope).into())
 }
@@ -419,7 +419,7 @@ fn digest_update<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answe
         Some(Slot {
             held: Held::Digest(h),
             ..
-        }) => std::mem::replace(h, Hasher::new(DigestAlg::Md5)),
+        }) => std::mem::replace(h, Box::new(Hasher::new(DigestAlg::Md5))),
         _ => return fail!(Type, "DigestStream: the digest is finished"),
     };
     let ok = with_bytes(scope, chunk, |b| taken.update(b)).is_some();
@@ -527,9 +527,9 @@ fn generate_key<'s>(scope: &mut v8::PinScope<'s, '_>, args: &Args<'s>) -> Answer
         move || generate::generate(&p, extractable, usages),
         |scope, g| {
             Ok(match g {
-                generate::Generated::Secret(k) => new_key(scope, k)?,
+                generate::Generated::Secret(k) => new_key(scope, *k)?,
                 generate::Generated::Pair { public, private } => {
-                    let keys = [new_key(scope, public)?, new_key(scope, private)?];
+                    let keys = [new_key(scope, *public)?, new_key(scope, *private)?];
                     v8::Array::new_with_elements(scope, &keys).into()
                 }
             })
