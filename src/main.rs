@@ -91,6 +91,10 @@ struct ServeArgs {
     /// collection and gives free memory back, in ms (0: never).
     #[arg(long, default_value_t = 500)]
     idle_gc_ms: u64,
+    /// Largest multipart form `formData()` parses, in KiB; past it the call
+    /// rejects with a TypeError and the rest of the body is not read.
+    #[arg(long, default_value_t = 100 << 10)]
+    form_data_max_kb: u64,
     /// Write a V8 CPU profile of the script (a `.cpuprofile` for Chrome
     /// DevTools) here at shutdown; shard N > 0 writes `<stem>.shardN.cpuprofile`.
     #[arg(long)]
@@ -487,6 +491,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         start_ms: args.cron_start_ms,
         speed: args.cron_speed,
     };
+    options.form_data_limit = args.form_data_max_kb << 10;
 
     // A script that does not load fails every shard's start, and
     // serve_worker returns its error (file, line and column) before serving.
