@@ -73,17 +73,21 @@ pub(crate) struct Part {
 /// boundary would cost time quadratic in its size before any limit.)
 pub(crate) const MAX_HEAD_BYTES: usize = 64 << 10;
 
+/// A part being read: its field, its name, its file name and type (for a
+/// file), its data so far.
+struct Reading {
+    field: multer::Field<'static>,
+    name: String,
+    file: Option<(String, String)>,
+    data: Vec<Bytes>,
+}
+
 /// One parse in progress.
 pub(crate) struct Parser {
     tx: Option<mpsc::Sender<Bytes>>,
     multipart: multer::Multipart<'static>,
-    /// The part being read: its field, what it is, its data so far.
-    current: Option<(
-        multer::Field<'static>,
-        String,
-        Option<(String, String)>,
-        Vec<Bytes>,
-    )>,
+    /// The part being read.
+    current: Option<Reading>,
     limit: u64,
     /// Bytes fed since a part or part data last came out.
     stalled: usize,
@@ -140,20 +144,20 @@ impl Parser {
     fn pump(&mut self, out: &mut Vec<Part>) -> Result<bool, String> {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
-            if let Some((field, _, _, data)) = &mut self.current {
-                match Pin::new(field).poll_next(&mut cx) {
+            if let Some(r) = &mut self.current {
+                match Pin::new(&mut r.field).poll_next(&mut cx) {
                     Poll::Ready(Some(Ok(b))) => {
                         self.stalled = 0;
-                        data.push(b);
+                        r.data.push(b);
                         continue;
                     }
                     Poll::Ready(Some(Err(e))) => return Err(self.describe(e)),
                     Poll::Ready(None) => {
-                        let (_, name, file, data) = self.current.take().expect("a part");
+                        let r = self.current.take().expect("a part");
                         out.push(Part {
-                            name,
-                            file,
-                            data: concat(data),
+                            name: r.name,
+                            file: r.file,
+                            data: concat(r.data),
                         });
                     }
                     Poll::Pending => return Ok(false),
@@ -166,7 +170,12 @@ impl Parser {
                     };
                     let file = field.file_name().map(|f| (f.to_owned(), part_type(&field)));
                     self.stalled = 0;
-                    self.current = Some((field, name, file, Vec::new()));
+                    self.current = Some(Reading {
+                        field,
+                        name,
+                        file,
+                        data: Vec::new(),
+                    });
                 }
                 Poll::Ready(Ok(None)) => return Ok(true),
                 Poll::Ready(Err(e)) => return Err(self.describe(e)),
