@@ -2,8 +2,9 @@
 # Two ringworker binaries side by side on the JS hello and the JSON cell of
 # bench/peers/workload.js (GET / and POST /json, 64 connections), rounds
 # alternating A and B, the server on SERVER_CPU and ringworker-bench on
-# LOADGEN_CPU. Prints one line per run (req/s, server CPU per request, whole
-# machine's busy CPU per request from /proc/stat) and the median ratio B/A.
+# LOADGEN_CPU. Prints one line per run (req/s, server CPU per request, the
+# whole machine's busy CPU per request as ringworker-bench reads it from
+# /proc/stat) and the median ratio B/A.
 #
 #   bench/scripts/ab-hello-json.sh BINARY_A BINARY_B [ROUNDS=5] [SECONDS=5]
 #   e.g. bench/scripts/ab-hello-json.sh /tmp/ringworker-main target/release/ringworker
@@ -16,8 +17,6 @@ PORT=18177
 OUT=$(mktemp)
 JSON='{"id":42,"items":[{"sku":"a","price":3.5,"qty":2},{"sku":"b","price":1.25,"qty":4}]}'
 
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
-
 run() { # label binary cell
   local label=$1 bin=$2 cell=$3 pid
   taskset -c "$SERVER_CPU" "$bin" serve bench/peers/workload.js --listen 127.0.0.1:$PORT --shards 1 >/dev/null 2>&1 &
@@ -28,18 +27,14 @@ run() { # label binary cell
     args=(--url "http://127.0.0.1:$PORT/json" -m POST --body "$JSON" -H 'Content-Type: application/json'
       --connections 64 --duration "${SECS}s" --warmup 1s --cpu-pid "$pid" --json)
   fi
-  local b0 b1 r
-  b0=$(busy)
+  local r
   r=$(taskset -c "$LOADGEN_CPU" "$BENCH" http "${args[@]}")
-  b1=$(busy)
   stop "$pid"
-  python3 - "$label" "$cell" "$r" "$b0" "$b1" "$(getconf CLK_TCK)" <<'PY' | tee -a "$OUT"
+  python3 - "$label" "$cell" "$r" <<'PY' | tee -a "$OUT"
 import json, sys
-label, cell, r, b0, b1, tick = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), *map(float, sys.argv[4:])
-n = r["requests"]
-# (The busy window includes the warm-up second, so it is an upper bound.)
+label, cell, r = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 print(f"{label} {cell} {r['rps']:.0f} req/s server {r.get('server_cpu_us_per_req') or 0:.2f} us/req "
-      f"machine {(b1 - b0) / tick / n * 1e6:.2f} us/req")
+      f"machine {r.get('machine_cpu_us_per_req') or 0:.2f} us/req")
 PY
 }
 
