@@ -48,7 +48,7 @@ python3 - "$OUT" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 for cell in ("hello", "json"):
-    for i, what in ((2, "req/s"), (5, "server us/req"), (9, "machine us/req")):
+    for i, what in ((2, "req/s"), (5, "server us/req"), (8, "machine us/req")):
         a = [float(r[i]) for r in rows if r[0] == "A" and r[1] == cell]
         b = [float(r[i]) for r in rows if r[0] == "B" and r[1] == cell]
         if a and b:
