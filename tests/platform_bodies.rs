@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::*;
 use common::*;
 
 fn script() -> PathBuf {

@@ -498,31 +498,3 @@ pub fn raise_nofile() {
         }
     }
 }
-
-/// The `ringworker` binary cargo built for these tests.
-pub fn ringworker_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ringworker"))
-}
-
-/// `ringworker serve ARGS --listen 127.0.0.1:0` as a child process, up and
-/// accepting; `stop()` ends it and returns what it logged.
-pub struct Cli {
-    pub child: Spawned,
-    pub addr: SocketAddr,
-}
-
-impl Cli {
-    pub fn start(args: &[&std::ffi::OsStr]) -> Cli {
-        let mut cmd = Command::new(ringworker_bin());
-        cmd.arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"]);
-        let child = spawn_listening(cmd);
-        let addr = child.addr;
-        Cli { child, addr }
-    }
-
-    pub fn stop(self) -> String {
-        self.child.stop()
-    }
-}
