@@ -91,6 +91,10 @@ struct ServeArgs {
     /// collection and gives free memory back, in ms (0: never).
     #[arg(long, default_value_t = 500)]
     idle_gc_ms: u64,
+    /// Largest multipart form `formData()` parses, in KiB; past it the call
+    /// rejects with a TypeError and the rest of the body is not read.
+    #[arg(long, default_value_t = 100 << 10)]
+    form_data_max_kb: u64,
     /// Write a V8 CPU profile of the script (a `.cpuprofile` for Chrome
     /// DevTools) here at shutdown; shard N > 0 writes `<stem>.shardN.cpuprofile`.
     #[arg(long)]
@@ -104,6 +108,28 @@ struct ServeArgs {
     /// a shard idle between events; script timers end the wait), in µs (0: park at once).
     #[arg(long, default_value_t = 2000)]
     idle_ring_wait_us: u64,
+    /// The Cache API's memory budget for the whole process (all shards), in MiB.
+    #[arg(long, default_value_t = 128)]
+    cache_mb: usize,
+    /// The largest response the Cache API keeps, in MiB (a larger put rejects).
+    #[arg(long, default_value_t = 32)]
+    cache_max_entry_mb: usize,
+    /// A compatibility flag (repeatable; adds to wrangler.toml's
+    /// `compatibility_flags`): `nodejs_compat` makes Node's modules
+    /// importable and adds `Buffer`, `process` and `global`.
+    #[arg(long = "compat-flag", value_name = "FLAG")]
+    compat_flags: Vec<String>,
+    /// Answer wrangler's test route `/__scheduled?cron=PATTERN[&time=MS]` by
+    /// running the script's `scheduled()` handler, as `wrangler dev --test-scheduled`.
+    #[arg(long)]
+    test_scheduled: bool,
+    /// The cron schedule's clock starts at this time (ms since the Unix
+    /// epoch) instead of now (for tests).
+    #[arg(long, hide = true)]
+    cron_start_ms: Option<i64>,
+    /// The cron schedule's clock runs this many times faster than real time (for tests).
+    #[arg(long, hide = true, default_value_t = 1.0)]
+    cron_speed: f64,
     #[command(flatten)]
     ws: WsArgs,
     #[command(flatten)]
@@ -279,6 +305,8 @@ struct Project {
     main: Option<PathBuf>,
     vars: Vec<(String, String)>,
     actors: Vec<ActorBinding>,
+    crons: Vec<String>,
+    compat_flags: Vec<String>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -288,7 +316,20 @@ const KNOWN_KEYS: &[&str] = &[
     "compatibility_date",
     "compatibility_flags",
     "migrations",
+    "triggers",
 ];
+
+/// The 1-based line of `text` where the string `value` is written (for
+/// errors that name the line of a wrangler.toml entry).
+fn line_of(text: &str, value: &str) -> usize {
+    let quoted = [format!("\"{value}\""), format!("'{value}'")];
+    text.lines()
+        .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
+        .map_or(0, |i| i + 1)
+}
+
+/// Compatibility flags that change what ringworker does.
+const KNOWN_FLAGS: &[&str] = &["nodejs_compat", "nodejs_compat_v2", "nodejs_als"];
 
 fn read_project(path: &Path) -> anyhow::Result<Project> {
     let text =
@@ -351,6 +392,52 @@ fn read_project(path: &Path) -> anyhow::Result<Project> {
                     });
                 }
             }
+            "compatibility_flags" => {
+                let flags = value.as_array().with_context(|| {
+                    format!(
+                        "{}: `compatibility_flags` must be an array of strings",
+                        path.display()
+                    )
+                })?;
+                for f in flags {
+                    let f = f.as_str().with_context(|| {
+                        format!(
+                            "{}: each compatibility flag must be a string",
+                            path.display()
+                        )
+                    })?;
+                    if !KNOWN_FLAGS.contains(&f) {
+                        tracing::warn!(
+                            "{}: compatibility flag `{f}` is not supported and is ignored",
+                            path.display()
+                        );
+                    }
+                    project.compat_flags.push(f.to_string());
+                }
+            }
+            "triggers" => {
+                let crons = value
+                    .get("crons")
+                    .and_then(|c| c.as_array())
+                    .with_context(|| {
+                        format!(
+                            "{}: `[triggers]` must have `crons = [\"...\"]`",
+                            path.display()
+                        )
+                    })?;
+                for c in crons {
+                    let pattern = c.as_str().with_context(|| {
+                        format!(
+                            "{}: each cron in `[triggers] crons` must be a string",
+                            path.display()
+                        )
+                    })?;
+                    if let Err(e) = ringworker_isolate::parse_cron(pattern) {
+                        bail!("{}:{}: {e}", path.display(), line_of(&text, pattern));
+                    }
+                    project.crons.push(pattern.to_string());
+                }
+            }
             k if KNOWN_KEYS.contains(&k) => {}
             other => tracing::warn!(
                 "{}: `{other}` is not supported and is ignored",
@@ -392,6 +479,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.cpu_profile = args.cpu_profile.clone();
     options.actors = actors;
     options.idle_gc_after = std::time::Duration::from_millis(args.idle_gc_ms);
+    options.crons = project.crons;
+    options.compat_flags = project.compat_flags;
+    options
+        .compat_flags
+        .extend(args.compat_flags.iter().cloned());
+    options.cache.budget_bytes = args.cache_mb << 20;
+    options.cache.max_entry_bytes = args.cache_max_entry_mb << 20;
+    options.test_scheduled = args.test_scheduled;
+    options.cron_clock = ringworker_isolate::CronClock {
+        start_ms: args.cron_start_ms,
+        speed: args.cron_speed,
+    };
+    options.form_data_limit = args.form_data_max_kb << 10;
 
     // A script that does not load fails every shard's start, and
     // serve_worker returns its error (file, line and column) before serving.

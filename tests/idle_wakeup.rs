@@ -9,14 +9,15 @@
 //! signal; the bound (5 ms) is loose on purpose so a loaded machine does not
 //! flake it, and still catches that. A keep-alive request must be prompt
 //! every time (the issue's regression check); the paths that also need
-//! another thread or process scheduled in time may miss it a few times.
+//! another thread or process scheduled in time must be prompt in the median
+//! and stall (15 ms, the bug's delay) at most a few times.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -28,76 +29,42 @@ const ROUNDS: usize = 20;
 
 /// Asserts every latency is under [`PROMPT`], naming them all if not.
 fn assert_prompt(what: &str, lat: &[Duration]) {
-    assert_mostly_prompt(what, lat, 0);
-}
-
-/// Asserts all but `spare` latencies are under [`PROMPT`]: for paths where
-/// another thread of the test (an upstream) must also be scheduled in time
-/// on a loaded machine. The bug made every one of them slow.
-fn assert_mostly_prompt(what: &str, lat: &[Duration], spare: usize) {
-    let slow: Vec<_> = lat.iter().filter(|d| **d >= PROMPT).collect();
+    let slow = lat.iter().filter(|d| **d >= PROMPT).count();
     assert!(
-        slow.len() <= spare,
-        "{what}: {} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
-        slow.len(),
+        slow == 0,
+        "{what}: {slow} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
         lat.len()
     );
 }
 
-/// `ringworker serve SCRIPT --shards N --no-pin` on a free port, up and
-/// accepting (and still running: a stranger on the port does not count).
-struct Cli {
-    child: Child,
-    addr: SocketAddr,
+/// For paths where another thread or process of the test (an upstream, a
+/// second connection's shard) must also be scheduled in time on a loaded
+/// machine: the median under [`PROMPT`], and at most `spare` of them at the
+/// bug's delay (15 ms) or more. The bug made every one of them that slow.
+fn assert_mostly_prompt(what: &str, lat: &[Duration], spare: usize) {
+    let mut sorted = lat.to_vec();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    let stalled = lat.iter().filter(|d| **d >= 3 * PROMPT).count();
+    assert!(
+        median < PROMPT && stalled <= spare,
+        "{what}: after {IDLE:?} idle the median answer took {median:?} (bound {PROMPT:?}) and \
+         {stalled} of {} took {:?} or more (at most {spare}): {lat:?}",
+        lat.len(),
+        3 * PROMPT
+    );
 }
 
-impl Cli {
-    fn start(script: &std::path::Path, shards: usize) -> Cli {
-        Self::start_with(script, shards, &[])
-    }
-
-    fn start_with(script: &std::path::Path, shards: usize, extra: &[&str]) -> Cli {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringworker"))
-            .arg("serve")
-            .arg(script)
-            .args(["--listen", &addr.to_string(), "--no-pin"])
-            .args(["--shards", &shards.to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut err).ok();
-                panic!("ringworker exited early ({status}): {err}");
-            }
-            if TcpStream::connect(addr).is_ok() {
-                break;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(15),
-                "server did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Cli { child, addr }
-    }
-}
-
-impl Drop for Cli {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `ringworker serve SCRIPT --shards N --no-pin ARGS` on a port of its own,
+/// up and serving.
+fn serve(script: &std::path::Path, shards: usize, extra: &[&str]) -> Spawned {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringworker"));
+    cmd.arg("serve")
+        .arg(script)
+        .args(["--listen", "127.0.0.1:0", "--no-pin"])
+        .args(["--shards", &shards.to_string()])
+        .args(extra);
+    spawn_listening(cmd)
 }
 
 fn script(name: &str, body: &str) -> PathBuf {
@@ -163,7 +130,7 @@ fn rust_handler_answers_an_idle_keepalive_connection_promptly() {
 
 #[test]
 fn js_worker_on_two_shards_answers_idle_requests_promptly() {
-    let cli = Cli::start(&example("hello.js"), 2);
+    let cli = serve(&example("hello.js"), 2, &[]);
     let lat = keepalive_rounds(cli.addr, "/");
     assert_prompt("JS, 2 shards, keep-alive", &lat);
     let lat = new_connection_rounds(cli.addr);
@@ -180,7 +147,7 @@ fn script_timers_fire_on_time_on_an_idle_shard() {
            return new Response('late enough');\n\
          } };\n",
     );
-    let cli = Cli::start(&s, 1);
+    let cli = serve(&s, 1, &[]);
     let lat: Vec<_> = keepalive_rounds(cli.addr, "/")
         .into_iter()
         .map(|d| d.saturating_sub(Duration::from_millis(20)))
@@ -234,7 +201,7 @@ fn an_outbound_response_to_an_idle_shard_is_taken_at_once() {
              }} }};\n"
         ),
     );
-    let cli = Cli::start(&s, 1);
+    let cli = serve(&s, 1, &[]);
     let lat: Vec<_> = keepalive_rounds(cli.addr, "/")
         .into_iter()
         .map(|d| d.saturating_sub(Duration::from_millis(30)))
@@ -259,7 +226,7 @@ fn a_client_leaving_reaches_the_script_of_an_idle_shard_at_once() {
              }} }};\n"
         ),
     );
-    let cli = Cli::start(&s, 1);
+    let cli = serve(&s, 1, &[]);
     let mut lat = Vec::new();
     for _ in 0..ROUNDS {
         let mut c = connect(cli.addr);
@@ -276,7 +243,7 @@ fn a_client_leaving_reaches_the_script_of_an_idle_shard_at_once() {
 
 #[test]
 fn a_frame_to_a_dormant_websocket_is_echoed_promptly() {
-    let cli = Cli::start(&example("ws-echo.js"), 1);
+    let cli = serve(&example("ws-echo.js"), 1, &[]);
     let (mut ws, _) = tungstenite::connect(format!("ws://{}/", cli.addr)).expect("upgrade");
     if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
         s.set_nodelay(true).unwrap();
@@ -309,7 +276,7 @@ fn a_message_from_another_shard_reaches_an_idle_shard_at_once() {
          } };\n",
     );
     let state = std::env::temp_dir().join(format!("ringworker-idle-actors-{}", std::process::id()));
-    let cli = Cli::start_with(
+    let cli = serve(
         &s,
         2,
         &[

@@ -1,11 +1,12 @@
 //! Shards run on the CPUs the process was given (`taskset`, a cpuset),
 //! never on CPU ids outside them; `--shards` defaults to how many there are.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+use common::{Spawned, spawn_listening};
 
 /// The highest CPU this test may use: with two or more, not CPU 0, so a
 /// shard pinned to "CPU number = shard number" would show.
@@ -20,84 +21,44 @@ fn hello() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/hello.js")
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// `taskset -c CPUS ringworker serve hello.js --listen ADDR ARGS`.
-fn serve_on(cpus: &str, addr: SocketAddr, args: &[&str]) -> Command {
+/// `taskset -c CPUS ringworker serve hello.js --listen 127.0.0.1:0 ARGS`.
+fn serve_on(cpus: &str, args: &[&str]) -> Command {
     let mut c = Command::new("taskset");
     c.args(["-c", cpus])
         .arg(env!("CARGO_BIN_EXE_ringworker"))
         .arg("serve")
         .arg(hello())
-        .args(["--listen", &addr.to_string()])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args);
     c
 }
 
-struct Running(Child);
-
-impl Running {
-    /// Started and serving (and still our child: a stranger on the port
-    /// does not count).
-    fn start(mut cmd: Command, addr: SocketAddr) -> Running {
-        let mut child = cmd.spawn().expect("taskset runs");
-        let t0 = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut err).ok();
-                panic!("ringworker exited ({status}): {err}");
-            }
-            if TcpStream::connect(addr).is_ok() {
-                return Running(child);
-            }
-            assert!(t0.elapsed() < Duration::from_secs(15), "no listener");
-            std::thread::sleep(Duration::from_millis(10));
+/// (thread name, Cpus_allowed_list) of every `shard-N` thread of `srv`.
+fn shard_cpus(srv: &Spawned) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{}/task", srv.child.id())).unwrap() {
+        let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap()
+        };
+        let name = field("Name:");
+        if name.starts_with("shard-") {
+            out.push((name, field("Cpus_allowed_list:")));
         }
     }
-
-    /// (thread name, Cpus_allowed_list) of every `shard-N` thread.
-    fn shard_cpus(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for t in std::fs::read_dir(format!("/proc/{}/task", self.0.id())).unwrap() {
-            let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .map(|v| v.trim().to_string())
-                    .unwrap()
-            };
-            let name = field("Name:");
-            if name.starts_with("shard-") {
-                out.push((name, field("Cpus_allowed_list:")));
-            }
-        }
-        out.sort();
-        out
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    out.sort();
+    out
 }
 
 #[test]
 fn a_pinned_shard_runs_on_the_cpu_taskset_gave() {
     let cpu = a_cpu();
-    let addr = free_addr();
-    let srv = Running::start(serve_on(&cpu.to_string(), addr, &["--shards", "1"]), addr);
-    let shards = srv.shard_cpus();
+    let srv = spawn_listening(serve_on(&cpu.to_string(), &["--shards", "1"]));
+    let shards = shard_cpus(&srv);
     assert!(!shards.is_empty(), "no shard thread found");
     for (name, cpus) in &shards {
         assert_eq!(
@@ -111,10 +72,9 @@ fn a_pinned_shard_runs_on_the_cpu_taskset_gave() {
 #[test]
 fn shards_default_to_the_allowed_cpus() {
     let cpu = a_cpu();
-    let addr = free_addr();
-    let srv = Running::start(serve_on(&cpu.to_string(), addr, &[]), addr);
+    let srv = spawn_listening(serve_on(&cpu.to_string(), &[]));
     let names: std::collections::BTreeSet<_> =
-        srv.shard_cpus().into_iter().map(|(n, _)| n).collect();
+        shard_cpus(&srv).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names.into_iter().collect::<Vec<_>>(),
         vec!["shard-0".to_string()],
@@ -125,8 +85,7 @@ fn shards_default_to_the_allowed_cpus() {
 #[test]
 fn more_pinned_shards_than_cpus_fail_at_start_naming_both() {
     let cpu = a_cpu();
-    let addr = free_addr();
-    let out: Output = serve_on(&cpu.to_string(), addr, &["--shards", "2"])
+    let out: Output = serve_on(&cpu.to_string(), &["--shards", "2"])
         .output()
         .unwrap();
     assert!(!out.status.success(), "it started anyway");
@@ -139,12 +98,8 @@ fn more_pinned_shards_than_cpus_fail_at_start_naming_both() {
 #[test]
 fn unpinned_shards_stay_inside_the_allowed_set() {
     let cpu = a_cpu();
-    let addr = free_addr();
-    let srv = Running::start(
-        serve_on(&cpu.to_string(), addr, &["--shards", "2", "--no-pin"]),
-        addr,
-    );
-    let shards = srv.shard_cpus();
+    let srv = spawn_listening(serve_on(&cpu.to_string(), &["--shards", "2", "--no-pin"]));
+    let shards = shard_cpus(&srv);
     let names: std::collections::BTreeSet<_> = shards.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(names.len(), 2, "{shards:?}");
     for (name, cpus) in &shards {

@@ -15,25 +15,37 @@
 
 pub mod actor;
 mod body;
+pub mod cache;
+mod compression;
 pub mod crypto;
 pub mod error;
 mod fetch;
+mod formdata;
+mod gc_table;
 pub mod handler;
+mod hash;
+mod htmlrewriter;
 mod module;
+mod node;
 pub mod platform;
 mod profiler;
 pub mod remote;
 pub mod runtime;
+pub mod scheduled;
 mod settle;
 mod snapshot;
 mod sockets;
+mod urlpattern;
 mod watchdog;
 mod web;
 mod websocket;
 
 pub use actor::{ActorBinding, ActorOptions};
+pub use cache::{CacheMesh, CacheOptions};
 pub use error::ScriptError;
+pub use formdata::DEFAULT_FORM_DATA_LIMIT;
 pub use handler::JsHandler;
 pub use remote::ActorMesh;
 pub use runtime::{IDLE_GC_GROWTH, JsRuntime, WorkerOptions};
+pub use scheduled::{CronClock, parse_cron};
 pub use snapshot::{make_startup_snapshot, use_startup_snapshot};

@@ -90,6 +90,25 @@ fn registry() -> &'static Registry {
     })
 }
 
+/// How long the watchdog sleeps between looks while isolates enter JS: a
+/// quarter of the smallest limit any entry used, within the bounds.
+fn tick_nanos(reg: &Registry) -> u64 {
+    let limit = reg.min_limit.load(Ordering::Relaxed);
+    (Duration::from_nanos(limit / 4).clamp(TICK_MIN, TICK_MAX)).as_nanos() as u64
+}
+
+/// The CPU time charged to an entry that started at `entered` and that the
+/// watchdog first saw at `seen_wall`, having used `cpu_since_seen` of its
+/// thread's CPU clock since. Before the watchdog saw it, the entry is
+/// charged its wall time — but at most one `tick`: a watchdog on time sees
+/// every entry within a tick, so wall time beyond that is the watchdog's
+/// own lateness (a starved process, a parallel build), not the script's
+/// CPU. A script that really spins is then stopped by its CPU clock within
+/// the rest of its limit.
+fn charged(entered: u64, seen_wall: u64, cpu_since_seen: u64, tick: u64) -> u64 {
+    seen_wall.saturating_sub(entered).min(tick) + cpu_since_seen
+}
+
 fn watchdog(reg: &'static Registry) {
     let idle = IDLE_PARK.as_nanos() as u64;
     loop {
@@ -116,7 +135,7 @@ fn watchdog(reg: &'static Registry) {
                     w.seen_wall.store(now, Ordering::Relaxed);
                 }
                 if now > d {
-                    match w.cpu_left(d, entered, now) {
+                    match w.cpu_left(d, entered, now, tick_nanos(reg)) {
                         // Preempted for part of it: look again when the rest
                         // of its CPU time could be spent.
                         Some(left) => next = next.min(now + left.as_nanos() as u64),
@@ -132,8 +151,7 @@ fn watchdog(reg: &'static Registry) {
             }
         }
         if busy {
-            let limit = reg.min_limit.load(Ordering::Relaxed);
-            let tick = Duration::from_nanos(limit / 4).clamp(TICK_MIN, TICK_MAX);
+            let tick = Duration::from_nanos(tick_nanos(reg));
             let until_due = Duration::from_nanos(next.saturating_sub(now) + 1);
             std::thread::sleep(tick.min(until_due));
         } else {
@@ -230,10 +248,8 @@ impl Watch {
 
     /// For an entry past its wall-clock deadline `d`: how much CPU time it
     /// may still use, or None if its limit is spent (or the CPU clock is
-    /// unknown). Its CPU time is what the thread used since the watchdog
-    /// first saw the entry, plus all the wall time before that (so a
-    /// preemption is forgiven only once the watchdog has seen the entry).
-    fn cpu_left(&self, d: u64, entered: u64, now: u64) -> Option<Duration> {
+    /// unknown). What it is charged: see [`charged`].
+    fn cpu_left(&self, d: u64, entered: u64, now: u64, tick: u64) -> Option<Duration> {
         if self.seen_entry.load(Ordering::Relaxed) != entered {
             return None;
         }
@@ -243,7 +259,7 @@ impl Watch {
             return None;
         }
         let seen_wall = self.seen_wall.load(Ordering::Relaxed);
-        let used = seen_wall.saturating_sub(entered) + cpu.saturating_sub(seen_cpu);
+        let used = charged(entered, seen_wall, cpu.saturating_sub(seen_cpu), tick);
         let limit = d.saturating_sub(entered);
         // (Past ten times its limit in wall time it stops anyway.)
         if used >= limit || now.saturating_sub(entered) > limit.saturating_mul(10) {
@@ -257,5 +273,33 @@ impl Watch {
     pub(crate) fn exit(&self) -> bool {
         self.deadline.store(0, Ordering::Release);
         self.terminated.swap(false, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::charged;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_watchdog_on_time_charges_the_wall_time_before_it_looked() {
+        // Seen 10 ms after entry (within its 12.5 ms tick), then 30 ms of CPU.
+        assert_eq!(
+            charged(100 * MS, 110 * MS, 30 * MS, 12 * MS + MS / 2),
+            40 * MS
+        );
+    }
+
+    #[test]
+    fn a_late_watchdog_does_not_charge_its_own_lateness() {
+        // A starved watchdog first looks 200 ms after a light entry that has
+        // used 1 ms since: it is charged one tick plus that, far from a 50 ms
+        // limit (it used to be charged the whole 200 ms and terminated).
+        let tick = 12 * MS + MS / 2;
+        assert_eq!(charged(100 * MS, 300 * MS, MS, tick), tick + MS);
+        assert!(charged(100 * MS, 300 * MS, MS, tick) < 50 * MS);
+        // A script that spins is still charged every nanosecond of CPU.
+        assert_eq!(charged(100 * MS, 300 * MS, 60 * MS, tick), tick + 60 * MS);
     }
 }

@@ -255,10 +255,44 @@
     memory.set(value, out);
     return out;
   }
+  const ArrayBufferPrototypeTransfer = ArrayBuffer.prototype.transfer;
+  const ArrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached").get;
+
+  // structuredClone with a transfer list: MessagePorts move (a new port
+  // takes each one's place in its channel), ArrayBuffers are copied into
+  // the clone, then detached, as transferring leaves them.
+  function cloneWithTransfer(value, transfer) {
+    const list = [...transfer];
+    const memory = new Map();
+    const buffers = [];
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i];
+      if (list.indexOf(t) !== i) throw domException("structuredClone: an object is in the transfer list twice", "DataCloneError");
+      if (ObjectPrototypeToString(t) === "[object ArrayBuffer]") {
+        if (Reflect.apply(ArrayBufferDetached, t, [])) {
+          throw domException("structuredClone: an ArrayBuffer in the transfer list is detached", "DataCloneError");
+        }
+        buffers.push(t);
+      } else if (typeof rw.isMessagePort === "function" && rw.isMessagePort(t)) {
+        memory.set(t, null);
+      } else {
+        throw domException("structuredClone: only ArrayBuffers and MessagePorts can be transferred", "DataCloneError");
+      }
+    }
+    for (const port of memory.keys()) memory.set(port, rw.transferPort(port));
+    const out = clone(value, memory);
+    for (const b of buffers) Reflect.apply(ArrayBufferPrototypeTransfer, b, []);
+    return out;
+  }
+
   rw.define("structuredClone", function structuredClone(value, options = undefined) {
     if (arguments.length === 0) throw new TypeErr("structuredClone: 1 argument required");
-    if (options && options.transfer && options.transfer.length) {
-      throw domException("structuredClone: transfer is not supported", "DataCloneError");
+    const transfer = options === undefined || options === null ? undefined : options.transfer;
+    if (transfer !== undefined && transfer !== null) {
+      if (typeof transfer[Symbol.iterator] !== "function") {
+        throw new TypeErr("structuredClone: options.transfer must be a sequence");
+      }
+      return cloneWithTransfer(value, transfer);
     }
     return clone(value, new Map());
   });
