@@ -152,6 +152,17 @@ pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Er
             })?,
         );
     }
+    options.cache.shards = config.shards.max(1);
+    if options.cache.shards > 1 {
+        options.cache.mesh = Some(
+            ringworker_isolate::CacheMesh::new(options.cache.shards).map_err(|e| {
+                Error::Shard(ShardError::Start {
+                    shard: ringworker_core::ShardId(0),
+                    reason: format!("cannot create the cache mailboxes: {e}"),
+                })
+            })?,
+        );
+    }
     try_serve(config, move |shard| {
         let mut o = options.clone();
         o.shard = shard.0;

@@ -92,6 +92,10 @@ struct ServeArgs {
     /// collection and gives free memory back, in ms (0: never).
     #[arg(long, default_value_t = 500)]
     idle_gc_ms: u64,
+    /// Largest multipart form `formData()` parses, in KiB; past it the call
+    /// rejects with a TypeError and the rest of the body is not read.
+    #[arg(long, default_value_t = 100 << 10)]
+    form_data_max_kb: u64,
     /// Write a V8 CPU profile of the script (a `.cpuprofile` for Chrome
     /// DevTools) here at shutdown; shard N > 0 writes `<stem>.shardN.cpuprofile`.
     #[arg(long)]
@@ -105,6 +109,28 @@ struct ServeArgs {
     /// a shard idle between events; script timers end the wait), in µs (0: park at once).
     #[arg(long, default_value_t = 2000)]
     idle_ring_wait_us: u64,
+    /// The Cache API's memory budget for the whole process (all shards), in MiB.
+    #[arg(long, default_value_t = 128)]
+    cache_mb: usize,
+    /// The largest response the Cache API keeps, in MiB (a larger put rejects).
+    #[arg(long, default_value_t = 32)]
+    cache_max_entry_mb: usize,
+    /// A compatibility flag (repeatable; adds to wrangler.toml's
+    /// `compatibility_flags`): `nodejs_compat` makes Node's modules
+    /// importable and adds `Buffer`, `process` and `global`.
+    #[arg(long = "compat-flag", value_name = "FLAG")]
+    compat_flags: Vec<String>,
+    /// Answer wrangler's test route `/__scheduled?cron=PATTERN[&time=MS]` by
+    /// running the script's `scheduled()` handler, as `wrangler dev --test-scheduled`.
+    #[arg(long)]
+    test_scheduled: bool,
+    /// The cron schedule's clock starts at this time (ms since the Unix
+    /// epoch) instead of now (for tests).
+    #[arg(long, hide = true)]
+    cron_start_ms: Option<i64>,
+    /// The cron schedule's clock runs this many times faster than real time (for tests).
+    #[arg(long, hide = true, default_value_t = 1.0)]
+    cron_speed: f64,
     #[command(flatten)]
     ws: WsArgs,
     #[command(flatten)]
@@ -305,6 +331,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.cpu_profile = args.cpu_profile.clone();
     options.actors = actors;
     options.idle_gc_after = std::time::Duration::from_millis(args.idle_gc_ms);
+    options.crons = project.crons;
+    options.compat_flags = project.compat_flags;
+    options
+        .compat_flags
+        .extend(args.compat_flags.iter().cloned());
+    options.cache.budget_bytes = args.cache_mb << 20;
+    options.cache.max_entry_bytes = args.cache_max_entry_mb << 20;
+    options.test_scheduled = args.test_scheduled;
+    options.cron_clock = ringworker_isolate::CronClock {
+        start_ms: args.cron_start_ms,
+        speed: args.cron_speed,
+    };
+    options.form_data_limit = args.form_data_max_kb << 10;
 
     // A script that does not load fails every shard's start, and
     // serve_worker returns its error (file, line and column) before serving.

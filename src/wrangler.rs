@@ -1,7 +1,8 @@
 //! A Workers project's `wrangler.toml`, as `ringworker serve --config`
-//! reads it: `main`, `[vars]` and `[[durable_objects.bindings]]` apply;
-//! `name`, `compatibility_date`, `compatibility_flags` and `[[migrations]]`
-//! are accepted and not needed; any other key is reported and ignored.
+//! reads it: `main`, `[vars]`, `[[durable_objects.bindings]]`,
+//! `compatibility_flags` and `[triggers] crons` apply; `name`,
+//! `compatibility_date` and `[[migrations]]` are accepted and not needed;
+//! any other key (or compatibility flag) is reported and ignored.
 //!
 //! Parsing is a pure function of the text ([`Project::parse`]), so it can
 //! be fuzzed: whatever the file holds, the answer is a project or an error
@@ -49,8 +50,14 @@ pub struct Project {
     pub vars: Vec<(String, String)>,
     /// `[[durable_objects.bindings]]`.
     pub actors: Vec<ActorBinding>,
+    /// `[triggers] crons`, each already checked to parse.
+    pub crons: Vec<String>,
+    /// `compatibility_flags`, all of them (the known ones change behaviour).
+    pub compat_flags: Vec<String>,
     /// Top-level keys that are not supported (ignored).
     pub ignored: Vec<String>,
+    /// Compatibility flags that change nothing here (ignored).
+    pub ignored_flags: Vec<String>,
 }
 
 /// Top-level keys accepted without effect.
@@ -61,7 +68,20 @@ const KNOWN_KEYS: &[&str] = &[
     "compatibility_date",
     "compatibility_flags",
     "migrations",
+    "triggers",
 ];
+
+/// Compatibility flags that change what ringworker does.
+const KNOWN_FLAGS: &[&str] = &["nodejs_compat", "nodejs_compat_v2", "nodejs_als"];
+
+/// The 1-based line of `text` where the string `value` is written (for
+/// errors that name the line of an entry), or 0.
+fn line_of(text: &str, value: &str) -> usize {
+    let quoted = [format!("\"{value}\""), format!("'{value}'")];
+    text.lines()
+        .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
+        .map_or(0, |i| i + 1)
+}
 
 impl Project {
     /// Reads and parses the file at `path` (see [`Project::parse`]); what
@@ -80,6 +100,12 @@ impl Project {
         for key in &project.ignored {
             tracing::warn!(
                 "{}: `{key}` is not supported and is ignored",
+                path.display()
+            );
+        }
+        for flag in &project.ignored_flags {
+            tracing::warn!(
+                "{}: compatibility flag `{flag}` is not supported and is ignored",
                 path.display()
             );
         }
@@ -162,6 +188,38 @@ impl Project {
                         });
                     }
                 }
+                "compatibility_flags" => {
+                    let flags = value.as_array().ok_or_else(|| {
+                        invalid("`compatibility_flags` must be an array of strings".into())
+                    })?;
+                    for f in flags {
+                        let f = f.as_str().ok_or_else(|| {
+                            invalid("each compatibility flag must be a string".into())
+                        })?;
+                        if !KNOWN_FLAGS.contains(&f) {
+                            project.ignored_flags.push(f.to_string());
+                        }
+                        project.compat_flags.push(f.to_string());
+                    }
+                }
+                "triggers" => {
+                    let crons = value
+                        .get("crons")
+                        .and_then(|c| c.as_array())
+                        .ok_or_else(|| invalid("`[triggers]` must have `crons = [\"...\"]`".into()))?;
+                    for c in crons {
+                        let pattern = c.as_str().ok_or_else(|| {
+                            invalid("each cron in `[triggers] crons` must be a string".into())
+                        })?;
+                        if let Err(e) = ringworker_isolate::parse_cron(pattern) {
+                            return Err(WranglerError::Invalid {
+                                path: format!("{name}:{}", line_of(text, pattern)),
+                                message: e.to_string(),
+                            });
+                        }
+                        project.crons.push(pattern.to_string());
+                    }
+                }
                 k if KNOWN_KEYS.contains(&k) => {}
                 other => project.ignored.push(other.to_string()),
             }
@@ -193,6 +251,23 @@ mod tests {
             ("ROOM", "Room")
         );
         assert_eq!(p.ignored, vec!["extra".to_string()]);
+        let p = Project::parse(
+            "compatibility_flags = [\"nodejs_compat\", \"odd\"]\n[triggers]\ncrons = [\"*/5 * * * *\"]\n",
+            "w.toml",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(p.compat_flags, vec!["nodejs_compat", "odd"]);
+        assert_eq!(p.ignored_flags, vec!["odd"]);
+        assert_eq!(p.crons, vec!["*/5 * * * *"]);
+        let e = Project::parse(
+            "name = \"x\"\n[triggers]\ncrons = [\"61 * * * *\"]\n",
+            "w.toml",
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("w.toml:3: "), "{e}");
         for (text, says) in [
             ("main = 1", "`main` must be a string"),
             ("vars = 1", "`[vars]` must be a table"),
@@ -206,6 +281,9 @@ mod tests {
                 "script_name",
             ),
             ("main = ", "not valid TOML"),
+            ("compatibility_flags = \"x\"", "must be an array"),
+            ("[triggers]\nx = 1", "must have `crons"),
+            ("[triggers]\ncrons = [1]", "must be a string"),
         ] {
             let e = Project::parse(text, "w.toml", Path::new("."))
                 .unwrap_err()

@@ -9,7 +9,8 @@
 //! signal; the bound (5 ms) is loose on purpose so a loaded machine does not
 //! flake it, and still catches that. A keep-alive request must be prompt
 //! every time (the issue's regression check); the paths that also need
-//! another thread or process scheduled in time may miss it a few times.
+//! another thread or process scheduled in time must be prompt in the median
+//! and stall (15 ms, the bug's delay) at most a few times.
 
 mod common;
 
@@ -28,19 +29,29 @@ const ROUNDS: usize = 20;
 
 /// Asserts every latency is under [`PROMPT`], naming them all if not.
 fn assert_prompt(what: &str, lat: &[Duration]) {
-    assert_mostly_prompt(what, lat, 0);
+    let slow = lat.iter().filter(|d| **d >= PROMPT).count();
+    assert!(
+        slow == 0,
+        "{what}: {slow} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
+        lat.len()
+    );
 }
 
-/// Asserts all but `spare` latencies are under [`PROMPT`]: for paths where
-/// another thread of the test (an upstream) must also be scheduled in time
-/// on a loaded machine. The bug made every one of them slow.
+/// For paths where another thread or process of the test (an upstream, a
+/// second connection's shard) must also be scheduled in time on a loaded
+/// machine: the median under [`PROMPT`], and at most `spare` of them at the
+/// bug's delay (15 ms) or more. The bug made every one of them that slow.
 fn assert_mostly_prompt(what: &str, lat: &[Duration], spare: usize) {
-    let slow: Vec<_> = lat.iter().filter(|d| **d >= PROMPT).collect();
+    let mut sorted = lat.to_vec();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    let stalled = lat.iter().filter(|d| **d >= 3 * PROMPT).count();
     assert!(
-        slow.len() <= spare,
-        "{what}: {} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
-        slow.len(),
-        lat.len()
+        median < PROMPT && stalled <= spare,
+        "{what}: after {IDLE:?} idle the median answer took {median:?} (bound {PROMPT:?}) and \
+         {stalled} of {} took {:?} or more (at most {spare}): {lat:?}",
+        lat.len(),
+        3 * PROMPT
     );
 }
 

@@ -28,6 +28,15 @@ fn run_file(file: &Path) -> Result<Report, String> {
     // Generous CPU limit: a whole test file may run in one entry into JS.
     options.cpu_limit = std::time::Duration::from_secs(5);
     options.expose_internals = true;
+    // A first line `// compatibility_flags: a, b` runs the file with those flags.
+    let source = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Some(flags) = source
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// compatibility_flags:"))
+    {
+        options.compat_flags = flags.split(',').map(|f| f.trim().to_string()).collect();
+    }
     let srv = ringworker::serve_worker(test_config(), options)
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let resp = roundtrip(
@@ -59,6 +68,11 @@ fn js_api_tests_pass_inside_a_real_isolate() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".test.js"))
+        // RINGWORKER_JS_TESTS=name runs only the files whose name contains it.
+        .filter(|p| match std::env::var("RINGWORKER_JS_TESTS") {
+            Ok(only) => p.to_string_lossy().contains(&only),
+            Err(_) => true,
+        })
         .collect();
     files.sort();
     assert!(

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::*;
 use common::*;
 use ringworker::Timeouts;
 use ringworker_isolate::{JsHandler, JsRuntime, WorkerOptions};
@@ -118,14 +119,6 @@ fn uncaught_exception_is_a_500_and_the_isolate_keeps_serving() {
     assert_eq!(get(a, "/hello").status, 200);
 }
 
-fn write_script(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringworker-js-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
 #[test]
 fn rejected_promises_and_bad_return_values_are_500s() {
     let p = write_script(
@@ -143,33 +136,6 @@ fn rejected_promises_and_bad_return_values_are_500s() {
     assert_eq!(get(a, "/reject").status, 500);
     assert_eq!(get(a, "/string").status, 500);
     assert_eq!(get(a, "/bytes").text(), "hi");
-}
-
-fn ringworker_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ringworker"))
-}
-
-/// `ringworker serve ARGS --listen 127.0.0.1:0` as a child process, up and
-/// accepting; `stop()` ends it and returns what it logged.
-struct Cli {
-    child: Spawned,
-    addr: SocketAddr,
-}
-
-impl Cli {
-    fn start(args: &[&std::ffi::OsStr]) -> Cli {
-        let mut cmd = Command::new(ringworker_bin());
-        cmd.arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"]);
-        let child = spawn_listening(cmd);
-        let addr = child.addr;
-        Cli { child, addr }
-    }
-
-    fn stop(self) -> String {
-        self.child.stop()
-    }
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //! ringworker-bench ws --scenario idle --url ws://127.0.0.1:8080/ \
 //!     --sockets 10000 --rss-pid PID [--json]
 //! ringworker-bench compare [--peers ringworker,workerd,deno,bun,node] \
-//!     [--scenarios hello,stream,...] [--rounds 3] [--duration 5s]
+//!     [--scenarios hello,stream,...,gzip,formdata] [--rounds 3] [--duration 5s]
 //! ringworker-bench soak [--duration 1h] [--interval 10s] [--rate 200] \
 //!     [--idle-sockets 100] [--server-cpu 0 --loadgen-cpu 1] [--json FILE] [--svg FILE]
 //! ```

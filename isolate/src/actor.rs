@@ -965,11 +965,42 @@ impl v8::ValueSerializerImpl for Serializer {
         let e = v8::Exception::error(scope, message);
         scope.throw_exception(e);
     }
+
+    // `CryptoKey`s are host objects: their material crosses as bytes
+    // (crypto/clone.rs), as workerd's do.
+    fn has_custom_host_object(&self, _isolate: &v8::Isolate) -> bool {
+        true
+    }
+
+    fn is_host_object<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        object: v8::Local<'s, v8::Object>,
+    ) -> Option<bool> {
+        Some(crate::crypto::ops::is_key(scope, object))
+    }
+
+    fn write_host_object<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        object: v8::Local<'s, v8::Object>,
+        value_serializer: &dyn v8::ValueSerializerHelper,
+    ) -> Option<bool> {
+        crate::crypto::ops::write_key(scope, object, value_serializer)
+    }
 }
 
 struct Deserializer;
 
-impl v8::ValueDeserializerImpl for Deserializer {}
+impl v8::ValueDeserializerImpl for Deserializer {
+    fn read_host_object<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value_deserializer: &dyn v8::ValueDeserializerHelper,
+    ) -> Option<v8::Local<'s, v8::Object>> {
+        crate::crypto::ops::read_key(scope, value_deserializer)
+    }
+}
 
 /// `v` in V8's structured-clone wire format (what Durable Objects store);
 /// `None` with an exception thrown if it cannot be cloned.

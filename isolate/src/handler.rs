@@ -14,6 +14,8 @@ use crate::runtime::{JsRuntime, WorkerOptions};
 pub struct JsHandler {
     runtime: RefCell<Rc<JsRuntime>>,
     options: WorkerOptions,
+    /// This shard's part of the Cache API (outlives replaced isolates).
+    cache: Rc<crate::cache::CacheShard>,
 }
 
 impl JsHandler {
@@ -21,15 +23,19 @@ impl JsHandler {
     /// shard that will own it.
     pub fn start(options: WorkerOptions) -> Result<Self, crate::ScriptError> {
         let runtime = JsRuntime::new(options.clone())?;
-        runtime.start();
-        Ok(Self::new(runtime, options))
+        let handler = Self::new(runtime, options);
+        handler.runtime.borrow().start();
+        Ok(handler)
     }
 
     /// A handler over `runtime`, which was built from `options`.
     pub fn new(runtime: Rc<JsRuntime>, options: WorkerOptions) -> Self {
+        let cache = crate::cache::CacheShard::start(&options.cache, options.shard);
+        runtime.set_cache(cache.clone());
         Self {
             runtime: RefCell::new(runtime),
             options,
+            cache,
         }
     }
 
@@ -38,6 +44,7 @@ impl JsHandler {
         if exhausted {
             match JsRuntime::new(self.options.clone()) {
                 Ok(fresh) => {
+                    fresh.set_cache(self.cache.clone());
                     fresh.start();
                     tracing::warn!(
                         shard = self.options.shard,

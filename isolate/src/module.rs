@@ -10,6 +10,8 @@ use crate::error::ScriptError;
 /// slot so V8's resolve callback can reach it).
 #[derive(Default)]
 pub(crate) struct ModuleMap {
+    /// Node's modules the script may import (nodejs_compat).
+    node: &'static [&'static str],
     by_path: HashMap<PathBuf, v8::Global<v8::Module>>,
     /// identity hash -> (module, path); a hash may be shared, so a list.
     by_hash: HashMap<i32, Vec<(v8::Global<v8::Module>, PathBuf)>>,
@@ -55,9 +57,54 @@ fn builtin_key(specifier: &str) -> Option<PathBuf> {
         .then(|| PathBuf::from(format!("<builtin>/{specifier}")))
 }
 
+/// The names a built-in module object the runtime publishes has (its
+/// named exports): the identifiers among its own enumerable keys.
+fn published_exports(scope: &mut v8::PinScope, name: &str) -> Vec<String> {
+    let global = scope.get_current_context().global(scope);
+    let k = v8::String::new(scope, "ringworker.builtin").unwrap();
+    let sym = v8::Symbol::for_key(scope, k);
+    let Some(getter) = global
+        .get(scope, sym.into())
+        .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+    else {
+        return Vec::new();
+    };
+    let arg = v8::String::new(scope, name).unwrap();
+    let Some(m) = getter
+        .call(scope, global.into(), &[arg.into()])
+        .and_then(|m| v8::Local::<v8::Object>::try_from(m).ok())
+    else {
+        return Vec::new();
+    };
+    let Some(keys) = m.get_own_property_names(scope, Default::default()) else {
+        return Vec::new();
+    };
+    (0..keys.length())
+        .filter_map(|i| keys.get_index(scope, i))
+        .map(|k| k.to_rust_string_lossy(scope))
+        .filter(|k| {
+            k != "default"
+                && k.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        })
+        .collect()
+}
+
 /// The source of built-in module `key` (see [`builtin_key`]).
-fn builtin_source(key: &Path) -> Option<String> {
+fn builtin_source(scope: &mut v8::PinScope, key: &Path) -> Option<String> {
     let name = key.to_str()?.strip_prefix("<builtin>/")?;
+    if name.starts_with("node:") {
+        let mut src = format!(
+            "const m = globalThis[Symbol.for(\"ringworker.builtin\")](\"{name}\");\nexport default m;\n"
+        );
+        for e in published_exports(scope, name) {
+            src.push_str(&format!("export const {e} = m.{e};\n"));
+        }
+        return Some(src);
+    }
     let (_, exports) = BUILTINS.iter().find(|(n, _)| *n == name)?;
     let mut src = format!(
         "const m = globalThis[Symbol.for(\"ringworker.builtin\")](\"{name}\");\nexport default m;\n"
@@ -68,8 +115,9 @@ fn builtin_source(key: &Path) -> Option<String> {
     Some(src)
 }
 
-/// Resolves `specifier` imported by the module at `referrer`.
-fn resolve_path(referrer: &Path, specifier: &str) -> Result<PathBuf, ScriptError> {
+/// Resolves `specifier` imported by the module at `referrer`; `node` are
+/// the Node modules the script may import (nodejs_compat).
+fn resolve_path(referrer: &Path, specifier: &str, node: &[&str]) -> Result<PathBuf, ScriptError> {
     if let Some(key) = builtin_key(specifier) {
         return Ok(key);
     }
@@ -78,6 +126,18 @@ fn resolve_path(referrer: &Path, specifier: &str) -> Result<PathBuf, ScriptError
         specifier: specifier.to_string(),
         reason: reason.to_string(),
     };
+    if let Some(name) = crate::node::module_name(specifier, node) {
+        return Ok(PathBuf::from(format!("<builtin>/{name}")));
+    }
+    if crate::node::is_node_specifier(specifier) {
+        return Err(err(if specifier.starts_with("node:") && node.is_empty() {
+            "Node's modules need the nodejs_compat compatibility flag (wrangler.toml: compatibility_flags = [\"nodejs_compat\"], or --compat-flag nodejs_compat)"
+        } else if node.is_empty() {
+            "not a file; with the nodejs_compat compatibility flag it would be Node's module"
+        } else {
+            "this Node module is not offered (nodejs_compat has: buffer, events, async_hooks, util, process, crypto)"
+        }));
+    }
     if !(specifier.starts_with("./") || specifier.starts_with("../") || specifier.starts_with('/'))
     {
         return Err(err(
@@ -139,7 +199,7 @@ fn compile<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     path: &Path,
 ) -> Result<v8::Local<'s, v8::Module>, ScriptError> {
-    let text = match builtin_source(path) {
+    let text = match builtin_source(scope, path) {
         Some(src) => src,
         None => std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
             path: path.to_path_buf(),
@@ -177,7 +237,7 @@ fn resolve_callback<'s>(
     let found = {
         let map = scope.get_slot::<ModuleMap>()?;
         let from = map.path_of(scope, referrer)?;
-        resolve_path(&from, &spec)
+        resolve_path(&from, &spec, map.node)
             .ok()
             .and_then(|p| map.by_path.get(&p).cloned())
     };
@@ -197,9 +257,11 @@ fn resolve_callback<'s>(
 pub(crate) fn load_main<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     main: &Path,
+    node: &'static [&'static str],
 ) -> Result<v8::Local<'s, v8::Object>, ScriptError> {
     let main = canonical(main)?;
     let mut map = scope.remove_slot::<ModuleMap>().unwrap_or_default();
+    map.node = node;
     let root = compile(scope, &main)?;
     // Compile the whole graph before linking: V8's resolve callback must only look up.
     let mut stack = vec![(root, main.clone())];
@@ -220,7 +282,7 @@ pub(crate) fn load_main<'s>(
                 continue;
             };
             let spec = req.get_specifier().to_rust_string_lossy(scope);
-            let dep = resolve_path(&path, &spec)?;
+            let dep = resolve_path(&path, &spec, map.node)?;
             if !map.by_path.contains_key(&dep) {
                 let dm = compile(scope, &dep)?;
                 map.by_path.insert(dep.clone(), v8::Global::new(scope, dm));

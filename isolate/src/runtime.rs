@@ -36,12 +36,36 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
     ("ringworker:10_events.js", include_str!("js/10_events.js")),
     ("ringworker:20_streams.js", include_str!("js/20_streams.js")),
     (
+        "ringworker:22_formdata.js",
+        include_str!("js/22_formdata.js"),
+    ),
+    ("ringworker:25_crypto.js", include_str!("js/25_crypto.js")),
+    (
+        "ringworker:25_compression.js",
+        include_str!("js/25_compression.js"),
+    ),
+    (
+        "ringworker:27_urlpattern.js",
+        include_str!("js/27_urlpattern.js"),
+    ),
+    (
         "ringworker:30_websocket.js",
         include_str!("js/30_websocket.js"),
     ),
+    ("ringworker:35_globals.js", include_str!("js/35_globals.js")),
     ("ringworker:40_fetch.js", include_str!("js/40_fetch.js")),
     ("ringworker:50_sockets.js", include_str!("js/50_sockets.js")),
     ("ringworker:60_actors.js", include_str!("js/60_actors.js")),
+    (
+        "ringworker:70_htmlrewriter.js",
+        include_str!("js/70_htmlrewriter.js"),
+    ),
+    (
+        "ringworker:75_scheduled.js",
+        include_str!("js/75_scheduled.js"),
+    ),
+    ("ringworker:80_cache.js", include_str!("js/80_cache.js")),
+    ("ringworker:90_node.js", include_str!("js/90_node.js")),
 ];
 
 /// What a shard's runtime runs.
@@ -96,6 +120,25 @@ pub struct WorkerOptions {
     /// memory reducer does the same only after ~10-30 s. Zero: never.
     /// Default 500 ms.
     pub idle_gc_after: Duration,
+    /// Compatibility flags (wrangler.toml's `compatibility_flags`,
+    /// `--compat-flag`); `nodejs_compat` makes Node's modules importable
+    /// (`node:buffer`, ...) and adds `Buffer`, `process` and `global`.
+    pub compat_flags: Vec<String>,
+    /// Cron patterns (wrangler.toml's `[triggers] crons`) on which shard 0
+    /// runs the script's `scheduled()` handler (see `scheduled.rs`).
+    pub crons: Vec<String>,
+    /// The clock the cron schedule runs by (tests speed it up).
+    pub cron_clock: crate::scheduled::CronClock,
+    /// The Cache API's budget and, with several shards, its mailboxes.
+    pub cache: crate::cache::CacheOptions,
+    /// Answer wrangler's test route `/__scheduled?cron=...` by running
+    /// `scheduled()` (`--test-scheduled`). Default false.
+    pub test_scheduled: bool,
+    /// Largest multipart form `request.formData()` / `response.formData()`
+    /// parses: past it the call rejects with a `TypeError` and the rest of
+    /// the body is not read. Default [`DEFAULT_FORM_DATA_LIMIT`](crate::DEFAULT_FORM_DATA_LIMIT)
+    /// (100 MiB).
+    pub form_data_limit: u64,
 }
 
 /// How much V8's committed heap must have grown since the last idle
@@ -119,6 +162,12 @@ impl WorkerOptions {
             subrequest_limit: 1000,
             actors: crate::actor::ActorOptions::default(),
             idle_gc_after: Duration::from_millis(500),
+            compat_flags: Vec::new(),
+            crons: Vec::new(),
+            cron_clock: crate::scheduled::CronClock::default(),
+            test_scheduled: false,
+            cache: crate::cache::CacheOptions::default(),
+            form_data_limit: crate::formdata::DEFAULT_FORM_DATA_LIMIT,
         }
     }
 }
@@ -131,6 +180,8 @@ struct Pending {
     /// The script was terminated (CPU limit) while running on behalf of the
     /// request that waits here: it will never settle.
     terminated: bool,
+    /// The request (or actor) on whose behalf it was watched.
+    owner: u32,
 }
 
 /// How a pending entry ended (see [`JsRuntime::take_settled`]).
@@ -147,8 +198,6 @@ pub(crate) enum Settled {
 struct Tracked {
     flag: ringworker_core::CancelFlag,
     watch: Option<Rc<RequestWatch>>,
-    /// The pending entry its response promise settles (once it waits).
-    pending: Option<u64>,
 }
 
 /// A request whose `request.signal` must abort when its client goes away.
@@ -172,8 +221,12 @@ impl RequestWatch {
 /// whose work scheduled it (0: none, e.g. the script's top level).
 struct Timer {
     callback: v8::Global<v8::Function>,
+    /// Extra arguments given to `setTimeout`/`setInterval`, passed on each call.
+    args: Rc<[v8::Global<v8::Value>]>,
     repeat: Option<Duration>,
     owner: u32,
+    /// The async context it was scheduled in, if it holds stores.
+    frame: Option<v8::Global<v8::Value>>,
 }
 
 /// The doom sweeper sleeps at least this long, so a stream of disconnects
@@ -189,6 +242,9 @@ pub(crate) struct Host {
     /// Promises rejected with no handler during the current entry, with their
     /// reasons; whatever is still here when the entry ends is logged.
     unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+    /// Rejected promises that got a handler after the entry they were
+    /// rejected in (a `rejectionhandled` event if they were reported).
+    handled_late: Vec<v8::Global<v8::Promise>>,
     /// Requests in flight, by id: their cancel flags and, once a script looked
     /// at `request.signal`, that signal (see `op_watch_request`).
     requests: HashMap<u32, Tracked>,
@@ -290,10 +346,14 @@ pub(crate) struct Handles {
     /// `watchPromise(promise, id)`: reports the outcome through `settled`.
     watch_promise: v8::Global<v8::Function>,
     pub(crate) ws_dispatch: v8::Global<v8::Function>,
-    handler: v8::Global<v8::Value>,
+    /// `rw.reportRejections(unhandled, handled)` (js/35_globals.js).
+    report_rejections: v8::Global<v8::Function>,
+    /// `rw.onUncaught(error)` -> whether a listener cancelled it.
+    on_uncaught: v8::Global<v8::Function>,
+    pub(crate) handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
-    env: v8::Global<v8::Value>,
-    ctx: v8::Global<v8::Value>,
+    pub(crate) env: v8::Global<v8::Value>,
+    pub(crate) ctx: v8::Global<v8::Value>,
     watch: Arc<Watch>,
 }
 
@@ -408,7 +468,13 @@ extern "C" fn promise_reject(msg: v8::PromiseRejectMessage) {
             h.borrow_mut().unhandled.push(entry);
         }
         v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
-            h.borrow_mut().unhandled.retain(|(p, _)| *p != promise);
+            let mut h = h.borrow_mut();
+            let before = h.unhandled.len();
+            h.unhandled.retain(|(p, _)| *p != promise);
+            if h.unhandled.len() == before {
+                // Reported in an earlier entry (if it was at all).
+                h.handled_late.push(v8::Global::new(scope, promise));
+            }
         }
         _ => {}
     }
@@ -543,6 +609,7 @@ fn timer_op(
     let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
     let delay = Duration::from_secs_f64(ms / 1000.0);
     let owner = current_owner(scope);
+    let frame = current_frame(scope);
     let h = host(scope);
     let mut h = h.borrow_mut();
     h.next_timer = h.next_timer.wrapping_add(1).max(1);
@@ -551,12 +618,17 @@ fn timer_op(
     // id is still valid to clear).
     if owner == 0 || !h.torn_down.contains(&owner) {
         let callback = v8::Global::new(scope, callback);
+        let args = (2..args.length())
+            .map(|i| v8::Global::new(scope, args.get(i)))
+            .collect();
         h.timers.insert(
             id,
             Timer {
                 callback,
+                args,
                 repeat: repeat.then_some(delay),
                 owner,
+                frame,
             },
         );
         h.timer_starts.push((id, delay));
@@ -572,9 +644,22 @@ pub(crate) fn current_owner(scope: &v8::PinScope) -> u32 {
     let v = scope.get_continuation_preserved_embedder_data();
     if v.is_uint32() {
         v.uint32_value(scope).unwrap_or(0)
+    } else if let Ok(frame) = v8::Local::<v8::Array>::try_from(v) {
+        // An async context (AsyncLocalStorage, `node/mod.rs`): [owner, stores].
+        frame
+            .get_index(scope, 0)
+            .and_then(|o| o.uint32_value(scope))
+            .unwrap_or(0)
     } else {
         0
     }
+}
+
+/// The current async context if it holds more than the owner (an
+/// AsyncLocalStorage frame): what a timer scheduled now runs in.
+fn current_frame(scope: &v8::PinScope) -> Option<v8::Global<v8::Value>> {
+    let v = scope.get_continuation_preserved_embedder_data();
+    v.is_array().then(|| v8::Global::new(scope, v))
 }
 
 fn set_owner(scope: &v8::PinScope, owner: u32) {
@@ -837,7 +922,6 @@ impl Host {
             Tracked {
                 flag: ringworker_core::CancelFlag::new(),
                 watch: None,
-                pending: None,
             },
         );
         id
@@ -888,12 +972,11 @@ impl Host {
         self.sockets.owner_ended(owner);
     }
 
-    /// The script was terminated while running for request `owner`.
+    /// The script was terminated while running for request `owner`: every
+    /// promise watched on its behalf (its response, a streaming body's
+    /// read) will never settle, so their waiters learn it now.
     fn terminate_waiter(&mut self, owner: u32) {
-        let Some(id) = self.requests.get(&owner).and_then(|t| t.pending) else {
-            return;
-        };
-        if let Some(p) = self.pending.get_mut(&id) {
+        for p in self.pending.values_mut().filter(|p| p.owner == owner) {
             p.terminated = true;
             if let Some(w) = p.waker.take() {
                 w.wake();
@@ -1033,6 +1116,13 @@ pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::sockets::ops());
     v.extend(crate::actor::ops());
     v.extend(crate::remote::ops());
+    v.extend(crate::crypto::ops::ops());
+    v.extend(crate::htmlrewriter::ops());
+    v.extend(crate::cache::ops());
+    v.extend(crate::node::ops());
+    v.extend(crate::formdata::ops());
+    v.extend(crate::compression::ops());
+    v.extend(crate::urlpattern::ops());
     v
 }
 
@@ -1110,6 +1200,7 @@ pub(crate) fn set_slots(isolate: &mut v8::Isolate, shard: usize) -> HostRef {
     }));
     isolate.set_slot(host.clone());
     isolate.set_slot(crate::web::WebState::new());
+    crate::crypto::ops::install(isolate);
     host
 }
 
@@ -1143,6 +1234,7 @@ impl JsRuntime {
         );
         let host = set_slots(&mut isolate, options.shard);
         host.borrow_mut().outbound.limit = options.subrequest_limit;
+        isolate.set_slot(crate::formdata::FormLimit(options.form_data_limit));
         host.borrow_mut()
             .actors
             .configure(options.actors.clone(), options.shard);
@@ -1175,6 +1267,20 @@ impl JsRuntime {
                 Some(rw) => rw,
                 None => install_surface(scope, context)?,
             };
+            // What a snapshot cannot hold is set up per context (rw.initContext).
+            {
+                let k = new_string(scope, "initContext");
+                let init = rw
+                    .get(scope, k.into())
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                    .expect("00_bootstrap sets rw.initContext");
+                let recv = v8::undefined(scope).into();
+                if init.call(scope, recv, &[]).is_none() {
+                    return Err(ScriptError::Evaluate(
+                        "the API surface's per-context set-up failed".into(),
+                    ));
+                }
+            }
             if options.expose_internals {
                 let k = new_string(scope, "streamsInternals");
                 if let Some(v) = rw.get(scope, k.into()) {
@@ -1201,16 +1307,39 @@ impl JsRuntime {
             let reader_wait = get_fn(scope, "readerWait");
             let abort_with_disconnect = get_fn(scope, "abortWithDisconnect");
             let watch_promise = get_fn(scope, "watchPromise");
-            let ws_dispatch = {
-                let k = new_string(scope, "wsDispatch");
-                let f = rw
-                    .get(scope, k.into())
-                    .expect("30_websocket sets rw.wsDispatch");
+            let rw_fn = |scope: &mut v8::PinScope, name: &str| {
+                let k = new_string(scope, name);
+                let f = rw.get(scope, k.into()).unwrap();
                 v8::Global::new(scope, v8::Local::<v8::Function>::try_from(f).unwrap())
             };
+            // (30_websocket sets rw.wsDispatch; 35_globals the other two.)
+            let ws_dispatch = rw_fn(scope, "wsDispatch");
+            let report_rejections = rw_fn(scope, "reportRejections");
+            let on_uncaught = rw_fn(scope, "onUncaught");
 
+            let node_modules = crate::node::enabled_modules(&options.compat_flags);
+            if !node_modules.is_empty() {
+                let k = new_string(scope, "enableNodeCompat");
+                let f = rw
+                    .get(scope, k.into())
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                    .expect("90_node.js sets rw.enableNodeCompat");
+                let flat: Vec<v8::Local<v8::Value>> = options
+                    .vars
+                    .iter()
+                    .flat_map(|(k, v)| [new_string(scope, k).into(), new_string(scope, v).into()])
+                    .collect();
+                let flat = v8::Array::new_with_elements(scope, &flat);
+                let modules: Vec<v8::Local<v8::Value>> = node_modules
+                    .iter()
+                    .map(|m| new_string(scope, m).into())
+                    .collect();
+                let modules = v8::Array::new_with_elements(scope, &modules);
+                let recv = v8::undefined(scope).into();
+                f.call(scope, recv, &[flat.into(), modules.into()]);
+            }
             watch.enter(options.startup_limit);
-            let loaded = module::load_main(scope, &options.main);
+            let loaded = module::load_main(scope, &options.main, node_modules);
             if watch.exit() {
                 scope.cancel_terminate_execution();
                 return Err(ScriptError::Evaluate(format!(
@@ -1258,6 +1387,19 @@ impl JsRuntime {
                     });
                 }
             };
+            if !options.crons.is_empty() {
+                let k = new_string(scope, "scheduled");
+                let has_scheduled = v8::Local::<v8::Object>::try_from(handler)
+                    .ok()
+                    .and_then(|o| o.get(scope, k.into()))
+                    .is_some_and(|f| f.is_function());
+                if !has_scheduled {
+                    return Err(ScriptError::NoHandler {
+                        file: main_name,
+                        message: "[triggers] crons are set, but the default export has no scheduled(controller, env, ctx) method".into(),
+                    });
+                }
+            }
             if service_worker {
                 // Service-worker scripts see their bindings as globals, as in Workers.
                 let global = context.global(scope);
@@ -1322,6 +1464,8 @@ impl JsRuntime {
                 abort_with_disconnect,
                 watch_promise,
                 ws_dispatch,
+                report_rejections,
+                on_uncaught,
                 handler: v8::Global::new(scope, handler),
                 fetch: v8::Global::new(scope, fetch),
                 env: v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
@@ -1456,6 +1600,7 @@ impl JsRuntime {
     pub fn start(self: &Rc<Self>) {
         self.after_entry();
         self.start_actors();
+        self.start_crons();
         self.serve_foreground_tasks();
     }
 
@@ -1542,6 +1687,10 @@ impl JsRuntime {
 
     /// Answers one HTTP request with the script's `fetch`.
     pub async fn fetch(self: &Rc<Self>, mut req: Request) -> Response {
+        if self.options.test_scheduled && req.path() == "/__scheduled" {
+            let query = req.query().unwrap_or("").to_string();
+            return crate::scheduled::test_route(self, &query).await;
+        }
         let ids = {
             let mut h = self.host.borrow_mut();
             let body = req.take_body();
@@ -1558,7 +1707,6 @@ impl JsRuntime {
                 Tracked {
                     flag: req.cancel_flag().clone(),
                     watch: None,
-                    pending: None,
                 },
             );
             RequestIds { body, request }
@@ -1589,12 +1737,7 @@ impl JsRuntime {
         let outcome = match started {
             Ok(Call::Refused(why)) => return Response::text(400, why),
             Ok(Call::Done(r)) => Ok(r),
-            Ok(Call::Wait(id)) => {
-                if let Some(t) = self.host.borrow_mut().requests.get_mut(&ids.request) {
-                    t.pending = Some(id);
-                }
-                self.wait(id).await
-            }
+            Ok(Call::Wait(id)) => self.wait(id).await,
             Err(e) => Err(e),
         };
         match outcome {
@@ -2146,16 +2289,10 @@ impl JsRuntime {
                 set_owner(tc, owner);
             }
             let r = f(tc, h);
-            if owner != 0 {
-                set_owner(tc, 0);
-            }
+            // (Also drops an async context the entry set.)
+            set_owner(tc, 0);
             tc.perform_microtask_checkpoint();
-            let unhandled = std::mem::take(&mut self.host.borrow_mut().unhandled);
-            for (_, reason) in unhandled {
-                let reason = v8::Local::new(tc, reason);
-                let text = value_text(tc, reason);
-                tracing::error!(target: "js", shard = self.options.shard, "Uncaught (in promise) {text}");
-            }
+            self.report_rejections(tc, h);
             let terminated = h.watch.exit();
             if terminated {
                 // Terminated in a continuation of a request (after an
@@ -2233,6 +2370,65 @@ impl JsRuntime {
         Ok(r)
     }
 
+    /// Promises rejected with no handler during the entry that just ran
+    /// (and reported ones that got a handler since): `unhandledrejection` /
+    /// `rejectionhandled` events at the global scope, then the rejections
+    /// no listener cancelled are logged. Listeners may reject more
+    /// promises; a few rounds settle that.
+    fn report_rejections(
+        &self,
+        tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
+        h: &Handles,
+    ) {
+        for _ in 0..4 {
+            let (unhandled, late) = {
+                let mut host = self.host.borrow_mut();
+                if host.unhandled.is_empty() && host.handled_late.is_empty() {
+                    return;
+                }
+                (
+                    std::mem::take(&mut host.unhandled),
+                    std::mem::take(&mut host.handled_late),
+                )
+            };
+            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(unhandled.len() * 2);
+            for (p, reason) in &unhandled {
+                flat.push(v8::Local::new(tc, p).into());
+                flat.push(v8::Local::new(tc, reason));
+            }
+            let flat = v8::Array::new_with_elements(tc, &flat);
+            let late: Vec<v8::Local<v8::Value>> =
+                late.iter().map(|p| v8::Local::new(tc, p).into()).collect();
+            let late = v8::Array::new_with_elements(tc, &late);
+            let hook = v8::Local::new(tc, &h.report_rejections);
+            let recv = v8::undefined(tc).into();
+            let to_log = hook
+                .call(tc, recv, &[flat.into(), late.into()])
+                .and_then(|v| v8::Local::<v8::Array>::try_from(v).ok());
+            let Some(to_log) = to_log else {
+                if tc.has_terminated() {
+                    return;
+                }
+                // (The hook failed: log them all.)
+                tc.reset();
+                for (_, reason) in unhandled {
+                    let reason = v8::Local::new(tc, reason);
+                    let text = value_text(tc, reason);
+                    tracing::error!(target: "js", shard = self.options.shard, "Uncaught (in promise) {text}");
+                }
+                return;
+            };
+            for i in 0..to_log.length() {
+                let reason = to_log
+                    .get_index(tc, i)
+                    .unwrap_or_else(|| v8::undefined(tc).into());
+                let text = value_text(tc, reason);
+                tracing::error!(target: "js", shard = self.options.shard, "Uncaught (in promise) {text}");
+            }
+            tc.perform_microtask_checkpoint();
+        }
+    }
+
     /// Waits for pending entry `id`: its promise's value or rejection, or
     /// `None` if the script was terminated (or the isolate disposed).
     #[allow(clippy::type_complexity)]
@@ -2281,11 +2477,18 @@ impl JsRuntime {
         handles: &Handles,
         promise: v8::Local<v8::Promise>,
     ) -> u64 {
+        let owner = current_owner(tc);
         let id = {
             let mut h = self.host.borrow_mut();
             h.next_pending += 1;
             let id = h.next_pending;
-            h.pending.insert(id, Pending::default());
+            h.pending.insert(
+                id,
+                Pending {
+                    owner,
+                    ..Pending::default()
+                },
+            );
             id
         };
         let watch = v8::Local::new(tc, &handles.watch_promise);
@@ -2326,9 +2529,22 @@ impl JsRuntime {
         self.options.cancel_grace
     }
 
+    /// Gives the isolate its shard's cache (see `cache/mod.rs`); without
+    /// one, the first cache operation makes a cache of this isolate's own.
+    pub(crate) fn set_cache(&self, cache: Rc<crate::cache::CacheShard>) {
+        if let Some(inner) = self.inner.borrow_mut().as_mut() {
+            inner.isolate.set_slot(crate::cache::CacheSlot(cache));
+        }
+    }
+
     /// The isolate's host state.
     pub(crate) fn host(&self) -> &HostRef {
         &self.host
+    }
+
+    /// The options this runtime was made with.
+    pub(crate) fn options(&self) -> &WorkerOptions {
+        &self.options
     }
 
     /// The shard this runtime serves (for logs).
@@ -2338,22 +2554,44 @@ impl JsRuntime {
 
     /// Calls timer `id`'s callback; returns the next delay for an interval.
     fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
-        let (callback, repeat, owner) = {
+        let (callback, args, repeat, owner, frame) = {
             let mut h = self.host.borrow_mut();
             let t = h.timers.get(&id)?;
-            let entry = (t.callback.clone(), t.repeat, t.owner);
-            if entry.1.is_none() {
+            let entry = (
+                t.callback.clone(),
+                t.args.clone(),
+                t.repeat,
+                t.owner,
+                t.frame.clone(),
+            );
+            if entry.2.is_none() {
                 h.timers.remove(&id);
             }
             entry
         };
         let shard = self.options.shard;
-        let ran = self.enter_as(owner, |tc, _| {
+        let ran = self.enter_as(owner, |tc, h| {
+            if let Some(frame) = frame {
+                let frame = v8::Local::new(tc, frame);
+                tc.set_continuation_preserved_embedder_data(frame);
+            }
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
-            if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
+            let args: Vec<v8::Local<v8::Value>> =
+                args.iter().map(|a| v8::Local::new(tc, a)).collect();
+            if f.call(tc, recv, &args).is_none() && !tc.has_terminated() {
+                // An ErrorEvent at the global scope first; logged unless a
+                // listener cancelled it.
                 let msg = exception_text(tc);
-                tracing::error!(target: "js", shard, "uncaught exception in timer: {msg}");
+                let handled = tc.exception().is_some_and(|e| {
+                    tc.reset();
+                    let hook = v8::Local::new(tc, &h.on_uncaught);
+                    let recv = v8::undefined(tc).into();
+                    hook.call(tc, recv, &[e]).is_some_and(|v| v.is_true())
+                });
+                if !handled {
+                    tracing::error!(target: "js", shard, "uncaught exception in timer: {msg}");
+                }
             }
         });
         if ran.is_err() {
@@ -2421,6 +2659,15 @@ pub(crate) struct RequestIds {
 }
 
 impl RequestIds {
+    /// The ids of an event that is not an HTTP request (a scheduled event):
+    /// owner `owner` (see [`Host::new_owner`]), no body.
+    pub(crate) fn for_owner(owner: u32) -> Self {
+        Self {
+            body: None,
+            request: owner,
+        }
+    }
+
     pub(crate) fn request(&self) -> u32 {
         self.request
     }
@@ -2459,7 +2706,7 @@ pub(crate) enum JsFailure {
     Terminated,
 }
 
-fn value_text(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {
+pub(crate) fn value_text(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> String {
     if let Ok(obj) = v8::Local::<v8::Object>::try_from(v) {
         let k = new_string(scope, "stack");
         if let Some(stack) = obj.get(scope, k.into()).filter(|s| s.is_string()) {

@@ -2,6 +2,7 @@
 //! ephemeral loopback port, and a small raw HTTP/1.1 client over std sockets.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod upstream;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
