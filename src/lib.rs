@@ -53,6 +53,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod admin;
+pub mod wrangler;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -333,7 +334,8 @@ impl Server {
     /// [`Self::run_until_signal`], and when the signal comes, first writes
     /// every shard's metrics to `stats_out` as JSON (see
     /// [`admin::StatsDocument`]: the same as `GET /stats`) — what `ringworker
-    /// perf` reads.
+    /// perf` reads. SIGUSR1 writes them too and the server goes on (what
+    /// `ringworker-bench soak` samples).
     ///
     /// Shutting down, the server first reports not-ready (the admin
     /// listener's `/readyz` answers 503) and keeps serving for
@@ -342,35 +344,45 @@ impl Server {
         self,
         stats_out: Option<std::path::PathBuf>,
     ) -> Result<(), Error> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals =
-            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(Error::Signals)?;
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGUSR1])
+            .map_err(Error::Signals)?;
         let controller = self.controller();
         let handle = signals.handle();
         let (started, delay) = (self.started, self.drain_delay);
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    // Not ready from now on: load balancers stop sending
-                    // while the listeners still accept.
-                    controller.begin_draining();
-                    if let Some(path) = stats_out {
+                for sig in signals.forever() {
+                    if sig != SIGUSR1 {
+                        // Not ready from now on: load balancers stop sending
+                        // while the listeners still accept.
+                        controller.begin_draining();
+                    }
+                    if let Some(path) = &stats_out {
                         let shards = controller.stats();
                         let doc = admin::StatsDocument::new(
                             &shards,
                             controller.readiness(),
                             started.elapsed(),
                         );
-                        if let Err(e) = std::fs::write(&path, doc.to_json()) {
+                        // Written whole, then renamed: a reader never sees half.
+                        let tmp = path.with_extension("tmp");
+                        if let Err(e) = std::fs::write(&tmp, doc.to_json())
+                            .and_then(|()| std::fs::rename(&tmp, path))
+                        {
                             tracing::error!("cannot write stats to {}: {e}", path.display());
                         }
+                    }
+                    if sig == SIGUSR1 {
+                        continue;
                     }
                     tracing::info!(signal = sig, ?delay, "shutting down");
                     if !delay.is_zero() {
                         std::thread::sleep(delay);
                     }
                     controller.shutdown();
+                    break;
                 }
             })
             .map_err(Error::Signals)?;

@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use ringworker::Config;
+use ringworker::wrangler::Project;
 use std::time::Duration;
 
 use ringworker_isolate::{ActorBinding, WorkerOptions};
@@ -100,6 +101,10 @@ struct ServeArgs {
     /// collection and gives free memory back, in ms (0: never).
     #[arg(long, default_value_t = 500)]
     idle_gc_ms: u64,
+    /// Largest multipart form `formData()` parses, in KiB; past it the call
+    /// rejects with a TypeError and the rest of the body is not read.
+    #[arg(long, default_value_t = 100 << 10)]
+    form_data_max_kb: u64,
     /// Write a V8 CPU profile of the script (a `.cpuprofile` for Chrome
     /// DevTools) here at shutdown; shard N > 0 writes `<stem>.shardN.cpuprofile`.
     #[arg(long)]
@@ -320,160 +325,9 @@ impl WsArgs {
     }
 }
 
-/// What a wrangler.toml contributes.
-#[derive(Debug, Default)]
-struct Project {
-    name: Option<String>,
-    main: Option<PathBuf>,
-    vars: Vec<(String, String)>,
-    actors: Vec<ActorBinding>,
-    crons: Vec<String>,
-    compat_flags: Vec<String>,
-}
-
-const KNOWN_KEYS: &[&str] = &[
-    "name",
-    "main",
-    "vars",
-    "compatibility_date",
-    "compatibility_flags",
-    "migrations",
-    "triggers",
-];
-
-/// The 1-based line of `text` where the string `value` is written (for
-/// errors that name the line of a wrangler.toml entry).
-fn line_of(text: &str, value: &str) -> usize {
-    let quoted = [format!("\"{value}\""), format!("'{value}'")];
-    text.lines()
-        .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
-        .map_or(0, |i| i + 1)
-}
-
-/// Compatibility flags that change what ringworker does.
-const KNOWN_FLAGS: &[&str] = &["nodejs_compat", "nodejs_compat_v2", "nodejs_als"];
-
-fn read_project(path: &Path) -> anyhow::Result<Project> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", path.display()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut project = Project::default();
-    for (key, value) in &table {
-        match key.as_str() {
-            "name" => project.name = value.as_str().map(str::to_string),
-            "main" => {
-                let main = value
-                    .as_str()
-                    .with_context(|| format!("{}: `main` must be a string", path.display()))?;
-                project.main = Some(dir.join(main));
-            }
-            "vars" => {
-                let vars = value
-                    .as_table()
-                    .with_context(|| format!("{}: `[vars]` must be a table", path.display()))?;
-                for (k, v) in vars {
-                    // Workers passes non-string vars as JSON values; as text here.
-                    let v = match v {
-                        toml::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    project.vars.push((k.clone(), v));
-                }
-            }
-            "durable_objects" => {
-                let bindings = value
-                    .get("bindings")
-                    .and_then(|b| b.as_array())
-                    .with_context(|| {
-                        format!(
-                            "{}: `[durable_objects]` must have `bindings` ([[durable_objects.bindings]])",
-                            path.display()
-                        )
-                    })?;
-                for b in bindings {
-                    let field = |k: &str| {
-                        b.get(k).and_then(|v| v.as_str()).with_context(|| {
-                            format!(
-                                "{}: each [[durable_objects.bindings]] needs a string `{k}`",
-                                path.display()
-                            )
-                        })
-                    };
-                    if b.get("script_name").is_some() {
-                        bail!(
-                            "{}: binding {}: classes of other scripts (`script_name`) are not supported; export the class from this worker",
-                            path.display(),
-                            field("name")?
-                        );
-                    }
-                    project.actors.push(ActorBinding {
-                        binding: field("name")?.to_string(),
-                        class: field("class_name")?.to_string(),
-                    });
-                }
-            }
-            "compatibility_flags" => {
-                let flags = value.as_array().with_context(|| {
-                    format!(
-                        "{}: `compatibility_flags` must be an array of strings",
-                        path.display()
-                    )
-                })?;
-                for f in flags {
-                    let f = f.as_str().with_context(|| {
-                        format!(
-                            "{}: each compatibility flag must be a string",
-                            path.display()
-                        )
-                    })?;
-                    if !KNOWN_FLAGS.contains(&f) {
-                        tracing::warn!(
-                            "{}: compatibility flag `{f}` is not supported and is ignored",
-                            path.display()
-                        );
-                    }
-                    project.compat_flags.push(f.to_string());
-                }
-            }
-            "triggers" => {
-                let crons = value
-                    .get("crons")
-                    .and_then(|c| c.as_array())
-                    .with_context(|| {
-                        format!(
-                            "{}: `[triggers]` must have `crons = [\"...\"]`",
-                            path.display()
-                        )
-                    })?;
-                for c in crons {
-                    let pattern = c.as_str().with_context(|| {
-                        format!(
-                            "{}: each cron in `[triggers] crons` must be a string",
-                            path.display()
-                        )
-                    })?;
-                    if let Err(e) = ringworker_isolate::parse_cron(pattern) {
-                        bail!("{}:{}: {e}", path.display(), line_of(&text, pattern));
-                    }
-                    project.crons.push(pattern.to_string());
-                }
-            }
-            k if KNOWN_KEYS.contains(&k) => {}
-            other => tracing::warn!(
-                "{}: `{other}` is not supported and is ignored",
-                path.display()
-            ),
-        }
-    }
-    Ok(project)
-}
-
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut project = match &args.config {
-        Some(p) => read_project(p)?,
+        Some(p) => Project::read(p)?,
         None => Project::default(),
     };
     let base = match (&args.config, &args.script) {
@@ -515,6 +369,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         start_ms: args.cron_start_ms,
         speed: args.cron_speed,
     };
+    options.form_data_limit = args.form_data_max_kb << 10;
 
     // A script that does not load fails every shard's start, and
     // serve_worker returns its error (file, line and column) before serving.

@@ -39,6 +39,7 @@ fn bindings() -> Vec<ActorBinding> {
         ("ALARMED", "Alarmed"),
         ("ROOM", "Room"),
         ("PINNED", "Pinned"),
+        ("LEDGER", "Ledger"),
     ]
     .into_iter()
     .map(|(b, c)| ActorBinding {
@@ -854,4 +855,115 @@ fn the_chat_room_example_keeps_history_and_broadcasts() {
     );
     drop(child);
     let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn a_transaction_is_isolated_and_never_takes_acknowledged_writes_down_with_it() {
+    let srv = server(options(Some(state_dir("txn"))), |_| {});
+    let addr = srv.local_addr();
+    for i in 1..=10 {
+        assert_eq!(get(addr, "/ledger/l/inc").text(), i.to_string());
+    }
+    // An event already running, which writes while the transaction is open.
+    let late = std::thread::spawn(move || get(addr, "/ledger/l/late-write?ms=300").text());
+    std::thread::sleep(Duration::from_millis(50));
+    // A slow transaction that adds 100, then throws after 600 ms.
+    let slow = std::thread::spawn(move || get(addr, "/ledger/l/slow-fail?ms=600").text());
+    std::thread::sleep(Duration::from_millis(100));
+    // Five increments sent while it is open: each is acknowledged, none sees
+    // the transaction's uncommitted value, and none is rolled back with it.
+    let incs: Vec<_> = (0..5)
+        .map(|_| std::thread::spawn(move || get(addr, "/ledger/l/inc").text()))
+        .collect();
+    let mut seen: Vec<u32> = incs
+        .into_iter()
+        .map(|t| t.join().unwrap().parse().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(slow.join().unwrap(), "rolled back: changed my mind");
+    assert_eq!(late.join().unwrap(), "late write acknowledged");
+    assert_eq!(
+        seen,
+        vec![11, 12, 13, 14, 15],
+        "increments saw the transaction's writes"
+    );
+    assert_eq!(get(addr, "/ledger/l?key=n").text(), "15");
+    assert_eq!(get(addr, "/ledger/l?key=late").text(), "kept");
+
+    let api = get_json(addr, "/ledger/api/txn-api");
+    assert_eq!(
+        api["inside"],
+        serde_json::json!({"a": 1, "b": 20, "d": 4}),
+        "{api}"
+    );
+    assert_eq!(api["get"], serde_json::json!([20, null, 4]), "{api}");
+    assert_eq!(api["many"], serde_json::json!({"a": 1, "b": 20}), "{api}");
+    assert_eq!(api["outsideDuring"], 2, "{api}");
+    assert_eq!(api["reversed"], serde_json::json!(["d", "b"]), "{api}");
+    assert_eq!(
+        api["after"],
+        serde_json::json!({"a": 1, "b": 20, "d": 4}),
+        "{api}"
+    );
+    assert!(
+        api["afterRollback"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back"),
+        "{api}"
+    );
+    assert_eq!(api["rolledBack"], serde_json::json!([null, null]), "{api}");
+    srv.shutdown();
+    srv.join().unwrap();
+}
+
+#[test]
+fn eviction_closes_the_actors_outbound_websockets_with_1001() {
+    let up = WsUpstream::start();
+    let mut opts = options(None);
+    opts.evict_after = (Duration::from_millis(100), Duration::from_millis(100));
+    let srv = server(opts, |c| {
+        c.outbound.keepalive_cap = Duration::from_millis(300)
+    });
+    let addr = srv.local_addr();
+    for mode in ["ws", "fetch-ws"] {
+        let target = up.url(&format!("/{mode}"));
+        let r = get(addr, &format!("/pinned/{mode}?mode={mode}&target={target}"));
+        assert_eq!(r.text(), format!("pinned {mode}"));
+    }
+    // Past the cap the tokens stop pinning: both actors are evicted, and
+    // every socket they opened closes with them, with a close frame.
+    assert!(
+        eventually(Duration::from_secs(5), || actor_stats(&srv).evicted_idle
+            == 2),
+        "{:?}",
+        actor_stats(&srv)
+    );
+    for mode in ["/ws", "/fetch-ws"] {
+        assert!(
+            up.wait_closed(mode, Duration::from_secs(3)).is_some(),
+            "{mode}: the upstream connection stayed open after the eviction"
+        );
+        let rec = up
+            .records()
+            .into_iter()
+            .find(|r| r.path.as_deref() == Some(mode))
+            .unwrap();
+        assert_eq!(
+            rec.close_frame.as_ref().map(|c| c.0),
+            Some(1001),
+            "{mode}: {rec:?}"
+        );
+    }
+    // And their keepalive tokens are gone, not counted past the cap.
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            let k = &srv.stats()[0].keepalive;
+            k.live == 0 && k.past_cap == 0
+        }),
+        "{:?}",
+        srv.stats()[0].keepalive
+    );
+    srv.shutdown();
+    srv.join().unwrap();
 }

@@ -823,3 +823,117 @@ fn a_quiet_shard_gives_back_the_heap_a_burst_of_sockets_grew() {
         v8(&srv)
     );
 }
+
+#[test]
+fn a_64_bit_length_with_the_top_bit_set_is_a_protocol_error() {
+    // RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
+    let srv = probe_server(|_| {});
+    let mut ws = Raw::open(srv.local_addr(), "/?id=len63");
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    ws.s.write_all(&header).unwrap();
+    assert_eq!(ws.read_close().close_code(), Some(1002));
+}
+
+#[test]
+fn a_message_that_arrives_with_the_close_is_answered_before_the_close() {
+    // The message and the close frame in one packet: the script still gets
+    // the message while the socket is open, its reply goes out, and then the
+    // close handshake completes (RFC 6455 §5.5.1: the side that has not
+    // sent its close frame may keep sending).
+    let srv = probe_server(|_| {});
+    let a = srv.local_addr();
+    let mut ws = Raw::open(a, "/?id=lastwords");
+    let mut both = Vec::new();
+    frame::encode(&mut both, 0x81, b"last words", Some([9, 8, 7, 6]));
+    frame::encode(&mut both, 0x88, &1000u16.to_be_bytes(), Some([1, 2, 3, 4]));
+    ws.s.write_all(&both).unwrap();
+    let reply = ws.read().expect("the reply, then the close");
+    assert_eq!((reply.opcode, reply.text()), (1, "last words".to_string()));
+    assert_eq!(ws.read_close().close_code(), Some(1000));
+    ws.expect_eof();
+    let log = probe_log(a, "lastwords", 1);
+    assert_eq!(log.len(), 1, "no error, one close: {log:?}");
+    assert_eq!(
+        (log[0]["code"].as_u64(), log[0]["wasClean"].as_bool()),
+        (Some(1000), Some(true))
+    );
+}
+
+#[test]
+fn pongs_to_a_peer_that_does_not_read_are_bounded() {
+    // A peer that pings and never reads: the pongs count against the send
+    // limit like every other send. Either reading it pauses (its writes
+    // stall) or, past the limit, it is closed with 1008; the pongs never
+    // pile up without bound.
+    let srv = probe_server(|c| {
+        c.ws.max_buffered_bytes = 64 << 10;
+        c.ws.ping_interval = None;
+    });
+    let mut ws = Raw::open(srv.local_addr(), "/?id=pinger");
+    const PINGS: usize = 400_000; // 52 MB of pings, 51 MB of pongs
+    let mut burst = Vec::new();
+    for _ in 0..1000 {
+        frame::encode(&mut burst, 0x89, &[b'p'; 125], Some([1, 2, 3, 4]));
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let mut s = ws.s.try_clone().unwrap();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..PINGS / 1000 {
+                if s.write_all(&burst).is_err() {
+                    break; // closed by the server: fine
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stalled = !done.load(std::sync::atomic::Ordering::Relaxed);
+    // Now read: pongs, and (unless reading merely paused) the close. (Frames
+    // are counted in place: hundreds of thousands of them.)
+    let mut pongs = 0usize;
+    let mut close = None;
+    let mut buf = std::mem::take(&mut ws.buf);
+    let mut at = 0;
+    let mut tmp = vec![0u8; 1 << 20];
+    'read: loop {
+        while let Some(e) = frame::extent(&buf[at..]) {
+            let total = e.total() as usize;
+            if buf.len() - at < total {
+                break;
+            }
+            match e.first & 0x0f {
+                0xA => pongs += 1,
+                8 => {
+                    let p = &buf[at + e.header_len..at + total];
+                    close = (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]]));
+                    break 'read;
+                }
+                op => panic!("unexpected frame {op}"),
+            }
+            at += total;
+        }
+        if stalled && pongs == PINGS {
+            break;
+        }
+        buf.drain(..at);
+        at = 0;
+        match ws.s.read(&mut tmp) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    }
+    drop(ws);
+    writer.join().unwrap();
+    assert!(
+        stalled || close == Some(1008),
+        "the server took all {PINGS} pings from a peer that reads nothing \
+         ({pongs} pongs queued, close {close:?})"
+    );
+}

@@ -57,6 +57,8 @@ impl Peer {
                 scenario,
                 Scenario::Hello | Scenario::IdleLatency | Scenario::Rate | Scenario::ColdStart
             ),
+            // (Node's adapter does not carry these routes: they are Web APIs.)
+            Peer::Node => !matches!(scenario, Scenario::Gzip | Scenario::Formdata),
             _ => true,
         }
     }
@@ -93,6 +95,10 @@ pub enum Scenario {
     /// Hello at a fixed 1k, 10k and 50k requests/s over 64 connections
     /// (open loop): latency percentiles and CPU per request at realistic load.
     Rate,
+    /// 64 KiB of text streamed through CompressionStream("gzip"), 64 connections.
+    Gzip,
+    /// `request.formData()` of a 1 MiB multipart upload, 16 connections.
+    Formdata,
 }
 
 pub struct Options {
@@ -177,6 +183,18 @@ const CELLS: &[Cell] = &[
         key: "ws-echo",
         title: "WebSocket echo, 64 connections, 32-byte messages",
         unit: "round trips/s",
+        higher_is_better: true,
+    },
+    Cell {
+        key: "gzip",
+        title: "gzip: a 64 KiB streamed response through CompressionStream, 64 connections",
+        unit: "responses/s",
+        higher_is_better: true,
+    },
+    Cell {
+        key: "formdata",
+        title: "formData() of a 1 MiB multipart upload, 16 connections",
+        unit: "req/s",
         higher_is_better: true,
     },
     Cell {
@@ -314,6 +332,18 @@ fn run_scenario(
             let srv = Server::start(o, peer, Workload::Main, upstream)?;
             let body = r#"{"id":42,"items":[{"sku":"a","price":3.5,"qty":2},{"sku":"b","price":1.25,"qty":4}]}"#;
             put("json", http_cell(o, &srv, "POST", "/json", Some(body), 64)?);
+        }
+        Scenario::Gzip => {
+            let srv = Server::start(o, peer, Workload::Main, upstream)?;
+            put("gzip", http_cell(o, &srv, "GET", "/gzip", None, 64)?);
+        }
+        Scenario::Formdata => {
+            let srv = Server::start(o, peer, Workload::Main, upstream)?;
+            let (content_type, body) = multipart_upload(1 << 20);
+            put(
+                "formdata",
+                http_cell_with(o, &srv, "POST", "/formdata", &[content_type], &body, 16)?,
+            );
         }
         Scenario::Proxy => {
             let srv = Server::start(o, peer, Workload::Main, upstream)?;
@@ -520,13 +550,45 @@ fn http_cell(
     body: Option<&str>,
     connections: usize,
 ) -> anyhow::Result<Sample> {
-    let url = srv.url(path);
-    let target = parse_url(&url)?;
     let headers = match body {
         Some(_) => vec!["Content-Type: application/json".to_string()],
         None => Vec::new(),
     };
-    let request = build_request_with(method, &target, &headers, body.unwrap_or("").as_bytes())?;
+    let body = body.unwrap_or("").as_bytes();
+    http_cell_with(o, srv, method, path, &headers, body, connections)
+}
+
+/// A multipart/form-data upload: a short field and a file of `size` bytes
+/// (text, as an upload of a document would be). -> (Content-Type header, body)
+fn multipart_upload(size: usize) -> (String, Vec<u8>) {
+    let boundary = "----ringworkerBenchBoundary7MA4YWxk";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbench\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\n"
+    )
+    .into_bytes();
+    let line = b"0123456789 the quick brown fox jumps over the lazy dog, a line of an upload\n";
+    body.extend(line.iter().cycle().take(size));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (
+        format!("Content-Type: multipart/form-data; boundary={boundary}"),
+        body,
+    )
+}
+
+fn http_cell_with(
+    o: &Options,
+    srv: &Server,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+    connections: usize,
+) -> anyhow::Result<Sample> {
+    let url = srv.url(path);
+    let target = parse_url(&url)?;
+    let request = build_request_with(method, &target, headers, body)?;
     let cfg = http_load::Config {
         addr: target.addr,
         request,
@@ -796,7 +858,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn pin_self(cpu: usize) -> anyhow::Result<()> {
+pub(crate) fn pin_self(cpu: usize) -> anyhow::Result<()> {
     // SAFETY: a zeroed cpu_set_t with one bit set, for this process.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

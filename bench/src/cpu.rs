@@ -85,7 +85,9 @@ fn threads_exec_time(pid: u32) -> Option<Duration> {
         let s = std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
         ns += s.split_ascii_whitespace().next()?.parse::<u64>().ok()?;
     }
-    Some(Duration::from_nanos(ns))
+    // A kernel built without scheduler statistics has no such files (or
+    // reports zeros): then the tick figures are all there is.
+    (ns > 0).then(|| Duration::from_nanos(ns))
 }
 
 /// CPU times of this process (all threads).
@@ -152,7 +154,17 @@ mod tests {
     fn reads_own_stat() {
         let me = process_cpu(std::process::id()).unwrap();
         assert!(me.total() < Duration::from_secs(3600));
-        assert!(me.exec.is_some_and(|e| e > Duration::ZERO), "{me:?}");
+        // Scheduler statistics are a kernel option: where they are kept, the
+        // figure grows by the CPU this thread burns.
+        if let Some(before) = me.exec {
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < Duration::from_millis(30) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            let after = process_cpu(std::process::id()).unwrap().exec;
+            assert!(after.is_some_and(|a| a > before), "{before:?} {after:?}");
+        }
         let _ = self_cpu();
     }
 

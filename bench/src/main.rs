@@ -12,7 +12,9 @@
 //! ringworker-bench ws --scenario idle --url ws://127.0.0.1:8080/ \
 //!     --sockets 10000 --rss-pid PID [--json]
 //! ringworker-bench compare [--peers ringworker,workerd,deno,bun,node] \
-//!     [--scenarios hello,stream,...] [--rounds 3] [--duration 5s]
+//!     [--scenarios hello,stream,...,gzip,formdata] [--rounds 3] [--duration 5s]
+//! ringworker-bench soak [--duration 1h] [--interval 10s] [--rate 200] \
+//!     [--idle-sockets 100] [--server-cpu 0 --loadgen-cpu 1] [--json FILE] [--svg FILE]
 //! ```
 
 mod compare;
@@ -22,6 +24,7 @@ mod http_load;
 mod parser;
 mod rate_load;
 mod report;
+mod soak;
 mod ws_load;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -57,6 +60,96 @@ enum Cmd {
     /// by side: writes bench/RESULTS-peers.md and an SVG chart per cell.
     /// Install the peers first with bench/peers/setup.sh.
     Compare(CompareArgs),
+    /// Mixed traffic for a given time against a ringworker it starts
+    /// (bench/workers/soak.js), sampling the server's RSS, descriptors, V8
+    /// heap and latency; fails if a request fails or one of them trends
+    /// upward after the warm-up.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How long the traffic runs.
+    #[arg(short = 'd', long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// How often the server is sampled.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    interval: Duration,
+    /// Samples before this are shown but not judged (default: a fifth of
+    /// the duration).
+    #[arg(long, value_parser = parse_duration)]
+    warmup: Option<Duration>,
+    /// HTTP requests per second over all kinds (each kind gets a share).
+    #[arg(long, default_value_t = 200)]
+    rate: u32,
+    /// Idle WebSockets kept open, answering the heartbeat.
+    #[arg(long, default_value_t = 100)]
+    idle_sockets: usize,
+    /// Server shards.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
+    /// Pin the server to this core.
+    #[arg(long)]
+    server_cpu: Option<usize>,
+    /// Pin this load generator to this core.
+    #[arg(long)]
+    loadgen_cpu: Option<usize>,
+    /// The ringworker binary (default: the one next to this binary).
+    #[arg(long)]
+    ringworker: Option<std::path::PathBuf>,
+    /// The worker.
+    #[arg(long, default_value = "bench/workers/soak.js")]
+    script: std::path::PathBuf,
+    /// Also write the samples and the verdict as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Also draw the RSS and the p99 latency over time (SVG).
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
+    /// The server's --cpu-limit-ms (its wall-time backstop, ten times it,
+    /// also fires when an overloaded machine keeps the shard off the CPU).
+    #[arg(long, default_value_t = 50)]
+    cpu_limit_ms: u64,
+}
+
+fn run_soak(a: SoakArgs) -> anyhow::Result<()> {
+    if a.interval.is_zero() || a.duration < a.interval {
+        bail!("--interval must be non-zero and at most --duration");
+    }
+    if let Some(cpu) = a.loadgen_cpu {
+        compare::pin_self(cpu)?;
+    }
+    let ringworker = match a.ringworker {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("this binary has no folder")?
+            .join("ringworker"),
+    };
+    let report = soak::run(&soak::SoakConfig {
+        ringworker,
+        script: a.script,
+        duration: a.duration,
+        interval: a.interval,
+        warmup: a.warmup.unwrap_or(a.duration / 5),
+        rate: a.rate,
+        idle_sockets: a.idle_sockets,
+        shards: a.shards,
+        server_cpu: a.server_cpu,
+        cpu_limit_ms: a.cpu_limit_ms,
+    })?;
+    print!("{}", soak::human(&report));
+    if let Some(path) = a.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    if let Some(path) = a.svg {
+        soak::write_chart(&report, &path)?;
+    }
+    if !report.passed {
+        bail!("the soak failed");
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -756,6 +849,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Disconnect(a) => run_disconnect(a),
         Cmd::Ws(a) => run_ws(a),
         Cmd::Compare(a) => run_compare(a),
+        Cmd::Soak(a) => run_soak(a),
     }
 }
 

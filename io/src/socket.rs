@@ -137,6 +137,12 @@ impl Socket {
             .map_err(io::Error::from_raw_os_error)
     }
 
+    /// The sends queued (the one in flight included) and the bytes they
+    /// have left: what the socket holds for a peer that is slow to read.
+    pub fn queued(&self) -> (usize, usize) {
+        self.ring.queued(&self.recv)
+    }
+
     /// Frees buffer capacity an idle long-lived connection does not need
     /// (see [`NetRing::shrink_buffers`]).
     pub fn shrink_buffers(&self) {

@@ -330,6 +330,35 @@ impl ActorStore {
         })
     }
 
+    /// Applies what a transaction wrote, all or none: `puts`, then
+    /// `deletes`, then the alarm (`Some(at)`: set, or clear with
+    /// `Some(None)`; `None`: left as it is). Every key and value is checked
+    /// before anything is written.
+    pub fn commit(
+        &mut self,
+        puts: &[(String, Vec<u8>)],
+        deletes: &[String],
+        alarm: Option<Option<i64>>,
+    ) -> Result<(), StoreError> {
+        for (key, value) in puts {
+            check_key(key)?;
+            check_value(value)?;
+        }
+        deletes.iter().try_for_each(|key| check_key(key))?;
+        atomically(&self.conn, |conn| {
+            for (key, value) in puts {
+                put_value(conn, key, value)?;
+            }
+            for key in deletes {
+                delete_key(conn, key)?;
+            }
+            if let Some(at) = alarm {
+                set_alarm_in(conn, at)?;
+            }
+            Ok(())
+        })
+    }
+
     /// The pairs within the bounds of `opts`, in key order (UTF-8 byte
     /// order), descending if `opts.reverse`, at most `opts.limit` of them.
     pub fn list(&mut self, opts: &ListOptions) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
@@ -476,17 +505,7 @@ impl ActorStore {
     /// Sets the alarm to `at` (milliseconds since the Unix epoch), or clears
     /// it with `None`.
     pub fn set_alarm(&mut self, at: Option<i64>) -> Result<(), StoreError> {
-        match at {
-            Some(at) => self
-                .conn
-                .prepare_cached("INSERT OR REPLACE INTO _rw_meta (key, value) VALUES (?1, ?2)")?
-                .execute(rusqlite::params![ALARM_KEY, at])?,
-            None => self
-                .conn
-                .prepare_cached("DELETE FROM _rw_meta WHERE key = ?1")?
-                .execute([ALARM_KEY])?,
-        };
-        Ok(())
+        set_alarm_in(&self.conn, at)
     }
 
     /// The database's size: page count times page size.
@@ -600,6 +619,18 @@ fn atomically<T>(
             Err(err)
         }
     }
+}
+
+fn set_alarm_in(conn: &Connection, at: Option<i64>) -> Result<(), StoreError> {
+    match at {
+        Some(at) => conn
+            .prepare_cached("INSERT OR REPLACE INTO _rw_meta (key, value) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![ALARM_KEY, at])?,
+        None => conn
+            .prepare_cached("DELETE FROM _rw_meta WHERE key = ?1")?
+            .execute([ALARM_KEY])?,
+    };
+    Ok(())
 }
 
 fn check_key(key: &str) -> Result<(), StoreError> {

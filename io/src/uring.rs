@@ -698,6 +698,13 @@ impl NetRing {
         Poll::Pending
     }
 
+    /// The sends queued on a socket (the one in flight included) and the
+    /// bytes they have left to send.
+    pub fn queued(&self, s: &Rc<RecvShared>) -> (usize, usize) {
+        let q = s.tx_queue.borrow();
+        (q.len(), q.iter().map(|m| m.remaining).sum())
+    }
+
     /// Gives back the buffer memory an idle long-lived connection (an
     /// upgraded WebSocket) does not need: an empty receive buffer's capacity
     /// and all but one small spare send.

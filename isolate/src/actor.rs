@@ -468,6 +468,7 @@ pub(crate) fn ops() -> Vec<(&'static str, v8::FunctionCallback)> {
         ("stList", op_st_list.map_fn_to()),
         ("stDeleteAll", op_st_delete_all.map_fn_to()),
         ("stTxn", op_st_txn.map_fn_to()),
+        ("stCommit", op_st_commit.map_fn_to()),
         ("stSql", op_st_sql.map_fn_to()),
         ("stSize", op_st_size.map_fn_to()),
         ("stGetAlarm", op_st_get_alarm.map_fn_to()),
@@ -1024,11 +1025,42 @@ impl v8::ValueSerializerImpl for Serializer {
         let e = v8::Exception::error(scope, message);
         scope.throw_exception(e);
     }
+
+    // `CryptoKey`s are host objects: their material crosses as bytes
+    // (crypto/clone.rs), as workerd's do.
+    fn has_custom_host_object(&self, _isolate: &v8::Isolate) -> bool {
+        true
+    }
+
+    fn is_host_object<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        object: v8::Local<'s, v8::Object>,
+    ) -> Option<bool> {
+        Some(crate::crypto::ops::is_key(scope, object))
+    }
+
+    fn write_host_object<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        object: v8::Local<'s, v8::Object>,
+        value_serializer: &dyn v8::ValueSerializerHelper,
+    ) -> Option<bool> {
+        crate::crypto::ops::write_key(scope, object, value_serializer)
+    }
 }
 
 struct Deserializer;
 
-impl v8::ValueDeserializerImpl for Deserializer {}
+impl v8::ValueDeserializerImpl for Deserializer {
+    fn read_host_object<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value_deserializer: &dyn v8::ValueDeserializerHelper,
+    ) -> Option<v8::Local<'s, v8::Object>> {
+        crate::crypto::ops::read_key(scope, value_deserializer)
+    }
+}
 
 /// `v` in V8's structured-clone wire format (what Durable Objects store);
 /// `None` with an exception thrown if it cannot be cloned.
@@ -1278,6 +1310,53 @@ fn op_st_txn(
     }
 }
 
+/// `stCommit(owner, [key, value, ...], [key, ...], alarm)`: what a
+/// `transaction()` wrote, in one SQLite transaction (`alarm`: undefined
+/// leaves it, null clears it, a number sets it).
+fn op_st_commit(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let Ok(flat) = v8::Local::<v8::Array>::try_from(args.get(1)) else {
+        return throw_type_error(scope, "transaction: expected the entries written");
+    };
+    let mut puts = Vec::with_capacity(flat.length() as usize / 2);
+    let mut i = 0;
+    while i + 1 < flat.length() {
+        let k = flat
+            .get_index(scope, i)
+            .map(|k| k.to_rust_string_lossy(scope))
+            .unwrap_or_default();
+        let v = flat
+            .get_index(scope, i + 1)
+            .unwrap_or_else(|| v8::undefined(scope).into());
+        let Some(bytes) = serialize(scope, v) else {
+            return;
+        };
+        puts.push((k, bytes));
+        i += 2;
+    }
+    let deletes = strings(scope, args.get(2));
+    let alarm_arg = args.get(3);
+    let alarm = if alarm_arg.is_undefined() {
+        None
+    } else {
+        Some(alarm_ms(scope, alarm_arg))
+    };
+    if with_store(scope, &args, |s| {
+        s.commit(&puts, &deletes, alarm).map_err(|e| e.to_string())
+    })
+    .is_none()
+    {
+        return;
+    }
+    if let Some(at) = alarm {
+        let owner = args.get(0).uint32_value(scope).unwrap_or(0);
+        alarm_changed(scope, owner, at);
+    }
+}
+
 fn sql_param(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Result<SqlValue, String> {
     if v.is_null_or_undefined() {
         return Ok(SqlValue::Null);
@@ -1396,14 +1475,26 @@ fn op_st_set_alarm(
     _rv: v8::ReturnValue<v8::Value>,
 ) {
     let owner = args.get(0).uint32_value(scope).unwrap_or(0);
-    let at = args
-        .get(1)
-        .number_value(scope)
-        .filter(|n| n.is_finite() && !args.get(1).is_null_or_undefined())
-        .map(|n| n.round() as i64);
+    let at = alarm_ms(scope, args.get(1));
     if with_store(scope, &args, |s| s.set_alarm(at).map_err(|e| e.to_string())).is_none() {
         return;
     }
+    alarm_changed(scope, owner, at);
+}
+
+/// An alarm time from JS: milliseconds since the epoch, or `None` for
+/// null, undefined or a number that is not finite.
+fn alarm_ms(scope: &mut v8::PinScope, v: v8::Local<v8::Value>) -> Option<i64> {
+    if v.is_null_or_undefined() {
+        return None;
+    }
+    v.number_value(scope)
+        .filter(|n| n.is_finite())
+        .map(|n| n.round() as i64)
+}
+
+/// Actor `owner`'s stored alarm became `at`: indexed and scheduled.
+fn alarm_changed(scope: &mut v8::PinScope, owner: u32, at: Option<i64>) {
     let h = host(scope);
     let mut h = h.borrow_mut();
     let Some(a) = h.actors.by_owner.get(&owner) else {

@@ -5,6 +5,8 @@
 //!   name file, line and column;
 //! - [`runtime`]: a shard's isolate, its context and the Workers API surface
 //!   (`js/*.js`, evaluated in order at start-up);
+//! - [`crypto`]: WebCrypto (`crypto.subtle`), with its digest, HMAC,
+//!   random and comparison functions for other modules;
 //! - [`handler`]: the [`ringworker_io::Handler`] that turns each HTTP request
 //!   into a call of the script's `fetch(request, env, ctx)`.
 //!
@@ -14,8 +16,15 @@
 pub mod actor;
 mod body;
 pub mod cache;
+mod compression;
+pub mod crypto;
 pub mod error;
 mod fetch;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
+mod formdata;
+mod gc_table;
 pub mod handler;
 mod hash;
 mod htmlrewriter;
@@ -29,6 +38,7 @@ pub mod scheduled;
 mod settle;
 mod snapshot;
 mod sockets;
+mod urlpattern;
 mod watchdog;
 mod web;
 mod websocket;
@@ -36,6 +46,7 @@ mod websocket;
 pub use actor::{ActorBinding, ActorOptions};
 pub use cache::{CacheMesh, CacheOptions};
 pub use error::ScriptError;
+pub use formdata::DEFAULT_FORM_DATA_LIMIT;
 pub use handler::JsHandler;
 pub use remote::ActorMesh;
 pub use runtime::{IDLE_GC_GROWTH, JsRuntime, WorkerOptions};

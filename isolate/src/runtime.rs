@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ringworker_core::Outcome;
+use ringworker_io::http::target::TargetUri;
 use ringworker_io::{Request, Response, ResponseBody};
 
 use v8::MapFnTo;
@@ -36,9 +37,23 @@ pub(crate) const BOOTSTRAP: &[(&str, &str)] = &[
     ("ringworker:10_events.js", include_str!("js/10_events.js")),
     ("ringworker:20_streams.js", include_str!("js/20_streams.js")),
     (
+        "ringworker:22_formdata.js",
+        include_str!("js/22_formdata.js"),
+    ),
+    ("ringworker:25_crypto.js", include_str!("js/25_crypto.js")),
+    (
+        "ringworker:25_compression.js",
+        include_str!("js/25_compression.js"),
+    ),
+    (
+        "ringworker:27_urlpattern.js",
+        include_str!("js/27_urlpattern.js"),
+    ),
+    (
         "ringworker:30_websocket.js",
         include_str!("js/30_websocket.js"),
     ),
+    ("ringworker:35_globals.js", include_str!("js/35_globals.js")),
     ("ringworker:40_fetch.js", include_str!("js/40_fetch.js")),
     ("ringworker:50_sockets.js", include_str!("js/50_sockets.js")),
     ("ringworker:60_actors.js", include_str!("js/60_actors.js")),
@@ -123,6 +138,11 @@ pub struct WorkerOptions {
     /// Answer wrangler's test route `/__scheduled?cron=...` by running
     /// `scheduled()` (`--test-scheduled`). Default false.
     pub test_scheduled: bool,
+    /// Largest multipart form `request.formData()` / `response.formData()`
+    /// parses: past it the call rejects with a `TypeError` and the rest of
+    /// the body is not read. Default [`DEFAULT_FORM_DATA_LIMIT`](crate::DEFAULT_FORM_DATA_LIMIT)
+    /// (100 MiB).
+    pub form_data_limit: u64,
 }
 
 impl WorkerOptions {
@@ -166,6 +186,7 @@ impl WorkerOptions {
             cron_clock: crate::scheduled::CronClock::default(),
             test_scheduled: false,
             cache: crate::cache::CacheOptions::default(),
+            form_data_limit: crate::formdata::DEFAULT_FORM_DATA_LIMIT,
         }
     }
 }
@@ -224,6 +245,8 @@ impl RequestWatch {
 /// whose work scheduled it (0: none, e.g. the script's top level).
 struct Timer {
     callback: v8::Global<v8::Function>,
+    /// Extra arguments given to `setTimeout`/`setInterval`, passed on each call.
+    args: Rc<[v8::Global<v8::Value>]>,
     repeat: Option<Duration>,
     owner: u32,
     /// The async context it was scheduled in, if it holds stores.
@@ -243,6 +266,9 @@ pub(crate) struct Host {
     /// Promises rejected with no handler during the current entry, with their
     /// reasons; whatever is still here when the entry ends is logged.
     unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+    /// Rejected promises that got a handler after the entry they were
+    /// rejected in (a `rejectionhandled` event if they were reported).
+    handled_late: Vec<v8::Global<v8::Promise>>,
     /// Requests in flight, by id: their cancel flags and, once a script looked
     /// at `request.signal`, that signal (see `op_watch_request`).
     requests: HashMap<u32, Tracked>,
@@ -349,6 +375,10 @@ pub(crate) struct Handles {
     /// `watchPromise(promise, id)`: reports the outcome through `settled`.
     watch_promise: v8::Global<v8::Function>,
     pub(crate) ws_dispatch: v8::Global<v8::Function>,
+    /// `rw.reportRejections(unhandled, handled)` (js/35_globals.js).
+    report_rejections: v8::Global<v8::Function>,
+    /// `rw.onUncaught(error)` -> whether a listener cancelled it.
+    on_uncaught: v8::Global<v8::Function>,
     pub(crate) handler: v8::Global<v8::Value>,
     fetch: v8::Global<v8::Function>,
     pub(crate) env: v8::Global<v8::Value>,
@@ -389,6 +419,9 @@ pub struct JsRuntime {
     /// The doorbell of the isolate's foreground-task inbox, until the task
     /// that serves it starts (see [`Self::serve_foreground_tasks`]).
     tasks_bell: std::cell::Cell<Option<std::os::fd::OwnedFd>>,
+    /// Builds `request.url` from the parts the HTTP parser checked (and
+    /// keeps the last one's host: see [`TargetUri`]).
+    target_uri: RefCell<TargetUri>,
 }
 
 /// GC pause accounting for the shard's metrics, at a stable address.
@@ -464,7 +497,13 @@ extern "C" fn promise_reject(msg: v8::PromiseRejectMessage) {
             h.borrow_mut().unhandled.push(entry);
         }
         v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
-            h.borrow_mut().unhandled.retain(|(p, _)| *p != promise);
+            let mut h = h.borrow_mut();
+            let before = h.unhandled.len();
+            h.unhandled.retain(|(p, _)| *p != promise);
+            if h.unhandled.len() == before {
+                // Reported in an earlier entry (if it was at all).
+                h.handled_late.push(v8::Global::new(scope, promise));
+            }
         }
         _ => {}
     }
@@ -639,10 +678,14 @@ fn timer_op(
     // id is still valid to clear).
     if owner == 0 || !h.torn_down.contains(&owner) {
         let callback = v8::Global::new(scope, callback);
+        let args = (2..args.length())
+            .map(|i| v8::Global::new(scope, args.get(i)))
+            .collect();
         h.timers.insert(
             id,
             Timer {
                 callback,
+                args,
                 repeat: repeat.then_some(delay),
                 owner,
                 frame,
@@ -1182,9 +1225,13 @@ pub(crate) fn all_ops() -> Vec<(&'static str, v8::FunctionCallback)> {
     v.extend(crate::sockets::ops());
     v.extend(crate::actor::ops());
     v.extend(crate::remote::ops());
+    v.extend(crate::crypto::ops::ops());
     v.extend(crate::htmlrewriter::ops());
     v.extend(crate::cache::ops());
     v.extend(crate::node::ops());
+    v.extend(crate::formdata::ops());
+    v.extend(crate::compression::ops());
+    v.extend(crate::urlpattern::ops());
     v
 }
 
@@ -1262,6 +1309,7 @@ pub(crate) fn set_slots(isolate: &mut v8::Isolate, shard: usize) -> HostRef {
     }));
     isolate.set_slot(host.clone());
     isolate.set_slot(crate::web::WebState::new());
+    crate::crypto::ops::install(isolate);
     host
 }
 
@@ -1297,6 +1345,7 @@ impl JsRuntime {
         host.borrow_mut().worker = options.worker_name().into();
         host.borrow_mut().tail = ringworker_core::TailHub::current();
         host.borrow_mut().outbound.limit = options.subrequest_limit;
+        isolate.set_slot(crate::formdata::FormLimit(options.form_data_limit));
         host.borrow_mut()
             .actors
             .configure(options.actors.clone(), options.shard);
@@ -1332,6 +1381,20 @@ impl JsRuntime {
                 Some(rw) => rw,
                 None => install_surface(scope, context)?,
             };
+            // What a snapshot cannot hold is set up per context (rw.initContext).
+            {
+                let k = new_string(scope, "initContext");
+                let init = rw
+                    .get(scope, k.into())
+                    .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+                    .expect("00_bootstrap sets rw.initContext");
+                let recv = v8::undefined(scope).into();
+                if init.call(scope, recv, &[]).is_none() {
+                    return Err(ScriptError::Evaluate(
+                        "the API surface's per-context set-up failed".into(),
+                    ));
+                }
+            }
             if options.expose_internals {
                 let k = new_string(scope, "streamsInternals");
                 if let Some(v) = rw.get(scope, k.into()) {
@@ -1358,13 +1421,15 @@ impl JsRuntime {
             let reader_wait = get_fn(scope, "readerWait");
             let abort_with_disconnect = get_fn(scope, "abortWithDisconnect");
             let watch_promise = get_fn(scope, "watchPromise");
-            let ws_dispatch = {
-                let k = new_string(scope, "wsDispatch");
-                let f = rw
-                    .get(scope, k.into())
-                    .expect("30_websocket sets rw.wsDispatch");
+            let rw_fn = |scope: &mut v8::PinScope, name: &str| {
+                let k = new_string(scope, name);
+                let f = rw.get(scope, k.into()).unwrap();
                 v8::Global::new(scope, v8::Local::<v8::Function>::try_from(f).unwrap())
             };
+            // (30_websocket sets rw.wsDispatch; 35_globals the other two.)
+            let ws_dispatch = rw_fn(scope, "wsDispatch");
+            let report_rejections = rw_fn(scope, "reportRejections");
+            let on_uncaught = rw_fn(scope, "onUncaught");
 
             let node_modules = crate::node::enabled_modules(&options.compat_flags);
             if !node_modules.is_empty() {
@@ -1513,6 +1578,8 @@ impl JsRuntime {
                 abort_with_disconnect,
                 watch_promise,
                 ws_dispatch,
+                report_rejections,
+                on_uncaught,
                 handler: v8::Global::new(scope, handler),
                 fetch: v8::Global::new(scope, fetch),
                 env: v8::Global::new(scope, v8::Local::<v8::Value>::from(env)),
@@ -1540,6 +1607,7 @@ impl JsRuntime {
             host,
             options,
             tasks_bell: std::cell::Cell::new(tasks_bell),
+            target_uri: RefCell::new(TargetUri::new()),
         });
         Ok(rt)
     }
@@ -1786,6 +1854,7 @@ impl JsRuntime {
         // promise may wait on.)
         let started = self.call_fetch(req, ids);
         let outcome = match started {
+            Ok(Call::Refused(why)) => return Response::text(400, why),
             Ok(Call::Done(r)) => Ok(r),
             Ok(Call::Wait(id)) => self.wait(id).await,
             Err(e) => Err(e),
@@ -1837,13 +1906,17 @@ impl JsRuntime {
         req: &Request,
         ids: RequestIds,
     ) -> Result<Call, String> {
-        let host = req
-            .header("host")
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .unwrap_or("localhost");
-        let url = format!("http://{host}{}", req.target());
+        // (An HTTP/1.0 request may name no host: a default applies, RFC 9112 §3.3.)
+        let authority = req.authority().unwrap_or("localhost");
+        let url = match self
+            .target_uri
+            .borrow_mut()
+            .build(authority.as_bytes(), req.path_and_query())
+        {
+            Ok(url) => new_string(tc, url.as_str()),
+            Err(e) => return Ok(Call::Refused(format!("Bad Request: {e}"))),
+        };
         let method = new_string(tc, req.method());
-        let url = new_string(tc, &url);
         let flat: Vec<v8::Local<v8::Value>> = req
             .headers()
             .iter()
@@ -2367,15 +2440,7 @@ impl JsRuntime {
             // (Also drops an async context the entry set.)
             set_owner(tc, 0);
             tc.perform_microtask_checkpoint();
-            let unhandled = std::mem::take(&mut self.host.borrow_mut().unhandled);
-            for (_, reason) in unhandled {
-                let reason = v8::Local::new(tc, reason);
-                let text = value_text(tc, reason);
-                tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(rid()), "Uncaught (in promise) {text}");
-                if let Some(t) = &trace {
-                    t.exception(format!("Uncaught (in promise) {text}"));
-                }
-            }
+            self.report_rejections(tc, h, &rid, trace.as_deref());
             let terminated = h.watch.exit();
             if terminated {
                 // Terminated in a continuation of a request (after an
@@ -2468,6 +2533,71 @@ impl JsRuntime {
             return Err(JsFailure::Terminated);
         }
         Ok(r)
+    }
+
+    /// Promises rejected with no handler during the entry that just ran
+    /// (and reported ones that got a handler since): `unhandledrejection` /
+    /// `rejectionhandled` events at the global scope, then the rejections
+    /// no listener cancelled are logged. Listeners may reject more
+    /// promises; a few rounds settle that.
+    fn report_rejections(
+        &self,
+        tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
+        h: &Handles,
+        rid: &dyn Fn() -> Option<ringworker_core::RequestId>,
+        trace: Option<&ringworker_core::RequestTrace>,
+    ) {
+        let log = |text: String| {
+            tracing::error!(target: "js", shard = self.options.shard, request_id = %Rid(rid()), "Uncaught (in promise) {text}");
+            if let Some(t) = trace {
+                t.exception(format!("Uncaught (in promise) {text}"));
+            }
+        };
+        for _ in 0..4 {
+            let (unhandled, late) = {
+                let mut host = self.host.borrow_mut();
+                if host.unhandled.is_empty() && host.handled_late.is_empty() {
+                    return;
+                }
+                (
+                    std::mem::take(&mut host.unhandled),
+                    std::mem::take(&mut host.handled_late),
+                )
+            };
+            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(unhandled.len() * 2);
+            for (p, reason) in &unhandled {
+                flat.push(v8::Local::new(tc, p).into());
+                flat.push(v8::Local::new(tc, reason));
+            }
+            let flat = v8::Array::new_with_elements(tc, &flat);
+            let late: Vec<v8::Local<v8::Value>> =
+                late.iter().map(|p| v8::Local::new(tc, p).into()).collect();
+            let late = v8::Array::new_with_elements(tc, &late);
+            let hook = v8::Local::new(tc, &h.report_rejections);
+            let recv = v8::undefined(tc).into();
+            let to_log = hook
+                .call(tc, recv, &[flat.into(), late.into()])
+                .and_then(|v| v8::Local::<v8::Array>::try_from(v).ok());
+            let Some(to_log) = to_log else {
+                if tc.has_terminated() {
+                    return;
+                }
+                // (The hook failed: log them all.)
+                tc.reset();
+                for (_, reason) in unhandled {
+                    let reason = v8::Local::new(tc, reason);
+                    log(value_text(tc, reason));
+                }
+                return;
+            };
+            for i in 0..to_log.length() {
+                let reason = to_log
+                    .get_index(tc, i)
+                    .unwrap_or_else(|| v8::undefined(tc).into());
+                log(value_text(tc, reason));
+            }
+            tc.perform_microtask_checkpoint();
+        }
     }
 
     /// Waits for pending entry `id`: its promise's value or rejection, or
@@ -2595,11 +2725,17 @@ impl JsRuntime {
 
     /// Calls timer `id`'s callback; returns the next delay for an interval.
     fn fire_timer(self: &Rc<Self>, id: u32) -> Option<Duration> {
-        let (callback, repeat, owner, frame) = {
+        let (callback, args, repeat, owner, frame) = {
             let mut h = self.host.borrow_mut();
             let t = h.timers.get(&id)?;
-            let entry = (t.callback.clone(), t.repeat, t.owner, t.frame.clone());
-            if entry.1.is_none() {
+            let entry = (
+                t.callback.clone(),
+                t.args.clone(),
+                t.repeat,
+                t.owner,
+                t.frame.clone(),
+            );
+            if entry.2.is_none() {
                 h.timers.remove(&id);
             }
             entry
@@ -2610,19 +2746,31 @@ impl JsRuntime {
             h.tail().and_then(|_| h.request_of(owner).1)
         };
         let rt = self.clone();
-        let ran = self.enter_as(owner, |tc, _| {
+        let ran = self.enter_as(owner, |tc, h| {
             if let Some(frame) = frame {
                 let frame = v8::Local::new(tc, frame);
                 tc.set_continuation_preserved_embedder_data(frame);
             }
             let f = v8::Local::new(tc, callback);
             let recv = v8::undefined(tc).into();
-            if f.call(tc, recv, &[]).is_none() && !tc.has_terminated() {
+            let args: Vec<v8::Local<v8::Value>> =
+                args.iter().map(|a| v8::Local::new(tc, a)).collect();
+            if f.call(tc, recv, &args).is_none() && !tc.has_terminated() {
+                // An ErrorEvent at the global scope first; logged unless a
+                // listener cancelled it.
                 let msg = exception_text(tc);
-                let rid = rt.host.borrow().request_of(owner).0;
-                tracing::error!(target: "js", shard, request_id = %Rid(rid), "uncaught exception in timer: {msg}");
-                if let Some(t) = trace {
-                    t.exception(format!("Uncaught {msg}"));
+                let handled = tc.exception().is_some_and(|e| {
+                    tc.reset();
+                    let hook = v8::Local::new(tc, &h.on_uncaught);
+                    let recv = v8::undefined(tc).into();
+                    hook.call(tc, recv, &[e]).is_some_and(|v| v.is_true())
+                });
+                if !handled {
+                    let rid = rt.host.borrow().request_of(owner).0;
+                    tracing::error!(target: "js", shard, request_id = %Rid(rid), "uncaught exception in timer: {msg}");
+                    if let Some(t) = trace {
+                        t.exception(format!("Uncaught {msg}"));
+                    }
                 }
             }
         });
@@ -2726,6 +2874,8 @@ impl RequestIds {
 enum Call {
     Done(v8::Global<v8::Value>),
     Wait(u64),
+    /// Answered 400 without running the script (a host the URL standard refuses).
+    Refused(String),
 }
 
 /// Why a script did not produce a response.

@@ -146,22 +146,25 @@ fn make() -> Result<Box<[u8]>, String> {
     let refs = std::borrow::Cow::Borrowed(external_references());
     let mut creator = v8::Isolate::snapshot_creator(Some(refs), None);
     let _host = set_slots(&mut creator, usize::MAX);
-    {
+    let installed = {
         v8::scope!(let scope, &mut creator);
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
-        install_surface(scope, context).map_err(|e| e.to_string())?;
+        let installed = install_surface(scope, context).map(|_| ());
         // The context's slot annex holds a global handle to the context,
         // which a snapshot cannot contain.
         context.clear_all_slots();
         scope.set_default_context(context);
-    }
+        installed
+    };
     // Slots hold Rust values that must not outlive the creator's context.
     drop(creator.remove_slot::<crate::runtime::HostRef>());
     drop(creator.remove_slot::<crate::web::WebState>());
-    let blob = creator
-        .create_blob(v8::FunctionCodeHandling::Keep)
-        .ok_or_else(|| "V8 could not serialize the context".to_string())?;
+    // (A snapshot creator must make its blob before it is dropped, also
+    // when the surface failed to install: that error is the one to report.)
+    let blob = creator.create_blob(v8::FunctionCodeHandling::Keep);
+    installed.map_err(|e| e.to_string())?;
+    let blob = blob.ok_or_else(|| "V8 could not serialize the context".to_string())?;
     Ok(blob.to_vec().into_boxed_slice())
 }
 

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use ringworker_core::keepalive::Owner;
+use ringworker_core::{CancelFlag, CancelReason};
 use ringworker_io::ws::{Listener, Message, WebSocket, WsEvent};
 use v8::MapFnTo;
 
@@ -36,6 +37,12 @@ pub(crate) struct Sockets {
     /// The listener shared by every accepted socket (made on first use; it
     /// holds the runtime weakly).
     listener: Option<Listener>,
+    /// Outbound sockets (`new WebSocket`, `fetch()` with Upgrade) an actor
+    /// opened: (actor, socket id, a flag that ends the socket's keepalive
+    /// token). They end with the actor (see `owner_ended`). A request's
+    /// outbound sockets are not listed: they may outlive its response (the
+    /// script may be relaying them to its client).
+    actor_opened: Vec<(u32, u32, CancelFlag)>,
 }
 
 /// Removes `owner`'s entries from a list of (owner, socket id); returns
@@ -106,16 +113,43 @@ impl Sockets {
         id
     }
 
-    /// Request `owner` is over: the fetched sockets it never took close.
+    /// Request (or actor) `owner` is over: the fetched sockets it never
+    /// took close, and so does every outbound socket an actor opened, with
+    /// 1001, its keepalive token ending at once.
     pub(crate) fn owner_ended(&mut self, owner: u32) {
-        if self.fetched.is_empty() {
-            return;
-        }
-        for id in take_owned(&mut self.fetched, owner) {
-            if let Some(ws) = self.live.remove(&id) {
-                let _ = ws.close(Some(1001), "the request that fetched this WebSocket ended");
+        if !self.fetched.is_empty() {
+            for id in take_owned(&mut self.fetched, owner) {
+                if let Some(ws) = self.live.remove(&id) {
+                    let _ = ws.close(Some(1001), "the request that fetched this WebSocket ended");
+                }
             }
         }
+        if !self.actor_opened.is_empty() {
+            let mut mine = Vec::new();
+            self.actor_opened.retain(|(o, id, token)| {
+                if *o == owner {
+                    mine.push((*id, token.clone()));
+                }
+                *o != owner
+            });
+            for (id, token) in mine {
+                token.cancel(CancelReason::Evicted);
+                if let Some(ws) = self.live.get(&id) {
+                    let _ = ws.close(
+                        Some(1001),
+                        "the actor that opened this WebSocket was evicted",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Forgets socket `id` (it closed, or was handed on); returns it.
+    pub(crate) fn remove(&mut self, id: u32) -> Option<WebSocket> {
+        if !self.actor_opened.is_empty() {
+            self.actor_opened.retain(|&(_, i, _)| i != id);
+        }
+        self.live.remove(&id)
     }
 }
 
@@ -186,6 +220,10 @@ fn op_ws_connect(
         if fetched && owner != 0 {
             s.fetched.push((owner, id));
         }
+        let released = CancelFlag::new();
+        if h.actors.is_actor(owner) {
+            h.sockets.actor_opened.push((owner, id, released.clone()));
+        }
         h.spawns.push(Box::new(move |weak| {
             Box::pin(async move {
                 let result =
@@ -196,11 +234,11 @@ fn op_ws_connect(
                 match &result {
                     Ok(hs) if hs.status == 101 => {
                         let who = rt.host().borrow().actors.ledger_owner(owner);
-                        hold_keepalive(&ws, who)
+                        hold_keepalive(&ws, who, released)
                     }
                     // (Not 101: an HTTP answer, and no socket.)
                     _ => {
-                        rt.host().borrow_mut().sockets.live.remove(&id);
+                        rt.host().borrow_mut().sockets.remove(id);
                     }
                 }
                 crate::settle::settle_with(&rt, owner, resolver, result, |tc, hs| {
@@ -220,8 +258,10 @@ fn op_ws_connect(
 }
 
 /// An open outbound socket pins its owner (a keepalive token) until it
-/// closes, up to the ledger's cap.
-fn hold_keepalive(ws: &WebSocket, owner: Owner) {
+/// closes, up to the ledger's cap, or until `released` is set (its actor
+/// was evicted: the socket is closing, and pins nothing any more).
+fn hold_keepalive(ws: &WebSocket, owner: Owner, released: CancelFlag) {
+    use futures_lite::FutureExt;
     use ringworker_core::keepalive::{KeepaliveLedger, TokenEnd, TokenKind};
     let Some(ledger) = KeepaliveLedger::current() else {
         return;
@@ -229,7 +269,7 @@ fn hold_keepalive(ws: &WebSocket, owner: Owner) {
     let token = ledger.acquire(owner, TokenKind::WebSocket);
     let flag = ws.cancel_flag().clone();
     glommio::spawn_local(async move {
-        let why = flag.cancelled().await;
+        let why = flag.cancelled().or(released.cancelled()).await;
         token.end(TokenEnd::from(why));
     })
     .detach();
@@ -332,7 +372,7 @@ impl JsRuntime {
     pub(crate) fn take_outbound_socket(&self, id: u32) -> Option<WebSocket> {
         let mut h = self.host().borrow_mut();
         h.sockets.fetched.retain(|&(_, f)| f != id);
-        h.sockets.live.remove(&id)
+        h.sockets.remove(id)
     }
 
     /// Sockets `request` accepted that it did not return in its response
@@ -391,7 +431,7 @@ impl JsRuntime {
                 match rt.dispatch_socket_events(id, ws, events) {
                     Delivered::Closed => {
                         let mut h = rt.host().borrow_mut();
-                        h.sockets.live.remove(&id);
+                        h.sockets.remove(id);
                         h.actors.socket_closed(id);
                     }
                     Delivered::Open => {}

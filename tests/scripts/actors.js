@@ -249,8 +249,77 @@ export class Pinned extends DurableObject {
       const resp = await fetch(target);
       this.reader = resp.body.getReader();
       await this.reader.read();
+    } else if (mode === "fetch-ws") {
+      const resp = await fetch(target.replace(/^ws/, "http"), { headers: { Upgrade: "websocket" } });
+      this.ws = resp.webSocket;
+      this.ws.accept();
     }
     return new Response(`pinned ${mode}`);
+  }
+}
+
+// Transactions: isolated (no other event runs inside one) and atomic
+// (nothing acknowledged outside it is rolled back with it).
+export class Ledger extends DurableObject {
+  async fetch(request) {
+    const url = new URL(request.url);
+    const s = this.ctx.storage;
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    if (url.pathname.endsWith("/inc")) {
+      const v = ((await s.get("n")) ?? 0) + 1;
+      await s.put("n", v);
+      return new Response(String(v));
+    }
+    if (url.pathname.endsWith("/slow-fail")) {
+      // Adds 100 inside a transaction, waits, then throws: rolled back.
+      try {
+        await s.transaction(async (txn) => {
+          await txn.put("n", ((await txn.get("n")) ?? 0) + 100);
+          await sleep(Number(url.searchParams.get("ms") ?? 600));
+          throw new Error("changed my mind");
+        });
+      } catch (e) {
+        return new Response(`rolled back: ${e.message}`);
+      }
+      return new Response("committed?!");
+    }
+    if (url.pathname.endsWith("/late-write")) {
+      // An event already running when a transaction starts: it writes
+      // after the transaction began (and before it throws).
+      await sleep(Number(url.searchParams.get("ms") ?? 300));
+      await s.put("late", "kept");
+      return new Response("late write acknowledged");
+    }
+    if (url.pathname.endsWith("/txn-api")) {
+      // What a transaction sees of its own writes, and what it refuses
+      // after rollback().
+      await s.put({ a: 1, b: 2, c: 3 });
+      const out = {};
+      await s.transaction(async (txn) => {
+        await txn.put("b", 20);
+        await txn.delete("c");
+        await txn.put("d", 4);
+        out.inside = Object.fromEntries(await txn.list());
+        out.get = [await txn.get("b"), await txn.get("c"), await txn.get("d")];
+        out.many = Object.fromEntries(await txn.get(["a", "b", "c"]));
+        out.outsideDuring = (await s.get("b")) ?? null;
+        out.reversed = [...(await txn.list({ reverse: true, limit: 2 })).keys()];
+      });
+      out.after = Object.fromEntries(await s.list());
+      await s.transaction(async (txn) => {
+        await txn.put("e", 5);
+        txn.rollback();
+        try {
+          await txn.put("f", 6);
+          out.afterRollback = "no error";
+        } catch (e) {
+          out.afterRollback = e.message;
+        }
+      });
+      out.rolledBack = [(await s.get("e")) ?? null, (await s.get("f")) ?? null];
+      return Response.json(out);
+    }
+    return new Response(String((await s.get(url.searchParams.get("key") ?? "n")) ?? null));
   }
 }
 
@@ -301,7 +370,7 @@ export default {
       }
       return Response.json({ ...r, error, missing });
     }
-    const ns = { counter: env.COUNTER, legacy: env.LEGACY, store: env.STORE, durable: env.DURABLE, alarmed: env.ALARMED, room: env.ROOM, pinned: env.PINNED }[kind];
+    const ns = { counter: env.COUNTER, legacy: env.LEGACY, store: env.STORE, durable: env.DURABLE, alarmed: env.ALARMED, room: env.ROOM, pinned: env.PINNED, ledger: env.LEDGER }[kind];
     if (ns === undefined) return new Response("not found", { status: 404 });
     return ns.get(ns.idFromName(name)).fetch(request);
   },

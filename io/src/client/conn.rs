@@ -165,6 +165,12 @@ impl Conn {
         Ok(())
     }
 
+    /// The sends queued on the socket (the one in flight included) and the
+    /// bytes they have left (encrypted bytes, for TLS).
+    pub fn queued(&self) -> (usize, usize) {
+        self.sock.queued()
+    }
+
     /// Frees buffer capacity an idle long-lived connection does not need.
     pub fn shrink_buffers(&self) {
         self.sock.shrink_buffers();

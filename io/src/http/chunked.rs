@@ -245,6 +245,18 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
+    /// Data bytes of the current chunk still to come, as its size line
+    /// announced them (0 outside chunk data): a caller with a body limit
+    /// refuses a chunk that cannot fit as soon as its size is known,
+    /// instead of reading up to the limit first.
+    pub fn announced_remaining(&self) -> u64 {
+        if self.state == State::Data {
+            self.remaining
+        } else {
+            0
+        }
+    }
+
     /// Advances the framing state machine by one byte (never in `Data`).
     fn step(&mut self, byte: u8) -> Result<(), ChunkedError> {
         match self.state {
@@ -392,6 +404,21 @@ pub fn write_chunk_header(len: usize, out: &mut [u8; 18]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_announced_size_is_known_before_the_data() {
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(
+            d.decode(b"ffffffffffffffff\r\n"),
+            Ok((18, Decoded::NeedMore))
+        );
+        assert_eq!(d.announced_remaining(), u64::MAX);
+        assert_eq!(d.decode(b"abc"), Ok((3, Decoded::Data(0..3))));
+        assert_eq!(d.announced_remaining(), u64::MAX - 3);
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.decode(b"3\r\nabc"), Ok((6, Decoded::Data(3..6))));
+        assert_eq!(d.announced_remaining(), 0);
+    }
 
     /// Decodes `input` delivered as the given pieces; returns the body, the
     /// bytes left after the end, and whether the decoder finished.

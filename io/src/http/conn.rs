@@ -45,6 +45,7 @@ use super::head_writer::{self, BodyFraming};
 use super::parse::{self, BodyKind, Version};
 use super::request::{Body, BodyError, BodyShared, Head, Request, RequestParts};
 use super::response::{Response, ResponseBody};
+use super::target::AuthorityCheck;
 use crate::socket::{MAX_IOVECS, Socket};
 use crate::uring::RecvEnd;
 use crate::ws::handshake::Handshake;
@@ -147,6 +148,9 @@ struct Shared {
     served: Cell<u64>,
     /// The handler accepted a WebSocket: the connection is its from now on.
     upgraded: RefCell<Option<Rc<WsShared>>>,
+    /// The last authority (`Host`) this connection's requests named that
+    /// the URL standard accepts.
+    authority: RefCell<AuthorityCheck>,
 }
 
 impl Shared {
@@ -191,6 +195,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         arrived: Cell::new(Instant::now()),
         served: Cell::new(0),
         upgraded: RefCell::new(None),
+        authority: RefCell::new(AuthorityCheck::default()),
     };
     env.metrics.connection_opened();
 
@@ -515,15 +520,40 @@ async fn read_side<H: Handler>(sh: &Shared, env: &ConnEnv<H>, peer: SocketAddr) 
                                 finished = *rem == 0;
                             }
                             BodyDecoder::Chunked(dec) => match dec.decode(&rbuf) {
+                                // A chunk that cannot fit under the limit is
+                                // refused once its size line is in, not after
+                                // reading up to the limit.
+                                Ok((used, Decoded::NeedMore))
+                                    if !abandoned
+                                        && limits.max_body_bytes.is_some_and(|m| {
+                                            shared
+                                                .received
+                                                .get()
+                                                .saturating_add(dec.announced_remaining())
+                                                > m
+                                        }) =>
+                                {
+                                    rbuf.advance(used);
+                                    let max = limits.max_body_bytes.unwrap_or(0);
+                                    shared.fail(BodyError::TooLarge(max));
+                                    cancel.cancel(CancelReason::BadInput);
+                                    sh.no_reuse.set(true);
+                                    state = Reading::Stopped;
+                                    continue;
+                                }
                                 Ok((used, Decoded::Data(range))) => {
                                     let part = rbuf.split_to(used).freeze();
                                     let len = range.len() as u64;
                                     if abandoned {
                                         *drained += len;
-                                    } else if limits
-                                        .max_body_bytes
-                                        .is_some_and(|m| shared.received.get() + len > m)
-                                    {
+                                    } else if limits.max_body_bytes.is_some_and(|m| {
+                                        shared
+                                            .received
+                                            .get()
+                                            .saturating_add(len)
+                                            .saturating_add(dec.announced_remaining())
+                                            > m
+                                    }) {
                                         let max = limits.max_body_bytes.unwrap_or(0);
                                         shared.fail(BodyError::TooLarge(max));
                                         cancel.cancel(CancelReason::BadInput);
@@ -739,13 +769,36 @@ fn accept_head<H: Handler>(
             return Reading::Stopped;
         }
     }
-    if ph.upgrade || ph.websocket {
+    if ph.upgrade || ph.websocket || ph.is_connect {
         // The connection is not reused after an upgrade request, whatever
-        // the answer: it either becomes a WebSocket or closes.
+        // the answer: it either becomes a WebSocket or closes. Nor after a
+        // CONNECT: what follows it is a tunnel's bytes, never a request.
         sh.no_reuse.set(true);
+    }
+    if let Some(a) = ph.authority {
+        if !sh.authority.borrow_mut().accepts(a.get(&head_buf)) {
+            let e = parse::ParseError::InvalidHost;
+            sh.queue.borrow_mut().push_back(Item::Reject {
+                status: e.status(),
+                reason: e.reason().to_string(),
+            });
+            sh.kick_writer();
+            return Reading::Stopped;
+        }
+    }
+    if ph.is_connect && !env.handler.handles_connect() {
+        // We are not a proxy (RFC 9110 §9.3.6, §15.6.2).
+        sh.queue.borrow_mut().push_back(Item::Reject {
+            status: 501,
+            reason: "CONNECT is not supported".into(),
+        });
+        sh.kick_writer();
+        return Reading::Stopped;
     }
     let cancel = CancelFlag::new();
     let (body, shared, decoder) = match ph.body {
+        // (CONNECT has no content: what follows its head is for the tunnel.)
+        _ if ph.is_connect => (Body::empty(), None, None),
         BodyKind::Empty | BodyKind::Length(0) => (Body::empty(), None, None),
         BodyKind::Length(n) => {
             let shared = BodyShared::new(ph.expect_continue);
@@ -764,7 +817,7 @@ fn accept_head<H: Handler>(
             )
         }
     };
-    let meta_upgrade = ph.upgrade || ph.websocket;
+    let meta_upgrade = ph.upgrade || ph.websocket || ph.is_connect;
     let id = env.next_request_id();
     let started = sh.arrived.get();
     let mut req = Request::new(RequestParts {
@@ -772,6 +825,8 @@ fn accept_head<H: Handler>(
             buf: head_buf,
             method: ph.method,
             target: ph.target,
+            authority: ph.authority,
+            path: ph.path,
             headers: ph.headers,
             http10,
         },
@@ -783,13 +838,12 @@ fn accept_head<H: Handler>(
         trace: None,
     });
     let trace = env.tail.is_active().then(|| {
-        let host = req
-            .header("host")
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .unwrap_or("localhost");
+        // For the tail's display: the checked authority and path (the
+        // script's request.url is built from the same parts).
+        let host = req.authority().unwrap_or("localhost");
         let trace = RequestTrace::new(
             req.method(),
-            format!("http://{host}{}", req.target()),
+            format!("http://{host}{}", req.path_and_query()),
             started,
         );
         req.set_trace(trace.clone());

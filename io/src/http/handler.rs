@@ -25,6 +25,16 @@ use super::{Request, Response};
 pub trait Handler: 'static {
     /// Produces the response for `req`. The response body may stream.
     fn call(&self, req: Request) -> impl Future<Output = Response>;
+
+    /// Whether `CONNECT` requests reach this handler. By default they do
+    /// not: the server is no proxy, so it answers them `501 Not
+    /// Implemented` and closes the connection. A handler that says yes gets
+    /// them (`target()` and `authority()` are the `host:port`), and the
+    /// connection still closes after its response: nothing after a
+    /// `CONNECT` head is ever parsed as a request (no tunnel either).
+    fn handles_connect(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut> Handler for F

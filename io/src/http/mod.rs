@@ -10,6 +10,7 @@ pub mod head_writer;
 pub mod parse;
 pub mod request;
 pub mod response;
+pub mod target;
 
 pub use handler::Handler;
 pub use request::{Body, BodyError, Headers, Request};

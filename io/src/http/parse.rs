@@ -15,6 +15,8 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use super::target::{self, TargetForm};
+
 /// Hard ceiling on [`Limits::max_headers`]: httparse's header scratch lives on
 /// the stack (32 bytes a slot), so a larger configured value is clamped to it.
 pub const MAX_HEADERS_CAP: usize = 256;
@@ -119,6 +121,17 @@ pub struct ParsedHead {
     pub method: Span,
     /// The request target as sent (origin-, absolute-, authority- or asterisk-form).
     pub target: Span,
+    /// Which of the four forms the target takes (checked against the method).
+    pub form: TargetForm,
+    /// The authority of the target URI (RFC 9112 §3.3): an absolute- or
+    /// authority-form target's own, else the `Host` header's value (checked
+    /// with [`target::is_authority`]); `None` for an HTTP/1.0 request
+    /// without `Host` (or with an empty one).
+    pub authority: Option<Span>,
+    /// The path and query of the target URI: the whole of an origin-form
+    /// target, what follows an absolute-form target's authority (possibly
+    /// empty), and empty for the other forms.
+    pub path: Span,
     /// The protocol version.
     pub version: Version,
     /// Header `(name, value)` spans in arrival order; values exclude the
@@ -140,6 +153,8 @@ pub struct ParsedHead {
     pub websocket: bool,
     /// The method is `HEAD`: the response carries no body.
     pub is_head: bool,
+    /// The method is `CONNECT` (and the target is in authority-form).
+    pub is_connect: bool,
 }
 
 impl ParsedHead {
@@ -183,6 +198,17 @@ pub enum ParseError {
     /// More than one `Host` header (RFC 9112 §3.2). 400.
     #[error("duplicate host header")]
     DuplicateHost,
+    /// An HTTP/1.1 request without `Host` (RFC 9112 §3.2). 400.
+    #[error("missing host header")]
+    MissingHost,
+    /// A `Host` that is not `host[:port]` (RFC 9112 §3.2), or an empty one
+    /// where it names the target. 400.
+    #[error("invalid host header")]
+    InvalidHost,
+    /// A request target of a form the method does not allow, or malformed
+    /// in its form (see [`target::classify`]). 400.
+    #[error("invalid request target")]
+    InvalidTarget,
     /// `Content-Length` is not a list of decimal numbers fitting in `u64`. 400.
     #[error("invalid content-length")]
     InvalidContentLength,
@@ -232,6 +258,9 @@ impl ParseError {
             Self::BadHeader => "malformed header field",
             Self::InvalidLineEnding => "malformed line ending",
             Self::DuplicateHost => "duplicate host header",
+            Self::MissingHost => "missing host header",
+            Self::InvalidHost => "invalid host header",
+            Self::InvalidTarget => "invalid request target",
             Self::InvalidContentLength => "invalid content-length",
             Self::ConflictingContentLength => "conflicting content-length",
             Self::ContentLengthWithTransferEncoding => "content-length with transfer-encoding",
@@ -278,7 +307,17 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
     let max_head = limits.max_head_bytes.min(u32::MAX as usize);
     // No acceptable head extends past the limit, so httparse never looks further.
     let window = &buf[..buf.len().min(max_head)];
+    parse_window(buf.len(), window, limits, max_head)
+}
 
+/// [`parse_request_head`] over the first `max_head` bytes of the buffer
+/// (`window`; the whole buffer is `buf_len` bytes).
+fn parse_window(
+    buf_len: usize,
+    window: &[u8],
+    limits: &Limits,
+    max_head: usize,
+) -> Result<Option<ParsedHead>, ParseError> {
     // Uninitialized slots: the scratch costs nothing until httparse fills it.
     let mut scratch = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let slots = limits.max_headers.min(MAX_HEADERS_CAP);
@@ -286,14 +325,30 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
     let head_len = match req.parse_with_uninit_headers(window, &mut scratch[..slots]) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            return incomplete(buf.len(), window.len(), req.path, limits, max_head);
+            return incomplete(buf_len, window, req.path, limits, max_head);
+        }
+        // RFC 9110 §6.2: a later minor version of HTTP/1 is served as
+        // HTTP/1.1, the highest we implement. httparse knows only 1.0 and
+        // 1.1, so it parses a copy that says 1.1; the spans are the same
+        // (rare: one copy of the head for such a request).
+        Err(httparse::Error::Version)
+            if req.path.is_some_and(|t| {
+                t.len() <= limits.max_uri_bytes
+                    && later_minor_version(window, t.as_bytes()).is_some()
+            }) =>
+        {
+            let target = req.path.unwrap_or_default().as_bytes();
+            let minor = later_minor_version(window, target).unwrap_or_default();
+            let mut copy = window.to_vec();
+            copy[minor] = b'1';
+            return parse_window(buf_len, &copy, limits, max_head);
         }
         Err(e) => return Err(rejected(e, &req, window, limits)),
     };
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(ParseError::BadRequestLine);
     };
-    if target.len() > limits.max_uri_bytes {
+    if target_too_long(window, target, limits) {
         return Err(ParseError::UriTooLong);
     }
     // httparse accepts a bare LF wherever it accepts CRLF; a proxy in front
@@ -314,6 +369,7 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
         facts.observe(name, header.value)?;
         headers.push((span_of(window, name), span_of(window, header.value)));
     }
+    let (form, authority, path) = target_parts(window, method.as_bytes(), target, &facts, version)?;
 
     if facts.chunked {
         if version == Version::Http10 {
@@ -335,6 +391,9 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
         head_len,
         method: span_of(window, method.as_bytes()),
         target: span_of(window, target.as_bytes()),
+        form,
+        authority,
+        path,
         version,
         headers,
         body,
@@ -344,7 +403,39 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Option<ParsedHe
         upgrade: http11 && facts.conn_upgrade && facts.upgrade_header,
         websocket: facts.upgrade_websocket,
         is_head: method == "HEAD",
+        is_connect: form == TargetForm::Authority,
     }))
+}
+
+/// The target's form and the target URI's authority and path-and-query
+/// (RFC 9112 §3.2–3.3), after checking the target against the method and
+/// the `Host` header: present once in HTTP/1.1, well formed wherever it is,
+/// and naming a host when it is what names the target.
+fn target_parts(
+    window: &[u8],
+    method: &[u8],
+    target: &str,
+    facts: &HeaderFacts<'_>,
+    version: Version,
+) -> Result<(TargetForm, Option<Span>, Span), ParseError> {
+    let bytes = target.as_bytes();
+    let t = target::classify(method, bytes)?;
+    let sub = |r: Range<usize>| span_of(window, &bytes[r]);
+    let host = match facts.host {
+        None if version == Version::Http11 => return Err(ParseError::MissingHost),
+        None => None,
+        Some([]) => None,
+        Some(h) if target::is_authority(h) => Some(span_of(window, h)),
+        Some(_) => return Err(ParseError::InvalidHost),
+    };
+    let authority = match t.authority {
+        Some(r) => Some(sub(r)),
+        // An empty Host names no host, which an http URI must have
+        // (RFC 9110 §4.2.1); HTTP/1.0 may leave it out (a default applies).
+        None if host.is_none() && facts.host.is_some() => return Err(ParseError::InvalidHost),
+        None => host,
+    };
+    Ok((t.form, authority, sub(t.path)))
 }
 
 /// The value of the first header named `name` (ASCII case-insensitive), as a
@@ -371,16 +462,18 @@ pub fn header_value<'a>(buf: &'a [u8], head: &ParsedHead, name: &str) -> Option<
 /// unless no continuation could fit the limits.
 fn incomplete(
     buf_len: usize,
-    window_len: usize,
+    window: &[u8],
     target: Option<&str>,
     limits: &Limits,
     max_head: usize,
 ) -> Result<Option<ParsedHead>, ParseError> {
     match target {
-        Some(target) if target.len() > limits.max_uri_bytes => return Err(ParseError::UriTooLong),
+        Some(target) if target_too_long(window, target, limits) => {
+            return Err(ParseError::UriTooLong);
+        }
         // Still inside the method or target with this many bytes: the target
         // is too long, whatever follows.
-        None if window_len > limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK) => {
+        None if window.len() > limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK) => {
             return Err(ParseError::UriTooLong);
         }
         _ => {}
@@ -390,6 +483,16 @@ fn incomplete(
         return Err(ParseError::HeadTooLarge);
     }
     Ok(None)
+}
+
+/// Whether a complete target is over the limit, or ended only after the
+/// request line had run past `max_uri_bytes` plus the slack (a long method
+/// does that): every prefix that stopped inside the method or the target
+/// there was already refused 414 (see [`incomplete`]), so the whole is too.
+fn target_too_long(window: &[u8], target: &str, limits: &Limits) -> bool {
+    let end = offset_of(window, target.as_bytes()) + target.len();
+    target.len() > limits.max_uri_bytes
+        || end > limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK)
 }
 
 /// The verdict on a window httparse rejected. A limit that a shorter prefix
@@ -405,7 +508,7 @@ fn rejected(
 ) -> ParseError {
     let open_line_limit = limits.max_uri_bytes.saturating_add(REQUEST_LINE_SLACK);
     match req.path {
-        Some(target) if target.len() > limits.max_uri_bytes => return ParseError::UriTooLong,
+        Some(target) if target_too_long(window, target, limits) => return ParseError::UriTooLong,
         None if window.len() > open_line_limit => {
             // Still inside the method or target: was the line still open,
             // with no error yet, one byte past the limit?
@@ -456,6 +559,16 @@ fn classify_version(window: &[u8], target: &[u8]) -> ParseError {
     }
 }
 
+/// Where the minor digit of an `HTTP/1.2` … `HTTP/1.9` version is in
+/// `window` (the request line after `target`), if that is the version.
+fn later_minor_version(window: &[u8], target: &[u8]) -> Option<usize> {
+    let start = offset_of(window, target) + target.len() + 1;
+    let rest = window.get(start..)?;
+    let minor = rest.get(7)?;
+    let ends = matches!(rest.get(8), None | Some(b'\r'));
+    (rest.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(minor) && ends).then_some(start + 7)
+}
+
 /// Whether a version token httparse rejected names some other HTTP version
 /// (`HTTP/2`, `HTTP/2.0`, `HTTP/1.2`, `HTTP/10.0`) rather than garbage. It
 /// looks only as far as httparse did before failing, so a longer prefix of
@@ -501,10 +614,11 @@ fn span_of(window: &[u8], part: &[u8]) -> Span {
 
 /// What the framing- and connection-relevant headers of one head say.
 #[derive(Debug, Default)]
-struct HeaderFacts {
+struct HeaderFacts<'a> {
     content_length: Option<u64>,
     chunked: bool,
-    host_seen: bool,
+    /// The `Host` value (trimmed), if there was one.
+    host: Option<&'a [u8]>,
     conn_close: bool,
     conn_keep_alive: bool,
     conn_upgrade: bool,
@@ -513,16 +627,16 @@ struct HeaderFacts {
     expect_continue: bool,
 }
 
-impl HeaderFacts {
+impl<'a> HeaderFacts<'a> {
     /// Folds one header into the facts; rejects what makes framing ambiguous.
-    fn observe(&mut self, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
+    fn observe(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), ParseError> {
         // The length check first keeps the common, uninteresting header cheap.
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
-                if self.host_seen {
+                if self.host.is_some() {
                     return Err(ParseError::DuplicateHost);
                 }
-                self.host_seen = true;
+                self.host = Some(value);
             }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
@@ -668,7 +782,7 @@ mod tests {
 
     #[test]
     fn head_len_excludes_body_and_pipelined_bytes() {
-        let buf = b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n";
+        let buf = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: h\r\n\r\n";
         let head = ok(buf);
         assert_eq!(head.body, BodyKind::Length(3));
         assert_eq!(&buf[head.head_len..head.head_len + 3], b"abc");
@@ -676,7 +790,7 @@ mod tests {
 
     #[test]
     fn leading_empty_lines_are_counted() {
-        let buf = b"\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        let buf = b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
         let head = ok(buf);
         assert_eq!(head.head_len, buf.len());
         assert_eq!(head.method.start, 4);
@@ -686,7 +800,8 @@ mod tests {
 
     #[test]
     fn header_values_are_trimmed_spans() {
-        let buf = b"GET / HTTP/1.1\r\nX-A: \t padded \t \r\nX-Empty:\r\nX-Sp:   \r\n\r\n";
+        let buf =
+            b"GET / HTTP/1.1\r\nHost: h\r\nX-A: \t padded \t \r\nX-Empty:\r\nX-Sp:   \r\n\r\n";
         let head = ok(buf);
         assert_eq!(header_value(buf, &head, "x-a"), Some(&b"padded"[..]));
         assert_eq!(header_value(buf, &head, "X-EMPTY"), Some(&b""[..]));
@@ -699,7 +814,7 @@ mod tests {
 
     #[test]
     fn header_value_returns_first_match() {
-        let buf = b"GET / HTTP/1.1\r\nX-Dup: one\r\nx-dup: two\r\n\r\n";
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nX-Dup: one\r\nx-dup: two\r\n\r\n";
         let head = ok(buf);
         assert_eq!(header_value(buf, &head, "X-Dup"), Some(&b"one"[..]));
     }
@@ -735,7 +850,7 @@ mod tests {
     #[test]
     fn every_split_of_invalid_heads_is_consistent() {
         let cases: &[&[u8]] = &[
-            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
             b"GET / HTTP/1.1\nHost: a\n\n",
             b"GET / HTTP/1.1\r\nHost: a\n\r\n",
             b"GET / HTTP/2.0\r\n\r\n",
@@ -743,11 +858,11 @@ mod tests {
             b"GET / HTTP/10.0\r\n\r\n",
             b"GET / HTTP/1.x\r\n\r\n",
             b"GET / HTTX/1.1\r\n\r\n",
-            b"G(T / HTTP/1.1\r\n\r\n",
-            b"GET  / HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX : a\r\n\r\n",
+            b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX : a\r\n\r\n",
         ];
         for case in cases {
             assert!(parse(case).is_err(), "{:?}", String::from_utf8_lossy(case));
@@ -757,38 +872,45 @@ mod tests {
 
     #[test]
     fn keep_alive_rules() {
-        assert!(ok(b"GET / HTTP/1.1\r\n\r\n").keep_alive);
-        assert!(!ok(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
-        assert!(!ok(b"GET / HTTP/1.1\r\nConnection: foo, CLOSE\r\n\r\n").keep_alive);
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, CLOSE\r\n\r\n").keep_alive);
         assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
         assert!(ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
         assert!(ok(b"GET / HTTP/1.0\r\nConnection: te,  keep-alive \r\n\r\n").keep_alive);
         // `close` wins over `keep-alive`.
         assert!(!ok(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n").keep_alive);
         assert!(
-            !ok(b"GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n")
-                .keep_alive
+            !ok(
+                b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n"
+            )
+            .keep_alive
         );
         // A token is matched whole, not as a substring.
-        assert!(ok(b"GET / HTTP/1.1\r\nConnection: closed\r\n\r\n").keep_alive);
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n").keep_alive);
         assert_eq!(ok(b"GET / HTTP/1.0\r\n\r\n").version, Version::Http10);
     }
 
     #[test]
     fn expect_continue() {
         assert!(
-            ok(b"POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
                 .expect_continue
         );
-        assert!(!ok(b"POST / HTTP/1.1\r\nExpect: 100-continuex\r\n\r\n").expect_continue);
+        assert!(
+            !ok(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continuex\r\n\r\n").expect_continue
+        );
         assert!(!ok(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue);
     }
 
     #[test]
     fn upgrade_needs_token_and_header() {
-        assert!(ok(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").upgrade);
-        assert!(!ok(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").upgrade);
-        assert!(!ok(b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n").upgrade);
+        assert!(
+            ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+                .upgrade
+        );
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n").upgrade);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n").upgrade);
         assert!(
             !ok(b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n").upgrade
         );
@@ -796,36 +918,37 @@ mod tests {
 
     #[test]
     fn head_method() {
-        assert!(ok(b"HEAD / HTTP/1.1\r\n\r\n").is_head);
+        assert!(ok(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n").is_head);
         // Methods are case-sensitive.
-        assert!(!ok(b"head / HTTP/1.1\r\n\r\n").is_head);
+        assert!(!ok(b"head / HTTP/1.1\r\nHost: h\r\n\r\n").is_head);
     }
 
     #[test]
     fn content_length_framing() {
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").body,
             BodyKind::Empty
         );
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\ncontent-length: 42\r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 42\r\n\r\n").body,
             BodyKind::Length(42)
         );
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n").body,
             BodyKind::Length(u64::MAX)
         );
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\nContent-Length: 007\r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 007\r\n\r\n").body,
             BodyKind::Length(7)
         );
         // Identical duplicates and lists are allowed (RFC 9110 §8.6).
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
+                .body,
             BodyKind::Length(5)
         );
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\nContent-Length: 5, 5 ,5\r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5 ,5\r\n\r\n").body,
             BodyKind::Length(5)
         );
         assert_eq!(
@@ -837,26 +960,26 @@ mod tests {
     #[test]
     fn bad_content_length_is_400() {
         let conflicting: &[&[u8]] = &[
-            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 00\r\nContent-Length: 1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 00\r\nContent-Length: 1\r\n\r\n",
         ];
         for case in conflicting {
             assert_eq!(err(case), ParseError::ConflictingContentLength);
         }
         let invalid: &[&[u8]] = &[
-            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 5 5\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 1.5\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: ,5\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: \xd9\xa3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x10\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1.5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5,\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ,5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551616\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \xd9\xa3\r\n\r\n",
         ];
         for case in invalid {
             let e = err(case);
@@ -872,10 +995,10 @@ mod tests {
 
     #[test]
     fn chunked_framing() {
-        let head = ok(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let head = ok(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(head.body, BodyKind::Chunked);
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\ntransfer-encoding:  CHUNKED \r\n\r\n").body,
+            ok(b"POST / HTTP/1.1\r\nHost: h\r\ntransfer-encoding:  CHUNKED \r\n\r\n").body,
             BodyKind::Chunked
         );
     }
@@ -884,53 +1007,53 @@ mod tests {
     fn smuggling_transfer_encoding_cases_are_400() {
         let cases: &[(&[u8], ParseError)] = &[
             (
-                b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
                 ParseError::ContentLengthWithTransferEncoding,
             ),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
                 ParseError::ContentLengthWithTransferEncoding,
             ),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
                 ParseError::ContentLengthWithTransferEncoding,
             ),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                 ParseError::UnsupportedTransferEncoding,
             ),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
                 ParseError::UnsupportedTransferEncoding,
             ),
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", ParseError::UnsupportedTransferEncoding),
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", ParseError::UnsupportedTransferEncoding),
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: \r\n\r\n", ParseError::UnsupportedTransferEncoding),
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n\r\n", ParseError::UnsupportedTransferEncoding),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", ParseError::UnsupportedTransferEncoding),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", ParseError::UnsupportedTransferEncoding),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\n\r\n", ParseError::UnsupportedTransferEncoding),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked,\r\n\r\n", ParseError::UnsupportedTransferEncoding),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
-                ParseError::UnsupportedTransferEncoding,
-            ),
-            (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
                 ParseError::UnsupportedTransferEncoding,
             ),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
                 ParseError::UnsupportedTransferEncoding,
             ),
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", ParseError::UnsupportedTransferEncoding),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+                ParseError::UnsupportedTransferEncoding,
+            ),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", ParseError::UnsupportedTransferEncoding),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
                 ParseError::UnsupportedTransferEncoding,
             ),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ParseError::TransferEncodingInHttp10),
             // Whitespace before the colon is the classic `Transfer-Encoding : chunked` trick.
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", ParseError::BadHeader),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n", ParseError::BadHeader),
             // An obs-folded value (`Transfer-Encoding:\r\n chunked`).
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", ParseError::BadHeader),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", ParseError::BadHeader),
             // Control characters inside a value.
-            (b"POST / HTTP/1.1\r\nTransfer-Encoding: \x0bchunked\r\n\r\n", ParseError::BadHeader),
+            (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \x0bchunked\r\n\r\n", ParseError::BadHeader),
         ];
         for (case, expected) in cases {
             let e = err(case);
@@ -942,13 +1065,34 @@ mod tests {
     #[test]
     fn malformed_syntax_is_400() {
         let cases: &[(&[u8], ParseError)] = &[
-            (b"G(T / HTTP/1.1\r\n\r\n", ParseError::InvalidMethod),
-            (b" GET / HTTP/1.1\r\n\r\n", ParseError::InvalidMethod),
-            (b"GE\x00T / HTTP/1.1\r\n\r\n", ParseError::InvalidMethod),
-            (b"GET  / HTTP/1.1\r\n\r\n", ParseError::BadRequestLine),
-            (b"GET /a b HTTP/1.1\r\n\r\n", ParseError::BadRequestLine),
-            (b"GET /\x7f HTTP/1.1\r\n\r\n", ParseError::BadRequestLine),
-            (b"GET /\xff HTTP/1.1\r\n\r\n", ParseError::BadRequestLine),
+            (
+                b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::InvalidMethod,
+            ),
+            (
+                b" GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::InvalidMethod,
+            ),
+            (
+                b"GE\x00T / HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::InvalidMethod,
+            ),
+            (
+                b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::BadRequestLine,
+            ),
+            (
+                b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::BadRequestLine,
+            ),
+            (
+                b"GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::BadRequestLine,
+            ),
+            (
+                b"GET /\xff HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::BadRequestLine,
+            ),
             (b"GET / HTTP/1.1 \r\n\r\n", ParseError::InvalidLineEnding),
             (b"GET / HTTX/1.1\r\n\r\n", ParseError::BadRequestLine),
             (b"GET / http/1.1\r\n\r\n", ParseError::BadRequestLine),
@@ -956,28 +1100,37 @@ mod tests {
             (b"GET / HTTP/1x1\r\n\r\n", ParseError::BadRequestLine),
             // obs-fold (a header line starting with SP or HTAB).
             (
-                b"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n",
                 ParseError::BadHeader,
             ),
             (
-                b"GET / HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n",
-                ParseError::BadHeader,
-            ),
-            (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", ParseError::BadHeader),
-            (
-                b"GET / HTTP/1.1\r\n: empty-name\r\n\r\n",
-                ParseError::BadHeader,
-            ),
-            (b"GET / HTTP/1.1\r\nNo-Colon\r\n\r\n", ParseError::BadHeader),
-            (
-                b"GET / HTTP/1.1\r\nX-A: a\x00b\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n\tb\r\n\r\n",
                 ParseError::BadHeader,
             ),
             (
-                b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: h\r\n Host: a\r\n\r\n",
                 ParseError::BadHeader,
             ),
-            (b"GET / HTTP/1.1\r\nX(A): a\r\n\r\n", ParseError::BadHeader),
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\n: empty-name\r\n\r\n",
+                ParseError::BadHeader,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\nNo-Colon\r\n\r\n",
+                ParseError::BadHeader,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n",
+                ParseError::BadHeader,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n",
+                ParseError::BadHeader,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\nX(A): a\r\n\r\n",
+                ParseError::BadHeader,
+            ),
             // Bare LF anywhere in the head.
             (b"GET / HTTP/1.1\n\n", ParseError::InvalidLineEnding),
             (
@@ -992,9 +1145,15 @@ mod tests {
                 b"GET / HTTP/1.1\r\nHost: a\r\n\n",
                 ParseError::InvalidLineEnding,
             ),
-            (b"\nGET / HTTP/1.1\r\n\r\n", ParseError::InvalidLineEnding),
+            (
+                b"\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::InvalidLineEnding,
+            ),
             // A CR that is not followed by LF.
-            (b"\rGET / HTTP/1.1\r\n\r\n", ParseError::InvalidLineEnding),
+            (
+                b"\rGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+                ParseError::InvalidLineEnding,
+            ),
             (
                 b"GET / HTTP/1.1\rHost: a\r\n\r\n",
                 ParseError::InvalidLineEnding,
@@ -1019,7 +1178,6 @@ mod tests {
     fn other_versions_are_505() {
         for case in [
             &b"GET / HTTP/2.0\r\n\r\n"[..],
-            b"GET / HTTP/1.2\r\n\r\n",
             b"GET / HTTP/0.9\r\n\r\n",
             b"GET / HTTP/3\r\n\r\n",
             b"GET / HTTP/2",
@@ -1069,14 +1227,14 @@ mod tests {
         let limits = Limits::default();
         let mut buf = b"GET /".to_vec();
         buf.resize(4 + limits.max_uri_bytes + 1, b'a');
-        buf.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+        buf.extend_from_slice(b" HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(err(&buf), ParseError::UriTooLong);
         assert_eq!(err(&buf).status(), 414);
 
         // Exactly at the limit is fine.
         let mut buf = b"GET /".to_vec();
         buf.resize(4 + limits.max_uri_bytes, b'a');
-        buf.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+        buf.extend_from_slice(b" HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(ok(&buf).target.len(), limits.max_uri_bytes);
     }
 
@@ -1102,9 +1260,9 @@ mod tests {
             max_uri_bytes: 10,
             ..Limits::default()
         };
-        let ok_case = b"GET /123456789 HTTP/1.1\r\n\r\n";
+        let ok_case = b"GET /123456789 HTTP/1.1\r\nHost: h\r\n\r\n";
         assert!(parse_request_head(ok_case, &limits).unwrap().is_some());
-        let bad = b"GET /1234567890 HTTP/1.1\r\n\r\n";
+        let bad = b"GET /1234567890 HTTP/1.1\r\nHost: h\r\n\r\n";
         assert_eq!(
             parse_request_head(bad, &limits),
             Err(ParseError::UriTooLong)
@@ -1121,7 +1279,7 @@ mod tests {
     fn big_head_is_431() {
         let limits = Limits::default();
         // Incomplete and already over the limit.
-        let mut buf = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+        let mut buf = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: ".to_vec();
         buf.resize(limits.max_head_bytes - 1, b'v');
         assert_eq!(parse(&buf), Ok(None));
         buf.push(b'v');
@@ -1134,15 +1292,15 @@ mod tests {
 
     #[test]
     fn head_exactly_at_the_limit_is_accepted() {
-        let base = b"GET / HTTP/1.1\r\nX: \r\n\r\n";
+        let base = b"GET / HTTP/1.1\r\nHost: h\r\nX: \r\n\r\n";
         let limits = Limits {
             max_head_bytes: base.len() + 10,
             ..Limits::default()
         };
-        let buf = b"GET / HTTP/1.1\r\nX: 0123456789\r\n\r\nbody-bytes-beyond-the-limit";
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789\r\n\r\nbody-bytes-beyond-the-limit";
         let head = parse_request_head(buf, &limits).unwrap().unwrap();
         assert_eq!(head.head_len, limits.max_head_bytes);
-        let over = b"GET / HTTP/1.1\r\nX: 0123456789a\r\n\r\n";
+        let over = b"GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789a\r\n\r\n";
         assert_eq!(
             parse_request_head(over, &limits),
             Err(ParseError::HeadTooLarge)
@@ -1152,8 +1310,8 @@ mod tests {
 
     #[test]
     fn too_many_headers_is_431() {
-        let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..100 {
+        let mut buf = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 1..100 {
             buf.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
         let mut complete = buf.clone();
@@ -1173,7 +1331,7 @@ mod tests {
             max_head_bytes: 1 << 20,
             ..Limits::default()
         };
-        let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+        let mut buf = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
         for i in 0..=MAX_HEADERS_CAP {
             buf.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
@@ -1188,7 +1346,7 @@ mod tests {
             ..Limits::default()
         };
         assert!(
-            parse_request_head(b"GET / HTTP/1.1\r\n\r\n", &zero)
+            parse_request_head(b"GET / HTTP/1.0\r\n\r\n", &zero)
                 .unwrap()
                 .is_some()
         );
@@ -1222,6 +1380,9 @@ mod tests {
             ParseError::BadHeader,
             ParseError::InvalidLineEnding,
             ParseError::DuplicateHost,
+            ParseError::MissingHost,
+            ParseError::InvalidHost,
+            ParseError::InvalidTarget,
             ParseError::InvalidContentLength,
             ParseError::ConflictingContentLength,
             ParseError::ContentLengthWithTransferEncoding,
@@ -1239,8 +1400,132 @@ mod tests {
     }
 
     #[test]
+    fn a_fault_after_a_too_long_target_is_414_as_its_prefixes_are() {
+        // Found by fuzz/http_head: a long target whose bytes are not UTF-8
+        // (httparse refuses it only once the target ends) was 400, while a
+        // prefix of it was already 414.
+        let limits = Limits {
+            max_uri_bytes: 64,
+            ..Limits::default()
+        };
+        let mut line = b"GET /".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 200));
+        line.extend_from_slice(b"\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            parse_request_head(&line, &limits),
+            Err(ParseError::UriTooLong)
+        );
+        assert_prefix_consistent(&line, &limits);
+        // A complete long target, then a bad version or a bad header.
+        for tail in [
+            &b" HTTP/9.9\r\n\r\n"[..],
+            b" HTTP/1.1\r\nBad Header\r\n\r\n",
+        ] {
+            let mut req = b"GET /".to_vec();
+            req.extend(std::iter::repeat_n(b'a', 100));
+            req.extend_from_slice(tail);
+            assert_eq!(
+                parse_request_head(&req, &limits),
+                Err(ParseError::UriTooLong)
+            );
+            assert_prefix_consistent(&req, &limits);
+        }
+        // Found by fuzz/http_head after the rebase: a method long enough to
+        // keep the line open past the limit, then a short target and a bad
+        // version: 414 in pieces, so 414 whole.
+        let mut long_method = vec![b'G'; 200];
+        long_method.extend_from_slice(b" /x HTTP/1x\r\n\r\n");
+        assert_eq!(
+            parse_request_head(&long_method, &limits),
+            Err(ParseError::UriTooLong)
+        );
+        assert_prefix_consistent(&long_method, &limits);
+        // A short target with the same faults keeps its own verdict.
+        assert_eq!(
+            parse_request_head(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n", &limits),
+            Err(ParseError::BadRequestLine)
+        );
+    }
+
+    #[test]
+    fn later_minor_versions_are_http11() {
+        let buf = b"GET /a HTTP/1.2\r\nHost: h\r\n\r\n";
+        let head = ok(buf);
+        assert_eq!(head.version, Version::Http11);
+        assert_eq!(head.target_bytes(buf), b"/a");
+        assert_eq!(header_value(buf, &head, "host"), Some(&b"h"[..]));
+        assert_eq!(
+            ok(b"GET / HTTP/1.9\r\nHost: h\r\n\r\n").version,
+            Version::Http11
+        );
+        assert_eq!(parse(b"GET / HTTP/1.2"), Ok(None));
+        assert_eq!(parse(b"GET / HTTP/1.2\r\nHost: h\r\n"), Ok(None));
+        assert_prefix_consistent(buf, &Limits::default());
+    }
+
+    #[test]
+    fn host_rules() {
+        // RFC 9112 §3.2: HTTP/1.1 needs exactly one valid Host.
+        assert_eq!(err(b"GET / HTTP/1.1\r\n\r\n"), ParseError::MissingHost);
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+            ParseError::InvalidHost
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: x/admin?\r\n\r\n"),
+            ParseError::InvalidHost
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            ParseError::DuplicateHost
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n"),
+            ParseError::InvalidHost
+        );
+        // HTTP/1.0 may do without.
+        assert_eq!(ok(b"GET / HTTP/1.0\r\n\r\n").authority, None);
+        let buf = b"GET /p?q HTTP/1.1\r\nHost: h:81\r\n\r\n";
+        let head = ok(buf);
+        assert_eq!(head.authority.map(|a| a.get(buf)), Some(&b"h:81"[..]));
+        assert_eq!(head.path.get(buf), b"/p?q");
+        assert_eq!(head.form, TargetForm::Origin);
+        // Absolute-form: the target's authority wins; Host must still be
+        // there in HTTP/1.1 (it may be empty) and well formed.
+        let buf = b"GET http://o.example/p HTTP/1.1\r\nHost:\r\n\r\n";
+        let head = ok(buf);
+        assert_eq!(head.authority.map(|a| a.get(buf)), Some(&b"o.example"[..]));
+        assert_eq!(head.path.get(buf), b"/p");
+        assert_eq!(
+            err(b"GET http://o.example/p HTTP/1.1\r\n\r\n"),
+            ParseError::MissingHost
+        );
+        assert_eq!(
+            err(b"GET http://o.example/p HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+            ParseError::InvalidHost
+        );
+        // Forms against methods.
+        assert_eq!(
+            err(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ParseError::InvalidTarget
+        );
+        assert_eq!(
+            err(b"GET h:1 HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ParseError::InvalidTarget
+        );
+        assert_eq!(
+            err(b"CONNECT / HTTP/1.1\r\nHost: h\r\n\r\n"),
+            ParseError::InvalidTarget
+        );
+        let head = ok(b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+        assert!(head.is_connect && head.form == TargetForm::Authority && head.path.is_empty());
+        let head = ok(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert!(head.form == TargetForm::Asterisk && !head.is_connect && head.path.is_empty());
+    }
+
+    #[test]
     fn absolute_and_asterisk_forms() {
-        let buf = b"OPTIONS * HTTP/1.1\r\n\r\n";
+        let buf = b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n";
         assert_eq!(ok(buf).target_bytes(buf), b"*");
         let buf = b"GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n";
         assert_eq!(ok(buf).target_bytes(buf), b"http://example.com/x");

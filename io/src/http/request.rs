@@ -308,6 +308,10 @@ pub(crate) struct Head {
     pub(crate) buf: Bytes,
     pub(crate) method: Span,
     pub(crate) target: Span,
+    /// The target URI's authority (see `ParsedHead::authority`).
+    pub(crate) authority: Option<Span>,
+    /// The target URI's path and query (see `ParsedHead::path`).
+    pub(crate) path: Span,
     pub(crate) headers: HeaderSpans,
     pub(crate) http10: bool,
 }
@@ -418,20 +422,43 @@ impl Request {
         std::str::from_utf8(self.parts.head.slice(&self.parts.head.method)).unwrap_or("")
     }
 
-    /// The request target as sent, e.g. `/path?q=1`.
+    /// The request target as sent, e.g. `/path?q=1` (or, rarely,
+    /// `http://host/path`, `*` for `OPTIONS`, `host:port` for `CONNECT`).
+    /// Always ASCII: the parser refuses other bytes.
     pub fn target(&self) -> &str {
-        std::str::from_utf8(self.parts.head.slice(&self.parts.head.target)).unwrap_or("")
+        self.text(self.parts.head.target)
     }
 
-    /// The path part of the target (before `?`).
+    /// The authority of the target URI (RFC 9112 §3.3): the target's own in
+    /// absolute- or authority-form, otherwise the `Host` header's value;
+    /// checked to be `host[:port]` (see [`crate::http::target::is_authority`]).
+    /// `None` only for an HTTP/1.0 request without a `Host`.
+    pub fn authority(&self) -> Option<&str> {
+        self.parts.head.authority.map(|a| self.text(a))
+    }
+
+    /// The path and query of the target URI, e.g. `/path?q=1`: the target
+    /// itself in origin-form, what follows the authority in absolute-form
+    /// (which may be empty), empty for `*` and for `CONNECT`.
+    pub fn path_and_query(&self) -> &str {
+        self.text(self.parts.head.path)
+    }
+
+    /// The path of the target URI (before `?`).
     pub fn path(&self) -> &str {
-        let t = self.target();
+        let t = self.path_and_query();
         t.split_once('?').map_or(t, |(p, _)| p)
     }
 
-    /// The query part of the target (after `?`), if any.
+    /// The query of the target URI (after `?`), if any.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        self.path_and_query().split_once('?').map(|(_, q)| q)
+    }
+
+    /// A span of the head as text; the parser let only ASCII into the
+    /// target and the authority.
+    fn text(&self, span: Span) -> &str {
+        std::str::from_utf8(self.parts.head.slice(&span)).unwrap_or("")
     }
 
     /// Whether the client spoke HTTP/1.0.

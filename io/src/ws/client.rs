@@ -58,6 +58,9 @@ impl Transport for Conn {
     ) -> std::task::Poll<std::io::Result<()>> {
         Conn::poll_sent(self, cx, max_queued)
     }
+    fn queued(&self) -> (usize, usize) {
+        Conn::queued(self)
+    }
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

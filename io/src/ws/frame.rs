@@ -120,6 +120,12 @@ pub fn next_frame_from(
             return Err(Violation::protocol("reserved opcode"));
         }
     };
+    // RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
+    if len > i64::MAX as u64 {
+        return Err(Violation::protocol(
+            "payload length with the most significant bit set",
+        ));
+    }
     let control = matches!(kind, Kind::Close | Kind::Ping | Kind::Pong);
     if control {
         if !header.is_final {

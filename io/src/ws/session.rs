@@ -41,6 +41,8 @@ pub(crate) trait Transport {
     fn send(&self, head: &mut Vec<u8>, chunks: &[Bytes]) -> usize;
     /// Ready once at most `max_queued` sends are queued.
     fn poll_sent(&self, cx: &mut Context<'_>, max_queued: usize) -> Poll<io::Result<()>>;
+    /// The sends queued (the one in flight included) and their bytes left.
+    fn queued(&self) -> (usize, usize);
 }
 
 impl Transport for Socket {
@@ -58,6 +60,9 @@ impl Transport for Socket {
     }
     fn poll_sent(&self, cx: &mut Context<'_>, max_queued: usize) -> Poll<io::Result<()>> {
         Socket::poll_sent(self, cx, max_queued)
+    }
+    fn queued(&self) -> (usize, usize) {
+        Socket::queued(self)
     }
 }
 
@@ -141,6 +146,10 @@ pub(crate) struct Suspended {
     sent_close: bool,
     /// The peer's close frame arrived.
     got_close: bool,
+    /// The peer's close (its code and reason), to answer once the messages
+    /// that came before it were delivered and what the handler sent in
+    /// reply is queued: our close frame goes out after those.
+    peer_close: Option<Option<(u16, String)>>,
     /// We failed the connection (bad input): input is ignored from now on.
     failed: bool,
     close_deadline: Option<Instant>,
@@ -197,6 +206,7 @@ impl Suspended {
             wbuf: Vec::new(),
             sent_close: false,
             got_close: false,
+            peer_close: None,
             failed: false,
             close_deadline: None,
             need: 0,
@@ -432,6 +442,13 @@ impl<'a, T: Transport> Session<'a, T> {
             match f.kind {
                 Kind::Ping => {
                     if !self.st.sent_close {
+                        // A pong is a send like any other: past the limit,
+                        // the peer that pings without reading is failed.
+                        if self.backlog() + f.payload.len() + 2 > self.cfg.max_buffered_bytes {
+                            drop(rbuf);
+                            self.fail_full(now);
+                            return None;
+                        }
                         self.put_frame(Opcode::Pong, &f.payload);
                     }
                 }
@@ -448,10 +465,13 @@ impl<'a, T: Transport> Session<'a, T> {
                     self.st.got_close = true;
                     rbuf.clear();
                     drop(rbuf);
-                    // Echo the peer's code (an empty close gets an empty one).
-                    self.send_close(close.as_ref().map(|(c, r)| (*c, r.as_str())), now);
-                    let (code, reason) = close.unwrap_or((1005, String::new()));
-                    self.emit_close(code, &reason, true, CancelReason::PeerClosed);
+                    // Answered after the messages parsed before it were
+                    // delivered (see `answer_close`); it ends at the
+                    // close timeout if our answer cannot go out.
+                    self.st.peer_close = Some(close);
+                    self.st
+                        .close_deadline
+                        .get_or_insert(now + self.cfg.close_timeout);
                     return None;
                 }
                 Kind::Text | Kind::Binary | Kind::Continue => {
@@ -480,18 +500,52 @@ impl<'a, T: Transport> Session<'a, T> {
         None
     }
 
+    /// Answers the peer's close once the messages that came before it were
+    /// delivered: the echo of its code goes out behind whatever the handler
+    /// queued in reply (RFC 6455 §5.5.1: the side that has not sent its
+    /// close frame may still send data), then the handler sees the close.
+    fn answer_close(&mut self, close: Option<(u16, String)>) {
+        if !self.st.sent_close {
+            // Echo the peer's code (an empty close gets an empty one).
+            self.st
+                .ws
+                .out
+                .borrow_mut()
+                .push_back(Outbound::Close(close.clone()));
+            if self.st.ws.state.get() == ReadyState::Open {
+                self.st.ws.state.set(ReadyState::Closing);
+            }
+        }
+        let (code, reason) = close.unwrap_or((1005, String::new()));
+        self.emit_close(code, &reason, true, CancelReason::PeerClosed);
+    }
+
+    /// Bytes on their way to the peer: queued by the handler, framed here,
+    /// and handed to the socket but not yet taken by the kernel.
+    fn backlog(&self) -> usize {
+        self.st.ws.out_bytes.get() + self.st.wbuf.len() + self.sock.queued().1
+    }
+
+    /// Fails a peer that does not read what it is sent (1008); what was not
+    /// yet handed to the socket is dropped (whole frames: the write buffer
+    /// only ever holds whole frames).
+    fn fail_full(&mut self, now: Instant) {
+        self.st.ws.out.borrow_mut().clear();
+        self.st.ws.out_bytes.set(0);
+        self.st.wbuf.clear();
+        self.fail(
+            Violation {
+                code: 1008,
+                reason: "send buffer full: the peer is not reading",
+            },
+            now,
+        );
+    }
+
     /// Moves what the handler queued into sends, as far as the socket keeps up.
     fn write_out(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), ()> {
-        if self.st.ws.out_bytes.get() > self.cfg.max_buffered_bytes && !self.st.sent_close {
-            self.st.ws.out.borrow_mut().clear();
-            self.st.ws.out_bytes.set(0);
-            self.fail(
-                Violation {
-                    code: 1008,
-                    reason: "send buffer full: the peer is not reading",
-                },
-                now,
-            );
+        if self.backlog() > self.cfg.max_buffered_bytes && !self.st.sent_close {
+            self.fail_full(now);
         }
         while !self.st.sent_close {
             // One send in flight and one queued behind it is enough to keep
@@ -554,7 +608,18 @@ impl<'a, T: Transport> Session<'a, T> {
         }
     }
 
+    /// Hands the framed bytes to the socket, unless it already has a send
+    /// in flight and one queued behind it: then they wait here, in one
+    /// buffer, until a send completes (every queued send costs a message
+    /// of its own, far more than the few bytes of a pong).
     fn flush(&mut self) {
+        if !self.st.wbuf.is_empty() && self.sock.queued().0 < 2 {
+            self.flush_now();
+        }
+    }
+
+    /// Hands the framed bytes to the socket now (the session is ending).
+    fn flush_now(&mut self) {
         if !self.st.wbuf.is_empty() {
             let n = self.sock.send(&mut self.st.wbuf, &[]);
             if self.role == Role::Server {
@@ -585,6 +650,9 @@ impl<'a, T: Transport> Session<'a, T> {
             // The handler's listener runs here, so what it sends in answer
             // goes out below, in this same round.
             self.st.ws.deliver();
+            if let Some(close) = self.st.peer_close.take() {
+                self.answer_close(close);
+            }
             if self.drain.is_draining() {
                 self.send_close(Some((1001, "Going Away")), now);
             }
@@ -594,6 +662,7 @@ impl<'a, T: Transport> Session<'a, T> {
             }
             if self.st.sent_close && self.st.got_close {
                 // Handshake done; the server closes the TCP connection first.
+                self.flush_now();
                 return Poll::Ready(Ended::Closed);
             }
             // Timers.
@@ -604,6 +673,7 @@ impl<'a, T: Transport> Session<'a, T> {
                     false,
                     CancelReason::Timeout,
                 );
+                self.flush_now();
                 return Poll::Ready(Ended::Closed);
             }
             if self.st.pong_due.is_some_and(|d| now >= d) {
@@ -639,11 +709,28 @@ impl<'a, T: Transport> Session<'a, T> {
                 }
                 return Poll::Ready(Ended::Dropped);
             }
+            // Framed bytes wait for a send to complete (see `flush`): that
+            // completion wakes us.
+            if !self.st.wbuf.is_empty() {
+                match self.sock.poll_sent(cx, 1) {
+                    Poll::Ready(Ok(())) => {
+                        self.flush();
+                        continue;
+                    }
+                    Poll::Ready(Err(_)) => {
+                        self.emit_close(1006, "", false, CancelReason::PeerReset);
+                        return Poll::Ready(Ended::Dropped);
+                    }
+                    Poll::Pending => {}
+                }
+            }
             // Wait for input, the handler, a send, or the next deadline.
             self.st.seen = self.sock.rbuf().len();
             self.st.ws.set_session_waker(cx.waker());
+            // Reading pauses while the peer is slow to take what it is sent
+            // (pongs included), so the queue stays near half the limit.
             let paused = self.st.ws.events_pending() >= MAX_PENDING_EVENTS
-                || self.st.ws.out_bytes.get() > self.cfg.max_buffered_bytes / 2
+                || self.backlog() > self.cfg.max_buffered_bytes / 2
                 || self.st.ws.relay_backlog() > self.cfg.max_buffered_bytes / 2;
             let room = self.st.need.max(READ_AHEAD);
             let want = !paused && self.st.seen < room;

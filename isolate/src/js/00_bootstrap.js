@@ -159,13 +159,20 @@
   // ------------------------------------------------------------------ Bodies
   const encoder = { encode: (s) => ops.utf8Encode(`${s}`) };
 
-  // Returns a body the runtime can send without copying when possible:
-  // a string, an ArrayBuffer, or a typed-array view.
+  // Extracts a body (the Fetch spec's "extract a body"): { body, type },
+  // where body is what the object keeps while nobody looks at it: null, a
+  // string, a Uint8Array (a copy of a buffer source, or a Blob's immutable
+  // bytes: never handed out without a copy), or a ReadableStream. A string
+  // or bytes go to the connection whole; `.body` turns them into a stream
+  // the moment a script looks (bodyOf).
   function extractBody(body) {
     if (body === undefined || body === null) return { body: null, type: null };
     if (typeof body === "string") return { body, type: "text/plain;charset=UTF-8" };
-    if (body instanceof ArrayBuffer) return { body, type: null };
-    if (ArrayBuffer.isView(body)) return { body, type: null };
+    if (body instanceof ArrayBuffer) return { body: new Uint8Array(body.slice(0)), type: null };
+    if (ArrayBuffer.isView(body)) {
+      const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+      return { body: view.slice(), type: null };
+    }
     // Later files add these kinds; they are looked up when a body is made.
     if (typeof rw.isReadableStream === "function" && rw.isReadableStream(body)) {
       return { body, type: null };
@@ -173,7 +180,10 @@
     if (typeof rw.isBlob === "function" && rw.isBlob(body)) {
       return { body: rw.blobBytes(body), type: body.type || null };
     }
-    if (rw.URLSearchParams && body instanceof rw.URLSearchParams) {
+    if (typeof rw.isFormData === "function" && rw.isFormData(body)) {
+      return rw.serializeFormData(body);
+    }
+    if (typeof rw.isURLSearchParams === "function" && rw.isURLSearchParams(body)) {
       return { body: `${body}`, type: "application/x-www-form-urlencoded;charset=UTF-8" };
     }
     return { body: `${body}`, type: "text/plain;charset=UTF-8" };
@@ -197,6 +207,11 @@
     return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength);
   }
 
+  // A whole body's bytes, never shared with the body itself.
+  function bodyToBytes(body) {
+    return new Uint8Array(bodyToArrayBuffer(body));
+  }
+
   const kBody = Symbol("body");
   const kSignal = Symbol("signal");
   const kReqId = Symbol("requestId");
@@ -215,61 +230,158 @@
   const kNativeBody = Symbol("nativeBody");
   const kNativeMake = Symbol("nativeMake");
 
-  // The body as a value the script may see: a native one becomes a stream.
+  // Streams made for a whole body the script looked at but has not read:
+  // stream -> { body, handle }. Handed back untouched (returned as a
+  // response, consumed with text() and the like), the bytes go whole and
+  // the stream ends locked and disturbed, as if it had been read.
+  const fullBodies = new WeakMap();
+
+  // A byte stream over a whole body: its bytes arrive in one chunk (a copy:
+  // a byte stream takes the chunk's buffer) when first read.
+  function fullBodyStream(body) {
+    const handle = rw.newNativeReadable(
+      {
+        pull(h) {
+          fullBodies.delete(h.stream);
+          h.enqueue(typeof body === "string" ? encoder.encode(body) : new Uint8Array(body));
+          h.close();
+        },
+      },
+      0,
+      { type: "bytes" },
+    );
+    if (typeof body === "string" ? body.length > 0 : body.byteLength > 0) {
+      fullBodies.set(handle.stream, { body, handle });
+    } else {
+      // Nothing to read: the stream just closes.
+      handle.close();
+    }
+    return handle.stream;
+  }
+
+  // A stream as it is after "fully read body": closed, locked, disturbed.
+  function spendStream(stream, handle = undefined) {
+    if (handle !== undefined) handle.close();
+    const reader = rw.streamReader(stream);
+    reader.pump(1, 0);
+  }
+
+  function spentStream() {
+    const handle = rw.newNativeReadable(undefined, 0, { type: "bytes" });
+    spendStream(handle.stream, handle);
+    return handle.stream;
+  }
+
+  // The whole body of an untouched stream made by fullBodyStream (which it
+  // leaves spent), or undefined.
+  function takeFullBody(stream) {
+    const e = fullBodies.get(stream);
+    if (e === undefined || rw.isLocked(stream) || rw.isDisturbed(stream)) return undefined;
+    fullBodies.delete(stream);
+    spendStream(stream, e.handle);
+    return e.body;
+  }
+
+  // The body as a value the script may see (the `body` attribute): null or
+  // a ReadableStream. A native body becomes a stream over its source, a
+  // whole one a stream over its bytes, and a body already taken whole (by
+  // text() and the like, or moved to another Request) a spent stream.
   function bodyOf(obj) {
     const id = obj[kNativeBody];
     if (id !== undefined && id !== null) {
       obj[kNativeBody] = null;
       const make = obj[kNativeMake];
       obj[kBody] = make !== undefined ? make(id) : socketBody(id);
+      return obj[kBody];
     }
+    const body = obj[kBody];
+    if (body === null) {
+      if (obj[kUsed]) obj[kBody] = spentStream();
+      return obj[kBody];
+    }
+    if (isStream(body)) return body;
+    obj[kBody] = obj[kUsed] ? spentStream() : fullBodyStream(body);
     return obj[kBody];
   }
 
   // Takes a native body out of `obj` (for the runtime, or the next hop of
   // a fetch): its id, or null if it has none or the script looked at it.
+  // `obj` is used from then on.
   function takeNativeOf(obj) {
     const id = obj[kNativeBody];
     if (id === undefined || id === null) return null;
     obj[kNativeBody] = null;
+    obj[kUsed] = true;
     return id;
+  }
+
+  // Whether the body can no longer be read ("unusable": disturbed or locked).
+  function isUnusable(obj) {
+    if (obj[kUsed]) return true;
+    const b = obj[kBody];
+    return isStream(b) && (rw.isLocked(b) || rw.isDisturbed(b));
+  }
+
+  // The body for a reader: the whole body if it is at hand without a
+  // stream (a string, bytes, or null; the object is used from then on), or
+  // else its ReadableStream. Throws a TypeError if it was used. With
+  // `asText`, a request body that has all arrived comes as its text.
+  // Bytes may be the body's own (a Blob's, a clone's): callers copy.
+  function bodyForReading(obj, asText = false) {
+    if (isUnusable(obj)) throw new TypeErr("Body has already been used (its stream is locked or read)");
+    const id = obj[kNativeBody];
+    if (id !== undefined && id !== null) {
+      if (obj[kNativeMake] === undefined) {
+        // A request body that has all arrived is taken whole, without a stream.
+        const all = ops.bodyTakeAll(id, asText);
+        if (all !== undefined) {
+          obj[kNativeBody] = null;
+          obj[kBody] = null;
+          obj[kUsed] = true;
+          return all;
+        }
+      }
+    } else {
+      const body = obj[kBody];
+      if (body === null) return null;
+      if (!isStream(body)) {
+        // A whole body nobody looked at: taken as it is, no stream made.
+        obj[kUsed] = true;
+        return body;
+      }
+    }
+    const stream = bodyOf(obj);
+    const whole = takeFullBody(stream);
+    return whole !== undefined ? whole : stream;
   }
 
   // Resolves with the whole body: a string, bytes, or null. A stream body is
   // read to its end (the request body streams in from the socket this way).
-  // With `asText`, a request body that has all arrived comes as its text.
   function consume(obj, asText = false) {
-    if (obj[kUsed]) return Promise.reject(new TypeErr("Body has already been used"));
-    const id = obj[kNativeBody];
-    if (id !== undefined && id !== null && obj[kNativeMake] === undefined) {
-      // A request body that has all arrived is taken whole, without a stream.
-      const all = ops.bodyTakeAll(id, asText);
-      if (all !== undefined) {
-        obj[kNativeBody] = null;
-        obj[kBody] = null;
-        obj[kUsed] = true;
-        return Promise.resolve(all);
-      }
+    let body;
+    try {
+      body = bodyForReading(obj, asText);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const body = bodyOf(obj);
-    obj[kUsed] = true;
-    if (isStream(body)) {
-      if (rw.isLocked(body) || rw.isDisturbed(body)) {
-        return Promise.reject(new TypeErr("Body has already been used (its stream is locked or read)"));
-      }
-      return rw.readAll(body);
-    }
-    return Promise.resolve(body);
+    return isStream(body) ? rw.readAll(body) : Promise.resolve(body);
   }
 
-  // A clone's body: the same bytes for a full body; for a stream, the
+  // A clone's body: the same bytes for a whole body; for a stream, the
   // stream is teed (this object keeps one branch, the clone gets the other).
   function teeBody(obj, what) {
-    const body = bodyOf(obj);
-    if (!isStream(body)) return body;
-    if (rw.isLocked(body) || rw.isDisturbed(body)) {
-      throw new TypeErr(`${what}: the body stream is locked or has been read`);
+    if (isUnusable(obj)) throw new TypeErr(`${what}: body has already been used`);
+    const id = obj[kNativeBody];
+    if (id === undefined || id === null) {
+      const body = obj[kBody];
+      if (!isStream(body)) return body;
+      const whole = fullBodies.get(body);
+      if (whole !== undefined && !rw.isLocked(body) && !rw.isDisturbed(body)) {
+        // Still untouched: both keep the same bytes, each its own stream.
+        return fullBodyStream(whole.body);
+      }
     }
+    const body = bodyOf(obj);
     const [a, b] = rw.ReadableStream.prototype.tee.call(body);
     obj[kBody] = a;
     return b;
@@ -286,7 +398,11 @@
       return consume(this).then(bodyToArrayBuffer);
     },
     bytes() {
-      return consume(this).then((b) => new Uint8Array(bodyToArrayBuffer(b)));
+      return consume(this).then(bodyToBytes);
+    },
+    blob() {
+      const type = this.headers.get("content-type");
+      return consume(this).then((b) => rw.newBlob(bodyToBytes(b), type === null ? "" : type));
     },
   };
 
@@ -310,21 +426,44 @@
   // ----------------------------------------------------------------- Request
   const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
 
+  // Set by makeRequest: the URL of an incoming request is already the
+  // serialization of a parsed URL (read and cleared first thing by the
+  // Request constructor).
+  let trustedUrl = false;
+
+  // A Request's URL: absolute, no credentials (the Fetch spec's
+  // constructor steps), serialized.
+  function requestUrl(input) {
+    const text = `${input}`;
+    const parts = ops.urlParse(text);
+    if (parts === undefined) {
+      throw new TypeErr(`Request: invalid URL ${JSONStringify(text)} (a Request needs an absolute URL)`);
+    }
+    // (parts: [href, start, end, ...] for protocol, username, password, ...)
+    if (parts[3] !== parts[4] || parts[5] !== parts[6]) {
+      throw new TypeErr(`Request: the URL ${JSONStringify(text)} includes credentials`);
+    }
+    return parts[0];
+  }
+
   class Request {
     constructor(input, init = {}) {
+      const trusted = trustedUrl;
+      trustedUrl = false;
+      if (init === null || init === undefined) init = {};
       let url;
       let method = "GET";
       let headers;
       let body = null;
       let native = null;
+      let from = null;
       if (input instanceof Request) {
         url = input.url;
         method = input.method;
         headers = new Headers(input.headers);
-        native = takeNativeOf(input);
-        body = input[kBody];
+        from = input;
       } else {
-        url = `${input}`;
+        url = trusted ? input : requestUrl(input);
       }
       if (init.method !== undefined) {
         const m = `${init.method}`;
@@ -333,17 +472,27 @@
         method = METHODS.includes(upper) ? upper : m;
       }
       if (init.headers !== undefined) headers = new Headers(init.headers);
-      // `fetch(url, request)`: the incoming body moves over natively.
-      const initNative = init instanceof Request ? takeNativeOf(init) : null;
-      if (initNative !== null) {
-        native = initNative;
-        body = null;
+      if (init instanceof Request) {
+        // `fetch(url, request)`: the request's body moves over as it is
+        // (natively for an incoming request's body).
+        from = init;
       } else if (init.body !== undefined && init.body !== null) {
-        if (method === "GET" || method === "HEAD") {
-          throw new TypeErr("Request with GET/HEAD method cannot have body");
+        from = null;
+        const extracted = extractBody(init.body);
+        body = extracted.body;
+        if (extracted.type !== null) {
+          if (headers === undefined) headers = new Headers();
+          if (!headers.has("content-type")) headers.append("content-type", extracted.type);
         }
-        native = null;
-        body = extractBody(init.body).body;
+      }
+      if (from !== null && (from[kNativeBody] !== null || from[kBody] !== null)) {
+        if (isUnusable(from)) throw new TypeErr("Request: the body of the given Request has already been used");
+        native = takeNativeOf(from);
+        body = native !== null ? null : from[kBody];
+        from[kUsed] = true;
+      }
+      if ((body !== null || native !== null) && (method === "GET" || method === "HEAD")) {
+        throw new TypeErr("Request with GET/HEAD method cannot have body");
       }
       this.url = url;
       this.method = method;
@@ -353,6 +502,8 @@
         throw new TypeErr(`Request: invalid redirect mode "${redirect}"`);
       }
       this.redirect = redirect;
+      this.integrity = init.integrity !== undefined ? `${init.integrity}` : input instanceof Request ? input.integrity : "";
+      this.keepalive = init.keepalive !== undefined ? !!init.keepalive : input instanceof Request ? input.keepalive : false;
       this[kBody] = body;
       this[kNativeBody] = native;
       // (A Request's signal is read raw: looking at an incoming request's
@@ -383,7 +534,11 @@
     clone() {
       if (this[kUsed]) throw new TypeErr("Request.clone: body has already been used");
       const body = teeBody(this, "Request.clone");
+      // (Made from this request, which keeps its own branch: not moved.)
+      const mine = this[kBody];
+      this[kBody] = null;
       const r = new Request(this);
+      this[kBody] = mine;
       r[kBody] = body;
       return r;
     }
@@ -540,6 +695,16 @@
       enumerable: false,
     });
   rw.define = define;
+  // Set-up that needs what V8 adds to each new context and a startup
+  // snapshot does not hold (WebAssembly): run by the runtime for every
+  // context it makes, after the surface is in place.
+  const contextInits = [];
+  rw.onContext = (init) => {
+    contextInits.push(init);
+  };
+  rw.initContext = () => {
+    for (const init of contextInits) init();
+  };
   rw.kBody = kBody;
   rw.kUsed = kUsed;
   rw.extractBody = extractBody;
@@ -554,6 +719,11 @@
   rw.kNativeBody = kNativeBody;
   rw.kNativeMake = kNativeMake;
   rw.takeNativeOf = takeNativeOf;
+  rw.takeFullBody = takeFullBody;
+  rw.consumeBody = consume;
+  rw.bodyForReading = bodyForReading;
+  rw.bodyToBytes = bodyToBytes;
+  rw.bodyToText = bodyToText;
   define("Headers", Headers);
   define("Request", Request);
   define("Response", Response);
@@ -678,6 +848,7 @@
   function makeRequest(method, url, flatHeaders, bodyId, reqId) {
     // An incoming request does not follow redirects when forwarded as is
     // (Workers: `redirect` is "manual" on the request a worker receives).
+    trustedUrl = true;
     const req = new Request(url, { method, redirect: "manual" });
     const list = req.headers[kList];
     for (let i = 0; i < flatHeaders.length; i += 2) {
@@ -725,6 +896,9 @@
         throw new TypeErr("Response body stream is locked or has been read");
       }
       resp[kUsed] = true;
+      // A whole body the script only looked at: sent whole all the same.
+      const whole = takeFullBody(body);
+      if (whole !== undefined) return [resp[kStatus], flat, whole];
       // A body straight from the socket or from fetch(): forwarded natively.
       const native = takeNativeBody(body);
       if (native !== null) return [resp[kStatus], flat, null, null, null, null, native];
@@ -736,6 +910,7 @@
       }
       return [resp[kStatus], flat, null, rw.streamReader(body), { signal, stream: body }];
     }
+    if (body !== null) resp[kUsed] = true;
     return [resp[kStatus], flat, body];
   }
 

@@ -1,6 +1,6 @@
 // 05_web.js: natively backed web APIs — URL (the `url` crate's WHATWG
 // parser), TextEncoder/TextDecoder (every WHATWG label, via encoding_rs),
-// crypto.getRandomValues/randomUUID, performance — and structuredClone.
+// performance — and structuredClone (crypto is in 25_crypto.js).
 // See 00_bootstrap.js for the file convention.
 (function (ops, rw) {
   "use strict";
@@ -160,30 +160,6 @@
   }
   rw.define("TextDecoder", TextDecoder);
 
-  // ------------------------------------------------------------------ crypto
-  const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
-  const crypto = {
-    getRandomValues(array) {
-      if (!INTEGER_ARRAYS.some((C) => array instanceof C)) {
-        throw new TypeErr("crypto.getRandomValues: argument must be an integer TypedArray");
-      }
-      if (array.byteLength > 65536) {
-        throw domException(`crypto.getRandomValues: ${array.byteLength} bytes requested, at most 65536 allowed`, "QuotaExceededError");
-      }
-      ops.randomFill(array);
-      return array;
-    },
-    randomUUID() {
-      const b = new Uint8Array(16);
-      ops.randomFill(b);
-      b[6] = (b[6] & 0x0f) | 0x40;
-      b[8] = (b[8] & 0x3f) | 0x80;
-      const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-    },
-  };
-  rw.define("crypto", crypto);
-
   // ------------------------------------------------------------- performance
   // Read per isolate (this file may run once, into a startup snapshot).
   const performance = {
@@ -269,15 +245,54 @@
           out = value.slice(0, value.size, value.type);
           break;
         }
+        // A CryptoKey shares its key material with the clone (25_crypto.js).
+        if (typeof rw.cloneCryptoKey === "function") {
+          out = rw.cloneCryptoKey(value);
+          if (out !== undefined) break;
+        }
         throw domException(`structuredClone: ${tag.slice(8, -1)} objects cannot be cloned`, "DataCloneError");
     }
     memory.set(value, out);
     return out;
   }
+  const ArrayBufferPrototypeTransfer = ArrayBuffer.prototype.transfer;
+  const ArrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached").get;
+
+  // structuredClone with a transfer list: MessagePorts move (a new port
+  // takes each one's place in its channel), ArrayBuffers are copied into
+  // the clone, then detached, as transferring leaves them.
+  function cloneWithTransfer(value, transfer) {
+    const list = [...transfer];
+    const memory = new Map();
+    const buffers = [];
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i];
+      if (list.indexOf(t) !== i) throw domException("structuredClone: an object is in the transfer list twice", "DataCloneError");
+      if (ObjectPrototypeToString(t) === "[object ArrayBuffer]") {
+        if (Reflect.apply(ArrayBufferDetached, t, [])) {
+          throw domException("structuredClone: an ArrayBuffer in the transfer list is detached", "DataCloneError");
+        }
+        buffers.push(t);
+      } else if (typeof rw.isMessagePort === "function" && rw.isMessagePort(t)) {
+        memory.set(t, null);
+      } else {
+        throw domException("structuredClone: only ArrayBuffers and MessagePorts can be transferred", "DataCloneError");
+      }
+    }
+    for (const port of memory.keys()) memory.set(port, rw.transferPort(port));
+    const out = clone(value, memory);
+    for (const b of buffers) Reflect.apply(ArrayBufferPrototypeTransfer, b, []);
+    return out;
+  }
+
   rw.define("structuredClone", function structuredClone(value, options = undefined) {
     if (arguments.length === 0) throw new TypeErr("structuredClone: 1 argument required");
-    if (options && options.transfer && options.transfer.length) {
-      throw domException("structuredClone: transfer is not supported", "DataCloneError");
+    const transfer = options === undefined || options === null ? undefined : options.transfer;
+    if (transfer !== undefined && transfer !== null) {
+      if (typeof transfer[Symbol.iterator] !== "function") {
+        throw new TypeErr("structuredClone: options.transfer must be a sequence");
+      }
+      return cloneWithTransfer(value, transfer);
     }
     return clone(value, new Map());
   });

@@ -19,6 +19,7 @@
 //   rw.resetSearchParams(params, query)    re-parse from `query` (null -> empty), no onUpdate
 //   rw.Blob, rw.File, rw.isBlob(v), rw.blobBytes(blob) -> Uint8Array (shared, do not mutate)
 //   rw.newBlob(bytes: Uint8Array, type = "") -> Blob (takes the bytes without copying)
+//   rw.newFile(bytes, name, { type, lastModified }) -> File (likewise)
 (function (ops, rw) {
   "use strict";
 
@@ -198,6 +199,9 @@
   // "Report the exception": like an uncaught error, logged with console.error
   // (the current one if usable, so log capture sees it; else the original).
   function reportException(error) {
+    // An ErrorEvent at the global scope first (35_globals.js); a listener
+    // that cancels it keeps it out of the log.
+    if (typeof rw.onUncaught === "function" && rw.onUncaught(error)) return;
     try {
       const c = globalThis.console;
       const f = c !== null && c !== undefined ? c.error : undefined;
@@ -1683,6 +1687,13 @@
     #name;
     #lastModified;
     constructor(fileBits, fileName, options = undefined) {
+      if (fileBits === kInternalBlob) {
+        // newFile: bytes taken as they are.
+        super(kInternalBlob, { bytes: fileName.bytes, type: fileName.type });
+        this.#name = fileName.name;
+        this.#lastModified = fileName.lastModified;
+        return;
+      }
       requireArgs(arguments.length, 2, "File constructor");
       const parts = convertBlobParts(fileBits, "File constructor");
       const name = toUSVString(fileName);
@@ -1713,6 +1724,17 @@
 
   function newBlob(bytes, type = "") {
     return new Blob(kInternalBlob, { bytes, type: normalizeBlobType(`${type}`) });
+  }
+
+  // A File over `bytes` (taken without copying; they must not change).
+  function newFile(bytes, name, options = undefined) {
+    const o = options === undefined ? {} : options;
+    return new File(kInternalBlob, {
+      bytes,
+      name: toUSVString(name),
+      type: normalizeBlobType(o.type === undefined ? "" : `${o.type}`),
+      lastModified: o.lastModified === undefined ? DateNow() : o.lastModified,
+    });
   }
 
   // ------------------------------------------------------- install globals
@@ -1773,4 +1795,5 @@
     return blobBytes(blob);
   };
   rw.newBlob = newBlob;
+  rw.newFile = newFile;
 });

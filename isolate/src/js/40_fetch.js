@@ -37,6 +37,8 @@
       }
       const native = rw.takeNativeBody(body);
       if (native !== null) return [BODY_NATIVE, native, false];
+      const whole = rw.takeFullBody(body);
+      if (whole !== undefined) return [BODY_BYTES, whole, true];
       return [BODY_STREAM, rw.streamReader(body), false];
     }
     return [BODY_BYTES, body, true];

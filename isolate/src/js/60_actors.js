@@ -22,6 +22,8 @@
   const PromiseReject = (e) => Promise.reject(e);
   const queueMicro = (f) => queueMicrotask(f);
   const kInternal = ObjectFreeze({});
+  const kCommit = Symbol("commit");
+  const kEnd = Symbol("end");
   const ID_RE = /^[0-9a-f]{64}$/;
 
   const classes = new Map(); // class name -> constructor
@@ -309,39 +311,157 @@
     return ms;
   }
 
+  // Storage keys compare in UTF-8 byte order, which is code point order;
+  // JS compares UTF-16 code units, which differ where a surrogate pair (a
+  // code point past U+FFFF) meets U+E000..U+FFFF.
+  function compareKeys(a, b) {
+    const n = a.length < b.length ? a.length : b.length;
+    for (let i = 0; i < n; i++) {
+      let x = a.charCodeAt(i);
+      let y = b.charCodeAt(i);
+      if (x === y) continue;
+      x = x >= 0xd800 && x <= 0xdfff ? x + 0x2000 : x >= 0xe000 ? x - 0x800 : x;
+      y = y >= 0xd800 && y <= 0xdfff ? y + 0x2000 : y >= 0xe000 ? y - 0x800 : y;
+      return x - y;
+    }
+    return a.length - b.length;
+  }
+
+  // What a transaction wrote: key -> { value } or DELETED.
+  const DELETED = ObjectFreeze({});
+
+  // A transaction's view of storage: its own writes over what is stored.
+  // Nothing reaches the database until the closure returned; then all of
+  // it does, in one SQLite transaction (ops.stCommit). So another event's
+  // write (one that was already running when the transaction began) is
+  // never mixed into it, and never rolled back with it.
   class DurableObjectTransaction {
-    #storage;
+    #a;
+    #writes = new Map();
+    // undefined: untouched; null: deleted; a number: set.
+    #alarm = undefined;
     #rolledBack = false;
-    constructor(key, storage) {
+    #ended = false;
+    constructor(key, a) {
       if (key !== kInternal) throw new TypeErr("Illegal constructor");
-      this.#storage = storage;
+      this.#a = a;
     }
-    get(k, o) {
-      return this.#storage.get(k, o);
+    #check() {
+      if (this.#rolledBack) throw new Error("this transaction was rolled back: no further operations");
+      if (this.#ended) throw new Error("this transaction has ended");
     }
-    put(k, v, o) {
-      return this.#storage.put(k, v, o);
+    #stored(key) {
+      const w = this.#writes.get(key);
+      if (w === DELETED) return undefined;
+      if (w !== undefined) return w.value;
+      return ops.stGet(this.#a.owner, key);
     }
-    delete(k, o) {
-      return this.#storage.delete(k, o);
+    #exists(key) {
+      const w = this.#writes.get(key);
+      if (w !== undefined) return w !== DELETED;
+      return ops.stGetMany(this.#a.owner, [key]).length > 0;
     }
-    list(o) {
-      return this.#storage.list(o);
+    async get(keys, _options = undefined) {
+      this.#check();
+      if (!ArrayIsArray(keys)) return this.#stored(keyOf(keys));
+      if (keys.length > 128) throw new TypeErr("get(): at most 128 keys at once");
+      const m = new Map();
+      for (const k of keys.map(keyOf)) {
+        const v = this.#stored(k);
+        if (v !== undefined) m.set(k, v);
+      }
+      return m;
     }
-    getAlarm(o) {
-      return this.#storage.getAlarm(o);
+    async put(key, value = undefined, _options = undefined) {
+      this.#check();
+      if (key !== null && typeof key === "object") {
+        const entries = Object.keys(key).map((k) => [k, structuredClone(key[k])]);
+        for (const [k, v] of entries) this.#writes.set(k, { value: v });
+        return;
+      }
+      if (arguments.length < 2) throw new TypeErr("put(): a value is required");
+      // (Cloned now: a later change to the object does not change what is written.)
+      this.#writes.set(keyOf(key), { value: structuredClone(value) });
     }
-    setAlarm(t, o) {
-      return this.#storage.setAlarm(t, o);
+    async delete(keys, _options = undefined) {
+      this.#check();
+      if (!ArrayIsArray(keys)) {
+        const k = keyOf(keys);
+        const existed = this.#exists(k);
+        this.#writes.set(k, DELETED);
+        return existed;
+      }
+      let n = 0;
+      for (const k of keys.map(keyOf)) {
+        if (this.#exists(k)) n++;
+        this.#writes.set(k, DELETED);
+      }
+      return n;
     }
-    deleteAlarm(o) {
-      return this.#storage.deleteAlarm(o);
+    async list(options = {}) {
+      this.#check();
+      const o = options ?? {};
+      const s = (v) => (v === undefined || v === null ? null : `${v}`);
+      if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit > 0)) {
+        throw new TypeErr("list(): limit must be a positive integer");
+      }
+      const [start, startAfter, end, prefix] = [s(o.start), s(o.startAfter), s(o.end), s(o.prefix)];
+      const reverse = o.reverse === true;
+      const limit = o.limit ?? null;
+      // Enough stored pairs that the limit is still met once this
+      // transaction's deletions took theirs out.
+      const stored = limit === null ? null : limit + this.#writes.size;
+      const merged = toMap(ops.stList(this.#a.owner, start, startAfter, end, prefix, reverse, stored));
+      for (const [k, w] of this.#writes) {
+        const inRange =
+          (prefix === null || k.startsWith(prefix)) &&
+          (start === null || compareKeys(k, start) >= 0) &&
+          (startAfter === null || compareKeys(k, startAfter) > 0) &&
+          (end === null || compareKeys(k, end) < 0);
+        if (!inRange) continue;
+        if (w === DELETED) merged.delete(k);
+        else merged.set(k, w.value);
+      }
+      const keys = [...merged.keys()].sort(compareKeys);
+      if (reverse) keys.reverse();
+      const out = new Map();
+      for (const k of limit === null ? keys : keys.slice(0, limit)) out.set(k, merged.get(k));
+      return out;
+    }
+    async getAlarm(_options = undefined) {
+      this.#check();
+      return this.#alarm !== undefined ? this.#alarm : ops.stGetAlarm(this.#a.owner);
+    }
+    async setAlarm(time, _options = undefined) {
+      this.#check();
+      this.#alarm = alarmTime(time);
+    }
+    async deleteAlarm(_options = undefined) {
+      this.#check();
+      this.#alarm = null;
     }
     rollback() {
+      this.#check();
       this.#rolledBack = true;
     }
     get rolledBack() {
       return this.#rolledBack;
+    }
+    // The closure returned: its writes go in at once, all or none (unless
+    // it rolled back); the transaction is over either way.
+    [kCommit]() {
+      this.#ended = true;
+      if (this.#rolledBack || (this.#writes.size === 0 && this.#alarm === undefined)) return;
+      const puts = [];
+      const deletes = [];
+      for (const [k, w] of this.#writes) {
+        if (w === DELETED) deletes.push(k);
+        else puts.push(k, w.value);
+      }
+      ops.stCommit(this.#a.owner, puts, deletes, this.#alarm);
+    }
+    [kEnd]() {
+      this.#ended = true;
     }
   }
 
@@ -459,19 +579,22 @@
         ops.stDeleteAll(a.owner);
       });
     }
+    // Isolated: the input gate stays shut while the closure runs, so no
+    // other event of the actor starts inside it. Atomic: its writes are
+    // kept aside and go in together when it returns, or not at all when it
+    // throws or rolls back (see DurableObjectTransaction).
     async transaction(closure) {
       const a = this.#a;
-      ops.stTxn(a.owner, 0);
-      const txn = new DurableObjectTransaction(kInternal, this);
-      let result;
+      a.lock();
+      const txn = new DurableObjectTransaction(kInternal, a);
       try {
-        result = await closure(txn);
-      } catch (e) {
-        ops.stTxn(a.owner, 2);
-        throw e;
+        const result = await closure(txn);
+        txn[kCommit]();
+        return result;
+      } finally {
+        txn[kEnd]();
+        a.unlock();
       }
-      ops.stTxn(a.owner, txn.rolledBack ? 2 : 1);
-      return result;
     }
     transactionSync(closure) {
       const a = this.#a;

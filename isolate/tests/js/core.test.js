@@ -64,6 +64,26 @@ test("Response: byte bodies", async () => {
   assertEquals(new Uint8Array(await r.arrayBuffer()), new Uint8Array([1, 2, 3]));
 });
 
+test("Response/Request: a whole body is a real ReadableStream once looked at", async () => {
+  const r = new Response("héllo");
+  const clone = r.clone();
+  assert(r.body instanceof ReadableStream);
+  assert(r.body === r.body, "the same stream each time");
+  const reader = r.body.getReader();
+  const { value, done } = await reader.read();
+  assertEquals([done, new TextDecoder().decode(value)], [false, "héllo"]);
+  assertEquals((await reader.read()).done, true);
+  assertEquals(await clone.text(), "héllo", "the clone keeps its own body");
+  await assertRejects(() => r.text(), TypeError, "locked");
+  const bytes = new Response(new Uint8Array([1, 2]));
+  assertEquals(new Uint8Array(await new Response(bytes.body).arrayBuffer()), new Uint8Array([1, 2]));
+  const req = new Request("http://x/", { method: "POST", body: "abc" });
+  assert(req.body instanceof ReadableStream);
+  assertEquals(await req.text(), "abc");
+  assertEquals(new Response(null).body, null);
+  assertEquals(new Response("").body instanceof ReadableStream, true);
+});
+
 test("Request: method normalization and GET bodies", () => {
   assertEquals(new Request("http://x/", { method: "post", body: "b" }).method, "POST");
   assertEquals(new Request("http://x/", { method: "PaTcH" }).method, "PaTcH");
