@@ -215,7 +215,9 @@ impl Project {
                     let crons = value
                         .get("crons")
                         .and_then(|c| c.as_array())
-                        .ok_or_else(|| invalid("`[triggers]` must have `crons = [\"...\"]`".into()))?;
+                        .ok_or_else(|| {
+                            invalid("`[triggers]` must have `crons = [\"...\"]`".into())
+                        })?;
                     for c in crons {
                         let pattern = c.as_str().ok_or_else(|| {
                             invalid("each cron in `[triggers] crons` must be a string".into())

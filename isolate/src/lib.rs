@@ -20,10 +20,10 @@ mod compression;
 pub mod crypto;
 pub mod error;
 mod fetch;
+mod formdata;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
-mod formdata;
 mod gc_table;
 pub mod handler;
 mod hash;
