@@ -727,10 +727,16 @@ impl<'a, T: Transport> Session<'a, T> {
             // Wait for input, the handler, a send, or the next deadline.
             self.st.seen = self.sock.rbuf().len();
             self.st.ws.set_session_waker(cx.waker());
-            // Reading pauses while the peer is slow to take what it is sent
-            // (pongs included), so the queue stays near half the limit.
+            // Reading pauses while what waits to be handed to the socket
+            // (the handler's queue and framed bytes: pongs too) is over half
+            // the limit, so a peer that pings without reading stops being
+            // read. What the socket already holds does not count here: a
+            // peer that reads only after its own writes go through (an
+            // echo) would otherwise wait for us while we wait for it.
+            let backlogged =
+                self.st.ws.out_bytes.get() + self.st.wbuf.len() > self.cfg.max_buffered_bytes / 2;
             let paused = self.st.ws.events_pending() >= MAX_PENDING_EVENTS
-                || self.backlog() > self.cfg.max_buffered_bytes / 2
+                || backlogged
                 || self.st.ws.relay_backlog() > self.cfg.max_buffered_bytes / 2;
             let room = self.st.need.max(READ_AHEAD);
             let want = !paused && self.st.seen < room;
