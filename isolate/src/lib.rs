@@ -44,7 +44,7 @@ mod web;
 mod websocket;
 
 pub use actor::{ActorBinding, ActorOptions};
-pub use cache::{CacheMesh, CacheOptions};
+pub use cache::{CacheDir, CacheDirError, CacheMesh, CacheOptions, OpenReport};
 pub use error::ScriptError;
 pub use formdata::DEFAULT_FORM_DATA_LIMIT;
 pub use handler::JsHandler;

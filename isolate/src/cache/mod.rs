@@ -14,12 +14,25 @@
 //! The budget (`--cache-mb`) is split evenly between the partitions (keys
 //! spread evenly over them), and no entry may be larger than
 //! [`CacheOptions::max_entry_bytes`].
+//!
+//! With a [`CacheDir`] (`--cache-dir`), each partition also keeps its
+//! entries on disk, in a subdirectory of its own (`disk.rs`, `dir.rs`,
+//! `format.rs`), under a byte budget of its own (`--cache-dir-mb`): they
+//! survive a restart. The memory store stays in front as the hot tier; a
+//! `put` resolves once the entry's file is written.
 
+pub(crate) mod dir;
+pub(crate) mod disk;
+#[cfg(test)]
+mod disk_tests;
+pub(crate) mod format;
 pub(crate) mod policy;
 pub(crate) mod store;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -29,6 +42,8 @@ use ringworker_core::mesh::Mesh;
 use v8::MapFnTo;
 
 use crate::runtime::{current_owner, host, throw_type_error, with_bytes};
+pub use dir::{CacheDir, CacheDirError, OpenReport};
+use disk::{DiskTier, Lookup};
 use store::{Entry, Store};
 
 /// How big the cache may grow. Part of [`crate::WorkerOptions`].
@@ -44,6 +59,8 @@ pub struct CacheOptions {
     pub mesh: Option<CacheMesh>,
     /// How many shards share the cache (set by `serve_worker`).
     pub shards: usize,
+    /// The on-disk store (`--cache-dir`), if any: `serve_worker` opens it.
+    pub disk: Option<CacheDir>,
 }
 
 impl Default for CacheOptions {
@@ -53,6 +70,7 @@ impl Default for CacheOptions {
             max_entry_bytes: 32 << 20,
             mesh: None,
             shards: 1,
+            disk: None,
         }
     }
 }
@@ -95,6 +113,12 @@ enum Message {
     Answer { token: u64, answer: Answer },
 }
 
+/// An answer now, or one to wait for (file I/O).
+pub(crate) enum Served {
+    Now(Answer),
+    Later(Pin<Box<dyn Future<Output = Answer>>>),
+}
+
 /// Where a call waits for its answer from another shard.
 #[derive(Default)]
 struct Slot {
@@ -105,6 +129,8 @@ struct Slot {
 /// This shard's side of the cache: its partition and its calls in flight.
 pub(crate) struct CacheShard {
     store: RefCell<Store>,
+    /// The on-disk tier behind the store (`--cache-dir`).
+    disk: Option<Rc<DiskTier>>,
     mesh: Option<CacheMesh>,
     shard: usize,
     shards: usize,
@@ -118,17 +144,16 @@ impl std::fmt::Debug for CacheShard {
         f.debug_struct("CacheShard")
             .field("shard", &self.shard)
             .field("store", &self.store.borrow().stats())
+            .field("disk", &self.disk)
             .finish()
     }
 }
 
-/// The shard that owns `key` among `shards` (FNV-1a: stable everywhere).
+/// The shard that owns `key` among `shards` (FNV-1a: stable everywhere,
+/// and the hash that names the key's file on disk, so that the shard of a
+/// file is known from its name).
 fn owner_of(key: &str, shards: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key.as_bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % shards.max(1) as u64) as usize
+    (format::key_hash(key) % shards.max(1) as u64) as usize
 }
 
 impl CacheShard {
@@ -140,10 +165,17 @@ impl CacheShard {
         } else {
             1
         };
+        let shard = if shards > 1 { shard } else { 0 };
+        let disk = options
+            .disk
+            .as_ref()
+            .and_then(|d| d.partition(shard, shards))
+            .map(DiskTier::new);
         let me = Rc::new(Self {
             store: RefCell::new(Store::new(options.budget_bytes / shards)),
+            disk,
             mesh: options.mesh.clone(),
-            shard: if shards > 1 { shard } else { 0 },
+            shard,
             shards,
             max_entry: options.max_entry_bytes,
             waiting: RefCell::new(HashMap::new()),
@@ -179,16 +211,17 @@ impl CacheShard {
             while bell.rung().await {
                 let Some(me) = me.upgrade() else { return };
                 mesh.0.drain(me.shard, |CacheMessage(m)| match m {
-                    Message::Call { op, from, token } => {
-                        let answer = me.serve(op);
-                        let reply = CacheMessage(Message::Answer { token, answer });
-                        if let Err(e) = mesh.0.send(from, reply) {
-                            tracing::warn!(
-                                shard = me.shard,
-                                "cache: cannot answer shard {from}: {e}"
-                            );
+                    Message::Call { op, from, token } => match me.begin(op) {
+                        Served::Now(answer) => reply(&mesh, me.shard, from, token, answer),
+                        Served::Later(answer) => {
+                            let (mesh, shard) = (mesh.clone(), me.shard);
+                            glommio::spawn_local(async move {
+                                let answer = answer.await;
+                                reply(&mesh, shard, from, token, answer);
+                            })
+                            .detach();
                         }
-                    }
+                    },
                     Message::Answer { token, answer } => {
                         if let Some(slot) = me.waiting.borrow_mut().remove(&token) {
                             *slot.answer.borrow_mut() = Some(answer);
@@ -203,19 +236,79 @@ impl CacheShard {
         .detach();
     }
 
-    /// Runs `op` on this shard's partition.
-    pub(crate) fn serve(&self, op: Op) -> Answer {
+    /// Runs `op` on this shard's partition: at once in memory; with a
+    /// disk tier, a `put` or `delete` (and a `match` the memory misses)
+    /// answers once its file work is done. Every change to the partition's
+    /// state is made here, before this returns, so operations take effect
+    /// in the order they arrive.
+    pub(crate) fn begin(self: &Rc<Self>, op: Op) -> Served {
         let now = Instant::now();
-        let mut store = self.store.borrow_mut();
+        let Some(disk) = &self.disk else {
+            let mut store = self.store.borrow_mut();
+            return Served::Now(match op {
+                Op::Put(key, entry) => Answer::Stored(store.put(key, entry)),
+                Op::Match(key, headers) => Answer::Found(store.get(&key, &headers, now)),
+                Op::Delete(key) => Answer::Deleted(store.delete(&key, now)),
+            });
+        };
+        let now_ms = dir::unix_ms_now();
         match op {
-            Op::Put(key, entry) => Answer::Stored(store.put(key, entry)),
-            Op::Match(key, headers) => Answer::Found(store.get(&key, &headers, now)),
-            Op::Delete(key) => Answer::Deleted(store.delete(&key, now)),
+            Op::Put(key, entry) => {
+                let in_memory = self.store.borrow_mut().put(key.clone(), entry.clone());
+                match disk.put(&key, &entry, now_ms) {
+                    Some(written) => Served::Later(Box::pin(async move {
+                        Answer::Stored(written.wait().await || in_memory)
+                    })),
+                    None => Served::Now(Answer::Stored(in_memory)),
+                }
+            }
+            Op::Match(key, headers) => {
+                let mut store = self.store.borrow_mut();
+                if let Some(e) = store.get(&key, &headers, now) {
+                    return Served::Now(Answer::Found(Some(e)));
+                }
+                if store.contains(&key) {
+                    // (Fresh in memory, for other `Vary` values: so on disk.)
+                    return Served::Now(Answer::Found(None));
+                }
+                drop(store);
+                match disk.lookup(&key, now_ms) {
+                    Lookup::Miss => Served::Now(Answer::Found(None)),
+                    Lookup::Now(e) => Served::Now(self.promote(key, e, &headers)),
+                    Lookup::Read(read) => {
+                        let me = self.clone();
+                        Served::Later(Box::pin(async move {
+                            match read.await {
+                                Some(e) => me.promote(key, e, &headers),
+                                None => Answer::Found(None),
+                            }
+                        }))
+                    }
+                }
+            }
+            Op::Delete(key) => {
+                let in_memory = self.store.borrow_mut().delete(&key, now);
+                match disk.delete(&key, now_ms) {
+                    Some((fresh, removed)) => Served::Later(Box::pin(async move {
+                        removed.wait().await;
+                        Answer::Deleted(fresh || in_memory)
+                    })),
+                    None => Served::Now(Answer::Deleted(in_memory)),
+                }
+            }
         }
     }
 
+    /// An entry read from disk goes back into the memory store; the answer
+    /// for a request with `headers`.
+    fn promote(&self, key: String, e: Entry, headers: &[(String, String)]) -> Answer {
+        let selected = e.selected_by(headers);
+        self.store.borrow_mut().put(key, e.clone());
+        Answer::Found(selected.then_some(e))
+    }
+
     /// Whether `op`'s key lives in this shard's partition (then
-    /// [`Self::serve`] answers it at once).
+    /// [`Self::begin`] answers it).
     pub(crate) fn is_local(&self, op: &Op) -> bool {
         let key = match op {
             Op::Put(k, _) | Op::Match(k, _) | Op::Delete(k) => k,
@@ -231,7 +324,12 @@ impl CacheShard {
         let owner = owner_of(key, self.shards);
         let mesh = match &self.mesh {
             Some(m) if owner != self.shard => m,
-            _ => return self.serve(op),
+            _ => {
+                return match self.begin(op) {
+                    Served::Now(a) => a,
+                    Served::Later(a) => a.await,
+                };
+            }
         };
         let token = self.next.get() + 1;
         self.next.set(token);
@@ -269,6 +367,20 @@ impl CacheShard {
     #[cfg(test)]
     pub(crate) fn stats(&self) -> store::StoreStats {
         self.store.borrow().stats()
+    }
+
+    /// The disk tier's counters (tests).
+    #[cfg(test)]
+    pub(crate) fn disk_stats(&self) -> Option<disk::DiskStats> {
+        self.disk.as_ref().map(|d| d.stats())
+    }
+}
+
+/// Sends `answer` for call `token` back to shard `to`.
+fn reply(mesh: &CacheMesh, shard: usize, to: usize, token: u64, answer: Answer) {
+    let msg = CacheMessage(Message::Answer { token, answer });
+    if let Err(e) = mesh.0.send(to, msg) {
+        tracing::warn!(shard, "cache: cannot answer shard {to}: {e}");
     }
 }
 
@@ -321,20 +433,27 @@ fn spawn_call(
     let Some((promise, resolver)) = crate::settle::new_promise(scope) else {
         return;
     };
-    // A key of this shard's partition is answered now (the promise settles
-    // in this entry's microtasks); another shard's, by message after it.
-    if cache.is_local(&op) {
-        let answer = cache.serve(op);
-        let r = v8::Local::new(scope, resolver);
-        let v = settle(scope, answer);
-        r.resolve(scope, v);
-        rv.set(promise.into());
-        return;
-    }
+    // A key of this shard's partition is answered now from memory (the
+    // promise settles in this entry's microtasks), or after its file work;
+    // another shard's, by message after this entry.
+    let later: Pin<Box<dyn Future<Output = Answer>>> = if cache.is_local(&op) {
+        match cache.begin(op) {
+            Served::Now(answer) => {
+                let r = v8::Local::new(scope, resolver);
+                let v = settle(scope, answer);
+                r.resolve(scope, v);
+                rv.set(promise.into());
+                return;
+            }
+            Served::Later(answer) => answer,
+        }
+    } else {
+        Box::pin(async move { cache.call(op).await })
+    };
     let owner = current_owner(scope);
     host(scope).borrow_mut().spawns.push(Box::new(move |weak| {
         Box::pin(async move {
-            let answer = cache.call(op).await;
+            let answer = later.await;
             if let Some(rt) = weak.upgrade() {
                 let _ = rt.enter_as(owner, |tc, _| {
                     let r = v8::Local::new(tc, resolver);
@@ -489,6 +608,14 @@ fn op_delete(
 mod tests {
     use super::*;
 
+    /// `op`'s answer, which must come at once (memory only).
+    fn now(c: &Rc<CacheShard>, op: Op) -> Answer {
+        match c.begin(op) {
+            Served::Now(a) => a,
+            Served::Later(_) => panic!("a memory-only cache answered later"),
+        }
+    }
+
     #[test]
     fn keys_spread_over_the_shards() {
         let mut seen = [0usize; 4];
@@ -516,7 +643,7 @@ mod tests {
         for i in 0..20 {
             let op = Op::Put(format!("k{i}"), entry());
             assert!(c.is_local(&op));
-            assert!(matches!(c.serve(op), Answer::Stored(true)));
+            assert!(matches!(now(&c, op), Answer::Stored(true)));
         }
         let st = c.stats();
         assert!(
@@ -524,11 +651,11 @@ mod tests {
             "{st:?}"
         );
         assert!(matches!(
-            c.serve(Op::Match("k19".into(), vec![])),
+            now(&c, Op::Match("k19".into(), vec![])),
             Answer::Found(Some(_))
         ));
         assert!(matches!(
-            c.serve(Op::Match("k0".into(), vec![])),
+            now(&c, Op::Match("k0".into(), vec![])),
             Answer::Found(None)
         ));
     }

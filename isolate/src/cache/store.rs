@@ -137,6 +137,11 @@ impl Store {
         Some(e.clone())
     }
 
+    /// Whether an entry (fresh or not) is held under `key`.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
     /// Drops `key`; whether a fresh entry was there.
     pub(crate) fn delete(&mut self, key: &str, now: Instant) -> bool {
         match self.remove(key) {
