@@ -90,6 +90,9 @@ pub enum Error {
     /// Installing the signal handler failed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The Cache API's directory (`--cache-dir`) cannot be used.
+    #[error(transparent)]
+    CacheDir(#[from] ringworker_isolate::CacheDirError),
 }
 
 /// A running server: its shards, seen from outside.
@@ -199,6 +202,10 @@ pub fn serve_worker(config: Config, options: WorkerOptions) -> Result<Server, Er
                 })
             })?,
         );
+    }
+    if let Some(dir) = options.cache.disk.as_mut() {
+        // (Before the shards start: each takes the partition read here.)
+        dir.open(options.cache.shards)?;
     }
     try_serve(config, move |shard| {
         let mut o = options.clone();

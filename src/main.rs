@@ -124,6 +124,14 @@ struct ServeArgs {
     /// The largest response the Cache API keeps, in MiB (a larger put rejects).
     #[arg(long, default_value_t = 32)]
     cache_max_entry_mb: usize,
+    /// Keep the Cache API's entries on disk in this directory too, so they
+    /// survive a restart (one subdirectory per shard; one process at a time).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// The on-disk cache's budget for the whole process (all shards), in
+    /// MiB: least recently used entries are evicted beyond it.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    cache_dir_mb: u64,
     /// A compatibility flag (repeatable; adds to wrangler.toml's
     /// `compatibility_flags`): `nodejs_compat` makes Node's modules
     /// importable and adds `Buffer`, `process` and `global`.
@@ -364,6 +372,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .extend(args.compat_flags.iter().cloned());
     options.cache.budget_bytes = args.cache_mb << 20;
     options.cache.max_entry_bytes = args.cache_max_entry_mb << 20;
+    options.cache.disk = args
+        .cache_dir
+        .as_ref()
+        .map(|d| ringworker_isolate::CacheDir::new(d, args.cache_dir_mb << 20));
     options.test_scheduled = args.test_scheduled;
     options.cron_clock = ringworker_isolate::CronClock {
         start_ms: args.cron_start_ms,
