@@ -79,6 +79,7 @@ impl std::fmt::Debug for CacheDir {
 /// shard takes them.
 pub(crate) struct Opened {
     partitions: usize,
+    report: OpenReport,
     loaded: Vec<Mutex<Option<Partition>>>,
     /// Held (flock'ed) while any shard's partition lives.
     _lock: File,
@@ -171,9 +172,19 @@ impl CacheDir {
     /// (one per shard): creates it, locks it (a second process using it
     /// gets [`CacheDirError::InUse`]), re-homes entries to the partition
     /// their key now belongs to, and reads what each partition holds.
-    /// Blocking file I/O: call before the shards serve.
+    /// Blocking file I/O: call before the shards serve. Opening it again
+    /// for the same count changes nothing (and gives the same report).
     pub fn open(&mut self, partitions: usize) -> Result<OpenReport, CacheDirError> {
         let partitions = partitions.max(1);
+        match self.opened.take() {
+            Some(o) if o.partitions == partitions => {
+                let report = o.report;
+                self.opened = Some(o);
+                return Ok(report);
+            }
+            // (Another count: this handle lets go of the lock first.)
+            _ => {}
+        }
         let root = self.path.clone();
         fs::create_dir_all(&root).map_err(io_err(&root))?;
         let lock_path = root.join("lock");
@@ -221,6 +232,7 @@ impl CacheDir {
         );
         self.opened = Some(Arc::new(Opened {
             partitions,
+            report,
             loaded,
             _lock: lock,
         }));

@@ -356,7 +356,8 @@ fn a_changed_shard_count_rehomes_every_entry_to_its_new_partition() {
 fn a_directory_serves_one_process_at_a_time() {
     let dir = fresh_dir("lock");
     let mut first = CacheDir::new(&dir, 1 << 20);
-    first.open(1).unwrap();
+    let report = first.open(1).unwrap();
+    assert_eq!(first.open(1).unwrap(), report, "opened again: no change");
     let mut second = CacheDir::new(&dir, 1 << 20);
     let err = second.open(1).unwrap_err();
     assert!(matches!(err, CacheDirError::InUse { .. }), "{err}");
