@@ -75,8 +75,14 @@ fn js_api_tests_pass_inside_a_real_isolate() {
         })
         .collect();
     files.sort();
+    // All of them, unless a filter picked some (then at least one).
+    let least = if std::env::var_os("RINGWORKER_JS_TESTS").is_some() {
+        1
+    } else {
+        5
+    };
     assert!(
-        files.len() >= 5,
+        files.len() >= least,
         "JS tests missing in {}",
         js_dir().display()
     );
