@@ -51,7 +51,7 @@ run() { # config
     > "$OUT.run"
   # Whether the tail client was still attached when the run ended (a client
   # that falls behind is dropped, and the rest of the run pays nothing).
-  local attached=null
+  local attached=None
   [ -z "$admin" ] || attached=$(curl -s http://127.0.0.1:$((PORT + 1))/stats |
     python3 -c "import json,sys; print(json.load(sys.stdin)['total']['tail_clients'])")
   python3 -c "import json,sys; d=json.load(open('$OUT.run')); d.update(config='$cfg', tail_clients=$attached); print(json.dumps(d))" >> "$OUT"

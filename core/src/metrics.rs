@@ -35,7 +35,7 @@ pub const LATENCY_BUCKETS_US: [u64; 18] = [
 pub struct ActorRow {
     /// `Class:id`.
     pub actor: String,
-    /// What holds it ("2 keepalive token(s)", "idle for 3s"), or how it
+    /// What holds it ("2 keepalive token(s)", "idle for 3 s"), or how it
     /// left ("idle", "hibernated", "aborted").
     pub why: String,
 }

@@ -696,10 +696,14 @@ impl crate::runtime::Host {
             why.push(format!("{} accepted WebSocket(s)", a.plain_sockets.len()));
         }
         if why.is_empty() {
-            why.push(format!(
-                "idle for {:?}",
-                a.idle_since.elapsed().min(Duration::from_secs(1 << 20))
-            ));
+            // Whole milliseconds under 10 s, whole seconds above: a
+            // dashboard row, not a debug print.
+            let idle = a.idle_since.elapsed();
+            why.push(if idle < Duration::from_secs(10) {
+                format!("idle for {} ms", idle.as_millis())
+            } else {
+                format!("idle for {} s", idle.as_secs())
+            });
         }
         why.join(", ")
     }
