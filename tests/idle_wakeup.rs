@@ -8,7 +8,8 @@
 //! against made each of them wait ~15 ms for the kernel's deferred eventfd
 //! signal; the bound (5 ms) is loose on purpose so a loaded machine does not
 //! flake it, and still catches that. A keep-alive request must be prompt
-//! every time (the issue's regression check); the paths that also need
+//! every time but one, and never at the bug's delay (the issue's regression
+//! check); the paths that also need
 //! another thread or process scheduled in time must be prompt in the median
 //! and stall (15 ms, the bug's delay) at most a few times.
 
@@ -27,13 +28,19 @@ const IDLE: Duration = Duration::from_millis(100);
 const PROMPT: Duration = Duration::from_millis(5);
 const ROUNDS: usize = 20;
 
-/// Asserts every latency is under [`PROMPT`], naming them all if not.
+/// Asserts the latencies are under [`PROMPT`], naming them all if not. One
+/// of the twenty may be a scheduling outlier on a loaded two-core machine
+/// (seen: 6 ms, while a build ran on both cores), but none may reach the
+/// bug's delay (15 ms): the bug made every one of them that slow.
 fn assert_prompt(what: &str, lat: &[Duration]) {
     let slow = lat.iter().filter(|d| **d >= PROMPT).count();
+    let stalled = lat.iter().filter(|d| **d >= 3 * PROMPT).count();
     assert!(
-        slow == 0,
-        "{what}: {slow} of {} answers after {IDLE:?} idle took {PROMPT:?} or more: {lat:?}",
-        lat.len()
+        slow <= 1 && stalled == 0,
+        "{what}: {slow} of {} answers after {IDLE:?} idle took {PROMPT:?} or more \
+         ({stalled} of them {:?} or more): {lat:?}",
+        lat.len(),
+        3 * PROMPT
     );
 }
 

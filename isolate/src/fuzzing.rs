@@ -22,6 +22,9 @@ pub fn stored_value_round_trip(bytes: &[u8]) -> bool {
             crate::platform::init_v8();
             let mut isolate =
                 v8::Isolate::new(v8::CreateParams::default().heap_limits(0, 256 << 20));
+            // What a shard's isolate has before storage is read: the
+            // deserializer makes CryptoKeys (a stored key) through it.
+            crate::crypto::ops::install(&mut isolate);
             let context = {
                 v8::scope!(let scope, &mut isolate);
                 let c = v8::Context::new(scope, Default::default());
