@@ -239,6 +239,12 @@ pub enum ParseError {
     VersionNotSupported,
 }
 
+impl From<target::InvalidTarget> for ParseError {
+    fn from(_: target::InvalidTarget) -> Self {
+        ParseError::InvalidTarget
+    }
+}
+
 impl ParseError {
     /// The HTTP status to answer with.
     pub const fn status(&self) -> u16 {

@@ -13,8 +13,6 @@ use std::ops::Range;
 
 use url::Url;
 
-use super::parse::ParseError;
-
 /// The form of a request target (RFC 9112 §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetForm {
@@ -49,6 +47,12 @@ fn is_path_byte(b: u8) -> bool {
     b.is_ascii() && b != b'#'
 }
 
+/// A request target that is not in a form its method allows (see
+/// [`classify`]). Its own type, not the parser's error, so this module
+/// stands below the parser (which turns it into a 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTarget;
+
 /// Classifies the request target of a request with `method` and checks it
 /// (RFC 9112 §3.2): origin-form for every method but `CONNECT`,
 /// authority-form for `CONNECT` only, asterisk-form for `OPTIONS` only, and
@@ -57,7 +61,7 @@ fn is_path_byte(b: u8) -> bool {
 ///
 /// # Errors
 ///
-/// [`ParseError::InvalidTarget`] for anything else.
+/// [`InvalidTarget`] for anything else (the parser answers it with 400).
 ///
 /// # Examples
 ///
@@ -71,12 +75,12 @@ fn is_path_byte(b: u8) -> bool {
 /// assert!(classify(b"GET", b"example.com:443").is_err());
 /// assert!(classify(b"CONNECT", b"example.com:443").is_ok());
 /// ```
-pub fn classify(method: &[u8], target: &[u8]) -> Result<Target, ParseError> {
+pub fn classify(method: &[u8], target: &[u8]) -> Result<Target, InvalidTarget> {
     let connect = method == b"CONNECT";
     match target.first() {
         Some(b'/') if !connect => {
             if !target.iter().all(|&b| is_path_byte(b)) {
-                return Err(ParseError::InvalidTarget);
+                return Err(InvalidTarget);
             }
             Ok(Target {
                 form: TargetForm::Origin,
@@ -92,7 +96,7 @@ pub fn classify(method: &[u8], target: &[u8]) -> Result<Target, ParseError> {
         _ if connect => {
             // authority-form = uri-host ":" port, the port required.
             if !is_authority(target) || !has_port(target) {
-                return Err(ParseError::InvalidTarget);
+                return Err(InvalidTarget);
             }
             Ok(Target {
                 form: TargetForm::Authority,
@@ -106,12 +110,12 @@ pub fn classify(method: &[u8], target: &[u8]) -> Result<Target, ParseError> {
 
 /// An absolute-form target: `http://` (any case), an authority, then an
 /// optional path and query.
-fn absolute(target: &[u8]) -> Result<Target, ParseError> {
+fn absolute(target: &[u8]) -> Result<Target, InvalidTarget> {
     const SCHEME: &[u8] = b"http://";
     let scheme_ok =
         target.len() >= SCHEME.len() && target[..SCHEME.len()].eq_ignore_ascii_case(SCHEME);
     if !scheme_ok {
-        return Err(ParseError::InvalidTarget);
+        return Err(InvalidTarget);
     }
     let start = SCHEME.len();
     let rest = &target[start..];
@@ -123,10 +127,10 @@ fn absolute(target: &[u8]) -> Result<Target, ParseError> {
     let authority = &target[start..end];
     // (User info is refused: RFC 9110 §4.2.4; it fails the authority syntax.)
     if authority.is_empty() || !is_authority(authority) {
-        return Err(ParseError::InvalidTarget);
+        return Err(InvalidTarget);
     }
     if !target[end..].iter().all(|&b| is_path_byte(b)) {
-        return Err(ParseError::InvalidTarget);
+        return Err(InvalidTarget);
     }
     Ok(Target {
         form: TargetForm::Absolute,
@@ -365,7 +369,7 @@ impl TargetUri {
 mod tests {
     use super::*;
 
-    fn form(method: &str, target: &str) -> Result<TargetForm, ParseError> {
+    fn form(method: &str, target: &str) -> Result<TargetForm, InvalidTarget> {
         classify(method.as_bytes(), target.as_bytes()).map(|t| t.form)
     }
 
@@ -405,7 +409,7 @@ mod tests {
         ] {
             assert_eq!(
                 form(method, target),
-                Err(ParseError::InvalidTarget),
+                Err(InvalidTarget),
                 "{method} {target}"
             );
         }
