@@ -29,7 +29,7 @@ use ringworker_io::storage::{ActorStore, AlarmIndex, Durability, ListOptions, Sq
 use sha2::Digest;
 use v8::{MapFnTo, ValueDeserializerHelper, ValueSerializerHelper};
 
-use crate::runtime::{JsRuntime, RW_SLOT, host, new_string, throw_type_error, with_bytes};
+use crate::runtime::{JsRuntime, host, new_string, throw_type_error, with_bytes};
 
 /// One `[[durable_objects.bindings]]` entry: `env[binding]` is the
 /// namespace of the exported class `class`.
@@ -1005,11 +1005,7 @@ pub(crate) fn hook<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     name: &str,
 ) -> Option<v8::Local<'s, v8::Function>> {
-    let context = scope.get_current_context();
-    let rw = context.get_embedder_data(scope, RW_SLOT)?;
-    let rw = v8::Local::<v8::Object>::try_from(rw).ok()?;
-    let k = new_string(scope, "actorHooks");
-    let hooks = rw.get(scope, k.into())?;
+    let hooks = crate::runtime::rw_get(scope, "actorHooks")?;
     let hooks = v8::Local::<v8::Object>::try_from(hooks).ok()?;
     let k = new_string(scope, name);
     let f = hooks.get(scope, k.into())?;

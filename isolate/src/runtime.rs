@@ -1300,6 +1300,27 @@ pub(crate) fn install_surface<'s>(
     Ok(rw)
 }
 
+/// `rw[name]` in the current context: what the JS files put on the runtime's
+/// object (`RW_SLOT`) for Rust to call or read.
+pub(crate) fn rw_get<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    name: &str,
+) -> Option<v8::Local<'s, v8::Value>> {
+    let context = scope.get_current_context();
+    let rw = context.get_embedder_data(scope, RW_SLOT)?;
+    let rw = v8::Local::<v8::Object>::try_from(rw).ok()?;
+    let k = new_string(scope, name);
+    rw.get(scope, k.into())
+}
+
+/// `rw[name]` as a function (see [`rw_get`]).
+pub(crate) fn rw_function<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    name: &str,
+) -> Option<v8::Local<'s, v8::Function>> {
+    rw_get(scope, name).and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+}
+
 /// Per-isolate state the ops need (isolate slots), set on every isolate,
 /// including the one that makes the snapshot.
 pub(crate) fn set_slots(isolate: &mut v8::Isolate, shard: usize) -> HostRef {

@@ -164,7 +164,7 @@ impl JsRuntime {
         let owner = self.host().borrow_mut().new_owner();
         let ids = RequestIds::for_owner(owner);
         let started = self.enter_as(owner, |tc, h| -> Option<u64> {
-            let f = rw_function(tc, "runScheduled")?;
+            let f = crate::runtime::rw_function(tc, "runScheduled")?;
             let handler = v8::Local::new(tc, &h.handler);
             let env = v8::Local::new(tc, &h.env);
             let ctx = v8::Local::new(tc, &h.ctx);
@@ -200,19 +200,6 @@ impl JsRuntime {
         ids.release(self);
         outcome
     }
-}
-
-/// `rw[name]`, a function the JS files put there.
-fn rw_function<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    name: &str,
-) -> Option<v8::Local<'s, v8::Function>> {
-    let context = scope.get_current_context();
-    let rw = context.get_embedder_data(scope, crate::runtime::RW_SLOT)?;
-    let rw = v8::Local::<v8::Object>::try_from(rw).ok()?;
-    let k = new_string(scope, name);
-    let f = rw.get(scope, k.into())?;
-    v8::Local::<v8::Function>::try_from(f).ok()
 }
 
 fn terminated() -> Outcome {

@@ -176,19 +176,6 @@ pub(crate) fn read_key<'s>(
     v8::Local::<v8::Object>::try_from(obj).ok()
 }
 
-/// `rw[name]`, a function `25_crypto.js` put there.
-fn rw_function<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    name: &str,
-) -> Option<v8::Local<'s, v8::Function>> {
-    let context = scope.get_current_context();
-    let rw = context.get_embedder_data(scope, crate::runtime::RW_SLOT)?;
-    let rw = v8::Local::<v8::Object>::try_from(rw).ok()?;
-    let k = new_string(scope, name);
-    let f = rw.get(scope, k.into())?;
-    v8::Local::<v8::Function>::try_from(f).ok()
-}
-
 /// The exception for `e`: a `DOMException` with the spec's name (made by
 /// `rw.cryptoError`), or a `TypeError`.
 fn exception<'s>(scope: &mut v8::PinScope<'s, '_>, e: &CryptoError) -> v8::Local<'s, v8::Value> {
@@ -196,7 +183,7 @@ fn exception<'s>(scope: &mut v8::PinScope<'s, '_>, e: &CryptoError) -> v8::Local
     if let CryptoError::Type(_) = e {
         return v8::Exception::type_error(scope, msg);
     }
-    if let Some(f) = rw_function(scope, "cryptoError") {
+    if let Some(f) = crate::runtime::rw_function(scope, "cryptoError") {
         let name = new_string(scope, e.name());
         let recv = v8::undefined(scope).into();
         if let Some(ex) = f.call(scope, recv, &[name.into(), msg.into()]) {
@@ -340,14 +327,7 @@ fn key_object<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     key: Arc<Key>,
 ) -> Result<v8::Local<'s, v8::Value>> {
-    let context = scope.get_current_context();
-    let proto = context
-        .get_embedder_data(scope, crate::runtime::RW_SLOT)
-        .and_then(|rw| v8::Local::<v8::Object>::try_from(rw).ok())
-        .and_then(|rw| {
-            let k = new_string(scope, "cryptoKeyPrototype");
-            rw.get(scope, k.into())
-        });
+    let proto = crate::runtime::rw_get(scope, "cryptoKeyPrototype");
     let Some(proto) = proto.filter(|p| p.is_object()) else {
         return fail!(Operation, "CryptoKey is not set up in this context");
     };
