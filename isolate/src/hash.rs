@@ -1,14 +1,14 @@
-//! Message digests and HMACs computed piece by piece, on RustCrypto's
-//! `sha1`, `sha2`, `md-5` and `hmac` crates: `node:crypto`'s `createHash`
-//! and `createHmac` (`node/crypto.rs`).
-//!
-//! WebCrypto (issue 22, written in parallel) has digests and HMACs of its
-//! own (`crypto/digest.rs`: `Hasher`, `HmacState`); this module has the same
-//! shape (`new`, `update`, `finish`), so when it lands one of the two goes
-//! and `node:crypto` calls the other.
+//! Message digests and HMACs computed piece by piece for `node:crypto`'s
+//! `createHash` and `createHmac` (`node/crypto.rs`): by Node's names, on
+//! WebCrypto's code (`crypto/digest.rs`) wherever it has the algorithm;
+//! only SHA-224 and the MD5 HMAC, which WebCrypto does not offer, use
+//! RustCrypto's `sha2`, `md-5` and `hmac` here.
 
 use hmac::{Hmac, Mac};
 use sha2::Digest;
+
+use crate::crypto::Hash;
+use crate::crypto::digest::{self, DigestAlg};
 
 /// A digest algorithm, by the names Node accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,103 +40,87 @@ impl HashAlg {
         &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 }
 
-/// A digest over data given piece by piece.
+impl HashAlg {
+    /// The WebCrypto hash this is, where there is one: those run on
+    /// WebCrypto's code (ring's assembly).
+    fn web(self) -> Option<Hash> {
+        match self {
+            Self::Sha1 => Some(Hash::Sha1),
+            Self::Sha256 => Some(Hash::Sha256),
+            Self::Sha384 => Some(Hash::Sha384),
+            Self::Sha512 => Some(Hash::Sha512),
+            Self::Md5 | Self::Sha224 => None,
+        }
+    }
+}
+
+/// A digest over data given piece by piece: WebCrypto's `Hasher` (SHA-1/2
+/// and MD5), and SHA-224, which only Node has.
 #[derive(Clone, Debug)]
 pub(crate) enum Hasher {
-    Md5(md5::Md5),
-    Sha1(sha1::Sha1),
+    Web(digest::Hasher),
     Sha224(sha2::Sha224),
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
 }
 
 impl Hasher {
     pub(crate) fn new(alg: HashAlg) -> Self {
-        match alg {
-            HashAlg::Md5 => Self::Md5(md5::Md5::new()),
-            HashAlg::Sha1 => Self::Sha1(sha1::Sha1::new()),
-            HashAlg::Sha224 => Self::Sha224(sha2::Sha224::new()),
-            HashAlg::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            HashAlg::Sha384 => Self::Sha384(sha2::Sha384::new()),
-            HashAlg::Sha512 => Self::Sha512(sha2::Sha512::new()),
+        match (alg, alg.web()) {
+            (_, Some(h)) => Self::Web(digest::Hasher::new(DigestAlg::Sha(h))),
+            (HashAlg::Md5, None) => Self::Web(digest::Hasher::new(DigestAlg::Md5)),
+            _ => Self::Sha224(sha2::Sha224::new()),
         }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
-            Self::Md5(h) => h.update(data),
-            Self::Sha1(h) => h.update(data),
+            Self::Web(h) => h.update(data),
             Self::Sha224(h) => h.update(data),
-            Self::Sha256(h) => h.update(data),
-            Self::Sha384(h) => h.update(data),
-            Self::Sha512(h) => h.update(data),
         }
     }
 
     pub(crate) fn finish(self) -> Vec<u8> {
         match self {
-            Self::Md5(h) => h.finalize().to_vec(),
-            Self::Sha1(h) => h.finalize().to_vec(),
+            Self::Web(h) => h.finish(),
             Self::Sha224(h) => h.finalize().to_vec(),
-            Self::Sha256(h) => h.finalize().to_vec(),
-            Self::Sha384(h) => h.finalize().to_vec(),
-            Self::Sha512(h) => h.finalize().to_vec(),
         }
     }
 }
 
-/// An HMAC over data given piece by piece.
+/// An HMAC over data given piece by piece: WebCrypto's `HmacState` for the
+/// SHA-1/2 hashes, RustCrypto's `hmac` for the two only Node allows.
 #[derive(Clone, Debug)]
 pub(crate) enum HmacState {
+    Web(digest::HmacState),
     Md5(Hmac<md5::Md5>),
-    Sha1(Hmac<sha1::Sha1>),
     Sha224(Hmac<sha2::Sha224>),
-    Sha256(Hmac<sha2::Sha256>),
-    Sha384(Hmac<sha2::Sha384>),
-    Sha512(Hmac<sha2::Sha512>),
 }
 
 impl HmacState {
     /// An HMAC of `alg` under `key` (any length: HMAC hashes long keys).
     pub(crate) fn new(alg: HashAlg, key: &[u8]) -> Self {
         const ANY: &str = "HMAC takes a key of any length";
-        match alg {
-            HashAlg::Md5 => Self::Md5(Hmac::new_from_slice(key).expect(ANY)),
-            HashAlg::Sha1 => Self::Sha1(Hmac::new_from_slice(key).expect(ANY)),
-            HashAlg::Sha224 => Self::Sha224(Hmac::new_from_slice(key).expect(ANY)),
-            HashAlg::Sha256 => Self::Sha256(Hmac::new_from_slice(key).expect(ANY)),
-            HashAlg::Sha384 => Self::Sha384(Hmac::new_from_slice(key).expect(ANY)),
-            HashAlg::Sha512 => Self::Sha512(Hmac::new_from_slice(key).expect(ANY)),
+        match (alg, alg.web()) {
+            (_, Some(h)) => Self::Web(digest::HmacState::new(h, key)),
+            (HashAlg::Md5, None) => Self::Md5(Hmac::new_from_slice(key).expect(ANY)),
+            _ => Self::Sha224(Hmac::new_from_slice(key).expect(ANY)),
         }
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
+            Self::Web(h) => h.update(data),
             Self::Md5(h) => h.update(data),
-            Self::Sha1(h) => h.update(data),
             Self::Sha224(h) => h.update(data),
-            Self::Sha256(h) => h.update(data),
-            Self::Sha384(h) => h.update(data),
-            Self::Sha512(h) => h.update(data),
         }
     }
 
     pub(crate) fn finish(self) -> Vec<u8> {
         match self {
+            Self::Web(h) => h.finish(),
             Self::Md5(h) => h.finalize().into_bytes().to_vec(),
-            Self::Sha1(h) => h.finalize().into_bytes().to_vec(),
             Self::Sha224(h) => h.finalize().into_bytes().to_vec(),
-            Self::Sha256(h) => h.finalize().into_bytes().to_vec(),
-            Self::Sha384(h) => h.finalize().into_bytes().to_vec(),
-            Self::Sha512(h) => h.finalize().into_bytes().to_vec(),
         }
     }
-}
-
-/// Whether `a` and `b` are equal, in time that depends only on their length.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -185,7 +169,30 @@ mod tests {
             hex(&m.finish()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert!(constant_time_eq(b"ab", b"ab") && !constant_time_eq(b"ab", b"ac"));
-        assert!(!constant_time_eq(b"ab", b"abc"));
+        // Every algorithm's HMAC (both kinds of state), in two pieces,
+        // against the published HMAC("key", "The quick brown fox jumps
+        // over the lazy dog").
+        for name in HashAlg::NAMES {
+            let alg = HashAlg::from_name(name).unwrap();
+            let mut m = HmacState::new(alg, b"key");
+            m.update(b"The quick brown fox ");
+            m.update(b"jumps over the lazy dog");
+            let got = hex(&m.finish());
+            let want = match alg {
+                HashAlg::Md5 => "80070713463e7749b90c2dc24911e275",
+                HashAlg::Sha1 => "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9",
+                HashAlg::Sha224 => "88ff8b54675d39b8f72322e65ff945c52d96379988ada25639747e69",
+                HashAlg::Sha256 => {
+                    "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+                }
+                HashAlg::Sha384 => {
+                    "d7f4727e2c0b39ae0f1e40cc96f60242d5b7801841cea6fc592c5d3e1ae50700582a96cf35e1e554995fe4e03381c237"
+                }
+                HashAlg::Sha512 => {
+                    "b42af09057bac1e2d41708e48a902e09b5ff7f12ab428a4fe86653c73dd248fb82f948a549f7b791a5b41915ee4d1ec3935357e4e2317250d0372afa2ebeeb3a"
+                }
+            };
+            assert_eq!(got, want, "{name}");
+        }
     }
 }

@@ -168,7 +168,7 @@ fn op_timing_safe_equal(
 ) {
     let a = with_bytes(scope, args.get(0), <[u8]>::to_vec);
     let b = args.get(1);
-    let eq = a.and_then(|a| with_bytes(scope, b, |b| crate::hash::constant_time_eq(&a, b)));
+    let eq = a.and_then(|a| with_bytes(scope, b, |b| crate::crypto::timing_safe_equal(&a, b)));
     match eq {
         Some(eq) => rv.set(v8::Boolean::new(scope, eq).into()),
         None => throw_type_error(scope, "timingSafeEqual: expected two byte views"),
