@@ -562,22 +562,6 @@ fn measure_rate(
     duration: Duration,
     cpu_pid: &[u32],
 ) -> anyhow::Result<RateReport> {
-    for &pid in cpu_pid {
-        cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
-    }
-    let start = Instant::now();
-    let tl = http_load::Timeline {
-        measure_start: start + warmup,
-        end: start + warmup + duration,
-    };
-    let mut samples_start = None;
-    let mut samples_end = None;
-    let stats = rate_load::run(
-        cfg,
-        tl,
-        || samples_start = Some(CpuSample::take(cpu_pid)),
-        || samples_end = Some(CpuSample::take(cpu_pid)),
-    )?;
     let meta = report::Meta {
         url: url.to_string(),
         duration_s: duration.as_secs_f64(),
@@ -589,14 +573,48 @@ fn measure_rate(
     Ok(RateReport {
         target_rps: cfg.rate,
         new_connections: cfg.new_connection,
-        run: CpuSample::report(
-            meta,
-            &stats,
-            cpu_pid,
-            samples_start.expect("window start sampled"),
-            samples_end.expect("window end sampled"),
-        ),
+        run: measure_window(cpu_pid, warmup, duration, meta, |tl, at_start, at_end| {
+            rate_load::run(cfg, tl, at_start, at_end)
+        })?,
     })
+}
+
+/// Runs a load for `warmup` then `duration` (`run` calls its two callbacks
+/// at the edges of the measured window) and reports the window with the
+/// CPU of this process, each `cpu_pid` and the machine over it.
+fn measure_window(
+    cpu_pid: &[u32],
+    warmup: Duration,
+    duration: Duration,
+    meta: report::Meta,
+    run: impl FnOnce(
+        http_load::Timeline,
+        &mut dyn FnMut(),
+        &mut dyn FnMut(),
+    ) -> std::io::Result<http_load::Stats>,
+) -> anyhow::Result<report::Report> {
+    for &pid in cpu_pid {
+        cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
+    }
+    let start = Instant::now();
+    let tl = http_load::Timeline {
+        measure_start: start + warmup,
+        end: start + warmup + duration,
+    };
+    let mut samples_start = None;
+    let mut samples_end = None;
+    let stats = run(
+        tl,
+        &mut || samples_start = Some(CpuSample::take(cpu_pid)),
+        &mut || samples_end = Some(CpuSample::take(cpu_pid)),
+    )?;
+    Ok(CpuSample::report(
+        meta,
+        &stats,
+        cpu_pid,
+        samples_start.expect("window start sampled"),
+        samples_end.expect("window end sampled"),
+    ))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -759,23 +777,6 @@ fn measure_http(
     duration: Duration,
     cpu_pid: &[u32],
 ) -> anyhow::Result<report::Report> {
-    for &pid in cpu_pid {
-        cpu::process_cpu(pid).with_context(|| format!("reading CPU of pid {pid}"))?;
-    }
-
-    let start = Instant::now();
-    let tl = http_load::Timeline {
-        measure_start: start + warmup,
-        end: start + warmup + duration,
-    };
-    let mut samples_start = None;
-    let mut samples_end = None;
-    let stats = http_load::run(
-        cfg,
-        tl,
-        || samples_start = Some(CpuSample::take(cpu_pid)),
-        || samples_end = Some(CpuSample::take(cpu_pid)),
-    )?;
     let meta = report::Meta {
         url: url.to_string(),
         duration_s: duration.as_secs_f64(),
@@ -784,13 +785,9 @@ fn measure_http(
         threads: cfg.threads,
         pipeline: cfg.pipeline,
     };
-    Ok(CpuSample::report(
-        meta,
-        &stats,
-        cpu_pid,
-        samples_start.expect("window start sampled"),
-        samples_end.expect("window end sampled"),
-    ))
+    measure_window(cpu_pid, warmup, duration, meta, |tl, at_start, at_end| {
+        http_load::run(cfg, tl, at_start, at_end)
+    })
 }
 
 /// CPU times at one edge of a measured window: this process's, each
